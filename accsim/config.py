@@ -1,0 +1,219 @@
+"""Typed, unit-annotated configuration schemas and their validating loader.
+
+A hardware spec is a tree of frozen dataclasses. Each field is declared with ``param(unit,
+help, ...)`` so that it carries a type, a unit and a one-line description (as gem5 params
+do). ``build(cls, data)`` turns plain YAML data into an instance, collecting *every* problem
+(unknown key with a did-you-mean, missing field, wrong type, out of range) before raising a
+``ConfigError`` whose lines name the field path.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass, field
+from typing import Any, Iterator, Mapping
+
+from accsim.errors import ConfigError, ProblemList, did_you_mean
+
+
+def param(unit: str, help: str, *, default: Any = MISSING, gt: float | None = None,
+          ge: float | None = None, le: float | None = None,
+          choices: tuple | None = None) -> Any:
+    """Declare a spec field with its unit, help text and allowed range."""
+    metadata = {"unit": unit, "help": help, "gt": gt, "ge": ge, "le": le, "choices": choices}
+    if default is MISSING:
+        return field(metadata=metadata)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def section(cls: type, help: str, *, default: bool = False) -> Any:
+    """Declare a nested spec section; ``default=True`` makes it optional with its defaults."""
+    metadata = {"unit": "", "help": help, "gt": None, "ge": None, "le": None, "choices": None}
+    if default:
+        return field(default_factory=cls, metadata=metadata)
+    return field(metadata=metadata)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    path: str
+    type_name: str
+    unit: str
+    help: str
+    default: Any
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        return f"mapping of {_type_name(key_tp)} to {_type_name(value_tp)}"
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_range(value: float, meta: Mapping[str, Any], path: str, problems: ProblemList) -> None:
+    if meta.get("gt") is not None and not value > meta["gt"]:
+        problems.add(path, f"expected a value > {meta['gt']}, got {value!r}")
+    if meta.get("ge") is not None and not value >= meta["ge"]:
+        problems.add(path, f"expected a value >= {meta['ge']}, got {value!r}")
+    if meta.get("le") is not None and not value <= meta["le"]:
+        problems.add(path, f"expected a value <= {meta['le']}, got {value!r}")
+
+
+def _coerce(tp: Any, value: Any, meta: Mapping[str, Any], path: str, problems: ProblemList) -> Any:
+    """Check one value against its declared type; return the coerced value (or None on error)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, problems)
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            problems.add(path, f"expected a mapping, got {type(value).__name__} {value!r}")
+            return None
+        return {str(k): _coerce(value_tp, v, meta, f"{path}.{k}", problems) for k, v in value.items()}
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, (list, tuple)):
+            problems.add(path, f"expected a list, got {type(value).__name__} {value!r}")
+            return None
+        return tuple(_coerce(item_tp, v, meta, f"{path}[{i}]", problems) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.add(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.add(path, f"expected an integer, got {value!r}")
+            return value
+        _check_range(value, meta, path, problems)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.add(path, f"expected a number, got {value!r}")
+            return value
+        _check_range(float(value), meta, path, problems)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            problems.add(path, f"expected a string, got {value!r}")
+            return value
+        if meta.get("choices") and value not in meta["choices"]:
+            problems.add(path, f"expected one of {', '.join(meta['choices'])}, got {value!r}"
+                         f"{did_you_mean(value, meta['choices'])}")
+        return value
+    raise TypeError(f"unsupported schema type {tp!r} at {path}")
+
+
+def _build(cls: type, data: Any, path: str, problems: ProblemList) -> Any:
+    if not isinstance(data, dict):
+        problems.add(path, f"expected a mapping of fields, got {type(data).__name__} {data!r}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            problems.add(f"{path}.{key}" if path else str(key),
+                         f"unknown key{did_you_mean(str(key), fields)}; "
+                         f"known keys: {', '.join(fields)}")
+    values = {}
+    for name, f in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], f.metadata, sub, problems)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
+            problems.add(sub, f"missing required field{unit}: {f.metadata.get('help', '')}")
+    if problems.problems:
+        return None
+    return cls(**values)
+
+
+def build(cls: type, data: Any, path: str = "") -> Any:
+    """Build a frozen spec instance from plain data or raise a ConfigError listing every problem."""
+    problems = ProblemList()
+    instance = _build(cls, data, path, problems)
+    problems.raise_if_any()
+    return instance
+
+
+def describe(cls: type, prefix: str = "") -> Iterator[FieldInfo]:
+    """Yield every leaf field of a schema with its path, type, unit and help."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from describe(tp, path)
+            continue
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else None)
+        yield FieldInfo(path, _type_name(tp), f.metadata.get("unit", ""),
+                        f.metadata.get("help", ""), default)
+
+
+def field_paths(cls: type) -> dict[str, FieldInfo]:
+    return {info.path: info for info in describe(cls)}
+
+
+def _resolve_schema_path(cls: type, path: str) -> str | None:
+    """Return None if ``path`` names a field of ``cls`` (or an entry of a mapping field), else a problem."""
+    tp: Any = cls
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if typing.get_origin(tp) is dict:
+            return None if i == len(parts) - 1 else f"'{'.'.join(parts[:i + 1])}' is a mapping entry"
+        if not dataclasses.is_dataclass(tp):
+            return f"'{'.'.join(parts[:i])}' is a value, not a section"
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            here = ".".join(parts[:i]) or "the spec"
+            return f"unknown key '{part}' in {here}{did_you_mean(part, hints)}"
+        tp = hints[part]
+    if dataclasses.is_dataclass(tp):
+        return f"'{path}' is a section; set one of its fields instead"
+    return None
+
+
+def set_path(data: dict, path: str, value: Any) -> None:
+    node = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError([f"{path}: cannot set below a non-mapping value"])
+    node[parts[-1]] = value
+
+
+def apply_overrides(cls: type, data: dict, overrides: Mapping[str, Any]) -> dict:
+    """Return a copy of ``data`` with dotted-path overrides applied, each path checked against ``cls``."""
+    problems = ProblemList()
+    for path in overrides:
+        problem = _resolve_schema_path(cls, path)
+        if problem:
+            problems.add(path, problem)
+    problems.raise_if_any()
+    result = copy.deepcopy(data)
+    for path, value in overrides.items():
+        set_path(result, path, value)
+    return result
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Merge ``override`` into a copy of ``base``; nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def to_plain(spec: Any) -> Any:
+    """A spec as plain JSON-ready data."""
+    return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else spec

@@ -1,0 +1,157 @@
+"""Hardware presets: YAML files in ``arch/presets`` resolved into frozen specs.
+
+A preset file names its ``family``, may ``extends`` another preset (deep merge, the child
+wins), and carries a ``sources`` map from field path to where the number comes from (a
+datasheet, a paper table, a measurement, or "assumed: <reason>"). A preset whose name starts
+with ``_`` is a base that others extend; it is not runnable on its own. Loading applies
+``--set`` overrides (checked against the schema), validates every field and collects all
+problems before raising.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from accsim import config
+from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
+from accsim.registry import families
+
+META_KEYS = ("family", "extends", "description", "sources")
+
+
+def _preset_dir() -> Path:
+    # installed layout: accsim/arch/presets; source layout: <root>/arch/presets
+    import accsim.arch
+    return Path(accsim.arch.__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A resolved preset: its family, the frozen spec, and the merged data with sources."""
+
+    name: str
+    family: str
+    description: str
+    spec: Any
+    data: Mapping[str, Any]
+    sources: Mapping[str, str]
+    overrides: Mapping[str, Any]
+
+    def resolved_config(self) -> dict[str, Any]:
+        """What stats.json records: family, spec values, their sources and the overrides."""
+        return {"preset": self.name, "family": self.family, "description": self.description,
+                "spec": config.to_plain(self.spec), "sources": dict(self.sources),
+                "overrides": dict(self.overrides)}
+
+
+def preset_names(include_bases: bool = False) -> list[str]:
+    names = sorted(p.stem for p in _preset_dir().glob("*.yaml"))
+    return names if include_bases else [n for n in names if not n.startswith("_")]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping of preset keys, got {type(data).__name__}"])
+    return data
+
+
+def _locate(name_or_path: str) -> tuple[str, Path]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            raise ConfigError([f"{path}: no such preset file"])
+        return path.stem, path
+    candidate = _preset_dir() / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        names = preset_names()
+        raise UnknownNameError(f"unknown preset '{name_or_path}'{did_you_mean(name_or_path, names)}. "
+                               f"Known: {', '.join(names)} (or pass a path to a .yaml preset)")
+    return name_or_path, candidate
+
+
+def load_merged(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The preset's data with its ``extends`` chain merged in (child wins)."""
+    name, path = _locate(name_or_path)
+    if name in _chain:
+        raise ConfigError([f"{path}: extends cycle {' -> '.join(_chain + (name,))}"])
+    data = _read_yaml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError([f"{path}: extends: expected a preset name, got {parent!r}"])
+    base = load_merged(parent, _chain + (name,))
+    merged = config.deep_merge({k: v for k, v in base.items() if k != "description"}, data)
+    merged.pop("extends", None)
+    return merged
+
+
+def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["memory.bandwidth_GBps=400", ...]`` -> {path: value}; values parse as YAML scalars."""
+    problems = ProblemList()
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            problems.add("--set", f"expected KEY=VALUE (e.g. memory.bandwidth_GBps=400), got {item!r}")
+            continue
+        try:
+            result[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            problems.add(f"--set {key}", f"cannot parse value {text!r}")
+    problems.raise_if_any()
+    return result
+
+
+def _check_sources(spec_cls: type, sources: Any, problems: ProblemList) -> dict[str, str]:
+    if sources is None:
+        return {}
+    if not isinstance(sources, dict):
+        problems.add("sources", "expected a mapping of field path -> source text")
+        return {}
+    known = config.field_paths(spec_cls)
+    sections = {p.rsplit(".", i)[0] for p in known for i in range(1, p.count(".") + 1)}
+    for path, text in sources.items():
+        base = str(path)
+        if base not in known and base not in sections and base.rsplit(".", 1)[0] not in known:
+            problems.add(f"sources.{path}", f"names no field{did_you_mean(base, known)}")
+        if not isinstance(text, str) or not text.strip():
+            problems.add(f"sources.{path}", "expected a non-empty source text")
+    return {str(k): str(v) for k, v in sources.items()}
+
+
+def resolve_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Preset:
+    """Load, merge, override and validate a preset; every problem is reported at once."""
+    overrides = dict(overrides or {})
+    name, _ = _locate(name_or_path)
+    if name.startswith("_"):
+        raise ConfigError([f"preset '{name}' is a base for other presets, not a machine; "
+                           f"known presets: {', '.join(preset_names())}"])
+    data = load_merged(name_or_path)
+    family_name = data.get("family")
+    family = families().get(str(family_name)) if family_name is not None else None
+    if family is None:
+        raise ConfigError([f"{name}: family: missing; expected one of {', '.join(families().names())}"])
+    body = {k: v for k, v in data.items() if k not in META_KEYS}
+    body = config.apply_overrides(family.spec_cls, body, overrides)
+    problems = ProblemList()
+    sources = _check_sources(family.spec_cls, data.get("sources"), problems)
+    problems.raise_if_any()
+    try:
+        spec = config.build(family.spec_cls, body, path=f"arch.{name}")
+    except ConfigError as exc:
+        raise ConfigError(exc.problems) from None
+    for path in overrides:
+        sources[path] = "override (--set)"
+    return Preset(name, family.name, str(data.get("description", "")), spec, body, sources, overrides)

@@ -1,0 +1,111 @@
+"""Named registries: machine families, mappers, presets and models.
+
+A duplicate name is an error (two plugins must never silently shadow each other); an unknown
+name lists the known ones with a did-you-mean.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from accsim.errors import AccsimError, UnknownNameError, did_you_mean
+
+T = TypeVar("T")
+
+
+class DuplicateNameError(AccsimError):
+    """Two registrations under one name."""
+
+
+class Registry(Generic[T]):
+    """A name -> item map that refuses duplicates and explains unknown names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T) -> T:
+        if name in self._items:
+            raise DuplicateNameError(f"duplicate {self.kind} name '{name}': already registered")
+        self._items[name] = item
+        return item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}. "
+                f"Known: {', '.join(sorted(self._items)) or '(none)'}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A machine family: its spec schema, its default mapper, and its model's simulate()."""
+
+    name: str
+    spec_cls: type
+    default_mapper: str
+    simulate: Callable[[Any, Any], Any]
+    description: str
+    parallelism: Callable[[Any], Any]   # spec -> workloads.Parallelism the graph is built for
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """A mapper lowers an OpGraph onto a family's spec: ``lower(graph, spec) -> Program``."""
+
+    name: str
+    family: str
+    lower: Callable[[Any, Any], Any]
+    description: str
+
+
+FAMILIES: Registry[Family] = Registry("family")
+MAPPERS: Registry[Mapper] = Registry("mapper")
+_BUILTINS_LOADED = False
+
+
+def load_builtin_plugins() -> None:
+    """Register the families and mappers that ship with accsim (idempotent).
+
+    Imports happen here, lazily, so that ``import accsim`` stays cheap and so that arch
+    models never import mappers: only this wiring function sees both.
+    """
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    from accsim.arch import gpu as gpu_arch
+    from accsim.mappers import gpu as gpu_mapper
+    from accsim.workloads.graph import Parallelism
+
+    FAMILIES.register("gpu", Family(
+        "gpu", gpu_arch.GpuSpec, "gpu-kernels", gpu_arch.simulate,
+        "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
+        lambda spec: Parallelism(tp=spec.devices)))
+    MAPPERS.register("gpu-kernels", Mapper(
+        "gpu-kernels", "gpu", gpu_mapper.lower,
+        "One task per framework kernel group: host launch + device roofline"))
+
+
+def families() -> Registry[Family]:
+    load_builtin_plugins()
+    return FAMILIES
+
+
+def mappers() -> Registry[Mapper]:
+    load_builtin_plugins()
+    return MAPPERS

@@ -1,0 +1,167 @@
+"""Run a generation scenario end to end: preset + model -> graphs -> Programs -> Stats.
+
+A generation of ``gen`` tokens after a ``prompt``-token prompt is one prefill (which yields
+the first token; its latency is the TTFT) and ``gen - 1`` decode steps; decode step j reads a
+KV cache of ``prompt + j - 1`` tokens. Decode steps differ only in their context length, so by
+default a set of ``decode_samples`` steps, evenly spread and always including the first and
+the last, is simulated and the steps between them are interpolated linearly in the context
+length (sums of parts stay equal to totals). ``decode_samples=0`` simulates every step.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from accsim.errors import ConfigError
+from accsim.presets import Preset, resolve_preset
+from accsim.program import Program
+from accsim.registry import families, mappers
+from accsim.stats import Stats
+from accsim.workloads.graph import Phase, build_graph
+from accsim.workloads.model import ModelConfig, load_model
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run depends on; equal scenarios give bit-identical stats."""
+
+    arch: str = "t4"
+    model: str = "gpt2-small"
+    batch: int = 1
+    prompt: int = 64
+    gen: int = 16
+    dtype: str = "fp16"
+    mapper: str | None = None
+    decode_samples: int = 16
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        problems = [f"{name}: expected an integer >= {low}, got {value!r}"
+                    for name, value, low in (("batch", self.batch, 1), ("prompt", self.prompt, 1),
+                                             ("gen", self.gen, 1),
+                                             ("decode_samples", self.decode_samples, 0))
+                    if isinstance(value, bool) or not isinstance(value, int) or value < low]
+        if self.decode_samples == 1:
+            problems.append("decode_samples: 1 cannot span first and last step; use 0 (all) or >= 2")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stats: Stats
+    preset: Preset
+    model: ModelConfig
+    program_digests: Mapping[str, Any]
+
+
+def decode_contexts(prompt: int, gen: int) -> np.ndarray:
+    """Context length (cached tokens) of each decode step."""
+    return prompt + np.arange(gen - 1, dtype=np.int64)
+
+
+def sample_steps(n_steps: int, samples: int) -> np.ndarray:
+    """Indices of the decode steps to simulate (all of them if ``samples`` is 0 or enough)."""
+    if samples == 0 or n_steps <= samples:
+        return np.arange(n_steps)
+    return np.unique(np.round(np.linspace(0, n_steps - 1, samples)).astype(np.int64))
+
+
+def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
+                       mapper_name: str | None) -> tuple[Stats, Program]:
+    family = families().get(preset.family)
+    mapper = mappers().get(mapper_name or family.default_mapper)
+    if mapper.family != family.name:
+        raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
+                           f"preset '{preset.name}' is family '{family.name}'"])
+    graph = build_graph(model, phase, family.parallelism(preset.spec))
+    program = mapper.lower(graph, preset.spec)
+    return family.simulate(preset.spec, program), program
+
+
+def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np.ndarray) -> dict:
+    """Interpolate sampled decode steps over every step; return summed decode figures."""
+    xs = contexts[sampled].astype(float)
+
+    def total(values: list[float]) -> float:
+        return float(np.interp(contexts.astype(float), xs, np.asarray(values, dtype=float)).sum())
+
+    kinds = sorted({k for s in step_stats for k in s["by_op_kind"]})
+    units = sorted({u for s in step_stats for u in s["by_unit"]})
+    by_kind = {k: {"exposed_s": total([s["by_op_kind"][k]["exposed_s"] if k in s["by_op_kind"] else 0.0
+                                       for s in step_stats])} for k in kinds}
+    by_unit = {u: {"busy_s": total([s["by_unit"][u]["busy_s"] if u in s["by_unit"] else 0.0
+                                    for s in step_stats])} for u in units}
+    latencies = [s["latency_s"] for s in step_stats]
+    return {"steps": int(contexts.size), "steps_simulated": int(sampled.size),
+            "latency_s": total(latencies), "energy_J": total([s["energy_J"] for s in step_stats]),
+            "first_step_s": latencies[0], "last_step_s": latencies[-1],
+            "by_op_kind": by_kind, "by_unit": by_unit}
+
+
+def _combine(prefill: Stats, decode: dict | None) -> tuple[dict, dict]:
+    by_kind: dict[str, dict] = {}
+    by_unit: dict[str, dict] = {}
+    parts = [(prefill["by_op_kind"].to_dict(), prefill["by_unit"].to_dict())]
+    if decode:
+        parts.append((decode["by_op_kind"], decode["by_unit"]))
+    for kinds, units in parts:
+        for k, v in kinds.items():
+            by_kind.setdefault(k, {"exposed_s": 0.0})["exposed_s"] += v["exposed_s"]
+        for u, v in units.items():
+            by_unit.setdefault(u, {"busy_s": 0.0})["busy_s"] += v["busy_s"]
+    return by_kind, by_unit
+
+
+def run_scenario(scenario: Scenario) -> RunResult:
+    """Simulate a scenario and return stats plus what produced them."""
+    scenario.check()
+    preset = resolve_preset(scenario.arch, scenario.overrides)
+    model = load_model(scenario.model).with_dtype(scenario.dtype)
+    prefill, prefill_program = lower_and_simulate(preset, model, Phase.prefill(scenario.batch, scenario.prompt),
+                                                  scenario.mapper)
+    digests: dict[str, Any] = {"prefill": prefill_program.digest(), "decode": []}
+    contexts = decode_contexts(scenario.prompt, scenario.gen)
+    decode = None
+    if contexts.size:
+        sampled = sample_steps(contexts.size, scenario.decode_samples)
+        step_stats = []
+        for ctx in contexts[sampled]:
+            stats, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
+                                                scenario.mapper)
+            step_stats.append(stats)
+            digests["decode"].append(program.digest())
+        decode = _aggregate_decode(step_stats, sampled, contexts)
+    by_kind, by_unit = _combine(prefill, decode)
+    decode_s = decode["latency_s"] if decode else 0.0
+    latency_s = prefill["latency_s"] + decode_s
+    energy_J = prefill["energy_J"] + (decode["energy_J"] if decode else 0.0)
+    tokens = scenario.batch * scenario.gen
+    tpot_s = decode_s / contexts.size if contexts.size else 0.0
+    for u in by_unit.values():
+        u["util_pct"] = 100.0 * u["busy_s"] / latency_s if latency_s else 0.0
+    stats = {
+        "scenario": {**asdict(scenario), "overrides": dict(scenario.overrides),
+                     "family": preset.family, "mapper": scenario.mapper or
+                     families().get(preset.family).default_mapper},
+        "model": {"num_params": model.num_params, "dtype": model.dtype},
+        "latency_s": latency_s, "ttft_s": prefill["latency_s"], "tpot_s": tpot_s,
+        "tokens_per_s": tokens / latency_s if latency_s else 0.0,
+        "decode_tokens_per_s": scenario.batch / tpot_s if tpot_s else 0.0,
+        "energy_J": energy_J, "energy_per_token_J": energy_J / tokens,
+        "by_op_kind": by_kind, "by_unit": by_unit,
+        "prefill": prefill.to_dict(),
+        "decode": decode or {"steps": 0, "steps_simulated": 0, "latency_s": 0.0, "energy_J": 0.0},
+    }
+    return RunResult(Stats(stats), preset, model, digests)
+
+
+def run(arch: str = "t4", model: str = "gpt2-small", batch: int = 1, prompt: int = 64,
+        gen: int = 16, overrides: Mapping[str, Any] | None = None, dtype: str = "fp16",
+        mapper: str | None = None, decode_samples: int = 16) -> Stats:
+    """Python API mirror of ``accsim run``: simulate and return the Stats."""
+    scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
+                        dict(overrides or {}))
+    return run_scenario(scenario).stats

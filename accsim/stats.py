@@ -1,0 +1,114 @@
+"""Stats: nested results with units in every name, built from schedules and counters.
+
+A ``Stats`` is an immutable nested mapping (``stats["decode.tpot_s"]`` reaches into it).
+``schedule_stats`` turns the schedule of one Program (start/finish per task) into the stats
+every family reports for one step: latency, a breakdown by task kind and by unit whose parts
+sum exactly to the latency, and unit utilization.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from accsim.engine import attribute_makespan, unit_busy_cycles
+
+STALL = "stall"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+class Stats(Mapping[str, Any]):
+    """An immutable nested mapping of results; dotted keys reach into nested levels."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = _plain(data)
+
+    def __getitem__(self, key: str) -> Any:
+        node: Any = self._data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(key)
+            node = node[part]
+        return Stats(node) if isinstance(node, dict) else node
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Stats({json.dumps(self._data, indent=1)[:400]}...)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))
+
+    def flat(self, prefix: str = "") -> dict[str, Any]:
+        """One level: {'decode.tpot_s': ..., ...} (what sweep tables store as columns)."""
+        out: dict[str, Any] = {}
+
+        def walk(node: Any, path: str) -> None:
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, f"{path}.{k}" if path else k)
+            else:
+                out[path] = node
+        walk(self._data, prefix)
+        return out
+
+
+def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """Write JSON so that the file exists only once complete (no half-written results)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(_plain(payload), indent=1, sort_keys=False, allow_nan=False))
+    os.replace(tmp, path)
+    return path
+
+
+def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,
+                   clock_hz: float, energy_J: float, unit_lanes: np.ndarray | None = None) -> dict:
+    """Latency, exact breakdowns and utilization of one scheduled Program."""
+    exposed, stall = attribute_makespan(start, finish)
+    makespan = int(finish.max()) if finish.size else 0
+    kind_col, unit_col = program.column("kind"), program.column("unit")
+    by_kind_cycles = np.bincount(kind_col, weights=exposed, minlength=len(program.kinds))
+    by_kind_busy = np.bincount(kind_col, weights=busy, minlength=len(program.kinds))
+    by_kind_count = np.bincount(kind_col, minlength=len(program.kinds))
+    by_kind = {k: {"exposed_s": by_kind_cycles[i] / clock_hz, "busy_s": by_kind_busy[i] / clock_hz,
+                   "tasks": int(by_kind_count[i])}
+               for i, k in enumerate(program.kinds) if by_kind_count[i]}
+    stall_cycles = int(stall.sum())
+    if stall_cycles:
+        by_kind[STALL] = {"exposed_s": stall_cycles / clock_hz, "busy_s": 0.0, "tasks": 0}
+    lanes = np.ones(len(program.units), dtype=np.int64) if unit_lanes is None else unit_lanes
+    unit_busy = unit_busy_cycles(unit_col, busy, len(program.units))
+    by_unit = {u: {"busy_s": unit_busy[i] / clock_hz,
+                   "util_pct": 100.0 * unit_busy[i] / (makespan * lanes[i]) if makespan else 0.0}
+               for i, u in enumerate(program.units)}
+    return {"latency_cycles": makespan, "clock_hz": clock_hz, "latency_s": makespan / clock_hz,
+            "energy_J": energy_J, "by_op_kind": by_kind, "by_unit": by_unit}
+
+
+def interpolate(xs: np.ndarray, sampled_x: np.ndarray, sampled_y: np.ndarray) -> np.ndarray:
+    """Piecewise-linear values at ``xs`` through the sampled points (exact at the samples)."""
+    return np.interp(xs, sampled_x, sampled_y)
+
+
+def finite_or_zero(value: float) -> float:
+    return value if math.isfinite(value) else 0.0

@@ -1,0 +1,78 @@
+"""Memory traces as numpy arrays, read and written by the compiled ``accsim._trace``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accsim import _trace
+from accsim.errors import TraceFormatError
+
+FORMATS = _trace.FORMATS
+_FORMAT_ALIASES = {"ramulator": "ldst", "ramulator-timed": "timed", "dramsim3": "dramsim3",
+                   "ldst": "ldst", "timed": "timed"}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Requests in arrival order: byte address, write flag, arrival cycle (0 if untimed)."""
+
+    addr: np.ndarray
+    is_write: np.ndarray
+    cycle: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.addr.shape[0])
+
+    @property
+    def n_reads(self) -> int:
+        return int(len(self) - np.count_nonzero(self.is_write))
+
+
+def detect_format(data: bytes) -> str:
+    """Guess the format from the first request line."""
+    for line in data.splitlines():
+        words = line.split()
+        if not words or words[0].startswith(b"#"):
+            continue
+        if words[0] in (b"LD", b"ST"):
+            return "ldst"
+        if len(words) > 1 and words[1] in (b"READ", b"WRITE"):
+            return "dramsim3"
+        if len(words) > 1 and words[1] in (b"R", b"W"):
+            return "timed"
+        break
+    return "ldst"
+
+
+def canonical_format(fmt: str) -> str:
+    try:
+        return _FORMAT_ALIASES[fmt]
+    except KeyError:
+        raise TraceFormatError(f"unknown trace format '{fmt}': expected one of "
+                               f"{', '.join(sorted(_FORMAT_ALIASES))} or auto") from None
+
+
+def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
+    """Read a trace file; a malformed line raises TraceFormatError naming file and line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
+    fmt = detect_format(data) if fmt == "auto" else canonical_format(fmt)
+    try:
+        addr, is_write, cycle = _trace.parse_trace(data, fmt, str(path))
+    except ValueError as exc:
+        raise TraceFormatError(str(exc)) from None
+    return Trace(addr, is_write.astype(bool), cycle)
+
+
+def write_trace(path: str | Path, trace: Trace, fmt: str) -> None:
+    """Write a trace; the file appears only once it is complete."""
+    path = Path(path)
+    text = _trace.format_trace(trace.addr, trace.is_write, trace.cycle, canonical_format(fmt))
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(text)
+    tmp.replace(path)

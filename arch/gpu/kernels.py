@@ -1,0 +1,49 @@
+"""Numba kernels of the gpu family: per-task device time and energy from a roofline."""
+import numpy as np
+from numba import njit
+
+# task classes (column ``task_class`` of a gpu Program)
+COMPUTE, LAUNCH, HOST_TRANSFER, ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, GRAPH_LAUNCH = 0, 1, 2, 3, 4, 5, 6
+
+
+@njit(cache=True)
+def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
+                     flops_per_cycle, mem_bytes_per_cycle, min_kernel_cycles, launch_cycles,
+                     graph_launch_cycles, host_bytes_per_cycle, host_latency_cycles,
+                     ic_bytes_per_cycle, ic_latency_cycles):
+    """Busy cycles of each task and the roofline-active cycles inside them.
+
+    compute: max(flops / rate, bytes / bandwidth, kernels * min kernel time)
+    launch: kernels * host launch time (eager); graph launch: one captured-graph launch
+    host transfer: bytes / host-link bandwidth + latency
+    collectives (ring algorithms over ``group`` devices): all-reduce moves 2(p-1)/p of the
+    payload in 2(p-1) steps, all-gather (p-1)/p in p-1 steps, all-to-all (p-1)/p in 1 step.
+    """
+    n = task_class.shape[0]
+    busy = np.zeros(n, dtype=np.int64)
+    active = np.zeros(n, dtype=np.int64)
+    for t in range(n):
+        c = task_class[t]
+        if c == COMPUTE:
+            roof = max(flops[t] / flops_per_cycle, mem_bytes[t] / mem_bytes_per_cycle)
+            active[t] = int(np.ceil(roof))
+            busy[t] = max(active[t], int(np.ceil(n_kernels[t] * min_kernel_cycles)))
+        elif c == LAUNCH:
+            busy[t] = int(np.ceil(n_kernels[t] * launch_cycles))
+        elif c == GRAPH_LAUNCH:
+            busy[t] = int(np.ceil(graph_launch_cycles))
+        elif c == HOST_TRANSFER:
+            active[t] = int(np.ceil(link_bytes[t] / host_bytes_per_cycle))
+            busy[t] = active[t] + int(np.ceil(host_latency_cycles))
+        else:
+            p = group[t]
+            if c == ALL_REDUCE:
+                volume, steps = 2.0 * (p - 1) / p, 2 * (p - 1)
+            elif c == ALL_GATHER:
+                volume, steps = (p - 1) / p, p - 1
+            else:
+                volume, steps = (p - 1) / p, 1
+            active[t] = int(np.ceil(volume * link_bytes[t] / ic_bytes_per_cycle))
+            busy[t] = max(active[t] + int(np.ceil(steps * ic_latency_cycles)),
+                          int(np.ceil(n_kernels[t] * min_kernel_cycles)))
+    return busy, active

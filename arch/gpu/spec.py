@@ -1,0 +1,73 @@
+"""Schema of the ``gpu`` family: roofline devices (GPUs and server CPUs) plus framework overhead."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accsim.config import param, section
+
+DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeSpec:
+    clock_MHz: float = param("MHz", "clock that counts the simulation's cycles (boost clock)", gt=0)
+    peak_TFLOPS: dict[str, float] = param(
+        "TFLOP/s", "dense peak per dtype (fp32, fp16, bf16, fp8, int8); a dtype not listed is unsupported")
+    efficiency: float = param("fraction", "achieved / peak on large GEMMs", gt=0, le=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemorySpec:
+    capacity_GiB: float = param("GiB", "device memory per device", gt=0)
+    bandwidth_GBps: float = param("GB/s", "peak device-memory bandwidth per device", gt=0)
+    efficiency: float = param("fraction", "achieved / peak on streaming copies", gt=0, le=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSpec:
+    bandwidth_GBps: float = param("GB/s", "per direction, per device", gt=0)
+    latency_us: float = param("us", "per transfer (or per collective step)", ge=0)
+    efficiency: float = param("fraction", "achieved / peak bandwidth", gt=0, le=1, default=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkSpec:
+    mode: str = param("", "eager: the host launches every kernel; graph: one captured graph per step",
+                      choices=("eager", "graph"), default="eager")
+    launch_overhead_us: float = param("us", "host framework + launch time per kernel in eager mode", ge=0)
+    graph_launch_us: float = param("us", "host time to launch one captured graph (graph mode)", ge=0)
+    min_kernel_us: float = param("us", "shortest device time of one kernel (launch latency, tail)", ge=0)
+    kernels_per_op: dict[str, int] = param(
+        "kernels", "kernels an eager framework launches per op; key is the op kind, or "
+        "activation_<fn> / elementwise_<fn>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerSpec:
+    tdp_W: float = param("W", "board power at full activity", gt=0)
+    idle_W: float = param("W", "board power while idle (waiting for the host)", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffloadSpec:
+    weights_fraction: float = param("fraction", "share of the weights kept in host memory and "
+                                    "streamed over the host link at every use", ge=0, le=1, default=0.0)
+    kv_fraction: float = param("fraction", "share of the KV cache kept in host memory and "
+                               "streamed over the host link at every use", ge=0, le=1, default=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuSpec:
+    device_kind: str = param("", "what the roofline device is", choices=("gpu", "cpu"))
+    devices: int = param("devices", "devices running the model tensor-parallel", gt=0, default=1)
+    compute: ComputeSpec = section(ComputeSpec, "math throughput")
+    memory: MemorySpec = section(MemorySpec, "device memory")
+    host_link: LinkSpec = section(LinkSpec, "host <-> device link (PCIe)")
+    interconnect: LinkSpec = section(LinkSpec, "device <-> device link for collectives (NVLink)")
+    framework: FrameworkSpec = section(FrameworkSpec, "framework execution model")
+    power: PowerSpec = section(PowerSpec, "board power")
+    offload: OffloadSpec = section(OffloadSpec, "scenario: data kept in host memory", default=True)
+
+    @property
+    def clock_hz(self) -> float:
+        return self.compute.clock_MHz * 1e6

@@ -1,0 +1,108 @@
+"""Lower an OpGraph onto the gpu family: tasks as an eager framework (or a captured graph) runs them.
+
+Per op: a host *launch* task (eager mode; its length is the op's kernel count times the
+per-kernel framework overhead), an optional *host_transfer* task for data offloaded to host
+memory, and one device task (compute on the device stream, or a collective on the
+interconnect). Device tasks keep stream order. Offloaded data is prefetched at most one layer
+ahead (two layers' buffers), as double-buffered offloading runtimes do.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accsim.arch.gpu import kernels as K
+from accsim.arch.gpu.spec import GpuSpec
+from accsim.errors import ConfigError
+from accsim.program import Program, ProgramBuilder
+from accsim.workloads.graph import OP_KINDS, Op, OpGraph
+
+UNITS = ("host", "device", "host_link", "interconnect")
+TASK_KINDS = OP_KINDS + ("launch", "host_transfer")
+COLUMNS = {"task_class": np.int32, "flops": np.float64, "mem_bytes": np.int64,
+           "link_bytes": np.int64, "n_kernels": np.int64, "group": np.int64}
+COLLECTIVES = {"all_reduce": K.ALL_REDUCE, "all_gather": K.ALL_GATHER, "all_to_all": K.ALL_TO_ALL}
+GIB = 1024 ** 3
+
+
+def kernels_for(op: Op, spec: GpuSpec) -> int:
+    """Kernels an eager framework launches for ``op`` (per active expert for expert matmuls)."""
+    table = spec.framework.kernels_per_op
+    fn = op.attrs.get("fn")
+    key = f"{op.kind}_{fn}" if fn and f"{op.kind}_{fn}" in table else op.kind
+    if key not in table:
+        raise ConfigError([f"framework.kernels_per_op: no entry for '{key}' (needed by op "
+                           f"{op.name}); add it to the preset or with --set"])
+    per_op = table[key]
+    if op.kind == "expert_matmul":
+        return per_op * math.ceil(op.attrs["experts_active"])
+    return per_op
+
+
+def offloaded_bytes(op: Op, spec: GpuSpec) -> int:
+    """Bytes of this op's weights / KV cache that live in host memory and cross the host link."""
+    weights = sum(t.bytes for t in op.weights)
+    if op.kind == "expert_matmul":
+        weights = round(weights * op.attrs["experts_active"] / op.attrs["experts"])
+    kv = sum(t.bytes for t in op.inputs if t.role == "kv_cache")
+    if op.kind == "kv_append":
+        kv = op.bytes_written
+    return round(weights * spec.offload.weights_fraction + kv * spec.offload.kv_fraction)
+
+
+def check_capacity(graph: OpGraph, spec: GpuSpec) -> None:
+    """Refuse a step whose resident weights + KV cache exceed device memory."""
+    weights = graph.weight_bytes() * (1 - spec.offload.weights_fraction)
+    kv = sum({t.name: t.bytes for op in graph.ops() for t in op.outputs
+              if t.role == "kv_cache"}.values()) * (1 - spec.offload.kv_fraction)
+    need, have = (weights + kv) / GIB, spec.memory.capacity_GiB
+    if need > have:
+        raise ConfigError([
+            f"memory.capacity_GiB: {graph.model.name} needs {need:.1f} GiB per device (weights "
+            f"{weights / GIB:.1f} + KV cache {kv / GIB:.1f}) but the device has {have:g} GiB; use "
+            f"more devices (--set devices=N), offload (--set offload.weights_fraction=F / "
+            f"offload.kv_fraction=F), or a smaller batch/context"])
+
+
+def lower(graph: OpGraph, spec: GpuSpec) -> Program:
+    """Lower one forward pass to a gpu Program."""
+    if spec.devices != graph.parallel.tp:
+        raise ConfigError([f"devices: the spec has {spec.devices} devices but the graph was built "
+                           f"for tp={graph.parallel.tp}"])
+    check_capacity(graph, spec)
+    b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
+    eager = spec.framework.mode == "eager"
+    zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1)
+    host_prev: list[int] = []
+    if not eager:
+        host_prev = [b.add("graph_launch", "host", "launch", task_class=K.GRAPH_LAUNCH,
+                           n_kernels=1, **zero)]
+    stream_prev: list[int] = []
+    layer_last_device: dict[int, int] = {}
+    for op in graph.ops():
+        n_kernels = kernels_for(op, spec)
+        deps = list(stream_prev) + list(host_prev)
+        if eager and n_kernels:
+            launch = b.add(op.name, "host", "launch", host_prev, task_class=K.LAUNCH,
+                           n_kernels=n_kernels, **zero)
+            host_prev = [launch]
+            deps.append(launch)
+        offload = offloaded_bytes(op, spec)
+        if offload:
+            window = [layer_last_device[op.layer - 2]] if op.layer - 2 in layer_last_device else []
+            deps.append(b.add(op.name, "host_link", "host_transfer", window,
+                              task_class=K.HOST_TRANSFER, n_kernels=0, flops=0.0, mem_bytes=0,
+                              link_bytes=offload, group=1))
+        if op.kind in COLLECTIVES:
+            task = b.add(op.name, "interconnect", op.kind, deps, task_class=COLLECTIVES[op.kind],
+                         n_kernels=n_kernels, flops=float(op.flops), mem_bytes=0,
+                         link_bytes=int(op.attrs["payload_bytes"]), group=int(op.attrs["group"]))
+        else:
+            task = b.add(op.name, "device", op.kind, deps, task_class=K.COMPUTE,
+                         n_kernels=n_kernels, flops=float(op.flops),
+                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1)
+        stream_prev = [task]
+        layer_last_device[op.layer] = task
+    return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
+                         "mode": spec.framework.mode})

@@ -1,0 +1,40 @@
+"""accsim: cycle-level simulator of LLM accelerators.
+
+The source tree keeps arch/, mappers/, workloads/ and validation/ beside accsim/ (the design
+card's layout); package_dir maps them into the accsim namespace so that the installed names
+are accsim.arch, accsim.mappers, ... and nothing installs a generic top-level module.
+"""
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+SIBLINGS = {"arch": "arch", "mappers": "mappers", "workloads": "workloads", "validation": "validation"}
+
+setup(
+    name="accsim",
+    version="0.1.0",
+    description="Cycle-level simulator of LLM accelerators (PIM, RDU, CSD, NPU, GPU baseline)",
+    python_requires=">=3.10",
+    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.mappers",
+              "accsim.workloads", "accsim.validation"],
+    package_dir={"accsim": "accsim", **{f"accsim.{k}": v for k, v in SIBLINGS.items()}},
+    package_data={
+        "accsim.arch": ["presets/*.yaml"],
+        "accsim.workloads": ["configs/*.json"],
+        "accsim.validation": ["published/*.yaml"],
+    },
+    ext_modules=cythonize(
+        [Extension("accsim._trace", ["accsim/_trace.pyx"], include_dirs=[numpy.get_include()])],
+        language_level=3),
+    install_requires=[
+        "numpy>=1.24",
+        "numba>=0.58",
+        "networkx>=3.1",
+        "click>=8.1",
+        "pyyaml>=6.0",
+        "rich>=13.0",
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0"]},
+    entry_points={"console_scripts": ["accsim=accsim.cli:main"]},
+)

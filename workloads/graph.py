@@ -1,0 +1,484 @@
+"""OpGraph: a transformer phase as a networkx DiGraph of tensor ops.
+
+A node is an op (name -> ``Op``); an edge is a data dependency, derived from tensor names (an
+op that reads a tensor depends on the op that wrote it). Nodes are inserted in program order,
+which is a topological order. Nothing here knows about hardware: ops carry shapes, dtype
+bytes, FLOPs and bytes moved, never a latency.
+
+FLOP conventions (per element unless stated): matmul 2*m*n*k (bias adds not counted);
+layernorm 8 (mean, variance, normalise, scale, shift); rmsnorm 4; softmax 5 (max, subtract,
+exp, sum, divide); GELU 8 (tanh form: the 8 arithmetic ops of the formula); SiLU 4; ReLU 1;
+add/mul 1; rotary embedding 3 on q and k; embedding lookups 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import networkx as nx
+
+from accsim.errors import ConfigError
+from accsim.workloads.model import ModelConfig
+
+OP_KINDS = ("embedding", "layernorm", "rmsnorm", "matmul", "attn_score", "softmax",
+            "attn_context", "kv_append", "rope", "activation", "elementwise", "moe_router",
+            "expert_matmul", "sampling", "all_reduce", "all_gather", "all_to_all")
+ELEMENT_FLOPS = {"layernorm": 8, "rmsnorm": 4, "softmax": 5, "gelu_tanh": 8, "gelu": 8,
+                 "silu": 4, "relu": 1, "add": 1, "mul": 1, "rope": 3}
+ROLES = ("weight", "activation", "kv_cache")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    role: str
+    dtype_bytes: int
+
+    @property
+    def elements(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def bytes(self) -> int:
+        return self.elements * self.dtype_bytes
+
+
+@dataclass(frozen=True)
+class Op:
+    """One tensor op. ``bytes_read`` counts what the op touches (e.g. only the active experts)."""
+
+    name: str
+    kind: str
+    layer: int
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    flops: int
+    bytes_read: int
+    bytes_written: int
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> tuple[Tensor, ...]:
+        return tuple(t for t in self.inputs if t.role == "weight")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one forward pass computes: ``new_tokens`` per sequence on top of ``context_len`` cached."""
+
+    kind: str
+    batch: int
+    new_tokens: int
+    context_len: int
+
+    @classmethod
+    def prefill(cls, batch: int, prompt_len: int) -> "Phase":
+        return cls("prefill", batch, prompt_len, 0)
+
+    @classmethod
+    def decode(cls, batch: int, context_len: int) -> "Phase":
+        """One decode step reading ``context_len`` cached tokens and appending one."""
+        return cls("decode", batch, 1, context_len)
+
+    @property
+    def kv_len(self) -> int:
+        return self.context_len + self.new_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.new_tokens
+
+    def check(self) -> None:
+        bad = [f"{k}: expected an integer > 0, got {v!r}" for k, v in
+               (("batch", self.batch), ("new_tokens", self.new_tokens)) if v <= 0]
+        if self.context_len < 0:
+            bad.append(f"context_len: expected an integer >= 0, got {self.context_len}")
+        if self.kind not in ("prefill", "decode"):
+            bad.append(f"phase: expected prefill or decode, got {self.kind!r}")
+        if bad:
+            raise ConfigError(bad)
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How a model is split over devices; the graph then describes one device's share."""
+
+    tp: int = 1   # tensor parallel: heads, FFN columns and vocab split tp ways
+    ep: int = 1   # expert parallel: routed experts split ep ways (attention data-parallel)
+
+    def check(self, model: ModelConfig) -> None:
+        bad = []
+        if self.tp < 1 or self.ep < 1:
+            bad.append(f"parallelism: tp and ep must be >= 1, got tp={self.tp} ep={self.ep}")
+        elif model.n_heads % self.tp:
+            bad.append(f"parallelism.tp: {self.tp} does not divide {model.n_heads} heads")
+        if self.ep > 1 and (not model.is_moe or model.n_experts % self.ep):
+            bad.append(f"parallelism.ep: {self.ep} must divide the routed experts "
+                       f"({model.n_experts}) of a MoE model")
+        if bad:
+            raise ConfigError(bad)
+
+
+class OpGraph:
+    """A built graph plus what it was built from; ops iterate in program (topological) order."""
+
+    def __init__(self, graph: nx.DiGraph, model: ModelConfig, phase: Phase, parallel: Parallelism):
+        self.graph = graph
+        self.model = model
+        self.phase = phase
+        self.parallel = parallel
+
+    def ops(self) -> list[Op]:
+        return [self.graph.nodes[n]["op"] for n in self.graph.nodes]
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def op(self, name: str) -> Op:
+        return self.graph.nodes[name]["op"]
+
+    def predecessors(self, name: str) -> list[str]:
+        return list(self.graph.predecessors(name))
+
+    def total_flops(self) -> int:
+        return sum(op.flops for op in self.ops())
+
+    def total_bytes(self) -> int:
+        return sum(op.bytes_read + op.bytes_written for op in self.ops())
+
+    def num_weight_params(self) -> int:
+        """Elements of the unique weight tensors (a tied embedding counts once)."""
+        unique = {t.name: t.elements for op in self.ops() for t in op.weights}
+        return sum(unique.values())
+
+    def weight_bytes(self) -> int:
+        unique = {t.name: t.bytes for op in self.ops() for t in op.weights}
+        return sum(unique.values())
+
+    def describe(self) -> str:
+        return (f"{self.model.name} {self.phase.kind} batch={self.phase.batch} "
+                f"new_tokens={self.phase.new_tokens} context={self.phase.context_len} "
+                f"tp={self.parallel.tp} ep={self.parallel.ep}")
+
+
+class _Builder:
+    """Appends ops and wires edges from the tensors they read and write."""
+
+    def __init__(self, model: ModelConfig) -> None:
+        self.g = nx.DiGraph()
+        self.dt = model.dtype_bytes
+        self._producer: dict[str, str] = {}
+
+    def weight(self, name: str, *shape: int) -> Tensor:
+        return Tensor(name, tuple(shape), "weight", self.dt)
+
+    def act(self, name: str, *shape: int) -> Tensor:
+        return Tensor(name, tuple(shape), "activation", self.dt)
+
+    def cache(self, name: str, *shape: int) -> Tensor:
+        return Tensor(name, tuple(shape), "kv_cache", self.dt)
+
+    def add(self, name: str, kind: str, layer: int, inputs: list[Tensor], outputs: list[Tensor],
+            flops: int, bytes_read: int | None = None, bytes_written: int | None = None,
+            **attrs: Any) -> Op:
+        """Append an op; bytes default to whole input/output tensors."""
+        op = Op(name, kind, layer, tuple(inputs), tuple(outputs), int(flops),
+                int(sum(t.bytes for t in inputs) if bytes_read is None else bytes_read),
+                int(sum(t.bytes for t in outputs) if bytes_written is None else bytes_written),
+                MappingProxyType(attrs))
+        self.g.add_node(name, op=op)
+        for t in inputs:
+            producer = self._producer.get(t.name)
+            if producer is not None and producer != name:
+                self.g.add_edge(producer, name)
+        for t in outputs:
+            self._producer[t.name] = name
+        return op
+
+
+class _TransformerGraph:
+    """Emits the ops of one phase of one model on one device."""
+
+    def __init__(self, model: ModelConfig, phase: Phase, parallel: Parallelism) -> None:
+        self.m, self.p, self.par = model, phase, parallel
+        self.b = _Builder(model)
+        self.T = phase.tokens
+        self.heads = model.n_heads // parallel.tp
+        self.kv_heads = max(1, model.n_kv_heads // parallel.tp)
+        self.kv_len = min(phase.kv_len, model.sliding_window) if model.sliding_window else phase.kv_len
+
+    # --- building blocks -------------------------------------------------------------------
+    def matmul(self, name: str, layer: int, x: Tensor, w_name: str, k: int, n: int,
+               bias: bool, out: str | None = None) -> Tensor:
+        w = [self.b.weight(w_name, k, n)] + ([self.b.weight(w_name + ".bias", n)] if bias else [])
+        y = self.b.act(out or name, self.T, n)
+        self.b.add(name, "matmul", layer, [x, *w], [y], 2 * self.T * k * n, m=self.T, n=n, k=k,
+                   batch=1)
+        return y
+
+    def norm(self, name: str, layer: int, x: Tensor, width: int) -> Tensor:
+        kind = self.m.norm
+        params = [self.b.weight(name + ".weight", width)]
+        if kind == "layernorm":
+            params.append(self.b.weight(name + ".bias", width))
+        y = self.b.act(name, self.T, width)
+        self.b.add(name, kind, layer, [x, *params], [y], ELEMENT_FLOPS[kind] * self.T * width)
+        return y
+
+    def eltwise(self, name: str, layer: int, fn: str, inputs: list[Tensor], rows: int, width: int) -> Tensor:
+        y = self.b.act(name, rows, width)
+        kind = "activation" if fn in ("gelu_tanh", "gelu", "silu", "relu") else "elementwise"
+        self.b.add(name, kind, layer, inputs, [y], ELEMENT_FLOPS[fn] * rows * width, fn=fn)
+        return y
+
+    def collective(self, name: str, kind: str, layer: int, x: Tensor, group: int) -> Tensor:
+        y = self.b.act(name, *x.shape)
+        self.b.add(name, kind, layer, [x], [y], x.elements if kind == "all_reduce" else 0,
+                   group=group, payload_bytes=x.bytes)
+        return y
+
+    # --- model --------------------------------------------------------------------------------
+    def build(self) -> nx.DiGraph:
+        x = self.embedding()
+        for layer in range(self.m.n_layers):
+            x = self.layer(layer, x)
+        self.head(x)
+        return self.b.g
+
+    def embedding(self) -> Tensor:
+        m, b, T = self.m, self.b, self.T
+        tok = b.act("embed.tok", T, m.d_model)
+        wte = b.weight("embed.tok.weight", m.vocab_size, m.d_model)
+        ids = Tensor("input_ids", (T,), "activation", 4)
+        b.add("embed.tok", "embedding", -1, [ids, wte], [tok], 0,
+              bytes_read=ids.bytes + T * m.d_model * self.b.dt, rows=T)
+        if not m.learned_positions:
+            return tok
+        wpe = b.weight("embed.pos.weight", m.max_positions + m.position_offset, m.d_model)
+        pos = b.act("embed.pos", T, m.d_model)
+        b.add("embed.pos", "embedding", -1, [ids, wpe], [pos], 0,
+              bytes_read=ids.bytes + T * m.d_model * self.b.dt, rows=T)
+        return self.eltwise("embed.add", -1, "add", [tok, pos], T, m.d_model)
+
+    def layer(self, i: int, x: Tensor) -> Tensor:
+        d = self.m.d_model
+        h = self.norm(f"L{i}.ln1", i, x, d)
+        a = self.mla(i, h) if self.m.is_mla else self.attention(i, h)
+        x = self.eltwise(f"L{i}.res1", i, "add", [x, a], self.T, d)
+        h = self.norm(f"L{i}.ln2", i, x, d)
+        f = self.moe(i, h) if self.m.is_moe_layer(i) else self.ffn(f"L{i}.ffn", i, h, self.m.d_ff)
+        return self.eltwise(f"L{i}.res2", i, "add", [x, f], self.T, d)
+
+    def attention(self, i: int, h: Tensor) -> Tensor:
+        m, b, T, B = self.m, self.b, self.T, self.p.batch
+        hd, H, Hkv = m.head_dim, self.heads, self.kv_heads
+        if m.fused_qkv:
+            qkv = self.matmul(f"L{i}.attn.qkv", i, h, f"L{i}.attn.qkv.weight", m.d_model,
+                              (H + 2 * Hkv) * hd, m.bias)
+            q = k = v = qkv
+        else:
+            q = self.matmul(f"L{i}.attn.q", i, h, f"L{i}.attn.q.weight", m.d_model, H * hd, m.bias)
+            k = self.matmul(f"L{i}.attn.k", i, h, f"L{i}.attn.k.weight", m.d_model, Hkv * hd, m.bias)
+            v = self.matmul(f"L{i}.attn.v", i, h, f"L{i}.attn.v.weight", m.d_model, Hkv * hd, m.bias)
+        if m.rotary:
+            q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, k], T, (H + Hkv) * hd)
+            k = q
+        k_cache = b.cache(f"L{i}.k_cache", B, Hkv, self.kv_len, hd)
+        v_cache = b.cache(f"L{i}.v_cache", B, Hkv, self.kv_len, hd)
+        self.kv_append(i, [k, v], [k_cache, v_cache], 2 * Hkv * hd)
+        probs = self.scores(i, q, k_cache, H, hd)
+        ctx = b.act(f"L{i}.attn.context", T, H * hd)
+        b.add(f"L{i}.attn.context", "attn_context", i, [probs, v_cache], [ctx],
+              2 * B * H * self.p.new_tokens * self.kv_len * hd,
+              batch=B * H, m=self.p.new_tokens, n=hd, k=self.kv_len, kv_heads=Hkv)
+        o = self.matmul(f"L{i}.attn.o", i, ctx, f"L{i}.attn.o.weight", H * hd, m.d_model, m.bias)
+        return self.all_reduce_if_tp(f"L{i}.attn.allreduce", i, o)
+
+    def kv_append(self, i: int, new: list[Tensor], caches: list[Tensor], width: int) -> None:
+        """Write the new tokens' keys/values; the outputs name the whole caches (so readers
+        depend on this op) but only the new rows are moved."""
+        written = self.T * width * self.b.dt
+        self.b.add(f"L{i}.attn.kv_append", "kv_append", i, new, caches, 0, bytes_read=written,
+                   bytes_written=written, rows=self.T, width=width)
+
+    def scores(self, i: int, q: Tensor, k_cache: Tensor, H: int, qk_dim: int) -> Tensor:
+        b, B, new = self.b, self.p.batch, self.p.new_tokens
+        s = b.act(f"L{i}.attn.score", B, H, new, self.kv_len)
+        q_bytes = self.T * H * qk_dim * b.dt
+        b.add(f"L{i}.attn.score", "attn_score", i, [q, k_cache], [s],
+              2 * B * H * new * self.kv_len * qk_dim, bytes_read=q_bytes + k_cache.bytes,
+              batch=B * H, m=new, n=self.kv_len, k=qk_dim, kv_heads=k_cache.shape[1])
+        p = b.act(f"L{i}.attn.softmax", B, H, new, self.kv_len)
+        b.add(f"L{i}.attn.softmax", "softmax", i, [s], [p], ELEMENT_FLOPS["softmax"] * s.elements)
+        return p
+
+    def mla(self, i: int, h: Tensor) -> Tensor:
+        """DeepSeek multi-head latent attention; the cache holds the compressed latent.
+
+        Decode uses the absorbed form (W_UK folded into the query, W_UV applied after the
+        context), so per step only the latent cache is read; prefill up-projects K and V with
+        kv_b as the reference implementation does. Both read the same kv_b parameters.
+        """
+        m, b, T, B, H = self.m, self.b, self.T, self.p.batch, self.heads
+        nope, rope, lat, vd = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank, m.v_head_dim
+        if m.q_lora_rank:
+            qa = self.matmul(f"L{i}.attn.q_a", i, h, f"L{i}.attn.q_a.weight", m.d_model, m.q_lora_rank, False)
+            qa = self.norm(f"L{i}.attn.q_a_norm", i, qa, m.q_lora_rank)
+            q = self.matmul(f"L{i}.attn.q_b", i, qa, f"L{i}.attn.q_b.weight", m.q_lora_rank,
+                            H * (nope + rope), False)
+        else:
+            q = self.matmul(f"L{i}.attn.q", i, h, f"L{i}.attn.q.weight", m.d_model, H * (nope + rope), False)
+        kva = self.matmul(f"L{i}.attn.kv_a", i, h, f"L{i}.attn.kv_a.weight", m.d_model, lat + rope, False)
+        kvn = self.norm(f"L{i}.attn.kv_a_norm", i, kva, lat)
+        q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, kvn], T, (H + 1) * rope)
+        latent_cache = b.cache(f"L{i}.latent_cache", B, self.kv_len, lat + rope)
+        self.kv_append(i, [kvn, q], [latent_cache], lat + rope)
+        if self.p.kind == "decode":
+            ctx = self._mla_absorbed(i, q, latent_cache)
+        else:
+            ctx = self._mla_expanded(i, q, latent_cache)
+        o = self.matmul(f"L{i}.attn.o", i, ctx, f"L{i}.attn.o.weight", H * vd, m.d_model, False)
+        return self.all_reduce_if_tp(f"L{i}.attn.allreduce", i, o)
+
+    def _mla_absorbed(self, i: int, q: Tensor, cache: Tensor) -> Tensor:
+        m, b, T, B, H = self.m, self.b, self.T, self.p.batch, self.heads
+        nope, rope, lat, vd = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank, m.v_head_dim
+        w_uk = b.weight(f"L{i}.attn.kv_b.weight[uk]", H, nope, lat)
+        q_lat = b.act(f"L{i}.attn.q_absorb", T, H * lat)
+        b.add(f"L{i}.attn.q_absorb", "matmul", i, [q, w_uk], [q_lat], 2 * T * H * nope * lat,
+              m=T, n=lat, k=nope, batch=H)
+        probs = self.scores(i, q_lat, cache, H, lat + rope)
+        ctx_lat = b.act(f"L{i}.attn.context", T, H * lat)
+        b.add(f"L{i}.attn.context", "attn_context", i, [probs, cache], [ctx_lat],
+              2 * B * H * self.p.new_tokens * self.kv_len * lat,
+              batch=B * H, m=self.p.new_tokens, n=lat, k=self.kv_len, kv_heads=1)
+        w_uv = b.weight(f"L{i}.attn.kv_b.weight[uv]", H, lat, vd)
+        ctx = b.act(f"L{i}.attn.v_absorb", T, H * vd)
+        b.add(f"L{i}.attn.v_absorb", "matmul", i, [ctx_lat, w_uv], [ctx], 2 * T * H * lat * vd,
+              m=T, n=vd, k=lat, batch=H)
+        return ctx
+
+    def _mla_expanded(self, i: int, q: Tensor, cache: Tensor) -> Tensor:
+        m, b, B, H = self.m, self.b, self.p.batch, self.heads
+        nope, rope, lat, vd = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank, m.v_head_dim
+        rows = B * self.kv_len
+        w_uk = b.weight(f"L{i}.attn.kv_b.weight[uk]", H, nope, lat)
+        w_uv = b.weight(f"L{i}.attn.kv_b.weight[uv]", H, lat, vd)
+        kv = b.cache(f"L{i}.attn.kv_b", B, H, self.kv_len, nope + vd)
+        b.add(f"L{i}.attn.kv_b", "matmul", i, [cache, w_uk, w_uv], [kv],
+              2 * rows * lat * H * (nope + vd), m=rows, n=H * (nope + vd), k=lat, batch=1)
+        probs = self.scores(i, q, kv, H, nope + rope)
+        ctx = b.act(f"L{i}.attn.context", self.T, H * vd)
+        b.add(f"L{i}.attn.context", "attn_context", i, [probs, kv], [ctx],
+              2 * B * H * self.p.new_tokens * self.kv_len * vd,
+              batch=B * H, m=self.p.new_tokens, n=vd, k=self.kv_len, kv_heads=H)
+        return ctx
+
+    def all_reduce_if_tp(self, name: str, i: int, x: Tensor) -> Tensor:
+        return self.collective(name, "all_reduce", i, x, self.par.tp) if self.par.tp > 1 else x
+
+    def ffn(self, prefix: str, i: int, h: Tensor, d_ff: int, reduce: bool = True) -> Tensor:
+        m, T = self.m, self.T
+        ff = d_ff // self.par.tp
+        if m.gated_ffn:
+            g = self.matmul(f"{prefix}.gate", i, h, f"{prefix}.gate.weight", m.d_model, ff, m.bias)
+            u = self.matmul(f"{prefix}.up", i, h, f"{prefix}.up.weight", m.d_model, ff, m.bias)
+            a = self.eltwise(f"{prefix}.act", i, m.activation, [g], T, ff)
+            a = self.eltwise(f"{prefix}.mul", i, "mul", [a, u], T, ff)
+        else:
+            u = self.matmul(f"{prefix}.up", i, h, f"{prefix}.up.weight", m.d_model, ff, m.bias)
+            a = self.eltwise(f"{prefix}.act", i, m.activation, [u], T, ff)
+        y = self.matmul(f"{prefix}.down", i, a, f"{prefix}.down.weight", ff, m.d_model, m.bias)
+        return self.all_reduce_if_tp(f"{prefix}.allreduce", i, y) if reduce else y
+
+    def moe(self, i: int, h: Tensor) -> Tensor:
+        """Router, routed experts (only the active ones are read) and shared experts."""
+        m, b, T = self.m, self.b, self.T
+        E, k, ep = m.n_experts, m.experts_per_token, self.par.ep
+        router_w = [b.weight(f"L{i}.moe.router.weight", m.d_model, E)]
+        if m.model_type == "deepseek_v3":
+            router_w.append(b.weight(f"L{i}.moe.router.bias", E))
+        logits = b.act(f"L{i}.moe.router", T, k)
+        b.add(f"L{i}.moe.router", "moe_router", i, [h, *router_w], [logits],
+              2 * T * m.d_model * E + ELEMENT_FLOPS["softmax"] * T * E, m=T, n=E, k=m.d_model, top_k=k)
+        local_experts = E // ep
+        # tokens are spread uniformly over experts (expected value); attention is data parallel
+        # under EP, so this device receives its own T tokens' worth of assignments on average.
+        routed_tokens = T * k
+        global_tokens = T * ep
+        active = local_experts * (1.0 - (1.0 - k / E) ** global_tokens)
+        x = h
+        if ep > 1:
+            x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep)
+        d_ff = (m.moe_d_ff or m.d_ff) // (self.par.tp if ep == 1 else 1)
+        y = self._experts(i, x, local_experts, active, routed_tokens, d_ff)
+        if ep > 1:
+            y = self._all_to_all(f"L{i}.moe.combine", i, y, routed_tokens, ep)
+        out = self.eltwise(f"L{i}.moe.combine_sum", i, "add", [y, logits], T * k, m.d_model)
+        if m.n_shared_experts:
+            shared = self.ffn(f"L{i}.moe.shared", i, h, m.n_shared_experts * m.moe_d_ff, reduce=False)
+            out = self.eltwise(f"L{i}.moe.shared_add", i, "add", [out, shared], T, m.d_model)
+        return self.all_reduce_if_tp(f"L{i}.moe.allreduce", i, out)
+
+    def _all_to_all(self, name: str, i: int, x: Tensor, routed_tokens: int, ep: int) -> Tensor:
+        payload = routed_tokens * self.m.d_model * self.b.dt * (ep - 1) // ep
+        y = self.b.act(name, routed_tokens, self.m.d_model)
+        self.b.add(name, "all_to_all", i, [x], [y], 0, group=ep, payload_bytes=payload)
+        return y
+
+    def _experts(self, i: int, x: Tensor, n_local: int, active: float, routed: int, d_ff: int) -> Tensor:
+        m, b, d = self.m, self.b, self.m.d_model
+        frac = active / n_local
+
+        def expert_mm(name: str, src: Tensor, k_dim: int, n_dim: int) -> Tensor:
+            w = b.weight(f"{name}.weight", n_local, k_dim, n_dim)
+            y = b.act(name, routed, n_dim)
+            read = round(frac * w.bytes) + routed * k_dim * b.dt
+            b.add(name, "expert_matmul", i, [src, w], [y], 2 * routed * k_dim * n_dim,
+                  bytes_read=read, m=routed, n=n_dim, k=k_dim, experts=n_local,
+                  experts_active=active)
+            return y
+
+        prefix = f"L{i}.moe.experts"
+        if m.gated_ffn:
+            g = expert_mm(f"{prefix}.gate", x, d, d_ff)
+            u = expert_mm(f"{prefix}.up", x, d, d_ff)
+            a = self.eltwise(f"{prefix}.act", i, m.activation, [g], routed, d_ff)
+            a = self.eltwise(f"{prefix}.mul", i, "mul", [a, u], routed, d_ff)
+        else:
+            u = expert_mm(f"{prefix}.up", x, d, d_ff)
+            a = self.eltwise(f"{prefix}.act", i, m.activation, [u], routed, d_ff)
+        return expert_mm(f"{prefix}.down", a, d_ff, d)
+
+    def head(self, x: Tensor) -> None:
+        m, b, B = self.m, self.b, self.p.batch
+        h = self.norm("final_norm", -1, x, m.d_model)
+        # logits only for the last position of each sequence (what generation needs)
+        last = b.act("final_norm.last", B, m.d_model)
+        vocab = m.vocab_size // self.par.tp
+        w_name = "embed.tok.weight" if m.tied_embeddings else "lm_head.weight"
+        w = b.weight(w_name, vocab, m.d_model) if m.tied_embeddings else b.weight(w_name, m.d_model, vocab)
+        logits = b.act("lm_head", B, vocab)
+        b.add("lm_head", "matmul", -1, [h, w], [logits], 2 * B * m.d_model * vocab,
+              bytes_read=last.bytes + w.bytes, m=B, n=vocab, k=m.d_model, batch=1)
+        if self.par.tp > 1:
+            logits = self.collective("lm_head.allgather", "all_gather", -1, logits, self.par.tp)
+        tokens = Tensor("next_tokens", (B,), "activation", 4)
+        b.add("sample", "sampling", -1, [logits], [tokens], logits.elements, rows=B, width=vocab)
+
+
+def build_graph(model: ModelConfig, phase: Phase, parallel: Parallelism | None = None) -> OpGraph:
+    """Build the OpGraph of one forward pass (one device's share under ``parallel``)."""
+    parallel = parallel or Parallelism()
+    phase.check()
+    parallel.check(model)
+    if model.learned_positions and phase.kv_len > model.max_positions:
+        raise ConfigError([f"context: {phase.kv_len} tokens exceed {model.name}'s "
+                           f"max_position_embeddings {model.max_positions}; shorten prompt/gen"])
+    graph = _TransformerGraph(model, phase, parallel).build()
+    return OpGraph(graph, model, phase, parallel)

@@ -1,0 +1,253 @@
+"""Transformer model configurations read from Hugging Face style ``config.json`` files.
+
+The shipped configs live in ``configs/<name>.json`` and use the same keys as the Hugging Face
+hub files, so a user can also pass the path of any compatible ``config.json``. Keys that do
+not change tensor shapes or op counts (token ids, dropout rates, epsilons, ...) are listed in
+``SHAPE_NEUTRAL_KEYS`` and skipped on purpose; any other unknown key is an error, never
+silently ignored.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+
+# model_type -> architecture facts that Hugging Face encodes in code, not in config.json.
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "gpt2": dict(norm="layernorm", activation="gelu_tanh", gated_ffn=False, bias=True,
+                 learned_positions=True, position_offset=0, rotary=False, tied_embeddings=True,
+                 fused_qkv=True),
+    "opt": dict(norm="layernorm", activation="relu", gated_ffn=False, bias=True,
+                learned_positions=True, position_offset=2, rotary=False, tied_embeddings=True,
+                fused_qkv=False),
+    "llama": dict(norm="rmsnorm", activation="silu", gated_ffn=True, bias=False,
+                  learned_positions=False, position_offset=0, rotary=True, tied_embeddings=False,
+                  fused_qkv=False),
+}
+ARCHITECTURES["mistral"] = ARCHITECTURES["llama"]
+ARCHITECTURES["mixtral"] = ARCHITECTURES["llama"]
+ARCHITECTURES["deepseek_v3"] = ARCHITECTURES["llama"]
+
+# config.json key -> ModelConfig field, first match wins.
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    "n_layers": ("num_hidden_layers", "n_layer"),
+    "d_model": ("hidden_size", "n_embd"),
+    "n_heads": ("num_attention_heads", "n_head"),
+    "n_kv_heads": ("num_key_value_heads",),
+    "head_dim": ("head_dim",),
+    "d_ff": ("intermediate_size", "n_inner", "ffn_dim"),
+    "vocab_size": ("vocab_size",),
+    "max_positions": ("max_position_embeddings", "n_positions"),
+    "activation": ("hidden_act", "activation_function"),
+    "tied_embeddings": ("tie_word_embeddings",),
+    "sliding_window": ("sliding_window",),
+    "n_experts": ("num_local_experts", "n_routed_experts"),
+    "experts_per_token": ("num_experts_per_tok",),
+    "n_shared_experts": ("n_shared_experts",),
+    "moe_d_ff": ("moe_intermediate_size",),
+    "first_dense_layers": ("first_k_dense_replace",),
+    "q_lora_rank": ("q_lora_rank",),
+    "kv_lora_rank": ("kv_lora_rank",),
+    "qk_nope_head_dim": ("qk_nope_head_dim",),
+    "qk_rope_head_dim": ("qk_rope_head_dim",),
+    "v_head_dim": ("v_head_dim",),
+    "attention_bias": ("attention_bias",),
+    "mlp_bias": ("mlp_bias",),
+}
+
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",
+               "relu": "relu", "silu": "silu", "swish": "silu"}
+
+# Keys that change neither tensor shapes nor op counts; skipped by design.
+SHAPE_NEUTRAL_KEYS = frozenset("""
+    _name_or_path architectures auto_map model_type torch_dtype dtype transformers_version
+    bos_token_id eos_token_id pad_token_id sep_token_id decoder_start_token_id prefix
+    use_cache initializer_range initializer_factor layer_norm_epsilon layer_norm_eps rms_norm_eps
+    attn_pdrop embd_pdrop resid_pdrop dropout attention_dropout activation_dropout
+    layerdrop hidden_dropout_prob summary_type summary_use_proj summary_activation
+    summary_proj_to_labels summary_first_dropout task_specific_params n_ctx
+    scale_attn_weights scale_attn_by_inverse_layer_idx reorder_and_upcast_attn
+    do_layer_norm_before enable_bias rope_theta rope_scaling rope_interleave pretraining_tp
+    output_router_logits router_aux_loss_coef router_jitter_noise aux_loss_alpha seq_aux
+    routed_scaling_factor scoring_func norm_topk_prob topk_method n_group topk_group ep_size
+    moe_layer_freq num_nextn_predict_layers quantization_config max_window_layers
+    use_sliding_window keep_in_fp32_modules init_std
+    _comment _source
+""".split())
+
+# Keys whose value must be the one accsim models; anything else is not supported yet.
+REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape facts of a decoder-only transformer (what the OpGraph builder needs)."""
+
+    name: str
+    model_type: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_ff: int
+    vocab_size: int
+    max_positions: int
+    norm: str
+    activation: str
+    gated_ffn: bool
+    bias: bool
+    learned_positions: bool
+    position_offset: int
+    rotary: bool
+    tied_embeddings: bool
+    fused_qkv: bool
+    sliding_window: int = 0
+    n_experts: int = 0
+    experts_per_token: int = 0
+    n_shared_experts: int = 0
+    moe_d_ff: int = 0
+    first_dense_layers: int = 0
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    dtype: str = "fp16"
+    source: str = ""
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return self.is_moe and layer >= self.first_dense_layers
+
+    def with_dtype(self, dtype: str) -> "ModelConfig":
+        if dtype not in DTYPE_BYTES:
+            raise ConfigError([f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}"
+                               f"{did_you_mean(dtype, DTYPE_BYTES)}"])
+        return replace(self, dtype=dtype)
+
+    @cached_property
+    def num_params(self) -> int:
+        """Parameter count: the unique weight tensors of the model's OpGraph."""
+        from accsim.workloads.graph import Phase, build_graph
+        return build_graph(self, Phase.prefill(1, 1)).num_weight_params()
+
+
+def _pick(raw: dict, field: str) -> Any:
+    for key in KEY_ALIASES[field]:
+        if key in raw:
+            return raw[key]
+    return None
+
+
+def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
+    """Turn a HF-style config mapping into a ModelConfig; collect every problem first."""
+    problems = ProblemList()
+    known = {k for keys in KEY_ALIASES.values() for k in keys} | SHAPE_NEUTRAL_KEYS
+    for key in raw:
+        if key not in known:
+            problems.add(f"{where}: {key}", f"unknown key{did_you_mean(key, known)}; accsim does "
+                         "not know whether it changes the model's shapes")
+    for key, expected in REQUIRED_VALUES.items():
+        if key in raw and raw[key] != expected:
+            problems.add(f"{where}: {key}", f"only {expected!r} is supported, got {raw[key]!r}")
+    model_type = raw.get("model_type")
+    if model_type not in ARCHITECTURES:
+        problems.add(f"{where}: model_type", f"expected one of {', '.join(ARCHITECTURES)}, got "
+                     f"{model_type!r}{did_you_mean(str(model_type), ARCHITECTURES)}")
+        problems.raise_if_any()
+    values: dict[str, Any] = dict(ARCHITECTURES[model_type])
+    for field in ("n_layers", "d_model", "n_heads", "vocab_size"):
+        value = _pick(raw, field)
+        if not isinstance(value, int) or value <= 0:
+            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer > 0, got {value!r}")
+        values[field] = value
+    problems.raise_if_any()
+    d, h = values["d_model"], values["n_heads"]
+    optional_ints = {"n_kv_heads": h, "head_dim": d // h, "d_ff": 4 * d, "max_positions": 0,
+                     "sliding_window": 0, "n_experts": 0, "experts_per_token": 0,
+                     "n_shared_experts": 0, "moe_d_ff": 0, "first_dense_layers": 0,
+                     "q_lora_rank": 0, "kv_lora_rank": 0, "qk_nope_head_dim": 0,
+                     "qk_rope_head_dim": 0, "v_head_dim": 0}
+    for field, default in optional_ints.items():
+        value = _pick(raw, field)
+        value = default if value is None else value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer >= 0, got {value!r}")
+        values[field] = value
+    act = _pick(raw, "activation")
+    if act is not None:
+        if act not in ACTIVATIONS:
+            problems.add(f"{where}: {KEY_ALIASES['activation'][0]}",
+                         f"expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
+        values["activation"] = ACTIVATIONS.get(act, act)
+    if _pick(raw, "tied_embeddings") is not None:
+        values["tied_embeddings"] = bool(_pick(raw, "tied_embeddings"))
+    if _pick(raw, "attention_bias") or _pick(raw, "mlp_bias"):
+        problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
+    _check_consistency(values, where, problems)
+    problems.raise_if_any()
+    return ModelConfig(name=name, model_type=model_type, source=str(raw.get("_source", where)),
+                       **values)
+
+
+def _check_consistency(v: dict, where: str, problems: ProblemList) -> None:
+    if v["n_heads"] % max(v["n_kv_heads"], 1) != 0:
+        problems.add(f"{where}: num_key_value_heads", f"{v['n_kv_heads']} does not divide "
+                     f"num_attention_heads {v['n_heads']}")
+    if v["learned_positions"] and v["max_positions"] <= 0:
+        problems.add(f"{where}: max_position_embeddings", "required (> 0) for learned positions")
+    if v["n_experts"] and not 0 < v["experts_per_token"] <= v["n_experts"]:
+        problems.add(f"{where}: num_experts_per_tok", f"expected 1..{v['n_experts']}, "
+                     f"got {v['experts_per_token']}")
+    if v["n_experts"] and v["model_type"] == "deepseek_v3" and v["moe_d_ff"] <= 0:
+        problems.add(f"{where}: moe_intermediate_size", "required (> 0) for DeepSeek MoE")
+    if v["kv_lora_rank"] and not (v["qk_nope_head_dim"] and v["qk_rope_head_dim"] and v["v_head_dim"]):
+        problems.add(f"{where}: kv_lora_rank", "MLA needs qk_nope_head_dim, qk_rope_head_dim "
+                     "and v_head_dim > 0")
+
+
+def model_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_model(name_or_path: str | Path) -> ModelConfig:
+    """Load a shipped model by name (see ``model_names()``) or any HF-style config.json path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" or path.exists():
+        name = path.stem if path.name != "config.json" else path.parent.name or "custom"
+    else:
+        name = str(name_or_path)
+        path = CONFIG_DIR / f"{name}.json"
+        if not path.exists():
+            names = model_names()
+            raise UnknownNameError(f"unknown model '{name}'{did_you_mean(name, names)}. "
+                                   f"Known: {', '.join(names)} (or pass a path to a config.json)")
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a JSON object of config keys"])
+    return parse_config(raw, name, str(path))
