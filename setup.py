@@ -21,7 +21,7 @@ setup(
     package_data={
         "accsim.arch": ["presets/*.yaml"],
         "accsim.workloads": ["configs/*.json"],
-        "accsim.validation": ["published/*.yaml"],
+        "accsim.validation": ["published/*.yaml", "reference/*.yaml"],
     },
     ext_modules=cythonize(
         [Extension("accsim._trace", ["accsim/_trace.pyx"], include_dirs=[numpy.get_include()])],

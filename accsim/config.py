@@ -133,9 +133,10 @@ def _build(cls: type, data: Any, path: str, problems: ProblemList) -> Any:
     return cls(**values)
 
 
-def build(cls: type, data: Any, path: str = "") -> Any:
-    """Build a frozen spec instance from plain data or raise a ConfigError listing every problem."""
-    problems = ProblemList()
+def build(cls: type, data: Any, path: str = "", problems: ProblemList | None = None) -> Any:
+    """Build a frozen spec instance from plain data or raise a ConfigError listing every problem
+    (including any already collected in ``problems``)."""
+    problems = problems or ProblemList()
     instance = _build(cls, data, path, problems)
     problems.raise_if_any()
     return instance
@@ -189,17 +190,17 @@ def set_path(data: dict, path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def apply_overrides(cls: type, data: dict, overrides: Mapping[str, Any]) -> dict:
-    """Return a copy of ``data`` with dotted-path overrides applied, each path checked against ``cls``."""
-    problems = ProblemList()
-    for path in overrides:
+def apply_overrides(cls: type, data: dict, overrides: Mapping[str, Any],
+                    problems: ProblemList) -> dict:
+    """A copy of ``data`` with the dotted-path overrides applied; paths that name no field of
+    ``cls`` are added to ``problems`` (and skipped) so they are reported with the rest."""
+    result = copy.deepcopy(data)
+    for path, value in overrides.items():
         problem = _resolve_schema_path(cls, path)
         if problem:
             problems.add(path, problem)
-    problems.raise_if_any()
-    result = copy.deepcopy(data)
-    for path, value in overrides.items():
-        set_path(result, path, value)
+        else:
+            set_path(result, path, value)
     return result
 
 

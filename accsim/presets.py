@@ -143,15 +143,11 @@ def resolve_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None
     family = families().get(str(family_name)) if family_name is not None else None
     if family is None:
         raise ConfigError([f"{name}: family: missing; expected one of {', '.join(families().names())}"])
-    body = {k: v for k, v in data.items() if k not in META_KEYS}
-    body = config.apply_overrides(family.spec_cls, body, overrides)
     problems = ProblemList()
+    body = {k: v for k, v in data.items() if k not in META_KEYS}
+    body = config.apply_overrides(family.spec_cls, body, overrides, problems)
     sources = _check_sources(family.spec_cls, data.get("sources"), problems)
-    problems.raise_if_any()
-    try:
-        spec = config.build(family.spec_cls, body, path=f"arch.{name}")
-    except ConfigError as exc:
-        raise ConfigError(exc.problems) from None
+    spec = config.build(family.spec_cls, body, path="", problems=problems)
     for path in overrides:
         sources[path] = "override (--set)"
     return Preset(name, family.name, str(data.get("description", "")), spec, body, sources, overrides)

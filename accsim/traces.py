@@ -57,11 +57,12 @@ def canonical_format(fmt: str) -> str:
 def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
     """Read a trace file; a malformed line raises TraceFormatError naming file and line."""
     path = Path(path)
+    fmt = fmt if fmt == "auto" else canonical_format(fmt)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
-    fmt = detect_format(data) if fmt == "auto" else canonical_format(fmt)
+    fmt = detect_format(data) if fmt == "auto" else fmt
     try:
         addr, is_write, cycle = _trace.parse_trace(data, fmt, str(path))
     except ValueError as exc:

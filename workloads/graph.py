@@ -139,6 +139,9 @@ class OpGraph:
     def __len__(self) -> int:
         return self.graph.number_of_nodes()
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.graph
+
     def op(self, name: str) -> Op:
         return self.graph.nodes[name]["op"]
 

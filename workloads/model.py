@@ -204,13 +204,13 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         values["tied_embeddings"] = bool(_pick(raw, "tied_embeddings"))
     if _pick(raw, "attention_bias") or _pick(raw, "mlp_bias"):
         problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
-    _check_consistency(values, where, problems)
+    _check_consistency(values, model_type, where, problems)
     problems.raise_if_any()
     return ModelConfig(name=name, model_type=model_type, source=str(raw.get("_source", where)),
                        **values)
 
 
-def _check_consistency(v: dict, where: str, problems: ProblemList) -> None:
+def _check_consistency(v: dict, model_type: str, where: str, problems: ProblemList) -> None:
     if v["n_heads"] % max(v["n_kv_heads"], 1) != 0:
         problems.add(f"{where}: num_key_value_heads", f"{v['n_kv_heads']} does not divide "
                      f"num_attention_heads {v['n_heads']}")
@@ -219,7 +219,7 @@ def _check_consistency(v: dict, where: str, problems: ProblemList) -> None:
     if v["n_experts"] and not 0 < v["experts_per_token"] <= v["n_experts"]:
         problems.add(f"{where}: num_experts_per_tok", f"expected 1..{v['n_experts']}, "
                      f"got {v['experts_per_token']}")
-    if v["n_experts"] and v["model_type"] == "deepseek_v3" and v["moe_d_ff"] <= 0:
+    if v["n_experts"] and model_type == "deepseek_v3" and v["moe_d_ff"] <= 0:
         problems.add(f"{where}: moe_intermediate_size", "required (> 0) for DeepSeek MoE")
     if v["kv_lora_rank"] and not (v["qk_nope_head_dim"] and v["qk_rope_head_dim"] and v["v_head_dim"]):
         problems.add(f"{where}: kv_lora_rank", "MLA needs qk_nope_head_dim, qk_rope_head_dim "

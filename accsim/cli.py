@@ -1,0 +1,278 @@
+"""The ``accsim`` command line.
+
+Every user error (bad option, unknown name, bad YAML, impossible configuration) ends in
+``error: ...`` lines on stderr and a non-zero exit code, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+import accsim
+from accsim.errors import AccsimError
+
+# tables keep their shape when stdout is a pipe or a file (rich would assume 80 columns)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+PHASES = ("prefill", "decode")
+
+
+def _fmt_s(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if abs(seconds) >= scale or unit == "ns":
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds} s"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(accsim.__version__, prog_name="accsim")
+def cli() -> None:
+    """accsim: cycle-level simulator of LLM accelerators."""
+
+
+@cli.command("list")
+@click.argument("what", required=False, type=click.Choice(["families", "presets", "models", "mappers"]))
+def list_cmd(what: str | None) -> None:
+    """List machine families, hardware presets, models and mappers."""
+    from accsim.presets import load_merged, preset_names
+    from accsim.registry import families, mappers
+    from accsim.workloads import load_model, model_names
+
+    def show(title: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        table = Table(title=title, title_justify="left")
+        for c in columns:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*[str(x) for x in r])
+        console.print(table)
+
+    if what in (None, "families"):
+        show("families", ("name", "default mapper", "description"),
+             [(f.name, f.default_mapper, f.description) for f in map(families().get, families().names())])
+    if what in (None, "presets"):
+        rows = []
+        for name in preset_names():
+            data = load_merged(name)
+            rows.append((name, data.get("family", "?"), data.get("description", "")))
+        show("presets", ("name", "family", "description"), rows)
+    if what in (None, "models"):
+        rows = []
+        for name in model_names():
+            m = load_model(name)
+            rows.append((name, m.model_type, f"{m.num_params / 1e9:.3f}", m.n_layers, m.d_model,
+                         f"{m.n_experts}x top-{m.experts_per_token}" if m.is_moe else "-"))
+        show("models", ("name", "type", "params (B)", "layers", "d_model", "experts"), rows)
+    if what in (None, "mappers"):
+        show("mappers", ("name", "family", "description"),
+             [(m.name, m.family, m.description) for m in map(mappers().get, mappers().names())])
+
+
+@cli.command("show-preset")
+@click.argument("preset")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a field")
+def show_preset(preset: str, sets: tuple[str, ...]) -> None:
+    """Every field of a preset: value, unit, help and source."""
+    from accsim import config
+    from accsim.presets import parse_set_options, resolve_preset
+    from accsim.registry import families
+
+    p = resolve_preset(preset, parse_set_options(sets))
+    table = Table(title=f"{p.name} ({p.family}): {p.description}", title_justify="left")
+    for c in ("field", "value", "unit", "help", "source"):
+        table.add_column(c, overflow="fold")
+    for info in config.describe(families().get(p.family).spec_cls):
+        node: Any = p.spec
+        for part in info.path.split("."):
+            node = getattr(node, part)
+        source = next((p.sources[k] for k in _prefixes(info.path) if k in p.sources), "schema default")
+        table.add_row(info.path, str(node), info.unit, info.help, source)
+    console.print(table)
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def _print_run_summary(stats: Any) -> None:
+    sc = stats["scenario"]
+    head = Table(title=f"{sc['model']} on {sc['arch']} ({sc['family']}): batch {sc['batch']}, "
+                       f"prompt {sc['prompt']}, gen {sc['gen']}, {sc['dtype']}", title_justify="left")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    rows = [("TTFT", _fmt_s(stats["ttft_s"])), ("TPOT", _fmt_s(stats["tpot_s"])),
+            ("tokens/s (whole generation)", f"{stats['tokens_per_s']:.4g}"),
+            ("decode tokens/s", f"{stats['decode_tokens_per_s']:.4g}"),
+            ("latency", _fmt_s(stats["latency_s"])), ("energy", f"{stats['energy_J']:.4g} J"),
+            ("energy / token", f"{stats['energy_per_token_J']:.4g} J"),
+            ("decode steps simulated", f"{stats['decode.steps_simulated']} of {stats['decode.steps']}")]
+    for r in rows:
+        head.add_row(*r)
+    console.print(head)
+    total = stats["latency_s"]
+    kinds = Table(title="where the time goes (exposed time, sums to the latency)", title_justify="left")
+    for c, j in (("op kind", "left"), ("time", "right"), ("share", "right")):
+        kinds.add_column(c, justify=j)
+    for kind, v in sorted(stats["by_op_kind"].items(), key=lambda kv: -kv[1]["exposed_s"]):
+        kinds.add_row(kind, _fmt_s(v["exposed_s"]), f"{100 * v['exposed_s'] / total:.1f}%")
+    kinds.add_row("total", _fmt_s(sum(v["exposed_s"] for v in stats["by_op_kind"].values())), "100.0%")
+    console.print(kinds)
+    units = Table(title="units", title_justify="left")
+    for c in ("unit", "busy", "utilization"):
+        units.add_column(c, justify="left" if c == "unit" else "right")
+    for unit, v in stats["by_unit"].items():
+        units.add_row(unit, _fmt_s(v["busy_s"]), f"{v['util_pct']:.1f}%")
+    console.print(units)
+
+
+@cli.command("run")
+@click.option("--arch", default="t4", show_default=True, help="hardware preset name or YAML path")
+@click.option("--model", default="gpt2-small", show_default=True, help="model name or config.json path")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--prompt", default=64, show_default=True, type=click.IntRange(min=1), help="prompt tokens")
+@click.option("--gen", default=16, show_default=True, type=click.IntRange(min=1), help="generated tokens")
+@click.option("--dtype", default="fp16", show_default=True,
+              type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8"]))
+@click.option("--mapper", default=None, help="mapper name (default: the family's)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="override a preset field, e.g. --set memory.bandwidth_GBps=400 (repeatable)")
+@click.option("--decode-samples", default=16, show_default=True, type=click.IntRange(min=0),
+              help="decode steps simulated (interpolated between); 0 = every step")
+@click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
+              help="where to write the stats (resolved config, program hashes, version)")
+@click.option("--quiet", is_flag=True, help="no summary tables")
+def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str, mapper: str | None,
+            sets: tuple[str, ...], decode_samples: int, json_path: str, quiet: bool) -> None:
+    """Simulate prefill + decode of a model on a hardware preset."""
+    from accsim.presets import parse_set_options
+    from accsim.runner import Scenario, run_scenario
+    from accsim.stats import write_json_atomic
+
+    scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
+                        parse_set_options(sets))
+    result = run_scenario(scenario)
+    payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
+               "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
+    write_json_atomic(json_path, payload)
+    if not quiet:
+        _print_run_summary(result.stats)
+        console.print(f"stats written to {json_path}")
+
+
+def _phase_options(f: Any) -> Any:
+    for decorator in reversed([
+        click.option("--model", default="gpt2-small", show_default=True),
+        click.option("--phase", default="decode", show_default=True, type=click.Choice(PHASES)),
+        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1)),
+        click.option("--tokens", default=64, show_default=True, type=click.IntRange(min=1),
+                     help="prompt length (prefill) or cached context length (decode)"),
+        click.option("--dtype", default="fp16", show_default=True,
+                     type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8"])),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _phase(phase: str, batch: int, tokens: int) -> Any:
+    from accsim.workloads import Phase
+    return Phase.prefill(batch, tokens) if phase == "prefill" else Phase.decode(batch, tokens)
+
+
+@cli.command("show-graph")
+@_phase_options
+@click.option("--tp", default=1, show_default=True, type=click.IntRange(min=1), help="tensor-parallel degree")
+@click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1), help="expert-parallel degree")
+@click.option("--layers", default=1, show_default=True, type=click.IntRange(min=0),
+              help="decoder layers to list op by op (all ops are totalled)")
+def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: int, ep: int,
+               layers: int) -> None:
+    """The OpGraph of one forward pass: ops, shapes, FLOPs and bytes."""
+    from accsim.workloads import Parallelism, build_graph, load_model
+
+    g = build_graph(load_model(model).with_dtype(dtype), _phase(phase, batch, tokens), Parallelism(tp, ep))
+    table = Table(title=g.describe(), title_justify="left")
+    for c in ("op", "kind", "outputs", "GFLOP", "MB read", "MB written", "deps"):
+        table.add_column(c, justify="right" if c in ("GFLOP", "MB read", "MB written") else "left")
+    for op in g.ops():
+        if op.layer >= layers:
+            continue
+        outs = ", ".join("x".join(map(str, t.shape)) for t in op.outputs)
+        table.add_row(op.name, op.kind, outs, f"{op.flops / 1e9:.4g}", f"{op.bytes_read / 1e6:.4g}",
+                      f"{op.bytes_written / 1e6:.4g}", ", ".join(g.predecessors(op.name)))
+    console.print(table)
+    console.print(f"{len(g)} ops, {g.total_flops() / 1e9:.4g} GFLOP, {g.total_bytes() / 1e9:.4g} GB moved, "
+                  f"{g.num_weight_params() / 1e9:.4g} B weight parameters on this device")
+
+
+@cli.command("show-program")
+@click.option("--arch", default="t4", show_default=True)
+@_phase_options
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--mapper", default=None)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0), help="tasks to list")
+@click.option("--save", "save_stem", default=None, help="save as STEM.npz + STEM.json")
+def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dtype: str,
+                 sets: tuple[str, ...], mapper: str | None, limit: int, save_stem: str | None) -> None:
+    """The lowered Program of one forward pass: tasks per unit and the first tasks."""
+    from accsim.presets import parse_set_options, resolve_preset
+    from accsim.registry import families, mappers
+    from accsim.workloads import build_graph, load_model
+
+    preset = resolve_preset(arch, parse_set_options(sets))
+    family = families().get(preset.family)
+    graph = build_graph(load_model(model).with_dtype(dtype), _phase(phase, batch, tokens),
+                        family.parallelism(preset.spec))
+    program = mappers().get(mapper or family.default_mapper).lower(graph, preset.spec)
+    console.print(f"{program.family} Program: {program.n_tasks} tasks, "
+                  f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")
+    console.print("tasks per unit: " + ", ".join(f"{u} {n}" for u, n in program.summary_rows()))
+    table = Table(title=f"first {limit} tasks", title_justify="left")
+    names = ["task", "op", "unit", "kind", *[c for c in program.columns if c not in ("op", "unit", "kind")], "deps"]
+    for c in names:
+        table.add_column(c)
+    cols = program.columns
+    for t in range(min(limit, program.n_tasks)):
+        deps = program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]
+        extra = [str(cols[c][t]) for c in names[4:-1]]
+        table.add_row(str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
+                      program.kinds[cols["kind"][t]], *extra, ",".join(map(str, deps)))
+    console.print(table)
+    if save_stem:
+        npz, js = program.save(save_stem)
+        console.print(f"saved {npz} and {js}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI and turn user errors into one-line messages and exit codes."""
+    def err_line(text: str) -> None:
+        click.echo(text, err=True)
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="accsim",
+                 standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 2
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "accsim"
+        err_line(f"error: {exc.format_message()} (see '{command} --help')")
+        return 2
+    except click.ClickException as exc:
+        err_line(f"error: {exc.format_message()}")
+        return exc.exit_code or 1
+    except AccsimError as exc:
+        for line in str(exc).splitlines():
+            err_line(f"error: {line}")
+        return 1
+    except click.exceptions.Abort:
+        err_line("error: aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

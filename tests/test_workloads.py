@@ -1,0 +1,194 @@
+"""Models and OpGraphs: parameter counts, FLOPs against hand formulas, structure."""
+import json
+
+import networkx as nx
+import pytest
+
+from accsim.errors import ConfigError, UnknownNameError
+from accsim.workloads import Parallelism, Phase, build_graph, load_model, model_names
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_published_model_is_shipped(published_params):
+    assert sorted(published_params) == model_names()
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("name", model_names())
+def test_parameter_count_matches_published_total(name, published_params):
+    ref = published_params[name]
+    count = load_model(name).num_params
+    error_pct = 100 * abs(count - ref["params"]) / ref["params"]
+    assert error_pct <= ref["tolerance_pct"], f"{name}: {count:,} vs {ref['params']:,.0f} ({ref['source']})"
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("name, exact", [
+    # Hugging Face model.num_parameters() of the same configs
+    ("gpt2-small", 124_439_808), ("llama2-7b", 6_738_415_616), ("mixtral-8x7b", 46_702_792_704),
+    ("llama3.1-8b", 8_030_261_248), ("opt-6.7b", 6_658_473_984)])
+def test_parameter_count_is_exact_for_hf_models(name, exact):
+    assert load_model(name).num_params == exact
+
+
+def layer_flops(g, layer):
+    return sum(op.flops for op in g.ops() if op.layer == layer)
+
+
+def test_gpt2_decode_layer_flops_match_hand_formula():
+    m = load_model("gpt2-small")
+    B, ctx = 4, 100
+    g = build_graph(m, Phase.decode(B, ctx))
+    d, H, kv = m.d_model, m.n_heads, ctx + 1
+    T = B
+    hand = (2 * T * d * 3 * d          # fused QKV
+            + 2 * 2 * B * d * kv       # scores and context over kv tokens (H * head_dim = d)
+            + 5 * B * H * kv           # softmax
+            + 2 * T * d * d            # output projection
+            + 2 * 2 * T * d * 4 * d    # FFN up and down
+            + 8 * T * 4 * d            # GELU (tanh form)
+            + 2 * 8 * T * d            # two layernorms
+            + 2 * T * d)               # two residual adds
+    assert layer_flops(g, 0) == hand
+
+
+def test_llama_gqa_prefill_layer_flops_match_hand_formula():
+    m = load_model("llama3.1-8b")
+    B, S = 2, 128
+    g = build_graph(m, Phase.prefill(B, S))
+    d, H, Hkv, hd, ff = m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.d_ff
+    T = B * S
+    hand = (2 * T * d * (H + 2 * Hkv) * hd + 2 * T * H * hd * d       # q, k, v, o projections
+            + 2 * 2 * B * H * S * S * hd + 5 * B * H * S * S          # scores, context, softmax
+            + 3 * T * (H + Hkv) * hd                                   # rotary on q and k
+            + 3 * 2 * T * d * ff + 4 * T * ff + T * ff                 # gate/up/down, SiLU, mul
+            + 2 * 4 * T * d + 2 * T * d)                               # rmsnorms, residuals
+    assert layer_flops(g, 0) == hand
+
+
+@pytest.mark.parametrize("name", ["gpt2-small", "llama2-7b", "mixtral-8x7b", "deepseek-v3"])
+def test_graph_is_a_dag_in_program_order(name):
+    g = build_graph(load_model(name), Phase.decode(2, 16))
+    order = list(g.graph.nodes)
+    assert nx.is_directed_acyclic_graph(g.graph)
+    position = {n: i for i, n in enumerate(order)}
+    assert all(position[u] < position[v] for u, v in g.graph.edges)
+
+
+@pytest.mark.parametrize("name", ["gpt2-small", "llama2-7b", "mixtral-8x7b", "deepseek-v3"])
+def test_weights_are_the_same_in_every_phase(name):
+    m = load_model(name)
+    assert build_graph(m, Phase.decode(3, 40)).num_weight_params() == m.num_params
+
+
+def test_kv_cache_is_an_explicit_tensor_read_by_attention():
+    g = build_graph(load_model("llama2-7b"), Phase.decode(2, 99))
+    score = g.op("L0.attn.score")
+    cache = [t for t in score.inputs if t.role == "kv_cache"]
+    assert [t.shape for t in cache] == [(2, 32, 100, 128)]
+    assert "L0.attn.kv_append" in g.predecessors("L0.attn.score")
+    append = g.op("L0.attn.kv_append")
+    assert append.bytes_written == 2 * 2 * 32 * 128 * 2   # one new token's K and V, batch 2, fp16
+
+
+def test_decode_reads_all_weights_and_the_kv_cache():
+    m = load_model("llama2-7b")
+    B, ctx = 8, 511
+    g = build_graph(m, Phase.decode(B, ctx))
+    kv_bytes = 2 * m.n_layers * B * (ctx + 1) * m.n_kv_heads * m.head_dim * 2
+    weights_read = (m.num_params - m.vocab_size * m.d_model) * 2   # embedding: only B rows looked up
+    read = g.total_bytes()
+    assert weights_read + kv_bytes < read < 1.01 * (weights_read + kv_bytes)
+
+
+def test_moe_decode_reads_only_active_experts():
+    m = load_model("mixtral-8x7b")
+    one = build_graph(m, Phase.decode(1, 10)).op("L0.moe.experts.up")
+    many = build_graph(m, Phase.decode(64, 10)).op("L0.moe.experts.up")
+    expert_bytes = m.d_model * m.d_ff * 2
+    assert one.attrs["experts_active"] == pytest.approx(2.0)
+    assert one.bytes_read == pytest.approx(2 * expert_bytes, rel=1e-3)
+    assert many.attrs["experts_active"] == pytest.approx(8 * (1 - (1 - 2 / 8) ** 64))
+    assert one.flops == 2 * 2 * m.d_model * m.d_ff
+
+
+def test_mla_decode_caches_the_latent_only():
+    m = load_model("deepseek-v3")
+    g = build_graph(m, Phase.decode(1, 1023))
+    cache = [t for t in g.op("L0.attn.score").inputs if t.role == "kv_cache"][0]
+    assert cache.shape == (1, 1024, m.kv_lora_rank + m.qk_rope_head_dim)
+    assert "L3.moe.router" in g and "L2.moe.router" not in g   # first 3 layers dense
+
+
+def test_tensor_parallel_shards_and_adds_all_reduce():
+    m = load_model("llama2-7b")
+    full = build_graph(m, Phase.decode(1, 10))
+    tp = build_graph(m, Phase.decode(1, 10), Parallelism(tp=4))
+    reduces = [op for op in tp.ops() if op.kind == "all_reduce"]
+    assert len(reduces) == 2 * m.n_layers
+    assert reduces[0].attrs["payload_bytes"] == m.d_model * 2
+    layer_w = lambda g: sum(t.elements for op in g.ops() if op.layer == 0 for t in op.weights if t.role == "weight" and len(t.shape) == 2)
+    assert layer_w(tp) * 4 == layer_w(full)
+    assert tp.total_flops() < full.total_flops() / 3
+
+
+def test_expert_parallel_adds_all_to_all():
+    g = build_graph(load_model("deepseek-v3"), Phase.decode(8, 10), Parallelism(ep=32))
+    kinds = [op.kind for op in g.ops() if op.layer == 5]
+    assert kinds.count("all_to_all") == 2
+    assert g.op("L5.moe.experts.up").attrs["experts"] == 8
+
+
+def test_sliding_window_caps_attention():
+    g = build_graph(load_model("mistral-7b"), Phase.decode(1, 10000))
+    assert g.op("L0.attn.score").attrs["n"] == 4096
+
+
+@pytest.mark.parametrize("phase, parallel, message", [
+    (Phase.decode(0, 5), Parallelism(), "batch: expected an integer > 0"),
+    (Phase.decode(1, 5), Parallelism(tp=5), "parallelism.tp: 5 does not divide 12 heads"),
+    (Phase.decode(1, 5), Parallelism(ep=2), "must divide the routed experts"),
+    (Phase.decode(1, 1024), Parallelism(), "exceed gpt2-small's max_position_embeddings 1024"),
+])
+def test_bad_phases_are_rejected(phase, parallel, message):
+    with pytest.raises(ConfigError, match=message):
+        build_graph(load_model("gpt2-small"), phase, parallel)
+
+
+def test_unknown_model_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean 'gpt2-small'"):
+        load_model("gpt2-smal")
+
+
+def test_user_config_json(tmp_path):
+    cfg = json.loads(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 4,
+                                 "vocab_size": 100, "n_positions": 32, "bos_token_id": 0}))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    m = load_model(path)
+    assert m.n_layers == 2 and m.num_params == 100 * 64 + 32 * 64 + 2 * (12 * 64 * 64 + 13 * 64) + 2 * 64
+
+
+def test_config_with_unknown_key_is_refused(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+                                "num_attention_heads": 4, "vocab_size": 10, "num_key_value_head": 2}))
+    with pytest.raises(ConfigError, match="num_key_value_head: unknown key \\(did you mean 'num_key_value_heads'\\?\\)"):
+        load_model(path)
+
+
+def test_config_errors_are_collected(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": -2, "hidden_size": "x",
+                                "num_attention_heads": 4, "vocab_size": 10}))
+    with pytest.raises(ConfigError) as info:
+        load_model(path)
+    assert len(info.value.problems) == 2
+
+
+def test_invalid_json_names_line(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{\n "model_type": "gpt2",\n}')
+    with pytest.raises(ConfigError, match=r"config\.json:3: invalid JSON"):
+        load_model(path)
