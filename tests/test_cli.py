@@ -1,0 +1,80 @@
+"""The accsim command line: output, stats.json, and one-line errors with exit codes."""
+import json
+
+import pytest
+
+from accsim.cli import main
+from accsim.program import Program
+
+pytestmark = pytest.mark.unit
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_tpot_and_writes_stats(capsys, tmp_path):
+    path = tmp_path / "out.json"
+    code, out, err = run_cli(capsys, "run", "--arch", "t4", "--model", "gpt2-small", "--gen", "16",
+                             "--json", str(path))
+    assert code == 0 and err == ""
+    assert "TPOT" in out and "tokens/s" in out and "where the time goes" in out
+    payload = json.loads(path.read_text())
+    assert payload["accsim_version"] and len(payload["program_digests"]["prefill"]) == 64
+    assert payload["resolved_config"]["preset"] == "t4"
+    assert payload["resolved_config"]["sources"]["memory.bandwidth_GBps"].startswith("NVIDIA T4")
+    stats = payload["stats"]
+    assert stats["decode"]["steps"] == 15
+    assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"])
+
+
+def test_run_without_arguments_uses_defaults(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "run")
+    assert code == 0 and (tmp_path / "stats.json").exists() and "gpt2-small on t4" in out
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["run", "--arch", "t5"], 1, "error: unknown preset 't5'. Known: a100-80gb"),
+    (["run", "--bach", "3"], 2, "error: No such option '--bach'"),
+    (["run", "--gen", "0"], 2, "error: Invalid value for '--gen'"),
+    (["run", "--set", "memory.bandwith_GBps=1"], 1,
+     "error: memory.bandwith_GBps: unknown key 'bandwith_GBps' in memory (did you mean 'bandwidth_GBps'?)"),
+    (["run", "--set", "oops"], 1, "error: --set: expected KEY=VALUE"),
+    (["run", "--model", "llama2-70b"], 1, "error: memory.capacity_GiB: llama2-70b needs"),
+    (["run", "--decode-samples", "1"], 1, "error: decode_samples: 1 cannot span"),
+    (["frobnicate"], 2, "error: No such command 'frobnicate'"),
+])
+def test_bad_input_is_one_clear_line_and_nonzero(capsys, tmp_path, argv, code, message):
+    rc, out, err = run_cli(capsys, *argv, *(["--json", str(tmp_path / "s.json")] if argv[0] == "run" and "--bach" not in argv else []))
+    assert rc == code
+    assert err.startswith(message)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_list_shows_everything(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for word in ("gpu", "gpu-kernels", "t4", "dgx-h100", "xeon-8380", "deepseek-r1", "671.026"):
+        assert word in out
+
+
+def test_show_graph(capsys):
+    code, out, _ = run_cli(capsys, "show-graph", "--model", "llama2-7b", "--phase", "prefill",
+                           "--tokens", "32", "--layers", "1")
+    assert code == 0 and "L0.attn.score" in out and "L1.attn.score" not in out and "6.738 B weight" in out
+
+
+def test_show_program_saves_a_loadable_program(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "show-program", "--arch", "t4", "--model", "gpt2-small",
+                           "--save", str(tmp_path / "p"), "--limit", "3")
+    assert code == 0 and "gpu Program:" in out
+    assert Program.load(tmp_path / "p").n_tasks > 100
+
+
+def test_show_preset_lists_sources(capsys):
+    code, out, _ = run_cli(capsys, "show-preset", "h200")
+    assert code == 0 and "4800" in out and "H200 datasheet" in out
