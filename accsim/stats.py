@@ -8,7 +8,6 @@ sum exactly to the latency, and unit utilization.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -104,11 +103,3 @@ def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np
     return {"latency_cycles": makespan, "clock_hz": clock_hz, "latency_s": makespan / clock_hz,
             "energy_J": energy_J, "by_op_kind": by_kind, "by_unit": by_unit}
 
-
-def interpolate(xs: np.ndarray, sampled_x: np.ndarray, sampled_y: np.ndarray) -> np.ndarray:
-    """Piecewise-linear values at ``xs`` through the sampled points (exact at the samples)."""
-    return np.interp(xs, sampled_x, sampled_y)
-
-
-def finite_or_zero(value: float) -> float:
-    return value if math.isfinite(value) else 0.0
