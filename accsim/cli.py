@@ -6,6 +6,7 @@ Every user error (bad option, unknown name, bad YAML, impossible configuration) 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import click
@@ -143,23 +144,33 @@ def _print_run_summary(stats: Any) -> None:
               help="decode steps simulated (interpolated between); 0 = every step")
 @click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
               help="where to write the stats (resolved config, program hashes, version)")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="write a Chrome trace-event timeline (Perfetto, chrome://tracing)")
+@click.option("--trace-max-events", default=50_000, show_default=True, type=click.IntRange(min=100),
+              help="aggregate tasks beyond this many timeline events")
 @click.option("--quiet", is_flag=True, help="no summary tables")
 def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str, mapper: str | None,
-            sets: tuple[str, ...], decode_samples: int, json_path: str, quiet: bool) -> None:
+            sets: tuple[str, ...], decode_samples: int, json_path: str, trace_path: str | None,
+            trace_max_events: int, quiet: bool) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
     from accsim.presets import parse_set_options
     from accsim.runner import Scenario, run_scenario
     from accsim.stats import write_json_atomic
+    from accsim.timeline import write_timeline
 
     scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
                         parse_set_options(sets))
-    result = run_scenario(scenario)
+    result = run_scenario(scenario, timeline=trace_path is not None)
     payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
                "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
     write_json_atomic(json_path, payload)
+    if trace_path:
+        write_timeline(trace_path, result.timeline_steps,
+                       {"accsim_version": accsim.__version__, "scenario": result.stats["scenario"].to_dict()},
+                       trace_max_events)
     if not quiet:
         _print_run_summary(result.stats)
-        console.print(f"stats written to {json_path}")
+        console.print(f"stats written to {json_path}" + (f", timeline to {trace_path}" if trace_path else ""))
 
 
 def _phase_options(f: Any) -> Any:
@@ -243,6 +254,128 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     if save_stem:
         npz, js = program.save(save_stem)
         console.print(f"saved {npz} and {js}")
+
+
+@cli.command("sweep")
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
+@click.option("--db", "db_path", default=None, type=click.Path(dir_okay=False),
+              help="results database (default: SPEC.db beside the spec)")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="local worker processes")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask distributed cluster")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | None, quiet: bool) -> None:
+    """Run a design-space sweep; finished points are stored at once and skipped on re-run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from accsim.sweep import expand_points, load_spec, run_sweep
+
+    spec = load_spec(spec_path)
+    db = db_path or str(Path(spec_path).with_suffix(".db"))
+    total = len(expand_points(spec))
+    counts = {"ok": 0, "failed": 0}
+    progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("[red]{task.fields[failed]} failed"), TimeRemainingColumn(),
+                        console=console, disable=quiet)
+
+    with progress:
+        task = progress.add_task("points", total=total, failed=0)
+
+        def on_result(point: dict, result: dict) -> None:
+            counts["ok" if result["status"] == "ok" else "failed"] += 1
+            progress.update(task, advance=1, failed=counts["failed"])
+
+        try:
+            summary = run_sweep(spec, db, jobs=jobs, scheduler=scheduler, on_result=on_result)
+        except KeyboardInterrupt:
+            console.print(f"interrupted: {counts['ok'] + counts['failed']} new points are stored in {db}; "
+                          "run the same command again to resume")
+            raise click.exceptions.Exit(130)
+    console.print(f"{summary.total} points: {summary.skipped} already stored, {summary.ok} ok, "
+                  f"{summary.failed} failed -> {db}")
+
+
+@cli.command("results")
+@click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="export CSV")
+@click.option("--parquet", "parquet_path", default=None, type=click.Path(dir_okay=False), help="export Parquet")
+def results_cmd(db_path: str, csv_path: str | None, parquet_path: str | None) -> None:
+    """Export a sweep's results, or summarise them."""
+    from accsim.results import export_csv, export_parquet, read_axes, read_table
+
+    if csv_path:
+        console.print(f"{export_csv(db_path, csv_path)} rows -> {csv_path}")
+    if parquet_path:
+        console.print(f"{export_parquet(db_path, parquet_path)} rows -> {parquet_path}")
+    if not csv_path and not parquet_path:
+        columns, rows = read_table(db_path)
+        status = [r[columns.index("status")] for r in rows]
+        console.print(f"{len(rows)} points ({status.count('ok')} ok, {len(rows) - status.count('ok')} "
+                      f"failed); axes: {', '.join(read_axes(db_path))}; {len(columns)} columns")
+
+
+@cli.command("plot")
+@click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
+@click.option("--x", "x", required=True, help="column for the x axis")
+@click.option("--y", "y", required=True, help="column for the y axis")
+@click.option("--color", default=None, help="colour points by this column (e.g. an axis)")
+@click.option("--pareto", is_flag=True, help="draw the Pareto front")
+@click.option("--x-goal", default="min", show_default=True, type=click.Choice(["min", "max"]))
+@click.option("--y-goal", default="max", show_default=True, type=click.Choice(["min", "max"]))
+@click.option("--logx", is_flag=True)
+@click.option("--logy", is_flag=True)
+@click.option("--out", default="sweep.png", show_default=True, type=click.Path(dir_okay=False))
+def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
+             logx: bool, logy: bool, out: str) -> None:
+    """Scatter two result columns (PNG), with the Pareto front if asked."""
+    from accsim.plots import plot_sweep
+
+    n = plot_sweep(db_path, x, y, out, pareto, color, x_goal, y_goal, logx, logy)
+    console.print(f"{n} points -> {out}")
+
+
+@cli.command("validate")
+@click.option("-k", "select", default=None, help="only cases whose id contains this text")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--markdown", "md_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
+              help="published vs simulated, log-log, with y = x (PNG)")
+@click.option("--strict", is_flag=True, help="exit 1 on any miss, not only on cases that fail to run")
+def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
+                 strict: bool) -> None:
+    """Simulate every published case and compare: misses are shown, not hidden."""
+    from accsim.stats import write_json_atomic
+    from accsim.validation.harness import markdown_table, run_all
+
+    outcomes = run_all(select)
+    table = Table(title="published vs simulated", title_justify="left")
+    for c in ("case", "metric", "published", "simulated", "error %", "within tolerance"):
+        table.add_column(c, justify="right" if c in ("published", "simulated", "error %") else "left",
+                         overflow="fold")
+    for o in outcomes:
+        c = o.case
+        pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
+        verdict = ("[green]yes" if o.within else "[red]no (miss)" if o.failure is None else "[red]failed to run")
+        table.add_row(c.id, c.metric, pub, f"{o.simulated:.4g}" if o.simulated is not None else "-",
+                      f"{o.error_pct:+.1f}" if o.error_pct is not None else "-",
+                      f"{verdict} (±{c.tolerance_pct:g}%)")
+    console.print(table)
+    for o in outcomes:
+        if o.failure:
+            console.print(f"[red]{o.case.id} failed to run:[/red] {o.failure}", markup=True)
+    misses = sum(1 for o in outcomes if not o.within and o.failure is None)
+    failures = sum(1 for o in outcomes if o.failure)
+    console.print(f"{len(outcomes)} cases: {len(outcomes) - misses - failures} within tolerance, "
+                  f"{misses} misses, {failures} failed to run")
+    rows = [o.as_row() for o in outcomes]
+    if json_path:
+        write_json_atomic(json_path, {"accsim_version": accsim.__version__, "cases": rows})
+    if md_path:
+        Path(md_path).write_text(markdown_table(outcomes))
+    if plot_path:
+        from accsim.plots import plot_parity
+        plot_parity(rows, plot_path)
+    if failures or (strict and misses):
+        raise click.exceptions.Exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

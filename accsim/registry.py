@@ -61,6 +61,7 @@ class Family:
     simulate: Callable[[Any, Any], Any]
     description: str
     parallelism: Callable[[Any], Any]   # spec -> workloads.Parallelism the graph is built for
+    schedule: Callable[[Any, Any], Any]  # (spec, program) -> stats.Schedule, for timelines
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def load_builtin_plugins() -> None:
     FAMILIES.register("gpu", Family(
         "gpu", gpu_arch.GpuSpec, "gpu-kernels", gpu_arch.simulate,
         "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
-        lambda spec: Parallelism(tp=spec.devices)))
+        lambda spec: Parallelism(tp=spec.devices), gpu_arch.schedule))
     MAPPERS.register("gpu-kernels", Mapper(
         "gpu-kernels", "gpu", gpu_mapper.lower,
         "One task per framework kernel group: host launch + device roofline"))

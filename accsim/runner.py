@@ -55,6 +55,8 @@ class RunResult:
     preset: Preset
     model: ModelConfig
     program_digests: Mapping[str, Any]
+    # (label, Program, Schedule) of prefill and the first/last simulated decode step, if asked
+    timeline_steps: tuple = ()
 
 
 def decode_contexts(prompt: int, gen: int) -> np.ndarray:
@@ -115,24 +117,29 @@ def _combine(prefill: Stats, decode: dict | None) -> tuple[dict, dict]:
     return by_kind, by_unit
 
 
-def run_scenario(scenario: Scenario) -> RunResult:
-    """Simulate a scenario and return stats plus what produced them."""
+def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
+    """Simulate a scenario and return stats plus what produced them (and, if asked, the
+    schedules of prefill and of the first and last simulated decode step for a timeline)."""
     scenario.check()
     preset = resolve_preset(scenario.arch, scenario.overrides)
     model = load_model(scenario.model).with_dtype(scenario.dtype)
+    family = families().get(preset.family)
     prefill, prefill_program = lower_and_simulate(preset, model, Phase.prefill(scenario.batch, scenario.prompt),
                                                   scenario.mapper)
     digests: dict[str, Any] = {"prefill": prefill_program.digest(), "decode": []}
+    steps = [("prefill", prefill_program)]
     contexts = decode_contexts(scenario.prompt, scenario.gen)
     decode = None
     if contexts.size:
         sampled = sample_steps(contexts.size, scenario.decode_samples)
         step_stats = []
-        for ctx in contexts[sampled]:
+        for i, ctx in enumerate(contexts[sampled]):
             stats, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
                                                 scenario.mapper)
             step_stats.append(stats)
             digests["decode"].append(program.digest())
+            if i in (0, sampled.size - 1):
+                steps.append((f"decode step {sampled[i] + 1} (context {ctx})", program))
         decode = _aggregate_decode(step_stats, sampled, contexts)
     by_kind, by_unit = _combine(prefill, decode)
     decode_s = decode["latency_s"] if decode else 0.0
@@ -155,7 +162,9 @@ def run_scenario(scenario: Scenario) -> RunResult:
         "prefill": prefill.to_dict(),
         "decode": decode or {"steps": 0, "steps_simulated": 0, "latency_s": 0.0, "energy_J": 0.0},
     }
-    return RunResult(Stats(stats), preset, model, digests)
+    timeline_steps = tuple((label, program, family.schedule(preset.spec, program))
+                           for label, program in steps) if timeline else ()
+    return RunResult(Stats(stats), preset, model, digests, timeline_steps)
 
 
 def run(arch: str = "t4", model: str = "gpt2-small", batch: int = 1, prompt: int = 64,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -29,6 +30,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When every task of a Program ran: what a family's ``schedule()`` returns."""
+
+    start: np.ndarray      # int64 cycles
+    finish: np.ndarray     # int64 cycles (including any latency after the unit frees)
+    busy: np.ndarray       # int64 cycles the task held its unit
+    active: np.ndarray     # int64 cycles of useful work inside busy (for energy)
+    lanes: np.ndarray      # lanes per unit
+    clock_hz: float
 
 
 class Stats(Mapping[str, Any]):

@@ -1,5 +1,5 @@
 """gpu family: roofline + framework-overhead baseline for GPUs and server CPUs."""
-from accsim.arch.gpu.model import simulate
+from accsim.arch.gpu.model import schedule, simulate
 from accsim.arch.gpu.spec import GpuSpec
 
-__all__ = ["GpuSpec", "simulate"]
+__all__ = ["GpuSpec", "schedule", "simulate"]

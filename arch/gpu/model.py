@@ -13,7 +13,7 @@ import numpy as np
 from accsim.engine import run_task_graph
 from accsim.errors import ConfigError
 from accsim.program import Program
-from accsim.stats import Stats, schedule_stats
+from accsim.stats import Schedule, Stats, schedule_stats
 from accsim.arch.gpu import kernels
 from accsim.arch.gpu.spec import GpuSpec
 
@@ -38,8 +38,8 @@ def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
     }
 
 
-def simulate(spec: GpuSpec, program: Program) -> Stats:
-    """Schedule one step of a gpu Program and return its stats."""
+def schedule(spec: GpuSpec, program: Program) -> Schedule:
+    """Start/finish cycle of every task of a gpu Program."""
     rates = device_rates(spec, program.meta["dtype"])
     c = program.columns
     busy, active = kernels.task_busy_cycles(
@@ -49,6 +49,14 @@ def simulate(spec: GpuSpec, program: Program) -> Stats:
     lanes = np.ones(len(program.units), dtype=np.int64)
     start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
                                       c["unit"], busy, np.zeros_like(busy), lanes)
+    return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
+
+
+def simulate(spec: GpuSpec, program: Program) -> Stats:
+    """Schedule one step of a gpu Program and return its stats."""
+    sched = schedule(spec, program)
+    start, finish, busy, active, lanes = sched.start, sched.finish, sched.busy, sched.active, sched.lanes
+    c = program.columns
     makespan_s = (int(finish.max()) if finish.size else 0) / spec.clock_hz
     active_s = float(active.sum()) / spec.clock_hz
     energy_J = spec.devices * (spec.power.idle_W * makespan_s

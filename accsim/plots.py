@@ -1,0 +1,111 @@
+"""PNG plots (matplotlib, headless): sweep scatter with Pareto front, validation parity plot."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from accsim.errors import AccsimError, did_you_mean
+from accsim.results import read_table
+
+
+def _pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def pareto_front(xs: Sequence[float], ys: Sequence[float], x_goal: str = "min",
+                 y_goal: str = "max") -> np.ndarray:
+    """Indices of the non-dominated points, ordered by x (goals: 'min' or 'max' per axis)."""
+    x = np.asarray(xs, dtype=float) * (1 if x_goal == "min" else -1)
+    y = np.asarray(ys, dtype=float) * (1 if y_goal == "min" else -1)
+    order = np.lexsort((y, x))          # by x, then y: both now "smaller is better"
+    front, best_y = [], np.inf
+    for i in order:
+        if y[i] < best_y:
+            front.append(i)
+            best_y = y[i]
+    return np.asarray(front, dtype=np.int64)
+
+
+def _column(columns: list[str], rows: list[tuple], name: str) -> list[Any]:
+    if name not in columns:
+        raise AccsimError(f"unknown column '{name}'{did_you_mean(name, columns)}; "
+                          f"see 'accsim results DB --csv -' for the columns")
+    i = columns.index(name)
+    return [r[i] for r in rows]
+
+
+def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = False,
+               color: str | None = None, x_goal: str = "min", y_goal: str = "max",
+               logx: bool = False, logy: bool = False) -> int:
+    """Scatter of finished points (status ok); returns how many were drawn."""
+    columns, rows = read_table(db)
+    rows = [r for r in rows if r[columns.index("status")] == "ok"]
+    xs, ys = _column(columns, rows, x), _column(columns, rows, y)
+    keep = [i for i, (a, b) in enumerate(zip(xs, ys)) if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+    if not keep:
+        raise AccsimError(f"no finished point has numeric '{x}' and '{y}'")
+    xs, ys = np.asarray(xs, float)[keep], np.asarray(ys, float)[keep]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if color:
+        cs = [_column(columns, rows, color)[i] for i in keep]
+        numeric = all(isinstance(c, (int, float)) for c in cs)
+        if numeric:
+            sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=18)
+            fig.colorbar(sc, ax=ax, label=color)
+        else:
+            for value in sorted(set(map(str, cs))):
+                mask = np.array([str(c) == value for c in cs])
+                ax.scatter(xs[mask], ys[mask], s=18, label=f"{color}={value}")
+            ax.legend(fontsize=8)
+    else:
+        ax.scatter(xs, ys, s=18, color="tab:blue")
+    if pareto:
+        front = pareto_front(xs, ys, x_goal, y_goal)
+        ax.plot(xs[front], ys[front], "-o", color="tab:red", ms=4, lw=1.5,
+                label=f"Pareto front ({x} {x_goal}, {y} {y_goal})")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{Path(db).name}: {len(keep)} points")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return len(keep)
+
+
+def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> None:
+    """Published vs simulated on log-log axes with the y = x line; misses in red."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 6))
+    pts = [c for c in cases if c.get("simulated") and c.get("published")]
+    if not pts:
+        raise AccsimError("no case has both a published and a simulated value to plot")
+    pub = np.array([c["published"] for c in pts], float)
+    sim = np.array([c["simulated"] for c in pts], float)
+    ok = np.array([bool(c["within"]) for c in pts])
+    lo, hi = min(pub.min(), sim.min()) / 2, max(pub.max(), sim.max()) * 2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    ax.scatter(pub[ok], sim[ok], color="tab:green", label="within tolerance")
+    ax.scatter(pub[~ok], sim[~ok], color="tab:red", label="miss")
+    for c, p, s in zip(pts, pub, sim):
+        ax.annotate(c["id"], (p, s), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("published")
+    ax.set_ylabel("simulated")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)

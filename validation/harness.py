@@ -1,0 +1,196 @@
+"""Validation: run every published case through the simulator and compare, honestly.
+
+A case file (``published/*.yaml``) names a system, a family and cases; each case has an id, a
+citation (``source``), a ``metric`` (a function in ``METRICS``), the ``scenario`` the metric
+needs, the published value (``published``) or range (``published_range: [low, high]``) and a
+``tolerance_pct``. The published number is only ever compared with, never read by a model.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import yaml
+
+from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
+
+PUBLISHED_DIR = Path(__file__).parent / "published"
+CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    system: str
+    source: str
+    metric: str
+    scenario: Mapping[str, Any]
+    published: float | None
+    published_range: tuple[float, float] | None
+    tolerance_pct: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    simulated: float | None
+    error_pct: float | None
+    within: bool
+    failure: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        c = self.case
+        return {"id": c.id, "system": c.system, "metric": c.metric, "source": c.source,
+                "published": c.published if c.published is not None else None,
+                "published_range": list(c.published_range) if c.published_range else None,
+                "tolerance_pct": c.tolerance_pct, "simulated": self.simulated,
+                "error_pct": self.error_pct, "within": self.within, "failure": self.failure}
+
+
+# ---- metrics ------------------------------------------------------------------------------
+def _model_path(model: Any, tmp: Path, name: str) -> str:
+    """A model name as is; an inline HF-style config written to a temporary config file."""
+    if isinstance(model, str):
+        return model
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(model))
+    return str(path)
+
+
+def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
+    import accsim
+    args = {k: v for k, v in scenario.items() if k in ("arch", "batch", "prompt", "gen", "dtype", "overrides")}
+    args.update(extra)
+    args["model"] = _model_path(extra.get("model", scenario["model"]), tmp, "model")
+    return accsim.run(**args)
+
+
+def metric_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """A stat of one run (``stat``: dotted path), times ``scale`` (default 1)."""
+    return float(_run(scenario, tmp)[scenario["stat"]]) * float(scenario.get("scale", 1.0))
+
+
+def metric_speedup(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """baseline stat / system stat for a time-like ``stat`` (default tpot_s)."""
+    stat = scenario.get("stat", "tpot_s")
+    system = _run(scenario, tmp)[stat]
+    baseline = _run({**scenario, **scenario["baseline"]}, tmp)[stat]
+    return float(baseline) / float(system)
+
+
+def metric_eager_kernels_per_step(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """Kernels an eager framework launches for one decode step on a gpu-family preset."""
+    from accsim.arch.gpu import kernels as K
+    from accsim.mappers.gpu import lower
+    from accsim.presets import resolve_preset
+    from accsim.workloads import Phase, build_graph, load_model
+
+    model = load_model(_model_path(scenario["model"], tmp, "model"))
+    program = lower(build_graph(model, Phase.decode(scenario.get("batch", 1), scenario["context"])),
+                    resolve_preset(scenario["arch"]).spec)
+    launches = program.columns["task_class"] == K.LAUNCH
+    return float(program.columns["n_kernels"][launches].sum())
+
+
+def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """Least-squares slope of TPOT over the number of layers of one model shape."""
+    layers = list(scenario["layers"])
+    tpots = []
+    for n in layers:
+        model = _model_path({**scenario["model"], "n_layer": n}, tmp, f"model{n}")
+        tpots.append(_run(scenario, tmp, model=model, gen=2)["tpot_s"])
+    return float(np.polyfit(layers, tpots, 1)[0] * 1e3)
+
+
+METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
+    "stat": metric_stat,
+    "speedup": metric_speedup,
+    "eager_kernels_per_step": metric_eager_kernels_per_step,
+    "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
+}
+
+
+# ---- loading and running --------------------------------------------------------------------
+def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
+    """Every case of every case file, checked (unknown keys, metric names, values)."""
+    problems = ProblemList()
+    cases: list[Case] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            problems.add(path.name, f"invalid YAML: {exc}")
+            continue
+        for i, raw in enumerate(data.get("cases", [])):
+            where = f"{path.name}: cases[{i}]"
+            for key in raw:
+                if key not in CASE_KEYS:
+                    problems.add(where, f"unknown key '{key}'{did_you_mean(key, CASE_KEYS)}")
+            if raw.get("metric") not in METRICS:
+                problems.add(where, f"metric {raw.get('metric')!r}: expected one of {', '.join(METRICS)}")
+            if (raw.get("published") is None) == (raw.get("published_range") is None):
+                problems.add(where, "give exactly one of published or published_range")
+            if not raw.get("source"):
+                problems.add(where, "every case needs its source (paper, table or figure)")
+            rng = raw.get("published_range")
+            cases.append(Case(str(raw.get("id", f"{path.stem}-{i}")), str(data.get("system", path.stem)),
+                              str(raw.get("source", "")), str(raw.get("metric")), raw.get("scenario") or {},
+                              raw.get("published"), tuple(rng) if rng else None,
+                              float(raw.get("tolerance_pct", 20)), str(raw.get("note", ""))))
+    problems.raise_if_any()
+    ids = [c.id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError([f"duplicate case ids: {', '.join(duplicates)}"])
+    return cases
+
+
+def compare(case: Case, simulated: float) -> tuple[float, bool]:
+    """(signed error %, within tolerance). For a range: distance to the nearest bound."""
+    if case.published is not None:
+        error = 100.0 * (simulated - case.published) / case.published
+    else:
+        low, high = case.published_range
+        if low <= simulated <= high:
+            error = 0.0
+        else:
+            bound = low if simulated < low else high
+            error = 100.0 * (simulated - bound) / bound
+    return error, abs(error) <= case.tolerance_pct
+
+
+def run_case(case: Case) -> Outcome:
+    """Simulate one case; a failure to run is an outcome with its reason, not an exception."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            simulated = METRICS[case.metric](case.scenario, Path(tmp))
+    except AccsimError as exc:
+        return Outcome(case, None, None, False, str(exc))
+    except Exception:
+        return Outcome(case, None, None, False, traceback.format_exc(limit=3))
+    error, within = compare(case, simulated)
+    return Outcome(case, simulated, error, within)
+
+
+def run_all(select: str | None = None) -> list[Outcome]:
+    cases = [c for c in load_cases() if not select or select in c.id]
+    return [run_case(c) for c in cases]
+
+
+def markdown_table(outcomes: list[Outcome]) -> str:
+    lines = ["| case | metric | published | simulated | error % | within tolerance |",
+             "|---|---|---:|---:|---:|---|"]
+    for o in outcomes:
+        c = o.case
+        pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
+        sim = f"{o.simulated:.4g}" if o.simulated is not None else "failed to run"
+        err = f"{o.error_pct:+.1f}" if o.error_pct is not None else "-"
+        verdict = "yes" if o.within else ("no (miss)" if o.failure is None else "no (failed)")
+        lines.append(f"| {c.id} | {c.metric} | {pub} | {sim} | {err} | {verdict} (±{c.tolerance_pct:g}%) |")
+    return "\n".join(lines) + "\n"
