@@ -35,6 +35,10 @@ setup(
         "rich>=13.0",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0"]},
+    extras_require={
+        "cluster": ["distributed>=2024.1"],
+        "parquet": ["pyarrow>=14"],
+        "test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0", "distributed>=2024.1", "pyarrow>=14"],
+    },
     entry_points={"console_scripts": ["accsim=accsim.cli:main"]},
 )

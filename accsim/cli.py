@@ -383,8 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def err_line(text: str) -> None:
         click.echo(text, err=True)
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="accsim",
-                 standalone_mode=False)
+        # without standalone mode click returns (not raises) the code of a command's Exit
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="accsim",
+                        standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 2
@@ -402,9 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         err_line("error: aborted")
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

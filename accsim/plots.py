@@ -100,6 +100,7 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> None:
         ax.annotate(c["id"], (p, s), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_aspect("equal")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("published")

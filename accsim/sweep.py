@@ -182,6 +182,22 @@ def _check_preset_axis(name: str, values: tuple, archs: Iterable[str], overrides
                     return
 
 
+def _preset_field_paths(archs: Iterable[str]) -> list[str]:
+    """Field paths of the families of the given presets (for axis names and suggestions)."""
+    from accsim import config
+    from accsim.presets import load_merged
+    from accsim.registry import families
+
+    paths: list[str] = []
+    for arch in archs:
+        try:
+            family = families().get(str(load_merged(str(arch)).get("family")))
+        except AccsimError:
+            continue
+        paths += [p for p in config.field_paths(family.spec_cls) if p not in paths]
+    return paths
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     try:
@@ -235,10 +251,15 @@ def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
         axes_raw = {}
     axes = {str(name): expand_values(form, rng, f"axes.{name}", problems) for name, form in axes_raw.items()}
     archs = axes.get("arch", (base["arch"],))
+    preset_fields = _preset_field_paths(archs)
     for name, values in axes.items():
         if name in SCENARIO_FIELDS:
             for i, v in enumerate(values):
                 _check_scenario_value(name, v, f"axes.{name}[{i}]", problems)
+        elif name.split(".")[0] not in {p.split(".")[0] for p in preset_fields}:
+            problems.add(f"axes.{name}", f"unknown axis{did_you_mean(name, [*SCENARIO_FIELDS, *preset_fields])}; "
+                         f"an axis is a workload field ({', '.join(SCENARIO_FIELDS)}) or a preset field "
+                         "(see 'accsim show-preset')")
         elif not problems.problems:
             _check_preset_axis(name, values, archs, overrides, problems)
     if not axes.get("arch") and overrides and not problems.problems:

@@ -1,0 +1,73 @@
+"""accsim validate (honest misses, exit codes, outputs) and Chrome trace timelines."""
+import json
+
+import pytest
+
+from accsim.cli import main
+from accsim.validation.harness import Case, compare, load_cases
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_case_has_a_source_and_a_known_metric():
+    cases = load_cases()
+    assert cases and all(c.source for c in cases)
+    assert {c.id for c in cases} >= {"gpu-h200-eager-kernels-gpt2-8x768"}
+
+
+def _case(**kw):
+    base = dict(id="x", system="s", source="src", metric="stat", scenario={}, published=None,
+                published_range=None, tolerance_pct=20.0)
+    base.update(kw)
+    return Case(**base)
+
+
+def test_compare_value_and_range():
+    assert compare(_case(published=100.0), 110.0) == (pytest.approx(10.0), True)
+    assert compare(_case(published=100.0), 130.0)[1] is False
+    assert compare(_case(published_range=(41.0, 137.0)), 100.0) == (0.0, True)
+    error, within = compare(_case(published_range=(41.0, 137.0)), 30.0)
+    assert error == pytest.approx(-26.83, abs=0.01) and not within
+
+
+@pytest.mark.validation
+def test_validate_reports_misses_without_failing(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    code = main(["validate", "--json", str(out), "--markdown", str(tmp_path / "v.md"),
+                 "--plot", str(tmp_path / "v.png")])
+    text = capsys.readouterr().out
+    cases = json.loads(out.read_text())["cases"]
+    misses = [c for c in cases if not c["within"]]
+    assert code == 0 and "published vs simulated" in text
+    assert len(cases) == len(load_cases())
+    assert all(c["simulated"] is not None for c in cases)
+    assert (tmp_path / "v.png").exists() and "| case |" in (tmp_path / "v.md").read_text()
+    assert main(["validate", "--strict"]) == (1 if misses else 0)
+
+
+def test_validate_filter_selects_cases(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    assert main(["validate", "-k", "kernels", "--json", str(out)]) == 0
+    assert [c["id"] for c in json.loads(out.read_text())["cases"]] == ["gpu-h200-eager-kernels-gpt2-8x768"]
+
+
+def test_timeline_is_a_chrome_trace(tmp_path):
+    path = tmp_path / "t.json"
+    assert main(["run", "--gen", "6", "--quiet", "--json", str(tmp_path / "s.json"), "--trace", str(path)]) == 0
+    trace = json.loads(path.read_text())
+    events = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert trace["otherData"]["steps"] == ["prefill", "decode step 1 (context 64)", "decode step 5 (context 68)"]
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in events)
+    assert {e["tid"] for e in events} >= {0, 1}
+    stats = json.loads((tmp_path / "s.json").read_text())["stats"]
+    prefill_end = max(e["ts"] + e["dur"] for e in events if e["pid"] == 0)
+    assert prefill_end == pytest.approx(stats["ttft_s"] * 1e6, rel=1e-9)
+
+
+def test_timeline_aggregates_big_steps(tmp_path):
+    path = tmp_path / "t.json"
+    assert main(["run", "--model", "llama2-7b", "--arch", "h100-sxm", "--gen", "2", "--quiet",
+                 "--json", str(tmp_path / "s.json"), "--trace", str(path), "--trace-max-events", "300"]) == 0
+    trace = json.loads(path.read_text())
+    assert len([e for e in trace["traceEvents"] if e["ph"] == "X"]) <= 300 + 8
+    assert trace["otherData"]["aggregation"]["prefill"]["tasks_per_event"] > 1
