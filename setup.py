@@ -15,13 +15,14 @@ setup(
     version="0.1.0",
     description="Cycle-level simulator of LLM accelerators (PIM, RDU, CSD, NPU, GPU baseline)",
     python_requires=">=3.10",
-    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.mappers",
+    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.arch.pim", "accsim.mappers",
               "accsim.workloads", "accsim.validation"],
     package_dir={"accsim": "accsim", **{f"accsim.{k}": v for k, v in SIBLINGS.items()}},
     package_data={
         "accsim.arch": ["presets/*.yaml"],
         "accsim.workloads": ["configs/*.json"],
-        "accsim.validation": ["published/*.yaml", "reference/*.yaml"],
+        "accsim.validation": ["published/*.yaml", "reference/*.yaml", "reference/dram/*.txt",
+                              "reference/dram/*.yaml", "reference/dram/cmdtrace/*/*/*"],
     },
     ext_modules=cythonize(
         [Extension("accsim._trace", ["accsim/_trace.pyx"], include_dirs=[numpy.get_include()])],

@@ -57,11 +57,11 @@ class Family:
 
     name: str
     spec_cls: type
-    default_mapper: str
-    simulate: Callable[[Any, Any], Any]
+    default_mapper: str                  # "" for a family that runs no LLM graphs (memory standards)
+    simulate: Callable[[Any, Any], Any] | None
     description: str
-    parallelism: Callable[[Any], Any]   # spec -> workloads.Parallelism the graph is built for
-    schedule: Callable[[Any, Any], Any]  # (spec, program) -> stats.Schedule, for timelines
+    parallelism: Callable[[Any], Any] | None = None   # spec -> workloads.Parallelism of the graph
+    schedule: Callable[[Any, Any], Any] | None = None  # (spec, program) -> stats.Schedule (timelines)
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ def load_builtin_plugins() -> None:
         return
     _BUILTINS_LOADED = True
     from accsim.arch import gpu as gpu_arch
+    from accsim.arch import pim as pim_arch
     from accsim.mappers import gpu as gpu_mapper
     from accsim.workloads.graph import Parallelism
 
@@ -97,6 +98,9 @@ def load_builtin_plugins() -> None:
         "gpu", gpu_arch.GpuSpec, "gpu-kernels", gpu_arch.simulate,
         "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
         lambda spec: Parallelism(tp=spec.devices), gpu_arch.schedule))
+    FAMILIES.register("dram", Family(
+        "dram", pim_arch.DramSpec, "", None,
+        "DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; PIM presets extend them"))
     MAPPERS.register("gpu-kernels", Mapper(
         "gpu-kernels", "gpu", gpu_mapper.lower,
         "One task per framework kernel group: host launch + device roofline"))

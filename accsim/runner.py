@@ -74,6 +74,9 @@ def sample_steps(n_steps: int, samples: int) -> np.ndarray:
 def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
                        mapper_name: str | None) -> tuple[Stats, Program]:
     family = families().get(preset.family)
+    if not family.default_mapper:
+        raise ConfigError([f"arch: preset '{preset.name}' is a {family.name} preset ({family.description}); "
+                           f"it runs memory traces with 'accsim dram --standard {preset.name} --trace FILE'"])
     mapper = mappers().get(mapper_name or family.default_mapper)
     if mapper.family != family.name:
         raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
