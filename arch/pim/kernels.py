@@ -107,15 +107,28 @@ def _preq(r, req_bank, req_row, req_final, open_row):
 
 
 @njit(cache=True)
-def _best(queue, qlen, c, q, clk, ready, level_off, req_node, req_bank, req_row, req_final,
-          req_arrive, open_row, scope):
-    """FR-FCFS over one queue: (slot, command, ready now?, earliest future ready time)."""
+def _refresh_slot(slot_cmd, slot_t, queue, c, q, slot, ready, level_off, req_node, req_bank,
+                  req_row, req_final, open_row, scope):
+    """Cache the next command of the request in a queue slot and the cycle it becomes legal."""
+    r = queue[c, q, slot]
+    cmd = _preq(r, req_bank, req_row, req_final, open_row)
+    slot_cmd[c, q, slot] = cmd
+    slot_t[c, q, slot] = _ready_time(ready, level_off, req_node, r, cmd, scope)
+
+
+@njit(cache=True)
+def _best(queue, qlen, slot_cmd, slot_t, c, q, clk, req_arrive):
+    """FR-FCFS over one queue: (slot, command, ready now?, earliest future ready time).
+
+    Uses the cached per-slot commands and ready times, which stay exact until a command is
+    issued in this channel (the only thing that changes bank state or timing here).
+    """
     best_slot, best_cmd, best_ready, best_arrive = -1, -1, False, 0
     next_time = np.int64(1) << 62
     for slot in range(qlen[c, q]):
         r = queue[c, q, slot]
-        cmd = _preq(r, req_bank, req_row, req_final, open_row)
-        t = _ready_time(ready, level_off, req_node, r, cmd, scope)
+        cmd = slot_cmd[c, q, slot]
+        t = slot_t[c, q, slot]
         ok = t <= clk
         if not ok and t < next_time:
             next_time = t
@@ -125,10 +138,25 @@ def _best(queue, qlen, c, q, clk, ready, level_off, req_node, req_bank, req_row,
 
 
 @njit(cache=True)
-def _remove(queue, qlen, c, q, slot):
+def _remove(queue, slot_cmd, slot_t, qlen, c, q, slot):
     for i in range(slot, qlen[c, q] - 1):
         queue[c, q, i] = queue[c, q, i + 1]
+        slot_cmd[c, q, i] = slot_cmd[c, q, i + 1]
+        slot_t[c, q, i] = slot_t[c, q, i + 1]
     qlen[c, q] -= 1
+
+
+@njit(cache=True)
+def _append(queue, slot_cmd, slot_t, qlen, c, q, r, dirty, min_t, ready, level_off, req_node,
+            req_bank, req_row, req_final, open_row, scope):
+    slot = qlen[c, q]
+    queue[c, q, slot] = r
+    qlen[c, q] += 1
+    if not dirty[c]:
+        _refresh_slot(slot_cmd, slot_t, queue, c, q, slot, ready, level_off, req_node, req_bank,
+                      req_row, req_final, open_row, scope)
+        if slot_t[c, q, slot] < min_t[c]:
+            min_t[c] = slot_t[c, q, slot]
 
 
 @njit(cache=True)
@@ -166,7 +194,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
             req_final[r] = RDA if closed_row else RD
     cap = max(read_cap, write_cap) + 1
     queue = np.zeros((n_ch, 3, 2 * cap + 4), np.int64)
+    slot_cmd = np.zeros((n_ch, 3, 2 * cap + 4), np.int64)
+    slot_t = np.zeros((n_ch, 3, 2 * cap + 4), np.int64)
     qlen = np.zeros((n_ch, 3), np.int64)
+    dirty = np.zeros(n_ch, np.bool_)   # a command issued since the slot caches were filled
+    min_t = np.zeros(n_ch, np.int64)   # lower bound of the cached ready times of a channel
     pend_cap = 4096
     pend = np.zeros((n_ch, pend_cap), np.int64)
     pend_head = np.zeros(n_ch, np.int64)
@@ -209,13 +241,13 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                         accepted = True
                         break
                 if not accepted and qlen[c, QREAD] < read_cap:
-                    queue[c, QREAD, qlen[c, QREAD]] = r
-                    qlen[c, QREAD] += 1
+                    _append(queue, slot_cmd, slot_t, qlen, c, QREAD, r, dirty, min_t, ready, level_off,
+                            req_node, req_bank, req_row, req_final, open_row, scope)
                     arrive[r] = clk
                     accepted = True
             elif qlen[c, QWRITE] < write_cap:
-                queue[c, QWRITE, qlen[c, QWRITE]] = r
-                qlen[c, QWRITE] += 1
+                _append(queue, slot_cmd, slot_t, qlen, c, QWRITE, r, dirty, min_t, ready, level_off,
+                        req_node, req_bank, req_row, req_final, open_row, scope)
                 arrive[r] = clk
                 accepted = True
             if accepted:
@@ -256,14 +288,32 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
             if next_ref[c] < next_event:
                 next_event = next_ref[c]
             # (3) pick a request
+            if dirty[c]:
+                min_t[c] = far
+                for qq in range(3):
+                    for sl in range(qlen[c, qq]):
+                        _refresh_slot(slot_cmd, slot_t, queue, c, qq, sl, ready, level_off,
+                                      req_node, req_bank, req_row, req_final, open_row, scope)
+                        if slot_t[c, qq, sl] < min_t[c]:
+                            min_t[c] = slot_t[c, qq, sl]
+                dirty[c] = False
+            if prio_len[c] == 0 and clk < min_t[c]:
+                # no queued command is legal yet: only the write-drain mode can change now
+                if not write_mode[c]:
+                    if qlen[c, QWRITE] >= wr_high or qlen[c, QREAD] == 0:
+                        write_mode[c] = True
+                elif qlen[c, QWRITE] < wr_low and qlen[c, QREAD] != 0:
+                    write_mode[c] = False
+                if min_t[c] < next_event:
+                    next_event = min_t[c]
+                continue
             found = False
             q = -1
             slot = -1
             cmd = -1
             r = -1
             if qlen[c, QACTIVE] > 0:
-                slot, cmd, ok, t = _best(queue, qlen, c, QACTIVE, clk, ready, level_off, req_node,
-                                         req_bank, req_row, req_final, arrive, open_row, scope)
+                slot, cmd, ok, t = _best(queue, qlen, slot_cmd, slot_t, c, QACTIVE, clk, arrive)
                 if t < next_event:
                     next_event = t
                 if ok:
@@ -302,8 +352,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                         write_mode[c] = False
                 q = QWRITE if write_mode[c] else QREAD
                 if qlen[c, q] > 0:
-                    slot, cmd, ok, t = _best(queue, qlen, c, q, clk, ready, level_off, req_node,
-                                             req_bank, req_row, req_final, arrive, open_row, scope)
+                    slot, cmd, ok, t = _best(queue, qlen, slot_cmd, slot_t, c, q, clk, arrive)
                     if t < next_event:
                         next_event = t
                     if ok:
@@ -329,6 +378,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 continue
             # (4) issue
             activity = True
+            dirty[c] = True
             if q == 3:
                 p = path
             else:
@@ -379,11 +429,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                     depart[r] = clk + read_latency
                     pend[c, (pend_head[c] + pend_len[c]) % pend_cap] = r
                     pend_len[c] += 1
-                _remove(queue, qlen, c, q, slot)
+                _remove(queue, slot_cmd, slot_t, qlen, c, q, slot)
             elif cmd == ACT:
                 queue[c, QACTIVE, qlen[c, QACTIVE]] = r
                 qlen[c, QACTIVE] += 1
-                _remove(queue, qlen, c, q, slot)
+                _remove(queue, slot_cmd, slot_t, qlen, c, q, slot)
         counters[C_EVENTS] += 1
         # ---- nothing happened anywhere: jump to the cycle before the next event ----
         if not activity:
