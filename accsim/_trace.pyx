@@ -65,13 +65,14 @@ cdef inline bint _parse_uint(const char* buf, Py_ssize_t i, Py_ssize_t j, uint64
     return True
 
 
-cdef inline bint _token_is(const char* buf, Py_ssize_t i, Py_ssize_t j, bytes word):
-    cdef Py_ssize_t n = len(word)
-    cdef const char* w = word
+cdef inline bint _token_is(const char* buf, Py_ssize_t i, Py_ssize_t j, const char* word,
+                           Py_ssize_t n) nogil:
+    """buf[i:j] equals the n-character C string ``word``."""
+    cdef Py_ssize_t k
     if j - i != n:
         return False
     for k in range(n):
-        if buf[i + k] != w[k]:
+        if buf[i + k] != word[k]:
             return False
     return True
 
@@ -114,15 +115,15 @@ def parse_trace(bytes data, str fmt, str source="<trace>"):
         ok = rest == line_end and b1 > b0
         when = 0
         if ok and f == FMT_LDST:
-            wr = _token_is(buf, a0, a1, b"ST")
-            ok = c0 == line_end and (wr or _token_is(buf, a0, a1, b"LD")) and _parse_uint(buf, b0, b1, &value)
+            wr = _token_is(buf, a0, a1, "ST", 2)
+            ok = c0 == line_end and (wr or _token_is(buf, a0, a1, "LD", 2)) and _parse_uint(buf, b0, b1, &value)
         elif ok and f == FMT_TIMED:
-            wr = _token_is(buf, b0, b1, b"W")
-            ok = (wr or _token_is(buf, b0, b1, b"R")) and _parse_uint(buf, a0, a1, &when) \
+            wr = _token_is(buf, b0, b1, "W", 1)
+            ok = (wr or _token_is(buf, b0, b1, "R", 1)) and _parse_uint(buf, a0, a1, &when) \
                 and c1 > c0 and _parse_uint(buf, c0, c1, &value)
         elif ok:
-            wr = _token_is(buf, b0, b1, b"WRITE")
-            ok = (wr or _token_is(buf, b0, b1, b"READ")) and _parse_uint(buf, a0, a1, &value) \
+            wr = _token_is(buf, b0, b1, "WRITE", 5)
+            ok = (wr or _token_is(buf, b0, b1, "READ", 4)) and _parse_uint(buf, a0, a1, &value) \
                 and c1 > c0 and _parse_uint(buf, c0, c1, &when)
         if ok and <int64_t>when < last_cycle:
             raise ValueError(f"{source}:{line_no}: cycle {when} goes back in time (previous "

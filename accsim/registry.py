@@ -89,21 +89,35 @@ def load_builtin_plugins() -> None:
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
-    from accsim.arch import gpu as gpu_arch
-    from accsim.arch import pim as pim_arch
-    from accsim.mappers import gpu as gpu_mapper
-    from accsim.workloads.graph import Parallelism
+    # spec schemas are plain dataclasses; models and mappers (numba, networkx) load on first use
+    from accsim.arch.gpu.spec import GpuSpec
+    from accsim.arch.pim.dram import DramSpec
 
     FAMILIES.register("gpu", Family(
-        "gpu", gpu_arch.GpuSpec, "gpu-kernels", gpu_arch.simulate,
+        "gpu", GpuSpec, "gpu-kernels", lazy("accsim.arch.gpu.model", "simulate"),
         "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
-        lambda spec: Parallelism(tp=spec.devices), gpu_arch.schedule))
+        _tensor_parallel, lazy("accsim.arch.gpu.model", "schedule")))
     FAMILIES.register("dram", Family(
-        "dram", pim_arch.DramSpec, "", None,
+        "dram", DramSpec, "", None,
         "DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; PIM presets extend them"))
     MAPPERS.register("gpu-kernels", Mapper(
-        "gpu-kernels", "gpu", gpu_mapper.lower,
+        "gpu-kernels", "gpu", lazy("accsim.mappers.gpu", "lower"),
         "One task per framework kernel group: host launch + device roofline"))
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """A callable that imports ``module.name`` on its first call (keeps start-up cheap)."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    call.__name__ = name
+    call.__qualname__ = f"{module}.{name}"
+    return call
+
+
+def _tensor_parallel(spec: Any) -> Any:
+    from accsim.workloads.graph import Parallelism
+    return Parallelism(tp=spec.devices)
 
 
 def families() -> Registry[Family]:

@@ -15,7 +15,6 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from accsim.engine import attribute_makespan, unit_busy_cycles
 
 STALL = "stall"
 
@@ -96,6 +95,7 @@ def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
 def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,
                    clock_hz: float, energy_J: float, unit_lanes: np.ndarray | None = None) -> dict:
     """Latency, exact breakdowns and utilization of one scheduled Program."""
+    from accsim.engine import attribute_makespan, unit_busy_cycles   # numba: load on use
     exposed, stall = attribute_makespan(start, finish)
     makespan = int(finish.max()) if finish.size else 0
     kind_col, unit_col = program.column("kind"), program.column("unit")

@@ -16,7 +16,6 @@ from accsim.config import param, section
 from accsim.errors import ConfigError
 from accsim.stats import Stats
 from accsim.traces import Trace
-from accsim.arch.pim import kernels as K
 from accsim.arch.pim.standards import COMMANDS, CompiledRules, Standard, check_timing, compile_rules, standard
 
 MAPPINGS = ("RoBaRaCoCh", "RoCoBaRaCh", "ChRaBaRoCo")
@@ -169,6 +168,7 @@ class TraceResult:
 
 def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceResult:
     """Run a trace (requests offered in order, one per cycle at most) through the memory system."""
+    from accsim.arch.pim import kernels as K   # numba loads only when a trace runs
     config.check()
     fields = map_addresses(config, trace.addr)
     nodes = request_nodes(config, fields)
@@ -187,6 +187,7 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
 
 def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive: np.ndarray,
                  depart: np.ndarray) -> dict[str, Any]:
+    from accsim.arch.pim import kernels as K
     reads = ~trace.is_write
     served = reads & (depart - arrive > 1)
     latency = (depart - arrive)[served]
@@ -209,3 +210,23 @@ def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive:
         "commands": commands, "events": int(counters[K.C_EVENTS]),
         "commands_not_logged": int(counters[K.C_LOG_DROPPED]),
     }
+
+
+def write_command_trace(path: str, config: DramConfig, commands: np.ndarray) -> None:
+    """Issued commands as text, one per line: cycle, command, then the address fields by level
+    name (local indices; -1 = all), row and column (-1 when the command has none)."""
+    sizes = config.level_sizes()
+    levels = config.levels()
+    lines = ["# cycle, command, " + ", ".join(levels) + ", row, column"]
+    for row in commands:
+        fields = []
+        for i in range(len(levels)):
+            node = int(row[2 + i])
+            fields.append(str(node % int(sizes[i]) if node >= 0 and i else node))
+        lines.append(", ".join([str(int(row[0])), COMMANDS[int(row[1])], *fields,
+                                str(int(row[2 + len(levels)])), str(int(row[3 + len(levels)]))]))
+    tmp = f"{path}.part"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    import os
+    os.replace(tmp, path)

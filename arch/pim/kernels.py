@@ -11,12 +11,18 @@ order, at most one per cycle, and stalls while the target queue is full.
 
 The loop is event-driven: when a whole cycle passes with nothing sent, issued or returned, it
 jumps straight to the next cycle at which a command becomes legal, a read returns or a
-refresh falls due, which gives the same result as stepping every cycle. Each queue slot keeps
-a copy of its request's address and its next command's earliest legal cycle; the copies are
-recomputed only after a command changes the channel's state.
+refresh falls due, which gives the same result as stepping every cycle. Each queued request
+has a pool entry with a copy of its address and its next command's earliest legal cycle (the
+queues hold pool indices, oldest first); the cycles are kept as lower bounds: a command only ever raises the cycles at which others become legal, so
+after an issue only the slots of the same bank (whose next command may change) are recomputed
+at once, and any other slot is recomputed when its bound says it might be legal now.
 """
 import numpy as np
 from numba import njit
+
+# Every call between numba functions pays atomic reference counting on its array arguments,
+# so code that runs per queue slot or per node lives in one function with plain loops, and
+# helpers called every cycle take scalars only.
 
 # commands (same order as standards.COMMANDS)
 ACT, PRE, PREA, RD, WR, RDA, WRA, REFAB = 0, 1, 2, 3, 4, 5, 6, 7
@@ -24,7 +30,7 @@ N_CMD = 11
 # queues; PRIO marks the refresh queue in a pick
 QREAD, QWRITE, QACTIVE, PRIO = 0, 1, 2, 3
 # fields of a queue slot; the request's node per level follows from F_NODE on
-F_REQ, F_CMD, F_T, F_ARRIVE, F_ROW, F_FINAL, F_COUNTED, F_NODE = 0, 1, 2, 3, 4, 5, 6, 7
+F_REQ, F_CMD, F_T, F_ARRIVE, F_ROW, F_FINAL, F_COUNTED, F_VER, F_NODE = 0, 1, 2, 3, 4, 5, 6, 7, 8
 # counters
 C_ROW_HIT, C_ROW_MISS, C_ROW_CONFLICT, C_READS, C_WRITES, C_FORWARDED = 0, 1, 2, 3, 4, 5
 C_T_ACCEPT, C_T_RD_DONE, C_LAT_SUM, C_LAT_MAX, C_CYCLES, C_LOG_DROPPED, C_EVENTS = 6, 7, 8, 9, 10, 11, 12
@@ -45,35 +51,30 @@ def _path_ready_time(ready, level_off, nodes, cmd, scope):
 
 
 @njit(cache=True)
-def _update_node(ready, hist, g, cmd, clk, rule_ptr, rule_next, rule_lat, rule_win, key):
-    """Record ``cmd`` at global node ``g`` and push its rules' earliest times forward."""
-    for w in range(hist.shape[2] - 1, 0, -1):
-        hist[g, cmd, w] = hist[g, cmd, w - 1]
-    hist[g, cmd, 0] = clk
-    for k in range(rule_ptr[key], rule_ptr[key + 1]):
-        past = hist[g, cmd, rule_win[k] - 1]
-        if past < 0:
-            continue
-        future = past + rule_lat[k]
-        if future > ready[g, rule_next[k]]:
-            ready[g, rule_next[k]] = future
-
-
-@njit(cache=True)
 def _issue_timing(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr, rule_next,
                   rule_lat, rule_win):
-    """Apply ``cmd``'s rules to the nodes on its path and, below its scope, to every descendant."""
+    """Record ``cmd`` on the nodes on its path and, below its scope, on every descendant, and
+    push each of its rules' earliest times forward (``window`` > 1: counted from the
+    ``window``-th most recent issue, as for tFAW)."""
     s = scope[cmd]
     for lvl in range(level_off.shape[0]):
         key = lvl * N_CMD + cmd
         if lvl <= s:
-            _update_node(ready, hist, level_off[lvl] + path[lvl], cmd, clk, rule_ptr, rule_next,
-                         rule_lat, rule_win, key)
+            first, last = path[lvl], path[lvl] + 1
         else:
-            first, last = _descendants(path[s], s, lvl, level_size)
-            for node in range(first, last):
-                _update_node(ready, hist, level_off[lvl] + node, cmd, clk, rule_ptr, rule_next,
-                             rule_lat, rule_win, key)
+            per = 1
+            for j in range(s + 1, lvl + 1):
+                per *= level_size[j]
+            first, last = path[s] * per, path[s] * per + per
+        for node in range(first, last):
+            g = level_off[lvl] + node
+            for w in range(hist.shape[2] - 1, 0, -1):
+                hist[g, cmd, w] = hist[g, cmd, w - 1]
+            hist[g, cmd, 0] = clk
+            for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                past = hist[g, cmd, rule_win[k] - 1]
+                if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
+                    ready[g, rule_next[k]] = past + rule_lat[k]
 
 
 @njit(cache=True)
@@ -86,78 +87,87 @@ def _descendants(node, level, down_to, level_size):
 
 
 @njit(cache=True)
-def _refresh_slot(slots, c, q, s, ready, level_off, open_row, scope, bank_level):
-    """Recompute a slot's next command (ACT / PRE / final) and the cycle it becomes legal."""
-    row = open_row[slots[c, q, s, F_NODE + bank_level]]
-    if row < 0:
-        cmd = ACT
-    elif row == slots[c, q, s, F_ROW]:
-        cmd = slots[c, q, s, F_FINAL]
-    else:
-        cmd = PRE
+def _slot_ready_time(pool, c, p, ready, level_off, scope):
+    """Exact cycle from which a slot's cached next command satisfies every rule."""
+    cmd = pool[c, p, F_CMD]
     t = -1
     for lvl in range(scope[cmd] + 1):
-        v = ready[level_off[lvl] + slots[c, q, s, F_NODE + lvl], cmd]
+        v = ready[level_off[lvl] + pool[c, p, F_NODE + lvl], cmd]
         if v > t:
             t = v
-    slots[c, q, s, F_CMD] = cmd
-    slots[c, q, s, F_T] = t
+    return t
 
 
 @njit(cache=True)
-def _best(slots, qlen, c, q, clk):
-    """FR-FCFS over one queue: (slot, ready now?, earliest future ready time)."""
-    best, best_ok, best_arrive = -1, False, 0
-    next_time = FAR
-    for s in range(qlen[c, q]):
-        t = slots[c, q, s, F_T]
-        ok = t <= clk
-        if not ok and t < next_time:
-            next_time = t
-        arrive = slots[c, q, s, F_ARRIVE]
-        if best < 0 or (ok and not best_ok) or (ok == best_ok and arrive < best_arrive):
-            best, best_ok, best_arrive = s, ok, arrive
-    return best, best_ok, next_time
+def _refresh_slot(pool, c, p, ready, level_off, open_row, scope, bank_level, version):
+    """Recompute a slot's next command (ACT / PRE / final) and the cycle it becomes legal."""
+    row = open_row[pool[c, p, F_NODE + bank_level]]
+    if row < 0:
+        cmd = ACT
+    elif row == pool[c, p, F_ROW]:
+        cmd = pool[c, p, F_FINAL]
+    else:
+        cmd = PRE
+    pool[c, p, F_CMD] = cmd
+    pool[c, p, F_T] = _slot_ready_time(pool, c, p, ready, level_off, scope)
+    pool[c, p, F_VER] = version
 
 
 @njit(cache=True)
-def _remove_slot(slots, qlen, c, q, s):
-    """Remove a slot by moving the last one into it: order within a queue carries no meaning,
-    since FR-FCFS ranks by arrival cycle and no two requests of a queue arrive in one cycle."""
-    last = qlen[c, q] - 1
-    if s != last:
-        for f in range(slots.shape[3]):
-            slots[c, q, s, f] = slots[c, q, last, f]
-    qlen[c, q] = last
+def _refresh_bank(pool, order, qlen, min_t, c, lvl, node, ready, level_off, open_row, scope,
+                  bank_level, version):
+    """After a command changed bank state under ``node`` (at ``lvl``): recompute the next command
+    and ready cycle of every queued request there, and lower the queues' bounds."""
+    for q in range(3):
+        for pos in range(qlen[c, q]):
+            p = order[c, q, pos]
+            if pool[c, p, F_NODE + lvl] != node:
+                continue
+            row = open_row[pool[c, p, F_NODE + bank_level]]
+            if row < 0:
+                cmd = ACT
+            elif row == pool[c, p, F_ROW]:
+                cmd = pool[c, p, F_FINAL]
+            else:
+                cmd = PRE
+            t = -1
+            for l2 in range(scope[cmd] + 1):
+                v = ready[level_off[l2] + pool[c, p, F_NODE + l2], cmd]
+                if v > t:
+                    t = v
+            pool[c, p, F_CMD] = cmd
+            pool[c, p, F_T] = t
+            pool[c, p, F_VER] = version
+            if t < min_t[c, q]:
+                min_t[c, q] = t
 
 
 @njit(cache=True)
-def _move_slot(slots, qlen, c, q_from, s, q_to):
-    for f in range(slots.shape[3]):
-        slots[c, q_to, qlen[c, q_to], f] = slots[c, q_from, s, f]
-    qlen[c, q_to] += 1
-    _remove_slot(slots, qlen, c, q_from, s)
+def _unlink(order, qlen, c, q, pos):
+    """Drop position ``pos`` from a queue's order, keeping the rest in order."""
+    for i in range(pos, qlen[c, q] - 1):
+        order[c, q, i] = order[c, q, i + 1]
+    qlen[c, q] -= 1
 
 
 @njit(cache=True)
-def _set_write_mode(write_mode, qlen, c, wr_high, wr_low):
+def _write_mode(drain, writes, reads, wr_high, wr_low):
     """Write-drain hysteresis: drain writes above the high watermark (or with no read waiting)
     until they fall below the low watermark while reads wait."""
-    if not write_mode[c]:
-        if qlen[c, QWRITE] >= wr_high or qlen[c, QREAD] == 0:
-            write_mode[c] = True
-    elif qlen[c, QWRITE] < wr_low and qlen[c, QREAD] != 0:
-        write_mode[c] = False
+    if not drain:
+        return writes >= wr_high or reads == 0
+    return not (writes < wr_low and reads != 0)
 
 
 @njit(cache=True)
-def _closes_awaited_row(slots, qlen, c, nodes, cmd, scope, bank_level):
+def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level):
     """Would a closing ``cmd`` on ``nodes`` close a bank an activated request is waiting on?"""
     last = min(scope[cmd], bank_level)
     for a in range(qlen[c, QACTIVE]):
+        p = order[c, QACTIVE, a]
         match = True
         for lvl in range(last + 1):
-            if slots[c, QACTIVE, a, F_NODE + lvl] != nodes[lvl]:
+            if pool[c, p, F_NODE + lvl] != nodes[lvl]:
                 match = False
                 break
         if match:
@@ -191,10 +201,17 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     hist = np.full((total, N_CMD, 4), -1, np.int64)
     open_row = np.full(level_count[bank_level], -1, np.int64)
     cap = max(read_cap, write_cap) + 1
-    slots = np.zeros((n_ch, 3, 2 * cap + 4, F_NODE + n_levels), np.int64)
+    pool_size = 3 * cap + 8
+    pool = np.zeros((n_ch, pool_size, F_NODE + n_levels), np.int64)   # request copies
+    free = np.zeros((n_ch, pool_size), np.int64)                       # free pool entries
+    free_len = np.full(n_ch, pool_size, np.int64)
+    for c in range(n_ch):
+        for k in range(pool_size):
+            free[c, k] = pool_size - 1 - k
+    order = np.zeros((n_ch, 3, pool_size), np.int64)                   # queues, oldest first
     qlen = np.zeros((n_ch, 3), np.int64)
-    dirty = np.zeros(n_ch, np.bool_)           # a command issued since the slot copies were made
-    min_t = np.full(n_ch, FAR, np.int64)       # lower bound of a channel's slot ready times
+    version = np.zeros(n_ch, np.int64)         # commands issued per channel (slot staleness)
+    min_t = np.full((n_ch, 3), FAR, np.int64)  # lower bound of each queue's slot ready times
     pend_cap = 4096
     pend = np.zeros((n_ch, pend_cap), np.int64)
     pend_head = np.zeros(n_ch, np.int64)
@@ -222,7 +239,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
             accepted = False
             if q == QREAD:
                 for s in range(qlen[c, QWRITE]):
-                    if req_addr[slots[c, QWRITE, s, F_REQ]] == req_addr[r]:
+                    if req_addr[pool[c, order[c, QWRITE, s], F_REQ]] == req_addr[r]:
                         # the data is in the write queue: return it next cycle
                         arrive[r], depart[r] = clk, clk + 1
                         pend[c, (pend_head[c] + pend_len[c]) % pend_cap] = r
@@ -231,20 +248,22 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                         accepted = True
                         break
             if not accepted and qlen[c, q] < (read_cap if q == QREAD else write_cap):
-                s = qlen[c, q]
-                slots[c, q, s, F_REQ] = r
-                slots[c, q, s, F_ARRIVE] = clk
-                slots[c, q, s, F_ROW] = req_row[r]
-                if req_write[r]:
-                    slots[c, q, s, F_FINAL] = WRA if closed_row else WR
-                else:
-                    slots[c, q, s, F_FINAL] = RDA if closed_row else RD
-                slots[c, q, s, F_COUNTED] = 0
-                slots[c, q, s, F_NODE:] = req_node[r, :]
+                free_len[c] -= 1
+                p = free[c, free_len[c]]
+                order[c, q, qlen[c, q]] = p
                 qlen[c, q] += 1
-                if not dirty[c]:
-                    _refresh_slot(slots, c, q, s, ready, level_off, open_row, scope, bank_level)
-                    min_t[c] = min(min_t[c], slots[c, q, s, F_T])
+                pool[c, p, F_REQ] = r
+                pool[c, p, F_ARRIVE] = clk
+                pool[c, p, F_ROW] = req_row[r]
+                if req_write[r]:
+                    pool[c, p, F_FINAL] = WRA if closed_row else WR
+                else:
+                    pool[c, p, F_FINAL] = RDA if closed_row else RD
+                pool[c, p, F_COUNTED] = 0
+                for lvl in range(n_levels):   # element loops: slicing would refcount views
+                    pool[c, p, F_NODE + lvl] = req_node[r, lvl]
+                _refresh_slot(pool, c, p, ready, level_off, open_row, scope, bank_level, version[c])
+                min_t[c, q] = min(min_t[c, q], pool[c, p, F_T])
                 arrive[r] = clk
                 accepted = True
             if accepted:
@@ -282,71 +301,102 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 activity = True
             next_event = min(next_event, next_ref[c])
             # (3) pick a request
-            if dirty[c]:
-                min_t[c] = FAR
-                for qq in range(3):
-                    for s in range(qlen[c, qq]):
-                        _refresh_slot(slots, c, qq, s, ready, level_off, open_row, scope, bank_level)
-                        min_t[c] = min(min_t[c], slots[c, qq, s, F_T])
-                dirty[c] = False
-            if prio_len[c] == 0 and clk < min_t[c]:
-                # no queued command is legal yet: only the write-drain mode can change now
-                _set_write_mode(write_mode, qlen, c, wr_high, wr_low)
-                next_event = min(next_event, min_t[c])
-                continue
+            if prio_len[c] == 0 and clk < min_t[c, QACTIVE]:
+                # nothing activated is legal yet, so the controller consults its drain mode
+                write_mode[c] = _write_mode(write_mode[c], qlen[c, QWRITE], qlen[c, QREAD], wr_high, wr_low)
+                mode_q = QWRITE if write_mode[c] else QREAD
+                if clk < min_t[c, mode_q]:
+                    # nothing it could pick is legal yet: an idle cycle for this channel
+                    next_event = min(next_event, min(min_t[c, QACTIVE], min_t[c, mode_q]))
+                    continue
+            # FR-FCFS, first over the activated requests, then (unless a refresh is due) over
+            # the read or write queue per the drain mode. The scan is written out here, not
+            # called, because it runs per queue slot (see the note at the top of the module).
+            # Cached ready cycles are lower bounds once the channel has issued another command,
+            # so a bound is made exact whenever it could decide the outcome. In a queue kept in
+            # arrival order the scan stops at the first legal request: nothing younger can beat
+            # it, and only older, not-yet-legal requests can overtake it later.
             q, s, cmd = -1, -1, -1
-            if qlen[c, QACTIVE] > 0:
-                s, ok, t = _best(slots, qlen, c, QACTIVE, clk)
-                next_event = min(next_event, t)
-                if ok:
-                    q = QACTIVE
-            if q < 0 and prio_len[c] > 0:
-                # a due refresh blocks everything else until it issues
-                node = prio[c, 0]
-                for lvl in range(refresh_level, -1, -1):
-                    path[lvl] = node
-                    node = node // level_size[lvl]
-                first, last = _descendants(path[refresh_level], refresh_level, bank_level, level_size)
-                cmd = REFAB
-                for b in range(first, last):
-                    if open_row[b] >= 0:
-                        cmd = PREA
+            for scan in range(2):
+                if scan == 0:
+                    qq = QACTIVE
+                    if qlen[c, qq] == 0:
+                        continue
+                else:
+                    if prio_len[c] > 0:
+                        # a due refresh blocks everything else until it issues
+                        node = prio[c, 0]
+                        for lvl in range(refresh_level, -1, -1):
+                            path[lvl] = node
+                            node = node // level_size[lvl]
+                        first, last = _descendants(path[refresh_level], refresh_level, bank_level,
+                                                   level_size)
+                        cmd = REFAB
+                        for b in range(first, last):
+                            if open_row[b] >= 0:
+                                cmd = PREA
+                                break
+                        t = _path_ready_time(ready, level_off, path, cmd, scope)
+                        if t <= clk:
+                            q = PRIO
+                        else:
+                            next_event = min(next_event, t)
                         break
-                t = _path_ready_time(ready, level_off, path, cmd, scope)
-                if t > clk:
-                    next_event = min(next_event, t)
-                    continue
-                q = PRIO
+                    write_mode[c] = _write_mode(write_mode[c], qlen[c, QWRITE], qlen[c, QREAD],
+                                                wr_high, wr_low)
+                    qq = QWRITE if write_mode[c] else QREAD
+                    if qlen[c, qq] == 0:
+                        break
+                best, best_ok, best_arrive, next_time = -1, False, 0, FAR
+                for pos in range(qlen[c, qq]):
+                    pe = order[c, qq, pos]
+                    t = pool[c, pe, F_T]
+                    if (t <= clk or t < next_time) and pool[c, pe, F_VER] != version[c]:
+                        pcmd = pool[c, pe, F_CMD]
+                        t = -1
+                        for lvl in range(scope[pcmd] + 1):
+                            v = ready[level_off[lvl] + pool[c, pe, F_NODE + lvl], pcmd]
+                            if v > t:
+                                t = v
+                        pool[c, pe, F_T] = t
+                        pool[c, pe, F_VER] = version[c]
+                    ok = t <= clk
+                    if not ok and t < next_time:
+                        next_time = t
+                    arrive_pe = pool[c, pe, F_ARRIVE]
+                    if best < 0 or (ok and not best_ok) or (ok == best_ok and arrive_pe < best_arrive):
+                        best, best_ok, best_arrive = pos, ok, arrive_pe
+                    if ok and qq != QACTIVE:
+                        break
+                min_t[c, qq] = clk if best_ok else next_time
+                next_event = min(next_event, next_time)
+                if best_ok:
+                    q, s = qq, best
+                    break
             if q < 0:
-                _set_write_mode(write_mode, qlen, c, wr_high, wr_low)
-                qq = QWRITE if write_mode[c] else QREAD
-                if qlen[c, qq] == 0:
-                    continue
-                s, ok, t = _best(slots, qlen, c, qq, clk)
-                next_event = min(next_event, t)
-                if not ok:
-                    continue
-                q = qq
+                continue
+            p = order[c, q, s] if q != PRIO else -1
             if q != PRIO:
-                cmd = slots[c, q, s, F_CMD]
-                path[:] = slots[c, q, s, F_NODE:]
+                cmd = pool[c, p, F_CMD]
+                for lvl in range(n_levels):
+                    path[lvl] = pool[c, p, F_NODE + lvl]
             # a closing command must not close a row an activated request is waiting for
             if (cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA) and \
-                    _closes_awaited_row(slots, qlen, c, path, cmd, scope, bank_level):
+                    _closes_awaited_row(pool, order, qlen, c, path, cmd, scope, bank_level):
                 continue
             # (4) issue
             activity = True
-            dirty[c] = True
-            if q != PRIO and slots[c, q, s, F_COUNTED] == 0:
+            version[c] += 1
+            if q != PRIO and pool[c, p, F_COUNTED] == 0:
                 # row-buffer outcome, judged when the request's first command issues
                 row = open_row[path[bank_level]]
-                if row == slots[c, q, s, F_ROW]:
+                if row == pool[c, p, F_ROW]:
                     counters[C_ROW_HIT] += 1
                 elif row >= 0:
                     counters[C_ROW_CONFLICT] += 1
                 else:
                     counters[C_ROW_MISS] += 1
-                slots[c, q, s, F_COUNTED] = 1
+                pool[c, p, F_COUNTED] = 1
             _issue_timing(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr,
                           rule_next, rule_lat, rule_win)
             counters[C_CMD0 + cmd] += 1
@@ -355,7 +405,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 log[n_log, 1] = cmd
                 for lvl in range(n_levels):
                     log[n_log, 2 + lvl] = path[lvl] if (q != PRIO or lvl <= refresh_level) else -1
-                r = slots[c, q, s, F_REQ] if q != PRIO else -1
+                r = pool[c, p, F_REQ] if q != PRIO else -1
                 log[n_log, 2 + n_levels] = req_row[r] if r >= 0 else -1
                 log[n_log, 3 + n_levels] = req_col[r] if r >= 0 else -1
                 n_log += 1
@@ -363,19 +413,21 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 counters[C_LOG_DROPPED] += 1
             # bank state
             if cmd == ACT:
-                open_row[path[bank_level]] = slots[c, q, s, F_ROW]
+                open_row[path[bank_level]] = pool[c, p, F_ROW]
             elif cmd == PRE or cmd == RDA or cmd == WRA:
                 open_row[path[bank_level]] = -1
             elif cmd == PREA:
                 first, last = _descendants(path[scope[PREA]], scope[PREA], bank_level, level_size)
-                open_row[first:last] = -1
+                for b in range(first, last):
+                    open_row[b] = -1
             # request state
             if q == PRIO:
                 if cmd == REFAB:
-                    prio[c, :prio_len[c] - 1] = prio[c, 1:prio_len[c]]
+                    for k in range(prio_len[c] - 1):
+                        prio[c, k] = prio[c, k + 1]
                     prio_len[c] -= 1
-            elif cmd == slots[c, q, s, F_FINAL]:
-                r = slots[c, q, s, F_REQ]
+            elif cmd == pool[c, p, F_FINAL]:
+                r = pool[c, p, F_REQ]
                 if req_write[r]:
                     counters[C_WRITES] += 1
                 else:
@@ -383,9 +435,18 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                     depart[r] = clk + read_latency
                     pend[c, (pend_head[c] + pend_len[c]) % pend_cap] = r
                     pend_len[c] += 1
-                _remove_slot(slots, qlen, c, q, s)
+                _unlink(order, qlen, c, q, s)
+                free[c, free_len[c]] = p
+                free_len[c] += 1
             elif cmd == ACT:
-                _move_slot(slots, qlen, c, q, s, QACTIVE)
+                _unlink(order, qlen, c, q, s)
+                order[c, QACTIVE, qlen[c, QACTIVE]] = p
+                qlen[c, QACTIVE] += 1
+                min_t[c, QACTIVE] = -1
+            # slots of the banks whose state changed may need another command now
+            if cmd == ACT or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
+                _refresh_bank(pool, order, qlen, min_t, c, scope[cmd], path[scope[cmd]], ready,
+                              level_off, open_row, scope, bank_level, version[c])
         counters[C_EVENTS] += 1
         # ---- nothing happened anywhere: jump to the cycle before the next event ----
         if not activity:
