@@ -67,7 +67,12 @@ def test_describe_lists_every_leaf_with_unit():
 @pytest.mark.parametrize("name", preset_names())
 def test_every_shipped_preset_loads(name):
     preset = resolve_preset(name)
-    assert preset.family == "gpu" and preset.spec.memory.bandwidth_GBps > 0
+    if preset.family == "gpu":
+        assert preset.spec.memory.bandwidth_GBps > 0
+    else:
+        assert preset.family == "dram"
+        preset.spec.dram.check()
+        assert preset.spec.dram.organization.tx_bytes in (32, 64)
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -78,7 +83,8 @@ def test_every_preset_number_has_a_source(name):
     def leaves(node, prefix=""):
         for k, v in node.items():
             path = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and path not in ("compute.peak_TFLOPS", "framework.kernels_per_op"):
+            if isinstance(v, dict) and path not in ("compute.peak_TFLOPS", "framework.kernels_per_op",
+                                                    "dram.timing"):
                 yield from leaves(v, path)
             else:
                 yield path

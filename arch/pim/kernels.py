@@ -51,33 +51,6 @@ def _path_ready_time(ready, level_off, nodes, cmd, scope):
 
 
 @njit(cache=True)
-def _issue_timing(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr, rule_next,
-                  rule_lat, rule_win):
-    """Record ``cmd`` on the nodes on its path and, below its scope, on every descendant, and
-    push each of its rules' earliest times forward (``window`` > 1: counted from the
-    ``window``-th most recent issue, as for tFAW)."""
-    s = scope[cmd]
-    for lvl in range(level_off.shape[0]):
-        key = lvl * N_CMD + cmd
-        if lvl <= s:
-            first, last = path[lvl], path[lvl] + 1
-        else:
-            per = 1
-            for j in range(s + 1, lvl + 1):
-                per *= level_size[j]
-            first, last = path[s] * per, path[s] * per + per
-        for node in range(first, last):
-            g = level_off[lvl] + node
-            for w in range(hist.shape[2] - 1, 0, -1):
-                hist[g, cmd, w] = hist[g, cmd, w - 1]
-            hist[g, cmd, 0] = clk
-            for k in range(rule_ptr[key], rule_ptr[key + 1]):
-                past = hist[g, cmd, rule_win[k] - 1]
-                if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
-                    ready[g, rule_next[k]] = past + rule_lat[k]
-
-
-@njit(cache=True)
 def _descendants(node, level, down_to, level_size):
     """Index range, at level ``down_to``, of the nodes below ``node`` of ``level``."""
     per = 1
@@ -114,35 +87,6 @@ def _refresh_slot(pool, c, p, ready, level_off, open_row, scope, bank_level, ver
 
 
 @njit(cache=True)
-def _refresh_bank(pool, order, qlen, min_t, c, lvl, node, ready, level_off, open_row, scope,
-                  bank_level, version):
-    """After a command changed bank state under ``node`` (at ``lvl``): recompute the next command
-    and ready cycle of every queued request there, and lower the queues' bounds."""
-    for q in range(3):
-        for pos in range(qlen[c, q]):
-            p = order[c, q, pos]
-            if pool[c, p, F_NODE + lvl] != node:
-                continue
-            row = open_row[pool[c, p, F_NODE + bank_level]]
-            if row < 0:
-                cmd = ACT
-            elif row == pool[c, p, F_ROW]:
-                cmd = pool[c, p, F_FINAL]
-            else:
-                cmd = PRE
-            t = -1
-            for l2 in range(scope[cmd] + 1):
-                v = ready[level_off[l2] + pool[c, p, F_NODE + l2], cmd]
-                if v > t:
-                    t = v
-            pool[c, p, F_CMD] = cmd
-            pool[c, p, F_T] = t
-            pool[c, p, F_VER] = version
-            if t < min_t[c, q]:
-                min_t[c, q] = t
-
-
-@njit(cache=True)
 def _unlink(order, qlen, c, q, pos):
     """Drop position ``pos`` from a queue's order, keeping the rest in order."""
     for i in range(pos, qlen[c, q] - 1):
@@ -160,11 +104,14 @@ def _write_mode(drain, writes, reads, wr_high, wr_low):
 
 
 @njit(cache=True)
-def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level):
-    """Would a closing ``cmd`` on ``nodes`` close a bank an activated request is waiting on?"""
+def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level, issuer):
+    """Would a closing ``cmd`` on ``nodes`` close a bank another activated request (not the
+    ``issuer`` pool entry itself, whose own RDA/WRA may close it) is waiting on?"""
     last = min(scope[cmd], bank_level)
     for a in range(qlen[c, QACTIVE]):
         p = order[c, QACTIVE, a]
+        if p == issuer:
+            continue
         match = True
         for lvl in range(last + 1):
             if pool[c, p, F_NODE + lvl] != nodes[lvl]:
@@ -228,7 +175,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     n_log = 0
     path = np.zeros(n_levels, np.int64)
     n_reads = n - int(req_write.sum())
-    served, sent, clk = 0, 0, 0
+    served, sent, clk, stuck = 0, 0, 0, 0
     while sent < n or served < n_reads:
         activity = False
         # ---- frontend: offer the next request (before the memory system ticks) ----
@@ -382,7 +329,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                     path[lvl] = pool[c, p, F_NODE + lvl]
             # a closing command must not close a row an activated request is waiting for
             if (cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA) and \
-                    _closes_awaited_row(pool, order, qlen, c, path, cmd, scope, bank_level):
+                    _closes_awaited_row(pool, order, qlen, c, path, cmd, scope, bank_level, p):
                 continue
             # (4) issue
             activity = True
@@ -397,8 +344,25 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 else:
                     counters[C_ROW_MISS] += 1
                 pool[c, p, F_COUNTED] = 1
-            _issue_timing(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr,
-                          rule_next, rule_lat, rule_win)
+            # timing: record cmd on the nodes on its path (and, below its scope, on every
+            # descendant) and push its rules' earliest times forward; a rule with window w
+            # counts from the w-th most recent issue (tFAW)
+            sc = scope[cmd]
+            for lvl in range(n_levels):
+                key = lvl * N_CMD + cmd
+                if lvl <= sc:
+                    first, last = path[lvl], path[lvl] + 1
+                else:
+                    first, last = _descendants(path[sc], sc, lvl, level_size)
+                for node in range(first, last):
+                    g = level_off[lvl] + node
+                    for w in range(hist.shape[2] - 1, 0, -1):
+                        hist[g, cmd, w] = hist[g, cmd, w - 1]
+                    hist[g, cmd, 0] = clk
+                    for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                        past = hist[g, cmd, rule_win[k] - 1]
+                        if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
+                            ready[g, rule_next[k]] = past + rule_lat[k]
             counters[C_CMD0 + cmd] += 1
             if n_log < max_log:
                 log[n_log, 0] = clk
@@ -445,13 +409,36 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 min_t[c, QACTIVE] = -1
             # slots of the banks whose state changed may need another command now
             if cmd == ACT or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
-                _refresh_bank(pool, order, qlen, min_t, c, scope[cmd], path[scope[cmd]], ready,
-                              level_off, open_row, scope, bank_level, version[c])
+                sc = scope[cmd]
+                for qq in range(3):
+                    for pos in range(qlen[c, qq]):
+                        pe = order[c, qq, pos]
+                        if pool[c, pe, F_NODE + sc] != path[sc]:
+                            continue
+                        row = open_row[pool[c, pe, F_NODE + bank_level]]
+                        if row < 0:
+                            pcmd = ACT
+                        elif row == pool[c, pe, F_ROW]:
+                            pcmd = pool[c, pe, F_FINAL]
+                        else:
+                            pcmd = PRE
+                        t = -1
+                        for lvl in range(scope[pcmd] + 1):
+                            v = ready[level_off[lvl] + pool[c, pe, F_NODE + lvl], pcmd]
+                            if v > t:
+                                t = v
+                        pool[c, pe, F_CMD] = pcmd
+                        pool[c, pe, F_T] = t
+                        pool[c, pe, F_VER] = version[c]
+                        min_t[c, qq] = min(min_t[c, qq], t)
         counters[C_EVENTS] += 1
         # ---- nothing happened anywhere: jump to the cycle before the next event ----
-        if not activity:
-            if next_event >= FAR:
-                raise RuntimeError("DRAM controller deadlock: requests queued but no event ahead")
+        if activity:
+            stuck = 0
+        else:
+            stuck += 1
+            if next_event >= FAR or stuck > 10_000_000:
+                raise RuntimeError("DRAM controller deadlock: requests queued but nothing can issue")
             if next_event > clk + 1:
                 clk = next_event - 1
     counters[C_CYCLES] = clk
