@@ -355,7 +355,7 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
         c = o.case
         pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
         verdict = ("[green]yes" if o.within else "[red]no (miss)" if o.failure is None else "[red]failed to run")
-        table.add_row(c.id, c.metric, pub, f"{o.simulated:.4g}" if o.simulated is not None else "-",
+        table.add_row(c.id, c.metric, pub, f"{o.simulated:.6g}" if o.simulated is not None else "-",
                       f"{o.error_pct:+.1f}" if o.error_pct is not None else "-",
                       f"{verdict} (±{c.tolerance_pct:g}%)")
     console.print(table)

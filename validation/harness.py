@@ -108,11 +108,23 @@ def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> f
     return float(np.polyfit(layers, tpots, 1)[0] * 1e3)
 
 
+def metric_dram_trace(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """A stat of a trace-driven DRAM run: a regenerated reference trace through a dram preset."""
+    from accsim.arch.pim.dram import simulate_trace
+    from accsim.presets import resolve_preset
+    from accsim.validation.dram_traces import make_trace
+
+    config = resolve_preset(scenario["standard"]).spec.dram
+    stats = simulate_trace(config, make_trace(scenario["trace"], int(scenario["requests"]))).stats
+    return float(stats[scenario["stat"]])
+
+
 METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "stat": metric_stat,
     "speedup": metric_speedup,
     "eager_kernels_per_step": metric_eager_kernels_per_step,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
+    "dram_trace": metric_dram_trace,
 }
 
 
