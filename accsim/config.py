@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from accsim.errors import ConfigError, ProblemList, did_you_mean
@@ -213,6 +214,19 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a read or syntax error becomes a ConfigError naming file and line."""
+    import yaml
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
 
 
 def to_plain(spec: Any) -> Any:

@@ -53,14 +53,7 @@ def preset_names(include_bases: bool = False) -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    data = config.read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping of preset keys, got {type(data).__name__}"])
     return data

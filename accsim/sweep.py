@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
-import yaml
 
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 
@@ -199,15 +198,9 @@ def _preset_field_paths(archs: Iterable[str]) -> list[str]:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    from accsim.config import read_yaml
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError([f"{path}{':' + str(mark.line + 1) if mark else ''}: invalid YAML"]) from None
-    return parse_spec(raw, str(path))
+    return parse_spec(read_yaml(path), str(path))
 
 
 def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:

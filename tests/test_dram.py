@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import accsim.validation
 from accsim.arch.pim.checker import check_commands
 from accsim.arch.pim.dram import map_addresses, simulate_trace
-from accsim.arch.pim.standards import CMD, COMMANDS, GDDR6
+from accsim.arch.pim.standards import CMD, COMMANDS
 from accsim.cli import main
 from accsim.errors import ConfigError
 from accsim.presets import resolve_preset

@@ -1,12 +1,10 @@
 """Sweeps: spec checking, expansion, storage, resume after a real kill, Dask equivalence."""
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml

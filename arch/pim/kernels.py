@@ -72,15 +72,19 @@ def _slot_ready_time(pool, c, p, ready, level_off, scope):
 
 
 @njit(cache=True)
+def _next_command(open_row, row, final):
+    """ACT if the bank is closed, PRE if another row is open, else the request's own RD/WR."""
+    if open_row < 0:
+        return ACT
+    if open_row == row:
+        return final
+    return PRE
+
+
+@njit(cache=True)
 def _refresh_slot(pool, c, p, ready, level_off, open_row, scope, bank_level, version):
     """Recompute a slot's next command (ACT / PRE / final) and the cycle it becomes legal."""
-    row = open_row[pool[c, p, F_NODE + bank_level]]
-    if row < 0:
-        cmd = ACT
-    elif row == pool[c, p, F_ROW]:
-        cmd = pool[c, p, F_FINAL]
-    else:
-        cmd = PRE
+    cmd = _next_command(open_row[pool[c, p, F_NODE + bank_level]], pool[c, p, F_ROW], pool[c, p, F_FINAL])
     pool[c, p, F_CMD] = cmd
     pool[c, p, F_T] = _slot_ready_time(pool, c, p, ready, level_off, scope)
     pool[c, p, F_VER] = version
@@ -415,13 +419,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                         pe = order[c, qq, pos]
                         if pool[c, pe, F_NODE + sc] != path[sc]:
                             continue
-                        row = open_row[pool[c, pe, F_NODE + bank_level]]
-                        if row < 0:
-                            pcmd = ACT
-                        elif row == pool[c, pe, F_ROW]:
-                            pcmd = pool[c, pe, F_FINAL]
-                        else:
-                            pcmd = PRE
+                        pcmd = _next_command(open_row[pool[c, pe, F_NODE + bank_level]],
+                                             pool[c, pe, F_ROW], pool[c, pe, F_FINAL])
                         t = -1
                         for lvl in range(scope[pcmd] + 1):
                             v = ready[level_off[lvl] + pool[c, pe, F_NODE + lvl], pcmd]
