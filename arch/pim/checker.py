@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accsim.arch.pim.dram import DramConfig
-from accsim.arch.pim.standards import ACCESSING, COMMANDS, evaluate
+from accsim.arch.pim.standards import ACCESSING, ALL_BANK_ACCESS, COMMANDS, OPENING, evaluate
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,15 @@ class _Replay:
                              "(or commands out of order)")
         self.last_cycle_on_channel[channel] = cycle
         for level, prev, nxt, latency, window, text in self.rules:
-            if nxt != cmd or level > scope:
+            if nxt != cmd:
                 continue
-            times = self.history[(level, nodes[level], prev)]
-            if len(times) >= window and cycle < times[window - 1] + latency:
-                return Violation(cycle, cmd, where, f"{text}; the {prev} was at cycle {times[window - 1]} "
-                                 f"({cycle - times[window - 1]} cycles before)")
+            # a command addressing a whole channel must obey the rules of every node below it
+            targets = [nodes[level]] if level <= scope else self.nodes_below(nodes[scope], scope, level)
+            for node in targets:
+                times = self.history[(level, node, prev)]
+                if len(times) >= window and cycle < times[window - 1] + latency:
+                    return Violation(cycle, cmd, where, f"{text}; the {prev} was at cycle "
+                                     f"{times[window - 1]} ({cycle - times[window - 1]} cycles before)")
         problem = self.check_state(cmd, nodes, row, scope, bank_level)
         if problem:
             return Violation(cycle, cmd, where, problem)
@@ -98,10 +101,15 @@ class _Replay:
             nodes[bank_level], nodes[bank_level] + 1)
 
     def check_state(self, cmd: str, nodes: list[int], row: int, scope: int, bank_level: int) -> str | None:
-        if cmd == "ACT":
-            open_row = self.open_row.get(nodes[bank_level], -1)
-            if open_row >= 0:
-                return f"ACT to a bank whose row {open_row} is still open (needs PRE first)"
+        if cmd in OPENING:
+            for bank in self.banks_in_scope(nodes, scope, bank_level):
+                open_row = self.open_row.get(bank, -1)
+                if open_row >= 0:
+                    return f"{cmd} to a bank whose row {open_row} is still open (needs PRE first)"
+        elif cmd in ALL_BANK_ACCESS:
+            rows = {self.open_row.get(b, -1) for b in self.banks_in_scope(nodes, scope, bank_level)}
+            if rows != {row}:
+                return f"{cmd} on row {row} needs that row open in every bank of its scope (open: {sorted(rows)})"
         elif cmd in ACCESSING:
             open_row = self.open_row.get(nodes[bank_level], -1)
             if open_row != row:
@@ -114,8 +122,9 @@ class _Replay:
         return None
 
     def apply_state(self, cmd: str, nodes: list[int], row: int, scope: int, bank_level: int) -> None:
-        if cmd == "ACT":
-            self.open_row[nodes[bank_level]] = row
+        if cmd in OPENING:
+            for bank in self.banks_in_scope(nodes, scope, bank_level):
+                self.open_row[bank] = row
         elif cmd in ("PRE", "RDA", "WRA"):
             self.open_row[nodes[bank_level]] = -1
         elif cmd == "PREA":

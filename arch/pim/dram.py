@@ -66,7 +66,8 @@ class Controller:
 
 @dataclass(frozen=True, kw_only=True)
 class DramConfig:
-    standard: str = param("", "DRAM standard whose timing rules apply", choices=("GDDR6", "HBM2", "HBM3"))
+    standard: str = param("", "DRAM standard whose timing rules apply",
+                          choices=("GDDR6", "GDDR6-AiM", "HBM2", "HBM3"))
     organization: Organization = section(Organization, "channels, banks, rows, columns")
     timing: dict[str, int] = param("cycles of tCK_ps", "timing parameters, JEDEC names; tCK_ps is the clock period in ps")
     controller: Controller = section(Controller, "memory controller", default=True)
@@ -97,7 +98,7 @@ class DramConfig:
         if "tCK_ps" not in self.timing or int(self.timing.get("tCK_ps", 0)) <= 0:
             problems.append("dram.timing.tCK_ps: missing or not > 0 (clock period in ps)")
         o, c = self.organization, self.controller
-        if self.standard == "GDDR6" and o.pseudochannels != 1:
+        if self.standard.startswith("GDDR6") and o.pseudochannels != 1:
             problems.append("dram.organization.pseudochannels: GDDR6 has none; set 1")
         if o.columns % o.prefetch:
             problems.append("dram.organization.columns: must be a multiple of prefetch")

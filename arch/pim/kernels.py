@@ -26,7 +26,8 @@ from numba import njit
 
 # commands (same order as standards.COMMANDS)
 ACT, PRE, PREA, RD, WR, RDA, WRA, REFAB = 0, 1, 2, 3, 4, 5, 6, 7
-N_CMD = 11
+ACTAB, MACAB, MACSB, WRGB, RDMAC = 11, 12, 13, 14, 15
+N_CMD = 16
 # queues; PRIO marks the refresh queue in a pick
 QREAD, QWRITE, QACTIVE, PRIO = 0, 1, 2, 3
 # fields of a queue slot; the request's node per level follows from F_NODE on
@@ -40,14 +41,28 @@ FAR = np.int64(1) << 62
 
 
 @njit(cache=True)
-def _path_ready_time(ready, level_off, nodes, cmd, scope):
-    """Cycle from which ``cmd`` on a path of nodes satisfies every rule (-1: always)."""
-    t = -1
-    for lvl in range(scope[cmd] + 1):
-        v = ready[level_off[lvl] + nodes[lvl], cmd]
-        if v > t:
-            t = v
-    return t
+def _record_command(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr, rule_next,
+                    rule_lat, rule_win):
+    """Timing effect of issuing ``cmd`` at ``clk``: record it on the nodes on its path (and,
+    below its scope, on every descendant) and push each of its rules' earliest times forward;
+    a rule with window w counts from the w-th most recent issue (tFAW). Called once per
+    command, so its array arguments' reference counting is paid per command, not per slot."""
+    sc = scope[cmd]
+    for lvl in range(level_off.shape[0]):
+        key = lvl * N_CMD + cmd
+        if lvl <= sc:
+            first, last = path[lvl], path[lvl] + 1
+        else:
+            first, last = _descendants(path[sc], sc, lvl, level_size)
+        for node in range(first, last):
+            g = level_off[lvl] + node
+            for w in range(hist.shape[2] - 1, 0, -1):
+                hist[g, cmd, w] = hist[g, cmd, w - 1]
+            hist[g, cmd, 0] = clk
+            for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                past = hist[g, cmd, rule_win[k] - 1]
+                if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
+                    ready[g, rule_next[k]] = past + rule_lat[k]
 
 
 @njit(cache=True)
@@ -287,7 +302,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                             if open_row[b] >= 0:
                                 cmd = PREA
                                 break
-                        t = _path_ready_time(ready, level_off, path, cmd, scope)
+                        t = _ready_on(ready, level_off, level_size, path, cmd, scope)
                         if t <= clk:
                             q = PRIO
                         else:
@@ -348,25 +363,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 else:
                     counters[C_ROW_MISS] += 1
                 pool[c, p, F_COUNTED] = 1
-            # timing: record cmd on the nodes on its path (and, below its scope, on every
-            # descendant) and push its rules' earliest times forward; a rule with window w
-            # counts from the w-th most recent issue (tFAW)
-            sc = scope[cmd]
-            for lvl in range(n_levels):
-                key = lvl * N_CMD + cmd
-                if lvl <= sc:
-                    first, last = path[lvl], path[lvl] + 1
-                else:
-                    first, last = _descendants(path[sc], sc, lvl, level_size)
-                for node in range(first, last):
-                    g = level_off[lvl] + node
-                    for w in range(hist.shape[2] - 1, 0, -1):
-                        hist[g, cmd, w] = hist[g, cmd, w - 1]
-                    hist[g, cmd, 0] = clk
-                    for k in range(rule_ptr[key], rule_ptr[key + 1]):
-                        past = hist[g, cmd, rule_win[k] - 1]
-                        if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
-                            ready[g, rule_next[k]] = past + rule_lat[k]
+            _record_command(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr,
+                            rule_next, rule_lat, rule_win)
             counters[C_CMD0 + cmd] += 1
             if n_log < max_log:
                 log[n_log, 0] = clk
@@ -442,3 +440,195 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 clk = next_event - 1
     counters[C_CYCLES] = clk
     return counters, arrive, depart, log[:n_log]
+
+
+# ---- processing-in-memory command streams ------------------------------------------------------
+BARRIER = 100        # not a DRAM command: wait until every channel reaches barrier ``arg``
+S_ISSUE, S_CHANNEL_END, S_REFRESHES, S_BARRIER_WAIT = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _stream_path(path, c, bank, level_size):
+    """Node path of a command on channel ``c`` and channel-local ``bank`` (-1: whole channel)."""
+    n_levels = level_size.shape[0]
+    path[0] = c
+    if bank < 0:
+        for lvl in range(1, n_levels):
+            path[lvl] = -1
+        return
+    per = 1
+    for lvl in range(1, n_levels):
+        per *= level_size[lvl]
+    node = c * per + bank          # bank index within the whole memory
+    for lvl in range(n_levels - 1, 0, -1):
+        path[lvl] = node
+        node = node // level_size[lvl]
+
+
+@njit(cache=True)
+def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, level_size,
+                     refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope, max_log):
+    """Issue every channel's command stream in order, each command at the first cycle at which
+    the command bus is free and every timing rule allows it.
+
+    A stream entry is (command, channel-local bank or -1 for the whole channel, row, arg).
+    BARRIER entries join the channels: each waits until all have reached barrier ``arg``, and
+    resumes ``barrier_latency[arg]`` cycles after the last arrival (work such as an ASIC
+    reduction in between). With refresh on, a due refresh is served at the next command
+    boundary: PREA if rows are open, REFab, then the open rows are activated again.
+    Returns (issue cycle per entry, per-channel stats, barrier release cycles, command log).
+    """
+    n_ch = level_size[0]
+    n_levels = level_size.shape[0]
+    level_off = np.zeros(n_levels, np.int64)
+    total, count = 0, 1
+    for lvl in range(n_levels):
+        count *= level_size[lvl]
+        level_off[lvl] = total
+        total += count
+    banks_per_ch = count // n_ch
+    ready = np.full((total, N_CMD), -1, np.int64)
+    hist = np.full((total, N_CMD, 4), -1, np.int64)
+    open_row = np.full(count, -1, np.int64)
+    issue = np.full(s_cmd.shape[0], -1, np.int64)
+    stats = np.zeros((n_ch, 4), np.int64)
+    n_barriers = barrier_latency.shape[0]
+    arrivals = np.zeros(n_barriers, np.int64)
+    barrier_at = np.zeros(n_barriers, np.int64)
+    release = np.full(n_barriers, -1, np.int64)
+    pos = stream_ptr[:-1].copy()
+    last = np.full(n_ch, -1, np.int64)            # last command-bus cycle per channel
+    waiting = np.full(n_ch, -1, np.int64)         # barrier a channel has arrived at
+    next_ref = np.full(n_ch, refresh_interval if refresh_interval > 0 else FAR, np.int64)
+    log = np.zeros((max_log, n_levels + 4), np.int64)
+    n_log = 0
+    path = np.zeros(n_levels, np.int64)
+    reopen = np.zeros(banks_per_ch, np.int64)
+    remaining = n_ch
+    while remaining > 0:
+        progressed = False
+        for c in range(n_ch):
+            while pos[c] < stream_ptr[c + 1]:
+                e = pos[c]
+                cmd = s_cmd[e]
+                if cmd == BARRIER:
+                    b = s_arg[e]
+                    if waiting[c] != b:
+                        waiting[c] = b
+                        arrivals[b] += 1
+                        barrier_at[b] = max(barrier_at[b], last[c] + 1)
+                        progressed = True
+                    if arrivals[b] < n_ch:
+                        break
+                    release[b] = barrier_at[b] + barrier_latency[b]
+                    stats[c, S_BARRIER_WAIT] += release[b] - (last[c] + 1)
+                    last[c] = max(last[c], release[b] - 1)
+                    issue[e] = release[b]
+                    waiting[c] = -1
+                    pos[c] += 1
+                    progressed = True
+                    continue
+                if last[c] + 1 >= next_ref[c]:
+                    # refresh at a command boundary: close, refresh, reopen what was open
+                    first_bank = c * banks_per_ch
+                    n_open = 0
+                    same_row = True
+                    for k in range(banks_per_ch):
+                        reopen[k] = open_row[first_bank + k]
+                        if reopen[k] >= 0:
+                            n_open += 1
+                            if reopen[k] != reopen[0]:
+                                same_row = False
+                    _stream_path(path, c, -1, level_size)
+                    if n_open:
+                        t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, PREA, scope))
+                        n_log = _issue_stream(ready, hist, level_off, level_size, path, PREA, t, -1,
+                                              scope, rule_ptr, rule_next, rule_lat, rule_win,
+                                              open_row, log, n_log, stats, c)
+                        last[c] = t
+                    t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, REFAB, scope))
+                    n_log = _issue_stream(ready, hist, level_off, level_size, path, REFAB, t, -1,
+                                          scope, rule_ptr, rule_next, rule_lat, rule_win, open_row,
+                                          log, n_log, stats, c)
+                    last[c] = t
+                    stats[c, S_REFRESHES] += 1
+                    next_ref[c] += refresh_interval
+                    if n_open == banks_per_ch and same_row:
+                        t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, ACTAB, scope))
+                        n_log = _issue_stream(ready, hist, level_off, level_size, path, ACTAB, t,
+                                              reopen[0], scope, rule_ptr, rule_next, rule_lat,
+                                              rule_win, open_row, log, n_log, stats, c)
+                        last[c] = t
+                    else:
+                        for k in range(banks_per_ch):
+                            if reopen[k] >= 0:
+                                _stream_path(path, c, k, level_size)
+                                t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, ACT, scope))
+                                n_log = _issue_stream(ready, hist, level_off, level_size, path, ACT,
+                                                      t, reopen[k], scope, rule_ptr, rule_next,
+                                                      rule_lat, rule_win, open_row, log, n_log,
+                                                      stats, c)
+                                last[c] = t
+                    progressed = True
+                    continue
+                _stream_path(path, c, s_bank[e], level_size)
+                t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, cmd, scope))
+                n_log = _issue_stream(ready, hist, level_off, level_size, path, cmd, t, s_row[e],
+                                      scope, rule_ptr, rule_next, rule_lat, rule_win, open_row, log,
+                                      n_log, stats, c)
+                issue[e] = t
+                last[c] = t
+                pos[c] += 1
+                progressed = True
+            if pos[c] == stream_ptr[c + 1] and stats[c, S_CHANNEL_END] == 0:
+                stats[c, S_CHANNEL_END] = last[c] + 1
+                remaining -= 1
+        if remaining > 0 and not progressed:
+            raise RuntimeError("PIM command streams deadlock: a barrier is not reached by every channel")
+    return issue, stats, release, log[:n_log]
+
+
+@njit(cache=True)
+def _ready_on(ready, level_off, level_size, path, cmd, scope):
+    """First cycle at which ``cmd`` obeys every rule on its path and, for a command addressing
+    a whole channel (an all-bank MAC), the rules of every node below it."""
+    sc = scope[cmd]
+    t = -1
+    for lvl in range(level_off.shape[0]):
+        if lvl <= sc:
+            first, last = path[lvl], path[lvl] + 1
+        else:
+            first, last = _descendants(path[sc], sc, lvl, level_size)
+        for node in range(first, last):
+            t = max(t, ready[level_off[lvl] + node, cmd])
+    return t
+
+
+@njit(cache=True)
+def _issue_stream(ready, hist, level_off, level_size, path, cmd, t, row, scope, rule_ptr,
+                  rule_next, rule_lat, rule_win, open_row, log, n_log, stats, c):
+    """Issue one stream command: timing, bank state, counters and the log; returns n_log."""
+    _record_command(ready, hist, level_off, level_size, path, cmd, t, scope, rule_ptr, rule_next,
+                    rule_lat, rule_win)
+    n_levels = level_off.shape[0]
+    bank_level = n_levels - 1
+    if scope[cmd] < bank_level:
+        first, last = _descendants(path[scope[cmd]], scope[cmd], bank_level, level_size)
+    else:
+        first, last = path[bank_level], path[bank_level] + 1
+    if cmd == ACT or cmd == ACTAB:
+        for b in range(first, last):
+            open_row[b] = row
+    elif cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
+        for b in range(first, last):
+            open_row[b] = -1
+    stats[c, S_ISSUE] += 1
+    if n_log < log.shape[0]:
+        log[n_log, 0] = t
+        log[n_log, 1] = cmd
+        for lvl in range(n_levels):
+            log[n_log, 2 + lvl] = path[lvl]
+        log[n_log, 2 + n_levels] = row
+        log[n_log, 3 + n_levels] = -1
+        n_log += 1
+    return n_log

@@ -20,11 +20,15 @@ import numpy as np
 
 from accsim.errors import ConfigError, did_you_mean
 
-COMMANDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb")
+COMMANDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb",
+            # processing-in-memory (SK hynix GDDR6-AiM style): all-bank activate of one row,
+            # all-bank / single-bank MAC, global-buffer write, MAC-result read
+            "ACTab", "MACab", "MACsb", "WRGB", "RDMAC")
 CMD = {name: i for i, name in enumerate(COMMANDS)}
-OPENING = frozenset({"ACT"})
+OPENING = frozenset({"ACT", "ACTab"})
 CLOSING = frozenset({"PRE", "PREA", "RDA", "WRA"})
-ACCESSING = frozenset({"RD", "WR", "RDA", "WRA"})
+ACCESSING = frozenset({"RD", "WR", "RDA", "WRA", "MACsb"})
+ALL_BANK_ACCESS = frozenset({"MACab"})    # needs the same row open in every bank of its scope
 READS, WRITES = ("RD", "RDA"), ("WR", "WRA")
 CAS = READS + WRITES
 
@@ -86,7 +90,8 @@ _S = "channel"
 GDDR6 = Standard(
     name="GDDR6",
     levels=("channel", "bankgroup", "bank"),
-    scopes={"ACT": "bank", "PRE": "bank", "PREA": "channel", "RD": "bank", "WR": "bank",
+    scopes={"ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
+            "RDMAC": "channel", "ACT": "bank", "PRE": "bank", "PREA": "channel", "RD": "bank", "WR": "bank",
             "RDA": "bank", "WRA": "bank", "REFab": "channel", "REFpb": "bank", "REFp2b": "bank",
             "REFsb": "bank"},
     refresh_scope="channel",
@@ -136,7 +141,8 @@ _P = "pseudochannel"
 HBM2 = Standard(
     name="HBM2",
     levels=("channel", "pseudochannel", "bankgroup", "bank"),
-    scopes={"ACT": "bank", "PRE": "bank", "PREA": "pseudochannel", "RD": "bank", "WR": "bank",
+    scopes={"ACTab": "pseudochannel", "MACab": "pseudochannel", "MACsb": "bank",
+            "WRGB": "pseudochannel", "RDMAC": "pseudochannel", "ACT": "bank", "PRE": "bank", "PREA": "pseudochannel", "RD": "bank", "WR": "bank",
             "RDA": "bank", "WRA": "bank", "REFab": "pseudochannel", "REFpb": "bank",
             "REFp2b": "bank", "REFsb": "bank"},
     refresh_scope="pseudochannel",
@@ -171,12 +177,43 @@ HBM2 = Standard(
     ),
 )
 
+_PIM_SCOPES = {"ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
+               "RDMAC": "channel"}
+
+# GDDR6 with processing-in-memory banks. ACTab counts as an activation of every bank (bank
+# rules) and, drawing the current of 16 activations, takes a whole four-activate window.
+GDDR6_AIM = Standard(
+    name="GDDR6-AiM",
+    levels=GDDR6.levels,
+    scopes={**GDDR6.scopes, **_PIM_SCOPES},
+    refresh_scope="channel",
+    timing_help={**GDDR6.timing_help,
+                 "nRCDRDMAC": "ACT (any form) to MAC, same bank",
+                 "nCCD_MAC": "MAC to MAC (all-bank or single-bank), same channel",
+                 "nMAC_LAT": "last MAC to MAC-result read (multiplier/adder pipeline drain)"},
+    rules=GDDR6.rules + (
+        R("bank", "ACTab", ("MACab", "MACsb"), "nRCDRDMAC"), R("bank", "ACT", "MACsb", "nRCDRDMAC"),
+        R("bank", "ACTab", READS, "nRCDRD"), R("bank", "ACTab", WRITES, "nRCDWR"),
+        R("bank", "ACTab", "PRE", "nRAS"), R("bank", "ACTab", ("ACT", "ACTab"), "nRC"),
+        R("bank", ("PRE", "RDA", "WRA"), "ACTab", "nRP"), R("bank", ("MACab", "MACsb"), "PRE", "nRTP"),
+        R("bank", "ACT", "ACTab", "nRC"),
+        R(_S, "PREA", "ACTab", "nRP"), R(_S, ("MACab", "MACsb"), "PREA", "nRTP"),
+        R(_S, "ACTab", ("ACT", "ACTab"), "nFAW"), R(_S, "ACT", "ACTab", "nFAW"),
+        R(_S, "ACTab", "PREA", "nRAS"), R(_S, "ACTab", "REFab", "nRC"),
+        R(_S, ("MACab", "MACsb"), ("MACab", "MACsb"), "nCCD_MAC"),
+        R(_S, "WRGB", "WRGB", "nBL"), R(_S, "WRGB", ("MACab", "MACsb"), "nCWL + nBL"),
+        R(_S, WRITES, "WRGB", "nBL"), R(_S, READS, "WRGB", "nCL + nBL + nRTW_extra - nCWL"),
+        R(_S, ("MACab", "MACsb"), "RDMAC", "nMAC_LAT"), R(_S, "RDMAC", ("RDMAC", "RD", "RDA"), "nBL"),
+        R(_S, "RDMAC", ("MACab", "MACsb", "WRGB"), "nBL"),
+    ),
+)
+
 # HBM3 keeps HBM2's command set and rule structure (pseudochannels, bank groups); presets give
 # its own timing values.
 HBM3 = Standard(name="HBM3", levels=HBM2.levels, scopes=HBM2.scopes, refresh_scope=HBM2.refresh_scope,
                 timing_help=HBM2.timing_help, rules=HBM2.rules)
 
-STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, HBM2, HBM3)}
+STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, GDDR6_AIM, HBM2, HBM3)}
 OPTION_VALUES = {"act_pre_scope": ("bank", "channel")}
 
 
