@@ -62,6 +62,7 @@ class Family:
     description: str
     parallelism: Callable[[Any], Any] | None = None   # spec -> workloads.Parallelism of the graph
     schedule: Callable[[Any, Any], Any] | None = None  # (spec, program) -> stats.Schedule (timelines)
+    prefill: str = "batched"   # "token_by_token": the prompt runs as one pass per token
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def load_builtin_plugins() -> None:
     # spec schemas are plain dataclasses; models and mappers (numba, networkx) load on first use
     from accsim.arch.gpu.spec import GpuSpec
     from accsim.arch.pim.dram import DramSpec
+    from accsim.arch.pim.system import PimSpec
 
     FAMILIES.register("gpu", Family(
         "gpu", GpuSpec, "gpu-kernels", lazy("accsim.arch.gpu.model", "simulate"),
@@ -100,6 +102,13 @@ def load_builtin_plugins() -> None:
     FAMILIES.register("dram", Family(
         "dram", DramSpec, "", None,
         "DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; PIM presets extend them"))
+    FAMILIES.register("pim", Family(
+        "pim", PimSpec, "pim-gemv", lazy("accsim.arch.pim.system", "simulate"),
+        "GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
+        _single_device, None, "token_by_token"))
+    MAPPERS.register("pim-gemv", Mapper(
+        "pim-gemv", "pim", lazy("accsim.mappers.pim", "lower"),
+        "GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC"))
     MAPPERS.register("gpu-kernels", Mapper(
         "gpu-kernels", "gpu", lazy("accsim.mappers.gpu", "lower"),
         "One task per framework kernel group: host launch + device roofline"))
@@ -113,6 +122,11 @@ def lazy(module: str, name: str) -> Callable[..., Any]:
     call.__name__ = name
     call.__qualname__ = f"{module}.{name}"
     return call
+
+
+def _single_device(spec: Any) -> Any:
+    from accsim.workloads.graph import Parallelism
+    return Parallelism()
 
 
 def _tensor_parallel(spec: Any) -> Any:

@@ -127,10 +127,26 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     preset = resolve_preset(scenario.arch, scenario.overrides)
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     family = families().get(preset.family)
-    prefill, prefill_program = lower_and_simulate(preset, model, Phase.prefill(scenario.batch, scenario.prompt),
-                                                  scenario.mapper)
-    digests: dict[str, Any] = {"prefill": prefill_program.digest(), "decode": []}
-    steps = [("prefill", prefill_program)]
+    digests: dict[str, Any] = {"prefill": None, "decode": []}
+    steps: list[tuple[str, Program]] = []
+    if family.prefill == "token_by_token":
+        # the prompt runs one token per pass: pass i reads a cache of i tokens
+        contexts = np.arange(scenario.prompt, dtype=np.int64)
+        sampled = sample_steps(contexts.size, scenario.decode_samples)
+        passes = []
+        for ctx in contexts[sampled]:
+            stats, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
+                                                scenario.mapper)
+            passes.append(stats)
+            if not steps:
+                steps.append(("prompt token 1", program))
+                digests["prefill"] = program.digest()
+        prefill = Stats(_aggregate_decode(passes, sampled, contexts))
+    else:
+        prefill, prefill_program = lower_and_simulate(
+            preset, model, Phase.prefill(scenario.batch, scenario.prompt), scenario.mapper)
+        digests["prefill"] = prefill_program.digest()
+        steps.append(("prefill", prefill_program))
     contexts = decode_contexts(scenario.prompt, scenario.gen)
     decode = None
     if contexts.size:
@@ -165,6 +181,8 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         "prefill": prefill.to_dict(),
         "decode": decode or {"steps": 0, "steps_simulated": 0, "latency_s": 0.0, "energy_J": 0.0},
     }
+    if timeline and family.schedule is None:
+        raise ConfigError([f"--trace: timelines are not available for family '{family.name}' yet"])
     timeline_steps = tuple((label, program, family.schedule(preset.spec, program))
                            for label, program in steps) if timeline else ()
     return RunResult(Stats(stats), preset, model, digests, timeline_steps)

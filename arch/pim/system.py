@@ -1,0 +1,163 @@
+"""The PIM-GPT system: GDDR6-AiM channels that multiply in their banks, plus an ASIC.
+
+A pim Program is, per channel (its ``unit``), an in-order stream of DRAM/PIM commands with
+BARRIER entries where the ASIC works on what the channels produced (layer norm, softmax,
+GELU, residual adds, partial-sum accumulation); a barrier entry carries the ASIC's cycles.
+``simulate`` issues the streams cycle by cycle (kernels.simulate_streams, refresh included),
+then prices energy per command and per ASIC operation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accsim.config import param, section
+from accsim.program import Program
+from accsim.stats import Stats
+from accsim.arch.pim.dram import DramConfig
+from accsim.arch.pim.standards import COMMANDS
+
+BARRIER_KIND = "BARRIER"
+ASIC_KIND = "asic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PimUnits:
+    mac_lanes_per_bank: int = param("bf16 lanes", "multipliers per bank MAC unit (one 32 B slice per MAC)", gt=0)
+    global_buffer_bytes: int = param("bytes", "per-channel global buffer holding the input vector", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Asic:
+    clock_MHz: float = param("MHz", "ASIC clock", gt=0)
+    vector_lanes: int = param("ops/cycle", "elementwise operations per cycle (adders/multipliers)", gt=0)
+    special_lanes: int = param("ops/cycle", "exp / reciprocal / square-root results per cycle", gt=0)
+    op_latency_cycles: int = param("cycles", "pipeline latency of one ASIC operation", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Energy:
+    ACT_pJ: float = param("pJ", "one bank activation (and its precharge)", ge=0)
+    MAC_pJ: float = param("pJ", "one bank's 16-lane MAC on a 32 B slice (column access + arithmetic)", ge=0)
+    RD_pJ: float = param("pJ", "32 B read over the channel I/O (also a MAC-result read)", ge=0)
+    WR_pJ: float = param("pJ", "32 B write over the channel I/O (also a global-buffer write)", ge=0)
+    REF_pJ: float = param("pJ", "one all-bank refresh of a channel", ge=0)
+    asic_op_pJ: float = param("pJ", "one ASIC elementwise operation", ge=0)
+    background_mW_per_channel: float = param("mW", "standby + peripheral power per channel", ge=0)
+    asic_static_mW: float = param("mW", "ASIC leakage and clock power", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PimSpec:
+    dram: DramConfig = section(DramConfig, "the PIM memory system (GDDR6-AiM channels)")
+    pim: PimUnits = section(PimUnits, "processing-in-memory units")
+    asic: Asic = section(Asic, "the non-linear / control ASIC")
+    energy: Energy = section(Energy, "energy per command and per operation")
+
+    @property
+    def clock_hz(self) -> float:
+        return self.dram.clock_hz
+
+
+def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
+    """Per-channel stream arrays (channel-major, program order within a channel)."""
+    from accsim.arch.pim.kernels import BARRIER
+    c = program.columns
+    order = np.argsort(c["unit"], kind="stable")
+    n_ch = len(program.units)
+    ptr = np.zeros(n_ch + 1, dtype=np.int64)
+    np.cumsum(np.bincount(c["unit"], minlength=n_ch), out=ptr[1:])
+    kinds = np.array([COMMANDS.index(k) if k in COMMANDS else BARRIER for k in program.kinds], np.int64)
+    cmd = kinds[c["kind"][order]]
+    n_barriers = int(c["barrier"].max()) + 1 if program.n_tasks else 0
+    latency = np.zeros(n_barriers, dtype=np.int64)
+    is_barrier = cmd == BARRIER
+    latency[c["barrier"][order][is_barrier]] = c["barrier_cycles"][order][is_barrier]
+    return (ptr, cmd, c["bank1"][order] - 1, c["row1"][order] - 1, c["barrier"][order], latency)
+
+
+def simulate(spec: PimSpec, program: Program) -> Stats:
+    """Issue a pim Program cycle by cycle; latency, breakdown and energy of one pass."""
+    from accsim.arch.pim import kernels as K
+    d = spec.dram
+    ptr, cmd, bank, row, barrier, latency = stream_arrays(program)
+    rules = d.compiled_rules()
+    refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
+    issue, per_channel, release, _ = K.simulate_streams(
+        ptr, cmd, bank, row, barrier, latency, d.level_sizes(), refresh, rules.ptr, rules.following,
+        rules.latency, rules.window, rules.scope, 0)
+    total = int(per_channel[:, K.S_CHANNEL_END].max()) if per_channel.size else 0
+    hz = d.clock_hz
+    counts = {COMMANDS[i]: int(n) for i, n in enumerate(np.bincount(cmd[cmd < len(COMMANDS)],
+                                                                    minlength=len(COMMANDS))) if n}
+    refreshes = int(per_channel[:, K.S_REFRESHES].sum())
+    asic_cycles = int(latency.sum())
+    breakdown = _critical_path_breakdown(ptr, cmd, issue, release, latency, hz)
+    energy = _energy_J(spec, counts, refreshes, program, total / hz)
+    banks = d.organization.bank_groups * d.organization.banks_per_group
+    lanes = spec.pim.mac_lanes_per_bank
+    stats = {
+        "latency_cycles": total, "clock_hz": hz, "latency_s": total / hz, "energy_J": energy["total_J"],
+        "by_op_kind": {k: {"exposed_s": v, "busy_s": v, "tasks": 0} for k, v in breakdown.items()},
+        "by_unit": {"pim_channels": {"busy_s": (total - asic_cycles) / hz,
+                                     "util_pct": 100.0 * (total - asic_cycles) / total if total else 0.0},
+                    "asic": {"busy_s": asic_cycles / hz,
+                             "util_pct": 100.0 * asic_cycles / total if total else 0.0}},
+        "commands": counts, "refreshes": refreshes,
+        "mac_lane_ops": counts.get("MACab", 0) * banks * lanes + counts.get("MACsb", 0) * lanes,
+        "useful_macs": int(program.meta.get("useful_macs", 0)),
+        "energy_breakdown_J": energy,
+    }
+    return Stats(stats)
+
+
+def _critical_path_breakdown(ptr, cmd, issue, release, latency, hz) -> dict[str, float]:
+    """Split the pass over what held the critical path, exactly (the parts sum to the latency).
+
+    Between two barriers the channel that arrived last sets the pace: each gap between its
+    consecutive commands counts against the command that ended it (so waiting for a row
+    activation or a refresh served at that boundary counts against the command that needed
+    it), and the barrier's own cycles are ASIC time. Vectorised over all stream entries.
+    """
+    from accsim.arch.pim.kernels import BARRIER
+    n_ch = ptr.size - 1
+    channel = np.repeat(np.arange(n_ch), np.diff(ptr))
+    is_barrier = cmd == BARRIER
+    end = np.where(is_barrier, issue, issue + 1)          # barrier entries: their release cycle
+    prev_end = np.concatenate(([0], end[:-1]))
+    prev_end[ptr[:-1][np.diff(ptr) > 0]] = 0              # a channel's first entry starts at 0
+    gap = end - prev_end
+    seg = np.zeros(cmd.size, dtype=np.int64)
+    for c in range(n_ch):                                  # per channel, not per command
+        lo, hi = ptr[c], ptr[c + 1]
+        seg[lo:hi] = np.cumsum(is_barrier[lo:hi]) - is_barrier[lo:hi]
+    n_seg = int(seg.max()) + 1 if seg.size else 0
+    arrival = np.zeros((n_ch, n_seg), dtype=np.int64)
+    np.maximum.at(arrival, (channel, seg), np.where(is_barrier, 0, end))
+    critical = np.argmax(arrival, axis=0)
+    on_path = (channel == critical[seg]) & ~is_barrier
+    out: dict[str, float] = {}
+    sums = np.bincount(cmd[on_path], weights=gap[on_path], minlength=len(COMMANDS))
+    for i, cycles in enumerate(sums[:len(COMMANDS)]):
+        if cycles:
+            out[COMMANDS[i]] = float(cycles) / hz
+    barrier_on_path = is_barrier & (channel == critical[seg])
+    if barrier_on_path.any():
+        out[ASIC_KIND] = float(gap[barrier_on_path].sum()) / hz
+    return out
+
+
+def _energy_J(spec: PimSpec, counts: dict[str, int], refreshes: int, program: Program,
+              seconds: float) -> dict[str, float]:
+    e = spec.energy
+    banks = spec.dram.organization.bank_groups * spec.dram.organization.banks_per_group
+    dram_pJ = (counts.get("ACTab", 0) * banks * e.ACT_pJ + counts.get("ACT", 0) * e.ACT_pJ
+               + counts.get("MACab", 0) * banks * e.MAC_pJ + counts.get("MACsb", 0) * e.MAC_pJ
+               + (counts.get("RD", 0) + counts.get("RDMAC", 0)) * e.RD_pJ
+               + (counts.get("WR", 0) + counts.get("WRGB", 0)) * e.WR_pJ + refreshes * e.REF_pJ)
+    asic_pJ = float(program.meta.get("asic_ops", 0)) * e.asic_op_pJ
+    static_J = seconds * 1e-3 * (e.background_mW_per_channel * spec.dram.organization.channels
+                                 + e.asic_static_mW)
+    return {"dram_J": dram_pJ * 1e-12, "asic_J": asic_pJ * 1e-12, "static_J": static_J,
+            "total_J": dram_pJ * 1e-12 + asic_pJ * 1e-12 + static_J}

@@ -1,0 +1,213 @@
+"""Lower an OpGraph onto PIM-GPT: GEMVs become AiM command streams, the rest ASIC barriers.
+
+Every matrix-vector product (projections, FFN, LM head, attention scores over the key cache,
+attention context over the value cache) runs in the banks. Its N outputs are spread over all
+banks of all channels (an all-bank MAC computes one output per bank); each output's K weights
+lie along DRAM rows, so one activation serves a whole row of MACs. Input-stationary order: the
+input vector is written into each channel's global buffer one 1024-element chunk at a time,
+and every row tile that needs that chunk is processed before the next chunk (buffer writes
+once per chunk; partial sums read out per chunk and added on the ASIC). When K is shorter
+than a row, several outputs share a row (keys of several tokens, say), each with its own MAC
+run and result read. Non-matrix ops (norms, softmax, activations, residual adds, the partial
+sum additions) are ASIC work at a barrier that joins the channels.
+
+Decode with batch 1 (the published system's setting); a prompt is processed token by token
+(see the family's prefill mode).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accsim.arch.pim.standards import COMMANDS
+from accsim.arch.pim.system import BARRIER_KIND, PimSpec
+from accsim.errors import ConfigError
+from accsim.program import Program
+from accsim.workloads.graph import Op, OpGraph
+
+KINDS = COMMANDS + (BARRIER_KIND,)
+K_ID = {k: i for i, k in enumerate(KINDS)}
+MATRIX_KINDS = ("matmul", "attn_score", "attn_context", "moe_router", "expert_matmul")
+# ASIC cost per element of each non-matrix op: (vector ops, special-function ops)
+ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "elementwise": (1, 0),
+             "embedding": (0, 0), "sampling": (1, 0), "rope": (3, 0), "kv_append": (0, 0),
+             "activation": (6, 1)}
+
+
+@dataclass
+class _Streams:
+    """Column lists of the Program being built (numpy chunks per GEMV, not per command)."""
+
+    n_channels: int
+    cols: dict[str, list[np.ndarray]] = field(default_factory=lambda: {
+        k: [] for k in ("op", "unit", "kind", "bank1", "row1", "barrier", "barrier_cycles")})
+    ops: list[str] = field(default_factory=list)
+    barriers: int = 0
+    useful_macs: int = 0
+
+    def op_index(self, name: str) -> int:
+        self.ops.append(name)
+        return len(self.ops) - 1
+
+    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: np.ndarray, row1: np.ndarray) -> None:
+        n = kinds.size
+        self.cols["op"].append(np.full(n, op, np.int32))
+        self.cols["unit"].append(np.full(n, channel, np.int32))
+        self.cols["kind"].append(kinds.astype(np.int32))
+        self.cols["bank1"].append(bank1.astype(np.int64))
+        self.cols["row1"].append(row1.astype(np.int64))
+        self.cols["barrier"].append(np.zeros(n, np.int64))
+        self.cols["barrier_cycles"].append(np.zeros(n, np.int64))
+
+    def barrier(self, op: int, cycles: int) -> None:
+        for c in range(self.n_channels):
+            self.cols["op"].append(np.array([op], np.int32))
+            self.cols["unit"].append(np.array([c], np.int32))
+            self.cols["kind"].append(np.array([K_ID[BARRIER_KIND]], np.int32))
+            self.cols["bank1"].append(np.zeros(1, np.int64))
+            self.cols["row1"].append(np.zeros(1, np.int64))
+            self.cols["barrier"].append(np.array([self.barriers], np.int64))
+            self.cols["barrier_cycles"].append(np.array([cycles], np.int64))
+        self.barriers += 1
+
+
+class _RowAllocator:
+    """Hands out DRAM rows (the same row index in every bank) for weights and caches."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.next = 0
+        self.named: dict[str, int] = {}
+
+    def region(self, name: str, n_rows: int) -> int:
+        if name not in self.named:
+            if self.next + n_rows > self.rows:
+                raise ConfigError([f"pim: the model does not fit: '{name}' needs rows up to "
+                                   f"{self.next + n_rows} of {self.rows} per bank; add channels "
+                                   f"(--set dram.organization.channels=N)"])
+            self.named[name] = self.next
+            self.next += n_rows
+        return self.named[name]
+
+
+def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: str,
+          k_len: int, n_out: int) -> int:
+    """Append the command streams of y[n_out] = W[n_out, k_len] x; return partial sums to add."""
+    o = spec.dram.organization
+    banks = o.bank_groups * o.banks_per_group
+    row_elems = o.row_bytes // 2                       # bf16 elements per bank row
+    lanes = spec.pim.mac_lanes_per_bank
+    gb_elems = spec.pim.global_buffer_bytes // 2
+    chunk = min(row_elems, gb_elems)
+    per_bank = math.ceil(n_out / (streams.n_channels * banks))        # outputs per bank
+    if k_len <= chunk:
+        chunks, per_row = 1, chunk // k_len                          # outputs sharing a row
+    else:
+        chunks, per_row = math.ceil(k_len / chunk), 1
+    n_rows_tile = math.ceil(per_bank / per_row)
+    base = rows.region(name, n_rows_tile * chunks)
+    wrgb_per_write = o.tx_bytes // 2                                  # elements per WRGB
+    parts = []
+    for j in range(chunks):
+        length = min(chunk, k_len - j * chunk)
+        macs = math.ceil(length / lanes)
+        parts.append(np.full(math.ceil(length / wrgb_per_write), K_ID["WRGB"]))
+        for r in range(n_rows_tile):
+            outputs = min(per_row, per_bank - r * per_row)
+            run = np.concatenate((np.full(macs, K_ID["MACab"]), [K_ID["RDMAC"]]))
+            parts.append(np.concatenate(([K_ID["ACTab"]], np.tile(run, outputs), [K_ID["PREA"]])))
+    kinds = np.concatenate(parts).astype(np.int64)
+    row1 = np.zeros(kinds.size, np.int64)
+    acts = np.flatnonzero(kinds == K_ID["ACTab"])
+    row1[acts] = base + 1 + np.arange(acts.size)
+    # MACs name the row they read (the open one): carry each ACTab's row forward
+    open_at = np.maximum.accumulate(np.where(kinds == K_ID["ACTab"], np.arange(kinds.size), -1))
+    macs_at = kinds == K_ID["MACab"]
+    row1[macs_at] = row1[open_at[macs_at]]
+    for c in range(streams.n_channels):    # every channel runs the same pattern on its own rows
+        streams.append(op, c, kinds, np.zeros(kinds.size, np.int64), row1)
+    streams.useful_macs += k_len * n_out
+    return n_out * (chunks - 1)                                       # ASIC additions of partials
+
+
+def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_id: int) -> None:
+    """Write this token's keys and values into the cache rows: ACT, WRs, PRE on one bank per channel."""
+    o = spec.dram.organization
+    writes = math.ceil(op.bytes_written / o.tx_bytes / streams.n_channels)
+    row = rows.region(f"{op.name}.cache", 1) + 1
+    kinds = np.concatenate(([K_ID["ACT"]], np.full(writes, K_ID["WR"]), [K_ID["PRE"]])).astype(np.int64)
+    for c in range(streams.n_channels):
+        streams.append(op_id, c, kinds, np.ones(kinds.size, np.int64), np.full(kinds.size, row))
+
+
+def _asic_cycles(spec: PimSpec, vector_ops: int, special_ops: int) -> int:
+    """ASIC time in DRAM cycles for a batch of elementwise and special-function operations."""
+    a = spec.asic
+    asic = a.op_latency_cycles + math.ceil(vector_ops / a.vector_lanes) + math.ceil(special_ops / a.special_lanes)
+    return math.ceil(asic * spec.dram.clock_hz / (a.clock_MHz * 1e6))
+
+
+def _gemv_shape(op: Op) -> tuple[int, int, int]:
+    """(repeats, K, N) of the matrix-vector products an op is, for one token."""
+    a = op.attrs
+    if op.kind in ("attn_score", "attn_context"):
+        return a["batch"], a["k"], a["n"]
+    if op.kind == "expert_matmul":
+        return math.ceil(a["experts_active"]), a["k"], a["n"]
+    return a.get("batch", 1) * a["m"], a["k"], a["n"]
+
+
+def lower(graph: OpGraph, spec: PimSpec) -> Program:
+    """Lower one token's pass (batch 1) to per-channel PIM command streams with ASIC barriers."""
+    phase = graph.phase
+    if phase.batch != 1 or phase.new_tokens != 1:
+        raise ConfigError([f"pim: PIM-GPT runs batch 1, one token per pass; got batch {phase.batch}, "
+                           f"{phase.new_tokens} new tokens (use --batch 1; prompts run token by token)"])
+    n_ch = spec.dram.organization.channels
+    streams = _Streams(n_ch)
+    rows = _RowAllocator(spec.dram.organization.rows)
+    pending_vector = pending_special = partial_adds = 0
+    for op in graph.ops():
+        op_id = streams.op_index(op.name)
+        if op.kind in MATRIX_KINDS:
+            if pending_vector or pending_special:
+                streams.barrier(op_id, _asic_cycles(spec, pending_vector, pending_special))
+                pending_vector = pending_special = 0
+            repeats, k_len, n_out = _gemv_shape(op)
+            for rep in range(repeats):
+                adds = _gemv(streams, rows, spec, op_id, f"{op.name}[{rep}]", k_len, n_out)
+                pending_vector += adds
+                partial_adds += adds
+            if op.kind == "moe_router":
+                pending_special += op.attrs["n"]
+        elif op.kind == "kv_append":
+            _kv_write(streams, rows, spec, op, op_id)
+        elif op.kind in ("all_reduce", "all_gather", "all_to_all"):
+            raise ConfigError([f"pim: {op.kind} ({op.name}): PIM-GPT is a single-device system; use tp=1"])
+        else:
+            elements = max(1, op.bytes_written // max(graph.model.dtype_bytes, 1))
+            vec, special = ASIC_COST.get(op.kind, (1, 0))
+            pending_vector += vec * elements
+            pending_special += special * elements
+    last = streams.op_index("end")
+    if pending_vector or pending_special:
+        streams.barrier(last, _asic_cycles(spec, pending_vector, pending_special))
+    columns = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in streams.cols.items()}
+    n = columns["op"].size
+    return Program.build(
+        family="pim", units=[f"ch{c}" for c in range(n_ch)], kinds=KINDS, ops=streams.ops,
+        columns=columns, dep_ptr=np.zeros(n + 1, np.int64), dep_idx=np.zeros(0, np.int32),
+        meta={"workload": graph.describe(), "useful_macs": streams.useful_macs,
+              "asic_ops": partial_adds + _asic_op_count(graph), "in_order_units": True})
+
+
+def _asic_op_count(graph: OpGraph) -> int:
+    """Elementwise operations the ASIC performs for this pass (for its energy)."""
+    total = 0
+    for op in graph.ops():
+        if op.kind not in MATRIX_KINDS and op.kind not in ("kv_append",):
+            vec, special = ASIC_COST.get(op.kind, (1, 0))
+            total += (vec + special) * max(1, op.bytes_written // max(graph.model.dtype_bytes, 1))
+    return total
