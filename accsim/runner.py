@@ -177,6 +177,8 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         "tokens_per_s": tokens / latency_s if latency_s else 0.0,
         "decode_tokens_per_s": scenario.batch / tpot_s if tpot_s else 0.0,
         "energy_J": energy_J, "energy_per_token_J": energy_J / tokens,
+        "decode_energy_per_token_J": (decode["energy_J"] / (contexts.size * scenario.batch)
+                                      if decode else 0.0),
         "by_op_kind": by_kind, "by_unit": by_unit,
         "prefill": prefill.to_dict(),
         "decode": decode or {"steps": 0, "steps_simulated": 0, "latency_s": 0.0, "energy_J": 0.0},

@@ -70,7 +70,7 @@ def test_every_shipped_preset_loads(name):
     if preset.family == "gpu":
         assert preset.spec.memory.bandwidth_GBps > 0
     else:
-        assert preset.family == "dram"
+        assert preset.family in ("dram", "pim")
         preset.spec.dram.check()
         assert preset.spec.dram.organization.tx_bytes in (32, 64)
 

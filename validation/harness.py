@@ -65,7 +65,8 @@ def _model_path(model: Any, tmp: Path, name: str) -> str:
 
 def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
     import accsim
-    args = {k: v for k, v in scenario.items() if k in ("arch", "batch", "prompt", "gen", "dtype", "overrides")}
+    args = {k: v for k, v in scenario.items()
+            if k in ("arch", "batch", "prompt", "gen", "dtype", "overrides", "decode_samples")}
     args.update(extra)
     args["model"] = _model_path(extra.get("model", scenario["model"]), tmp, "model")
     return accsim.run(**args)
@@ -77,7 +78,8 @@ def metric_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
 
 
 def metric_speedup(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """baseline stat / system stat for a time-like ``stat`` (default tpot_s)."""
+    """baseline stat / system stat for a cost-like ``stat`` (default tpot_s: a speed-up; with
+    decode_energy_per_token_J: an energy-efficiency ratio). ``baseline`` overrides scenario keys."""
     stat = scenario.get("stat", "tpot_s")
     system = _run(scenario, tmp)[stat]
     baseline = _run({**scenario, **scenario["baseline"]}, tmp)[stat]

@@ -571,11 +571,60 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                                 last[c] = t
                     progressed = True
                     continue
-                _stream_path(path, c, s_bank[e], level_size)
-                t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, cmd, scope))
-                n_log = _issue_stream(ready, hist, level_off, level_size, path, cmd, t, s_row[e],
-                                      scope, rule_ptr, rule_next, rule_lat, rule_win, open_row, log,
-                                      n_log, stats, c)
+                # the common path, written out: it runs per command (see the module note)
+                bank = s_bank[e]
+                path[0] = c
+                if bank < 0:
+                    for lvl in range(1, n_levels):
+                        path[lvl] = -1
+                else:
+                    node = c * banks_per_ch + bank
+                    for lvl in range(n_levels - 1, 0, -1):
+                        path[lvl] = node
+                        node = node // level_size[lvl]
+                sc = scope[cmd]
+                t = last[c] + 1
+                for lvl in range(n_levels):
+                    if lvl <= sc:
+                        first, stop = path[lvl], path[lvl] + 1
+                    else:
+                        first, stop = _descendants(path[sc], sc, lvl, level_size)
+                    for node in range(first, stop):
+                        g = level_off[lvl] + node
+                        if ready[g, cmd] > t:
+                            t = ready[g, cmd]
+                for lvl in range(n_levels):
+                    key = lvl * N_CMD + cmd
+                    if lvl <= sc:
+                        first, stop = path[lvl], path[lvl] + 1
+                    else:
+                        first, stop = _descendants(path[sc], sc, lvl, level_size)
+                    for node in range(first, stop):
+                        g = level_off[lvl] + node
+                        for w in range(3, 0, -1):
+                            hist[g, cmd, w] = hist[g, cmd, w - 1]
+                        hist[g, cmd, 0] = t
+                        for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                            past = hist[g, cmd, rule_win[k] - 1]
+                            if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
+                                ready[g, rule_next[k]] = past + rule_lat[k]
+                if cmd == ACT or cmd == ACTAB or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
+                    value = s_row[e] if (cmd == ACT or cmd == ACTAB) else -1
+                    if sc < n_levels - 1:
+                        first, stop = c * banks_per_ch, (c + 1) * banks_per_ch
+                    else:
+                        first, stop = path[n_levels - 1], path[n_levels - 1] + 1
+                    for b in range(first, stop):
+                        open_row[b] = value
+                stats[c, S_ISSUE] += 1
+                if n_log < max_log:
+                    log[n_log, 0] = t
+                    log[n_log, 1] = cmd
+                    for lvl in range(n_levels):
+                        log[n_log, 2 + lvl] = path[lvl]
+                    log[n_log, 2 + n_levels] = s_row[e]
+                    log[n_log, 3 + n_levels] = -1
+                    n_log += 1
                 issue[e] = t
                 last[c] = t
                 pos[c] += 1

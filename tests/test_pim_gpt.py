@@ -1,0 +1,87 @@
+"""The pim family end to end: mapper consistency, legal command traces, runs, errors."""
+import json
+
+import pytest
+
+import accsim
+from accsim.arch.pim import kernels as K
+from accsim.arch.pim.checker import check_commands
+from accsim.arch.pim.system import simulate, stream_arrays
+from accsim.cli import main
+from accsim.errors import ConfigError
+from accsim.mappers.pim import MATRIX_KINDS, lower
+from accsim.presets import resolve_preset
+from accsim.workloads import Phase, build_graph, load_model
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "tiny-gpt.json"
+    path.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 256, "n_head": 4,
+                                "vocab_size": 1000, "n_positions": 256}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return resolve_preset("pim-gpt", {"dram.organization.channels": 2}).spec
+
+
+def test_useful_macs_equal_the_models_multiply_adds(tiny, spec):
+    graph = build_graph(load_model(tiny), Phase.decode(1, 37))
+    program = lower(graph, spec)
+    matrix_macs = sum(op.flops for op in graph.ops() if op.kind in MATRIX_KINDS) // 2
+    assert program.meta["useful_macs"] == matrix_macs
+    stats = simulate(spec, program)
+    assert stats["mac_lane_ops"] >= matrix_macs          # idle lanes/banks are padding, never less
+    assert stats["mac_lane_ops"] < 1.6 * matrix_macs
+
+
+def test_every_issued_command_obeys_every_rule(tiny, spec):
+    program = lower(build_graph(load_model(tiny), Phase.decode(1, 100)), spec)
+    ptr, cmd, bank, row, barrier, latency = stream_arrays(program)
+    d = spec.dram
+    rules = d.compiled_rules()
+    _, _, _, log = K.simulate_streams(ptr, cmd, bank, row, barrier, latency, d.level_sizes(),
+                                      int(d.timing["nREFI"]), rules.ptr, rules.following, rules.latency,
+                                      rules.window, rules.scope, 10_000_000)
+    assert log.shape[0] >= int((cmd != K.BARRIER).sum())
+    assert check_commands(d, log) is None
+
+
+def test_run_breakdown_sums_and_prompt_runs_token_by_token(tiny):
+    s = accsim.run(arch="pim-gpt", model=tiny, prompt=6, gen=4, decode_samples=0,
+                   overrides={"dram.organization.channels": 2})
+    parts = sum(v["exposed_s"] for v in s["by_op_kind"].values())
+    assert parts == pytest.approx(s["latency_s"], rel=1e-9)
+    assert s["prefill.steps"] == 6 and s["decode.steps"] == 3
+    assert s["ttft_s"] == pytest.approx(s["prefill.latency_s"])
+    assert {"MACab", "ACTab", "asic"} <= set(s["by_op_kind"])
+    assert s["energy_J"] > 0 and s["decode_energy_per_token_J"] > 0
+    again = accsim.run(arch="pim-gpt", model=tiny, prompt=6, gen=4, decode_samples=0,
+                       overrides={"dram.organization.channels": 2})
+    assert json.dumps(s.to_dict(), sort_keys=True) == json.dumps(again.to_dict(), sort_keys=True)
+
+
+def test_mac_time_dominates_a_large_gemv_model(spec):
+    s = simulate(spec, lower(build_graph(load_model("gpt2-small"), Phase.decode(1, 16)), spec))
+    kinds = {k: v["exposed_s"] for k, v in s["by_op_kind"].to_dict().items()}
+    assert max(kinds, key=kinds.get) == "MACab"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(model="gpt2-small", batch=2), "PIM-GPT runs batch 1"),
+    (dict(model="llama2-7b"), "the model does not fit"),
+])
+def test_impossible_pim_scenarios_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        accsim.run(arch="pim-gpt", prompt=2, gen=2, **kwargs)
+
+
+def test_cli_run_prints_the_pim_breakdown(tmp_path, capsys):
+    assert main(["run", "--arch", "pim-gpt", "--model", "gpt2-small", "--prompt", "2", "--gen", "3",
+                 "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "MACab" in out and "ACTab" in out and "asic" in out and "TPOT" in out
