@@ -105,7 +105,7 @@ def load_builtin_plugins() -> None:
     FAMILIES.register("pim", Family(
         "pim", PimSpec, "pim-gemv", lazy("accsim.arch.pim.system", "simulate"),
         "GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
-        _single_device, None, "token_by_token"))
+        _single_device, lazy("accsim.arch.pim.system", "schedule"), "token_by_token"))
     MAPPERS.register("pim-gemv", Mapper(
         "pim-gemv", "pim", lazy("accsim.mappers.pim", "lower"),
         "GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC"))

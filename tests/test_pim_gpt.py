@@ -80,8 +80,15 @@ def test_impossible_pim_scenarios_are_refused(kwargs, message):
         accsim.run(arch="pim-gpt", prompt=2, gen=2, **kwargs)
 
 
-def test_cli_run_prints_the_pim_breakdown(tmp_path, capsys):
-    assert main(["run", "--arch", "pim-gpt", "--model", "gpt2-small", "--prompt", "2", "--gen", "3",
-                 "--json", str(tmp_path / "s.json")]) == 0
+def test_cli_run_prints_the_pim_breakdown_and_timeline(tmp_path, capsys):
+    trace = tmp_path / "t.json"
+    assert main(["run", "--arch", "pim-gpt", "--model", "gpt2-small", "--prompt", "1", "--gen", "3",
+                 "--json", str(tmp_path / "s.json"), "--trace", str(trace), "--trace-max-events", "2000"]) == 0
     out = capsys.readouterr().out
     assert "MACab" in out and "ACTab" in out and "asic" in out and "TPOT" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    tracks = {e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    assert {"ch0", "ch15"} <= tracks
+    stats = json.loads((tmp_path / "s.json").read_text())["stats"]
+    first_pass_end = max(e["ts"] + e["dur"] for e in events if e["ph"] == "X" and e["pid"] == 0)
+    assert first_pass_end * 1e-6 == pytest.approx(stats["prefill"]["latency_s"], rel=1e-6)

@@ -14,7 +14,7 @@ import numpy as np
 
 from accsim.config import param, section
 from accsim.program import Program
-from accsim.stats import Stats
+from accsim.stats import Schedule, Stats
 from accsim.arch.pim.dram import DramConfig
 from accsim.arch.pim.standards import COMMANDS
 
@@ -77,16 +77,43 @@ def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
     return (ptr, cmd, c["bank1"][order] - 1, c["row1"][order] - 1, c["barrier"][order], latency)
 
 
-def simulate(spec: PimSpec, program: Program) -> Stats:
-    """Issue a pim Program cycle by cycle; latency, breakdown and energy of one pass."""
+def _issue(spec: PimSpec, program: Program) -> tuple:
+    """Run the streams; return (stream arrays, issue cycles, per-channel stats, releases)."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
-    ptr, cmd, bank, row, barrier, latency = stream_arrays(program)
+    arrays = stream_arrays(program)
+    ptr, cmd, bank, row, barrier, latency = arrays
     rules = d.compiled_rules()
     refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
     issue, per_channel, release, _ = K.simulate_streams(
         ptr, cmd, bank, row, barrier, latency, d.level_sizes(), refresh, rules.ptr, rules.following,
         rules.latency, rules.window, rules.scope, 0)
+    return arrays, issue, per_channel, release
+
+
+def schedule(spec: PimSpec, program: Program) -> Schedule:
+    """When each Program task ran (for timelines): a command holds its channel's command bus
+    for one cycle; a barrier entry spans from the channel's arrival to the release."""
+    from accsim.arch.pim.kernels import BARRIER
+    (ptr, cmd, *_rest), issue, _, _ = _issue(spec, program)
+    order = np.argsort(program.columns["unit"], kind="stable")
+    is_barrier = cmd == BARRIER
+    prev_end = np.concatenate(([0], np.where(is_barrier, issue, issue + 1)[:-1]))
+    prev_end[ptr[:-1][np.diff(ptr) > 0]] = 0
+    start_sorted = np.where(is_barrier, prev_end, issue)
+    finish_sorted = np.where(is_barrier, issue, issue + 1)
+    start = np.empty_like(start_sorted)
+    finish = np.empty_like(finish_sorted)
+    start[order], finish[order] = start_sorted, finish_sorted
+    busy = finish - start
+    return Schedule(start, finish, busy, busy, np.ones(len(program.units), np.int64), spec.clock_hz)
+
+
+def simulate(spec: PimSpec, program: Program) -> Stats:
+    """Issue a pim Program cycle by cycle; latency, breakdown and energy of one pass."""
+    from accsim.arch.pim import kernels as K
+    d = spec.dram
+    (ptr, cmd, bank, row, barrier, latency), issue, per_channel, release = _issue(spec, program)
     total = int(per_channel[:, K.S_CHANNEL_END].max()) if per_channel.size else 0
     hz = d.clock_hz
     counts = {COMMANDS[i]: int(n) for i, n in enumerate(np.bincount(cmd[cmd < len(COMMANDS)],
