@@ -88,9 +88,19 @@ def show_preset(preset: str, sets: tuple[str, ...]) -> None:
         node: Any = p.spec
         for part in info.path.split("."):
             node = getattr(node, part)
-        source = next((p.sources[k] for k in _prefixes(info.path) if k in p.sources), "schema default")
+        in_preset = _has_path(p.data, info.path)
+        source = next((p.sources[k] for k in _prefixes(info.path) if k in p.sources),
+                      "(set, no source given)" if in_preset else "schema default")
         table.add_row(info.path, str(node), info.unit, info.help, source)
     console.print(table)
+
+
+def _has_path(data: Any, path: str) -> bool:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def _prefixes(path: str) -> list[str]:

@@ -169,17 +169,20 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     streams = _Streams(n_ch)
     rows = _RowAllocator(spec.dram.organization.rows)
     pending_vector = pending_special = partial_adds = 0
+    asic_op = -1          # the last op whose ASIC work is pending (names the barrier)
     for op in graph.ops():
         op_id = streams.op_index(op.name)
         if op.kind in MATRIX_KINDS:
             if pending_vector or pending_special:
-                streams.barrier(op_id, _asic_cycles(spec, pending_vector, pending_special))
+                streams.barrier(asic_op if asic_op >= 0 else op_id,
+                                _asic_cycles(spec, pending_vector, pending_special))
                 pending_vector = pending_special = 0
             repeats, k_len, n_out = _gemv_shape(op)
             for rep in range(repeats):
                 adds = _gemv(streams, rows, spec, op_id, f"{op.name}[{rep}]", k_len, n_out)
                 pending_vector += adds
                 partial_adds += adds
+            asic_op = op_id       # its partial sums are ASIC work
             if op.kind == "moe_router":
                 pending_special += op.attrs["n"]
         elif op.kind == "kv_append":
@@ -191,9 +194,9 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
             vec, special = ASIC_COST.get(op.kind, (1, 0))
             pending_vector += vec * elements
             pending_special += special * elements
-    last = streams.op_index("end")
+            asic_op = op_id
     if pending_vector or pending_special:
-        streams.barrier(last, _asic_cycles(spec, pending_vector, pending_special))
+        streams.barrier(asic_op, _asic_cycles(spec, pending_vector, pending_special))
     columns = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in streams.cols.items()}
     n = columns["op"].size
     return Program.build(

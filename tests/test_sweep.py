@@ -159,3 +159,24 @@ def test_killed_sweep_resumes_with_every_point_once(tmp_path):
     assert subprocess.run(cmd, cwd=tmp_path, capture_output=True).returncode == 0
     ids = [r[0] for r in sqlite3.connect(db).execute("SELECT point_id FROM points")]
     assert len(ids) == 60 and len(set(ids)) == 60
+
+
+def test_200_point_pim_sweep_on_two_workers(tmp_path):
+    """Issue check: a 200-point sweep over a PIM preset on 2 local workers finishes and exports."""
+    model = tmp_path / "tiny.json"
+    model.write_text('{"model_type": "gpt2", "n_layer": 2, "n_embd": 256, "n_head": 4, '
+                     '"vocab_size": 1000, "n_positions": 256}')
+    spec = parse_spec({"base": {"arch": "pim-gpt", "model": str(model), "prompt": 2, "gen": 2,
+                                "decode_samples": 2},
+                       "axes": {"dram.organization.channels": [2, 4, 8, 16, 32],
+                                "dram.timing.nRCDRDMAC": {"range": [40, 76, 4]},
+                                "asic.vector_lanes": [64, 128, 256, 512]}})
+    assert len(expand_points(spec)) == 200
+    summary = run_sweep(spec, tmp_path / "pim.db", jobs=2)
+    assert (summary.ok, summary.failed) == (200, 0)
+    assert export_csv(tmp_path / "pim.db", tmp_path / "pim.csv") == 200
+    columns, rows = read_table(tmp_path / "pim.db")
+    tpot = {(r[columns.index("dram.organization.channels")], r[columns.index("dram.timing.nRCDRDMAC")],
+             r[columns.index("asic.vector_lanes")]): r[columns.index("tpot_s")] for r in rows}
+    assert tpot[(2, 40, 256)] > tpot[(16, 40, 256)]        # more channels, faster
+    assert tpot[(8, 76, 256)] > tpot[(8, 40, 256)]         # slower activation, slower
