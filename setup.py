@@ -15,7 +15,8 @@ setup(
     version="0.1.0",
     description="Cycle-level simulator of LLM accelerators (PIM, RDU, CSD, NPU, GPU baseline)",
     python_requires=">=3.10",
-    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.arch.pim", "accsim.mappers",
+    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.arch.pim", "accsim.arch.npu",
+              "accsim.mappers",
               "accsim.workloads", "accsim.validation"],
     package_dir={"accsim": "accsim", **{f"accsim.{k}": v for k, v in SIBLINGS.items()}},
     package_data={

@@ -93,6 +93,7 @@ def load_builtin_plugins() -> None:
     # spec schemas are plain dataclasses; models and mappers (numba, networkx) load on first use
     from accsim.arch.gpu.spec import GpuSpec
     from accsim.arch.pim.dram import DramSpec
+    from accsim.arch.npu.spec import NpuSpec
     from accsim.arch.pim.system import PimSpec
 
     FAMILIES.register("gpu", Family(
@@ -106,6 +107,9 @@ def load_builtin_plugins() -> None:
         "pim", PimSpec, "pim-gemv", lazy("accsim.arch.pim.system", "simulate"),
         "GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
         _single_device, lazy("accsim.arch.pim.system", "schedule"), "token_by_token"))
+    FAMILIES.register("npu", Family(
+        "npu", NpuSpec, "", None,
+        "Systolic-array NPU cores: single GEMMs with 'accsim gemm' (LLM mapping: issue #4)"))
     MAPPERS.register("pim-gemv", Mapper(
         "pim-gemv", "pim", lazy("accsim.mappers.pim", "lower"),
         "GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC"))

@@ -75,8 +75,10 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
                        mapper_name: str | None) -> tuple[Stats, Program]:
     family = families().get(preset.family)
     if not family.default_mapper:
+        command = (f"accsim dram --standard {preset.name} --trace FILE" if family.name == "dram"
+                   else f"accsim gemm --arch {preset.name} --m M --k K --n N")
         raise ConfigError([f"arch: preset '{preset.name}' is a {family.name} preset ({family.description}); "
-                           f"it runs memory traces with 'accsim dram --standard {preset.name} --trace FILE'"])
+                           f"use '{command}'"])
     mapper = mappers().get(mapper_name or family.default_mapper)
     if mapper.family != family.name:
         raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "

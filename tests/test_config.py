@@ -69,6 +69,8 @@ def test_every_shipped_preset_loads(name):
     preset = resolve_preset(name)
     if preset.family == "gpu":
         assert preset.spec.memory.bandwidth_GBps > 0
+    elif preset.family == "npu":
+        assert preset.spec.array.rows > 0 and preset.spec.buffers.word_bytes > 0
     else:
         assert preset.family in ("dram", "pim")
         preset.spec.dram.check()

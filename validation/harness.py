@@ -121,12 +121,23 @@ def metric_dram_trace(scenario: Mapping[str, Any], tmp: Path) -> float:
     return float(stats[scenario["stat"]])
 
 
+def metric_gemm_cycles(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """Compute cycles of one GEMM on an npu systolic-array preset."""
+    from accsim.arch.npu.systolic import simulate_gemm
+    from accsim.presets import resolve_preset
+
+    spec = resolve_preset(scenario["arch"]).spec
+    return float(simulate_gemm(spec, scenario["m"], scenario["k"], scenario["n"],
+                               scenario.get("dataflow"))["compute_cycles"])
+
+
 METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "stat": metric_stat,
     "speedup": metric_speedup,
     "eager_kernels_per_step": metric_eager_kernels_per_step,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
     "dram_trace": metric_dram_trace,
+    "gemm_cycles": metric_gemm_cycles,
 }
 
 
