@@ -268,3 +268,40 @@ def test_dram_cli_reports_malformed_trace_line(tmp_path, capsys):
     bad.write_text("LD 0x40\nLD 0xZZ\n")
     assert main(["dram", "--standard", "gddr6-14gbps", "--trace", str(bad)]) == 1
     assert f"{bad}:2: expected 'LD|ST <address>', got 'LD 0xZZ'" in capsys.readouterr().err
+
+
+NOJIT_DRAM = """
+import json
+from accsim.presets import resolve_preset
+from accsim.arch.pim.dram import simulate_trace
+from accsim.arch.pim.streams import CommandStreams, run_streams
+from accsim.validation.dram_traces import make_trace, prefix
+cfg = resolve_preset("gddr6-14gbps", {"dram.timing.nREFI": 300}).spec.dram
+r = simulate_trace(cfg, prefix(make_trace("mix"), 60), max_log=10000)
+aim = resolve_preset("gddr6-aim", {"dram.timing.nREFI": 200}).spec.dram
+s = CommandStreams(2)
+for c in range(2):
+    s.add(c, "ACTab", row=1)
+    for _ in range(30):
+        s.add(c, "MACab", row=1)
+    s.add(c, "RDMAC")
+    s.add(c, "PREA")
+s.barrier(20)
+p = run_streams(aim, s, max_log=10000)
+print(json.dumps([r.stats.to_dict(), r.commands.tolist(), p.stats.to_dict(), p.commands.tolist()]))
+"""
+
+
+@pytest.mark.kernel
+def test_dram_kernels_agree_with_and_without_jit():
+    """The DRAM and PIM-stream kernels also run as plain Python (NUMBA_DISABLE_JIT=1)."""
+    import os
+    import subprocess
+    import sys
+    outputs = []
+    for disable in ("1", "0"):
+        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
+        out = subprocess.run([sys.executable, "-c", NOJIT_DRAM], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        outputs.append(json.loads(out))
+    assert outputs[0] == outputs[1]
