@@ -94,7 +94,7 @@ def test_checker_rejects_mac_on_a_closed_row():
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 7), st.integers(0, 4), st.integers(1, 40)),
-                min_size=1, max_size=12), st.integers(150, 2000))
+                min_size=1, max_size=12), st.integers(300, 2000))
 def test_random_pim_programs_obey_every_rule(tiles, refresh_interval):
     config = aim(**{"dram.timing.nREFI": refresh_interval})
     streams = CommandStreams(2)

@@ -106,6 +106,11 @@ class DramConfig:
             value = getattr(o, name)
             if value & (value - 1):
                 problems.append(f"dram.organization.{name}: {value} is not a power of two (address bits)")
+        if (c.refresh == "allbank" and "nRFC" in self.timing and "nREFI" in self.timing
+                and self.timing["nREFI"] <= self.timing["nRFC"] + self.timing.get("nRP", 0)):
+            problems.append(f"dram.timing.nREFI: {self.timing['nREFI']} leaves no time between refreshes "
+                            f"(nRFC {self.timing['nRFC']} + nRP {self.timing.get('nRP', 0)}); raise it or "
+                            "set dram.controller.refresh=off")
         if c.write_low_watermark > c.write_high_watermark or c.write_high_watermark > c.write_queue:
             problems.append("dram.controller: need write_low_watermark <= write_high_watermark <= write_queue")
         if problems:
@@ -192,13 +197,16 @@ def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive:
     reads = ~trace.is_write
     served = reads & (depart - arrive > 1)
     latency = (depart - arrive)[served]
-    total = int(counters[K.C_T_RD_DONE]) or int(counters[K.C_CYCLES])
+    # the peers' figure: when the last read's data returned; a write-only trace ends when its
+    # last write issued
+    total = int(counters[K.C_T_RD_DONE]) if reads.any() else int(counters[K.C_T_WR_DONE])
     seconds = total * config.tCK_ps * 1e-12
     moved = len(trace) * config.organization.tx_bytes
     commands = {name: int(counters[K.C_CMD0 + i]) for i, name in enumerate(COMMANDS) if counters[K.C_CMD0 + i]}
     return {
         "standard": config.standard, "requests": len(trace), "reads": int(reads.sum()),
         "writes": int(trace.is_write.sum()), "total_cycles": total, "accept_cycles": int(counters[K.C_T_ACCEPT]),
+        "writes_done_cycles": int(counters[K.C_T_WR_DONE]),
         "tCK_ps": config.tCK_ps, "total_s": seconds,
         "bandwidth_GBps": moved / seconds / 1e9 if seconds else 0.0,
         "row_hits": int(counters[K.C_ROW_HIT]), "row_misses": int(counters[K.C_ROW_MISS]),

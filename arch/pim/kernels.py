@@ -35,6 +35,7 @@ F_REQ, F_CMD, F_T, F_ARRIVE, F_ROW, F_FINAL, F_COUNTED, F_VER, F_NODE = 0, 1, 2,
 # counters
 C_ROW_HIT, C_ROW_MISS, C_ROW_CONFLICT, C_READS, C_WRITES, C_FORWARDED = 0, 1, 2, 3, 4, 5
 C_T_ACCEPT, C_T_RD_DONE, C_LAT_SUM, C_LAT_MAX, C_CYCLES, C_LOG_DROPPED, C_EVENTS = 6, 7, 8, 9, 10, 11, 12
+C_T_WR_DONE = 13
 C_CMD0 = 16                      # counters[C_CMD0 + cmd] = commands issued
 N_COUNTERS = C_CMD0 + N_CMD
 FAR = np.int64(1) << 62
@@ -194,8 +195,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     n_log = 0
     path = np.zeros(n_levels, np.int64)
     n_reads = n - int(req_write.sum())
+    n_writes = n - n_reads
     served, sent, clk, stuck = 0, 0, 0, 0
-    while sent < n or served < n_reads:
+    # run until every read has returned and every write has been issued (writes are posted:
+    # draining them after the last read changes no read figure)
+    while sent < n or served < n_reads or counters[C_WRITES] < n_writes:
         activity = False
         # ---- frontend: offer the next request (before the memory system ticks) ----
         if sent < n:
@@ -396,6 +400,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 r = pool[c, p, F_REQ]
                 if req_write[r]:
                     counters[C_WRITES] += 1
+                    counters[C_T_WR_DONE] = clk - 1
                 else:
                     counters[C_READS] += 1
                     depart[r] = clk + read_latency
