@@ -58,7 +58,7 @@ def test_run_breakdown_sums_and_prompt_runs_token_by_token(tiny):
     assert parts == pytest.approx(s["latency_s"], rel=1e-9)
     assert s["prefill.steps"] == 6 and s["decode.steps"] == 3
     assert s["ttft_s"] == pytest.approx(s["prefill.latency_s"])
-    assert {"MACab", "ACTab", "asic"} <= set(s["by_op_kind"])
+    assert {"pim_mac", "activation_refresh", "data_movement", "asic"} <= set(s["by_op_kind"])
     assert s["energy_J"] > 0 and s["decode_energy_per_token_J"] > 0
     again = accsim.run(arch="pim-gpt", model=tiny, prompt=6, gen=4, decode_samples=0,
                        overrides={"dram.organization.channels": 2})
@@ -68,7 +68,7 @@ def test_run_breakdown_sums_and_prompt_runs_token_by_token(tiny):
 def test_mac_time_dominates_a_large_gemv_model(spec):
     s = simulate(spec, lower(build_graph(load_model("gpt2-small"), Phase.decode(1, 16)), spec))
     kinds = {k: v["exposed_s"] for k, v in s["by_op_kind"].to_dict().items()}
-    assert max(kinds, key=kinds.get) == "MACab"
+    assert max(kinds, key=kinds.get) == "pim_mac"
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -85,7 +85,7 @@ def test_cli_run_prints_the_pim_breakdown_and_timeline(tmp_path, capsys):
     assert main(["run", "--arch", "pim-gpt", "--model", "gpt2-small", "--prompt", "1", "--gen", "3",
                  "--json", str(tmp_path / "s.json"), "--trace", str(trace), "--trace-max-events", "2000"]) == 0
     out = capsys.readouterr().out
-    assert "MACab" in out and "ACTab" in out and "asic" in out and "TPOT" in out
+    assert "pim_mac" in out and "activation_refresh" in out and "asic" in out and "TPOT" in out
     events = json.loads(trace.read_text())["traceEvents"]
     tracks = {e["args"]["name"] for e in events if e.get("name") == "thread_name"}
     assert {"ch0", "ch15"} <= tracks

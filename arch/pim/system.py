@@ -20,6 +20,12 @@ from accsim.arch.pim.standards import COMMANDS
 
 BARRIER_KIND = "BARRIER"
 ASIC_KIND = "asic"
+# what a command's time is reported as (the latency breakdown PIM-GPT studies use)
+CATEGORY = {"MACab": "pim_mac", "MACsb": "pim_mac",
+            "ACT": "activation_refresh", "ACTab": "activation_refresh", "PRE": "activation_refresh",
+            "PREA": "activation_refresh", "REFab": "activation_refresh",
+            "WRGB": "data_movement", "RDMAC": "data_movement", "RD": "data_movement",
+            "WR": "data_movement", "RDA": "data_movement", "WRA": "data_movement"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +151,9 @@ def _critical_path_breakdown(ptr, cmd, issue, release, latency, hz) -> dict[str,
     Between two barriers the channel that arrived last sets the pace: each gap between its
     consecutive commands counts against the command that ended it (so waiting for a row
     activation or a refresh served at that boundary counts against the command that needed
-    it), and the barrier's own cycles are ASIC time. Vectorised over all stream entries.
+    it), and the barrier's own cycles are ASIC time. Commands are reported by category:
+    pim_mac, activation_refresh, data_movement (global-buffer writes, result reads, KV
+    writes). Vectorised over all stream entries.
     """
     from accsim.arch.pim.kernels import BARRIER
     n_ch = ptr.size - 1
@@ -168,7 +176,8 @@ def _critical_path_breakdown(ptr, cmd, issue, release, latency, hz) -> dict[str,
     sums = np.bincount(cmd[on_path], weights=gap[on_path], minlength=len(COMMANDS))
     for i, cycles in enumerate(sums[:len(COMMANDS)]):
         if cycles:
-            out[COMMANDS[i]] = float(cycles) / hz
+            category = CATEGORY.get(COMMANDS[i], "other_dram")
+            out[category] = out.get(category, 0.0) + float(cycles) / hz
     barrier_on_path = is_barrier & (channel == critical[seg])
     if barrier_on_path.any():
         out[ASIC_KIND] = float(gap[barrier_on_path].sum()) / hz
