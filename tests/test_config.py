@@ -74,7 +74,7 @@ def test_every_shipped_preset_loads(name):
     else:
         assert preset.family in ("dram", "pim")
         preset.spec.dram.check()
-        assert preset.spec.dram.organization.tx_bytes in (32, 64)
+        assert preset.spec.dram.organization.tx_bytes in (32, 64, 256)
 
 
 @pytest.mark.parametrize("name", preset_names())
