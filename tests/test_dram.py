@@ -9,6 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import run_with_and_without_jit
+
 import accsim.validation
 from accsim.arch.pim.checker import check_commands
 from accsim.arch.pim.dram import map_addresses, simulate_trace
@@ -306,13 +308,5 @@ print(json.dumps([r.stats.to_dict(), r.commands.tolist(), p.stats.to_dict(), p.c
 @pytest.mark.kernel
 def test_dram_kernels_agree_with_and_without_jit():
     """The DRAM and PIM-stream kernels also run as plain Python (NUMBA_DISABLE_JIT=1)."""
-    import os
-    import subprocess
-    import sys
-    outputs = []
-    for disable in ("1", "0"):
-        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
-        out = subprocess.run([sys.executable, "-c", NOJIT_DRAM], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        outputs.append(json.loads(out))
-    assert outputs[0] == outputs[1]
+    nojit, jit = run_with_and_without_jit(NOJIT_DRAM)
+    assert nojit == jit

@@ -1,13 +1,10 @@
 """The shared numba event engine: heap order, schedules that obey every rule, determinism."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from conftest import run_with_and_without_jit
 
 from accsim.engine import (attribute_makespan, heap_new, heap_pop, heap_push, heap_size,
                            link_transfer, run_task_graph, unit_busy_cycles)
@@ -162,10 +159,5 @@ print(json.dumps([start.tolist(), finish.tolist(), lane.tolist(), e.tolist(), s.
 
 def test_pure_python_and_jit_agree():
     """The kernels also run under NUMBA_DISABLE_JIT=1 (coverage, readable tracebacks)."""
-    runs = []
-    for disable in ("1", "0"):
-        env = dict(os.environ, NUMBA_DISABLE_JIT=disable)
-        out = subprocess.run([sys.executable, "-c", NOJIT_SCRIPT], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        runs.append(json.loads(out))
-    assert runs[0] == runs[1]
+    nojit, jit = run_with_and_without_jit(NOJIT_SCRIPT)
+    assert nojit == jit
