@@ -453,24 +453,6 @@ S_ISSUE, S_CHANNEL_END, S_REFRESHES, S_BARRIER_WAIT = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def _stream_path(path, c, bank, level_size):
-    """Node path of a command on channel ``c`` and channel-local ``bank`` (-1: whole channel)."""
-    n_levels = level_size.shape[0]
-    path[0] = c
-    if bank < 0:
-        for lvl in range(1, n_levels):
-            path[lvl] = -1
-        return
-    per = 1
-    for lvl in range(1, n_levels):
-        per *= level_size[lvl]
-    node = c * per + bank          # bank index within the whole memory
-    for lvl in range(n_levels - 1, 0, -1):
-        path[lvl] = node
-        node = node // level_size[lvl]
-
-
-@njit(cache=True)
 def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, level_size,
                      refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope, max_log):
     """Issue every channel's command stream in order, each command at the first cycle at which
@@ -508,7 +490,9 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
     log = np.zeros((max_log, n_levels + 4), np.int64)
     n_log = 0
     path = np.zeros(n_levels, np.int64)
-    reopen = np.zeros(banks_per_ch, np.int64)
+    inject = np.zeros((n_ch, banks_per_ch + 2, 3), np.int64)   # refresh commands to issue first
+    inject_len = np.zeros(n_ch, np.int64)
+    inject_pos = np.zeros(n_ch, np.int64)
     remaining = n_ch
     while remaining > 0:
         progressed = False
@@ -533,51 +517,43 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                     pos[c] += 1
                     progressed = True
                     continue
-                if last[c] + 1 >= next_ref[c]:
-                    # refresh at a command boundary: close, refresh, reopen what was open
+                if inject_len[c] == 0 and last[c] + 1 >= next_ref[c]:
+                    # refresh at a command boundary: queue PREA (if rows are open), REFab, and
+                    # the activations that reopen what was open; they issue below like any command
                     first_bank = c * banks_per_ch
                     n_open = 0
                     same_row = True
                     for k in range(banks_per_ch):
-                        reopen[k] = open_row[first_bank + k]
-                        if reopen[k] >= 0:
+                        if open_row[first_bank + k] >= 0:
                             n_open += 1
-                            if reopen[k] != reopen[0]:
+                            if open_row[first_bank + k] != open_row[first_bank]:
                                 same_row = False
-                    _stream_path(path, c, -1, level_size)
+                    n_inj = 0
                     if n_open:
-                        t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, PREA, scope))
-                        n_log = _issue_stream(ready, hist, level_off, level_size, path, PREA, t, -1,
-                                              scope, rule_ptr, rule_next, rule_lat, rule_win,
-                                              open_row, log, n_log, stats, c)
-                        last[c] = t
-                    t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, REFAB, scope))
-                    n_log = _issue_stream(ready, hist, level_off, level_size, path, REFAB, t, -1,
-                                          scope, rule_ptr, rule_next, rule_lat, rule_win, open_row,
-                                          log, n_log, stats, c)
-                    last[c] = t
-                    stats[c, S_REFRESHES] += 1
-                    next_ref[c] += refresh_interval
+                        inject[c, n_inj, 0], inject[c, n_inj, 1], inject[c, n_inj, 2] = PREA, -1, -1
+                        n_inj += 1
+                    inject[c, n_inj, 0], inject[c, n_inj, 1], inject[c, n_inj, 2] = REFAB, -1, -1
+                    n_inj += 1
                     if n_open == banks_per_ch and same_row:
-                        t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, ACTAB, scope))
-                        n_log = _issue_stream(ready, hist, level_off, level_size, path, ACTAB, t,
-                                              reopen[0], scope, rule_ptr, rule_next, rule_lat,
-                                              rule_win, open_row, log, n_log, stats, c)
-                        last[c] = t
+                        inject[c, n_inj, 0], inject[c, n_inj, 1] = ACTAB, -1
+                        inject[c, n_inj, 2] = open_row[first_bank]
+                        n_inj += 1
                     else:
                         for k in range(banks_per_ch):
-                            if reopen[k] >= 0:
-                                _stream_path(path, c, k, level_size)
-                                t = max(last[c] + 1, _ready_on(ready, level_off, level_size, path, ACT, scope))
-                                n_log = _issue_stream(ready, hist, level_off, level_size, path, ACT,
-                                                      t, reopen[k], scope, rule_ptr, rule_next,
-                                                      rule_lat, rule_win, open_row, log, n_log,
-                                                      stats, c)
-                                last[c] = t
-                    progressed = True
-                    continue
+                            if open_row[first_bank + k] >= 0:
+                                inject[c, n_inj, 0], inject[c, n_inj, 1] = ACT, k
+                                inject[c, n_inj, 2] = open_row[first_bank + k]
+                                n_inj += 1
+                    inject_len[c], inject_pos[c] = n_inj, 0
+                    stats[c, S_REFRESHES] += 1
+                    next_ref[c] += refresh_interval
+                injected = inject_pos[c] < inject_len[c]
+                if injected:
+                    k = inject_pos[c]
+                    cmd, bank, row = inject[c, k, 0], inject[c, k, 1], inject[c, k, 2]
+                else:
+                    bank, row = s_bank[e], s_row[e]
                 # the common path, written out: it runs per command (see the module note)
-                bank = s_bank[e]
                 path[0] = c
                 if bank < 0:
                     for lvl in range(1, n_levels):
@@ -614,7 +590,7 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                             if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
                                 ready[g, rule_next[k]] = past + rule_lat[k]
                 if cmd == ACT or cmd == ACTAB or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
-                    value = s_row[e] if (cmd == ACT or cmd == ACTAB) else -1
+                    value = row if (cmd == ACT or cmd == ACTAB) else -1
                     if sc < n_levels - 1:
                         first, stop = c * banks_per_ch, (c + 1) * banks_per_ch
                     else:
@@ -627,13 +603,18 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                     log[n_log, 1] = cmd
                     for lvl in range(n_levels):
                         log[n_log, 2 + lvl] = path[lvl]
-                    log[n_log, 2 + n_levels] = s_row[e]
+                    log[n_log, 2 + n_levels] = row
                     log[n_log, 3 + n_levels] = -1
                     n_log += 1
-                issue[e] = t
                 last[c] = t
-                pos[c] += 1
                 progressed = True
+                if injected:
+                    inject_pos[c] += 1
+                    if inject_pos[c] == inject_len[c]:
+                        inject_len[c] = 0
+                else:
+                    issue[e] = t
+                    pos[c] += 1
             if pos[c] == stream_ptr[c + 1] and stats[c, S_CHANNEL_END] == 0:
                 stats[c, S_CHANNEL_END] = last[c] + 1
                 remaining -= 1
@@ -658,31 +639,3 @@ def _ready_on(ready, level_off, level_size, path, cmd, scope):
     return t
 
 
-@njit(cache=True)
-def _issue_stream(ready, hist, level_off, level_size, path, cmd, t, row, scope, rule_ptr,
-                  rule_next, rule_lat, rule_win, open_row, log, n_log, stats, c):
-    """Issue one stream command: timing, bank state, counters and the log; returns n_log."""
-    _record_command(ready, hist, level_off, level_size, path, cmd, t, scope, rule_ptr, rule_next,
-                    rule_lat, rule_win)
-    n_levels = level_off.shape[0]
-    bank_level = n_levels - 1
-    if scope[cmd] < bank_level:
-        first, last = _descendants(path[scope[cmd]], scope[cmd], bank_level, level_size)
-    else:
-        first, last = path[bank_level], path[bank_level] + 1
-    if cmd == ACT or cmd == ACTAB:
-        for b in range(first, last):
-            open_row[b] = row
-    elif cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
-        for b in range(first, last):
-            open_row[b] = -1
-    stats[c, S_ISSUE] += 1
-    if n_log < log.shape[0]:
-        log[n_log, 0] = t
-        log[n_log, 1] = cmd
-        for lvl in range(n_levels):
-            log[n_log, 2 + lvl] = path[lvl]
-        log[n_log, 2 + n_levels] = row
-        log[n_log, 3 + n_levels] = -1
-        n_log += 1
-    return n_log
