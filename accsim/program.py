@@ -75,14 +75,7 @@ class Program:
 
     def successors(self) -> tuple[np.ndarray, np.ndarray]:
         """Successor lists in CSR form (succ_ptr int64, succ_idx int32), derived from the deps."""
-        n = self.n_tasks
-        counts = np.diff(self.dep_ptr)
-        dst = np.repeat(np.arange(n, dtype=np.int32), counts)
-        order = np.argsort(self.dep_idx, kind="stable")
-        succ_idx = dst[order].astype(np.int32)
-        succ_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.dep_idx, minlength=n), out=succ_ptr[1:])
-        return succ_ptr, succ_idx
+        return successors_csr(self.dep_ptr, self.dep_idx)
 
     def digest(self) -> str:
         """SHA-256 over names, metadata and every array: equal programs, equal digests."""
@@ -131,6 +124,16 @@ class Program:
         """(unit, task count) per unit, for inspection."""
         counts = np.bincount(self.columns["unit"], minlength=len(self.units))
         return [(u, int(c)) for u, c in zip(self.units, counts)]
+
+
+def successors_csr(dep_ptr: np.ndarray, dep_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Invert predecessor lists (CSR) into successor lists (succ_ptr int64, succ_idx int32)."""
+    n = dep_ptr.shape[0] - 1
+    dst = np.repeat(np.arange(n, dtype=np.int32), np.diff(dep_ptr))
+    succ_idx = dst[np.argsort(dep_idx, kind="stable")].astype(np.int32)
+    succ_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dep_idx, minlength=n), out=succ_ptr[1:])
+    return succ_ptr, succ_idx
 
 
 def _check(units: Sequence[str], kinds: Sequence[str], ops: Sequence[str],

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accsim.errors import ConfigError
+from accsim.program import successors_csr
 from accsim.stats import Stats
 from accsim.arch.npu.spec import NpuSpec
 
@@ -61,24 +62,22 @@ def _fold_tasks(p: FoldPlan, bandwidth: float) -> tuple[np.ndarray, ...]:
     folds = p.row_folds * p.col_folds
     load_words = p.stationary_words + p.streamed_words
     load_cycles = 0 if bandwidth == 0 else math.ceil(load_words / bandwidth)
-    n = 2 * folds
     unit = np.tile(np.array([0, 1], np.int32), folds)
     busy = np.tile(np.array([load_cycles, p.cycles_per_fold], np.int64), folds)
-    deps: list[list[int]] = []
-    for f in range(folds):
-        load, compute = 2 * f, 2 * f + 1
-        deps.append([2 * (f - 2) + 1] if f >= 2 else [])                 # buffer half is free
-        deps.append([load] + ([compute - 2] if f else []))               # data here, array free
-    ptr = np.zeros(n + 1, np.int64)
-    ptr[1:] = np.cumsum([len(d) for d in deps])
-    idx = np.array([j for d in deps for j in d], np.int32)
-    succ = [[] for _ in range(n)]
-    for i, d in enumerate(deps):
-        for j in d:
-            succ[j].append(i)
-    sptr = np.zeros(n + 1, np.int64)
-    sptr[1:] = np.cumsum([len(s) for s in succ])
-    sidx = np.array([i for s in succ for i in s], np.int32)
+    f = np.arange(folds, dtype=np.int64)
+    # per fold, in task order: load f waits for compute f-2 (its buffer half is free);
+    # compute f waits for load f (its data) and compute f-1 (the array)
+    load_deps = np.where(f >= 2, 1, 0)
+    compute_deps = np.where(f >= 1, 2, 1)
+    counts = np.stack((load_deps, compute_deps), axis=1).ravel()
+    ptr = np.zeros(2 * folds + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    idx = np.empty(int(counts.sum()), np.int32)
+    load_at, compute_at = ptr[0:-1:2], ptr[1::2]
+    idx[load_at[f >= 2]] = 2 * (f[f >= 2] - 2) + 1
+    idx[compute_at] = 2 * f
+    idx[compute_at[f >= 1] + 1] = 2 * f[f >= 1] - 1
+    sptr, sidx = successors_csr(ptr, idx)
     return ptr, idx, sptr, sidx, unit, busy
 
 
