@@ -122,6 +122,31 @@ def _combine(prefill: Stats, decode: dict | None) -> tuple[dict, dict]:
     return by_kind, by_unit
 
 
+@dataclass(frozen=True)
+class _Passes:
+    aggregate: dict           # interpolated over every context (see _aggregate_decode)
+    sampled: np.ndarray       # indices of the simulated contexts
+    digests: list             # digest of each simulated pass
+    first: Program            # the first and last simulated passes (for timelines)
+    last: Program
+
+
+def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
+                      contexts: np.ndarray) -> _Passes:
+    """Simulate one-token passes at a sample of the given cache lengths; keep only their stats,
+    digests and the first and last Program (a Program can be hundreds of MB)."""
+    sampled = sample_steps(contexts.size, scenario.decode_samples)
+    stats, digests, first, last = [], [], None, None
+    for ctx in contexts[sampled]:
+        step, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
+                                           scenario.mapper)
+        stats.append(step)
+        digests.append(program.digest())
+        first = first or program
+        last = program
+    return _Passes(_aggregate_decode(stats, sampled, contexts), sampled, digests, first, last)
+
+
 def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     """Simulate a scenario and return stats plus what produced them (and, if asked, the
     schedules of prefill and of the first and last simulated decode step for a timeline)."""
@@ -129,39 +154,30 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     preset = resolve_preset(scenario.arch, scenario.overrides)
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     family = families().get(preset.family)
-    digests: dict[str, Any] = {"prefill": None, "decode": []}
     steps: list[tuple[str, Program]] = []
     if family.prefill == "token_by_token":
         # the prompt runs one token per pass: pass i reads a cache of i tokens
-        contexts = np.arange(scenario.prompt, dtype=np.int64)
-        sampled = sample_steps(contexts.size, scenario.decode_samples)
-        passes = []
-        for ctx in contexts[sampled]:
-            stats, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
-                                                scenario.mapper)
-            passes.append(stats)
-            if not steps:
-                steps.append(("prompt token 1", program))
-                digests["prefill"] = program.digest()
-        prefill = Stats(_aggregate_decode(passes, sampled, contexts))
+        passes = _one_token_passes(preset, model, scenario, np.arange(scenario.prompt, dtype=np.int64))
+        prefill = Stats(passes.aggregate)
+        prefill_digest = passes.digests[0]
+        steps.append(("prompt token 1", passes.first))
     else:
         prefill, prefill_program = lower_and_simulate(
             preset, model, Phase.prefill(scenario.batch, scenario.prompt), scenario.mapper)
-        digests["prefill"] = prefill_program.digest()
+        prefill_digest = prefill_program.digest()
         steps.append(("prefill", prefill_program))
+    digests: dict[str, Any] = {"prefill": prefill_digest, "decode": []}
     contexts = decode_contexts(scenario.prompt, scenario.gen)
     decode = None
     if contexts.size:
-        sampled = sample_steps(contexts.size, scenario.decode_samples)
-        step_stats = []
-        for i, ctx in enumerate(contexts[sampled]):
-            stats, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
-                                                scenario.mapper)
-            step_stats.append(stats)
-            digests["decode"].append(program.digest())
-            if i in (0, sampled.size - 1):
-                steps.append((f"decode step {sampled[i] + 1} (context {ctx})", program))
-        decode = _aggregate_decode(step_stats, sampled, contexts)
+        passes = _one_token_passes(preset, model, scenario, contexts)
+        decode = passes.aggregate
+        digests["decode"] = passes.digests
+        last = passes.sampled[-1]
+        steps.append((f"decode step {passes.sampled[0] + 1} (context {contexts[passes.sampled[0]]})",
+                      passes.first))
+        if passes.sampled.size > 1:
+            steps.append((f"decode step {last + 1} (context {contexts[last]})", passes.last))
     by_kind, by_unit = _combine(prefill, decode)
     decode_s = decode["latency_s"] if decode else 0.0
     latency_s = prefill["latency_s"] + decode_s

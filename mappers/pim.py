@@ -168,7 +168,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     n_ch = spec.dram.organization.channels
     streams = _Streams(n_ch)
     rows = _RowAllocator(spec.dram.organization.rows)
-    pending_vector = pending_special = partial_adds = 0
+    pending_vector = pending_special = partial_adds = elementwise_ops = 0
     asic_op = -1          # the last op whose ASIC work is pending (names the barrier)
     for op in graph.ops():
         op_id = streams.op_index(op.name)
@@ -194,6 +194,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
             vec, special = ASIC_COST.get(op.kind, (1, 0))
             pending_vector += vec * elements
             pending_special += special * elements
+            elementwise_ops += (vec + special) * elements
             asic_op = op_id
     if pending_vector or pending_special:
         streams.barrier(asic_op, _asic_cycles(spec, pending_vector, pending_special))
@@ -203,14 +204,5 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
         family="pim", units=[f"ch{c}" for c in range(n_ch)], kinds=KINDS, ops=streams.ops,
         columns=columns, dep_ptr=np.zeros(n + 1, np.int64), dep_idx=np.zeros(0, np.int32),
         meta={"workload": graph.describe(), "useful_macs": streams.useful_macs,
-              "asic_ops": partial_adds + _asic_op_count(graph), "in_order_units": True})
+              "asic_ops": partial_adds + elementwise_ops, "in_order_units": True})
 
-
-def _asic_op_count(graph: OpGraph) -> int:
-    """Elementwise operations the ASIC performs for this pass (for its energy)."""
-    total = 0
-    for op in graph.ops():
-        if op.kind not in MATRIX_KINDS and op.kind not in ("kv_append",):
-            vec, special = ASIC_COST.get(op.kind, (1, 0))
-            total += (vec + special) * max(1, op.bytes_written // max(graph.model.dtype_bytes, 1))
-    return total
