@@ -120,6 +120,11 @@ def _print_run_summary(stats: Any) -> None:
             ("latency", _fmt_s(stats["latency_s"])), ("energy", f"{stats['energy_J']:.4g} J"),
             ("energy / token", f"{stats['energy_per_token_J']:.4g} J"),
             ("decode steps simulated", f"{stats['decode.steps_simulated']} of {stats['decode.steps']}")]
+    per_chip = stats["per_chip"]
+    if per_chip["chips"] > 1:
+        rows += [(f"prefill tokens/s per chip ({per_chip['chips']} chips)",
+                  f"{per_chip['prefill_tokens_per_s']:.4g}"),
+                 ("decode tokens/s per chip", f"{per_chip['decode_tokens_per_s']:.4g}")]
     for r in rows:
         head.add_row(*r)
     console.print(head)
@@ -152,6 +157,12 @@ def _print_run_summary(stats: Any) -> None:
               help="override a preset field, e.g. --set memory.bandwidth_GBps=400 (repeatable)")
 @click.option("--decode-samples", default=16, show_default=True, type=click.IntRange(min=0),
               help="decode steps simulated (interpolated between); 0 = every step")
+@click.option("--chips", default=0, type=click.IntRange(min=0),
+              help="chips in the system (sets the preset's chip count; npu: packages, gpu: devices)")
+@click.option("--mtp", default=0, type=click.IntRange(min=0),
+              help="multi-token prediction: draft tokens verified per decode step")
+@click.option("--mtp-acceptance", default=0.0, type=click.FloatRange(0.0, 1.0),
+              help="probability that a draft token is accepted")
 @click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
               help="where to write the stats (resolved config, program hashes, version)")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
@@ -160,8 +171,8 @@ def _print_run_summary(stats: Any) -> None:
               help="aggregate tasks beyond this many timeline events")
 @click.option("--quiet", is_flag=True, help="no summary tables")
 def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str, mapper: str | None,
-            sets: tuple[str, ...], decode_samples: int, json_path: str, trace_path: str | None,
-            trace_max_events: int, quiet: bool) -> None:
+            sets: tuple[str, ...], decode_samples: int, chips: int, mtp: int, mtp_acceptance: float,
+            json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
     from accsim.presets import parse_set_options
     from accsim.runner import Scenario, run_scenario
@@ -169,7 +180,7 @@ def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str
     from accsim.timeline import write_timeline
 
     scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
-                        parse_set_options(sets))
+                        parse_set_options(sets), chips, mtp, mtp_acceptance)
     result = run_scenario(scenario, timeline=trace_path is not None)
     payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
                "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
@@ -240,12 +251,12 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     """The lowered Program of one forward pass: tasks per unit and the first tasks."""
     from accsim.presets import parse_set_options, resolve_preset
     from accsim.registry import families, mappers
-    from accsim.workloads import build_graph, load_model
+    from accsim.runner import step_graph
+    from accsim.workloads import load_model
 
     preset = resolve_preset(arch, parse_set_options(sets))
     family = families().get(preset.family)
-    graph = build_graph(load_model(model).with_dtype(dtype), _phase(phase, batch, tokens),
-                        family.parallelism(preset.spec))
+    graph = step_graph(preset, load_model(model).with_dtype(dtype), _phase(phase, batch, tokens))
     program = mappers().get(mapper or family.default_mapper).lower(graph, preset.spec)
     console.print(f"{program.family} Program: {program.n_tasks} tasks, "
                   f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")

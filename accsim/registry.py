@@ -60,9 +60,11 @@ class Family:
     default_mapper: str                  # "" for a family that runs no LLM graphs (memory standards)
     simulate: Callable[[Any, Any], Any] | None
     description: str
-    parallelism: Callable[[Any], Any] | None = None   # spec -> workloads.Parallelism of the graph
+    parallelism: Callable[[Any, Any], Any] | None = None   # (spec, model) -> workloads.Parallelism
     schedule: Callable[[Any, Any], Any] | None = None  # (spec, program) -> stats.Schedule (timelines)
     prefill: str = "batched"   # "token_by_token": the prompt runs as one pass per token
+    chips_field: str = ""      # preset field that 'accsim run --chips N' sets ("" = single device)
+    chips_per_report: Callable[[Any], int] | None = None   # spec -> chips that per-chip figures divide by
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def load_builtin_plugins() -> None:
     FAMILIES.register("gpu", Family(
         "gpu", GpuSpec, "gpu-kernels", lazy("accsim.arch.gpu.model", "simulate"),
         "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
-        _tensor_parallel, lazy("accsim.arch.gpu.model", "schedule")))
+        _tensor_parallel, lazy("accsim.arch.gpu.model", "schedule"), chips_field="devices",
+        chips_per_report=lambda spec: spec.devices))
     FAMILIES.register("dram", Family(
         "dram", DramSpec, "", None,
         "DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; PIM presets extend them"))
@@ -108,11 +111,17 @@ def load_builtin_plugins() -> None:
         "GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
         _single_device, lazy("accsim.arch.pim.system", "schedule"), "token_by_token"))
     FAMILIES.register("npu", Family(
-        "npu", NpuSpec, "", None,
-        "Systolic-array NPU cores: single GEMMs with 'accsim gemm' (LLM mapping: issue #4)"))
+        "npu", NpuSpec, "npu-tiles", lazy("accsim.arch.npu.model", "simulate"),
+        "NPU chips of Da Vinci-class or systolic cores (cube/vector, L0/L1/UB, DMA, shared HBM), "
+        "multi-chip collectives; single GEMMs with 'accsim gemm'",
+        lazy("accsim.mappers.npu", "parallelism"), lazy("accsim.arch.npu.model", "schedule"),
+        chips_field="system.chips", chips_per_report=lambda spec: spec.system.chips))
     MAPPERS.register("pim-gemv", Mapper(
         "pim-gemv", "pim", lazy("accsim.mappers.pim", "lower"),
         "GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC"))
+    MAPPERS.register("npu-tiles", Mapper(
+        "npu-tiles", "npu", lazy("accsim.mappers.npu", "lower"),
+        "One kernel per op on all cores, tiled by the shared search; flash-attention and epilogue fusion"))
     MAPPERS.register("gpu-kernels", Mapper(
         "gpu-kernels", "gpu", lazy("accsim.mappers.gpu", "lower"),
         "One task per framework kernel group: host launch + device roofline"))
@@ -128,12 +137,12 @@ def lazy(module: str, name: str) -> Callable[..., Any]:
     return call
 
 
-def _single_device(spec: Any) -> Any:
+def _single_device(spec: Any, model: Any) -> Any:
     from accsim.workloads.graph import Parallelism
     return Parallelism()
 
 
-def _tensor_parallel(spec: Any) -> Any:
+def _tensor_parallel(spec: Any, model: Any) -> Any:
     from accsim.workloads.graph import Parallelism
     return Parallelism(tp=spec.devices)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+import math
+
 import numpy as np
 
 from accsim.errors import ConfigError
@@ -36,17 +38,30 @@ class Scenario:
     mapper: str | None = None
     decode_samples: int = 16
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    chips: int = 0                 # 0: the preset's chip count
+    mtp: int = 0                   # draft tokens per decode step (multi-token prediction)
+    mtp_acceptance: float = 0.0    # probability that a draft token is accepted
 
     def check(self) -> None:
         problems = [f"{name}: expected an integer >= {low}, got {value!r}"
                     for name, value, low in (("batch", self.batch, 1), ("prompt", self.prompt, 1),
                                              ("gen", self.gen, 1),
-                                             ("decode_samples", self.decode_samples, 0))
+                                             ("decode_samples", self.decode_samples, 0),
+                                             ("chips", self.chips, 0), ("mtp", self.mtp, 0))
                     if isinstance(value, bool) or not isinstance(value, int) or value < low]
         if self.decode_samples == 1:
             problems.append("decode_samples: 1 cannot span first and last step; use 0 (all) or >= 2")
+        if not 0.0 <= self.mtp_acceptance <= 1.0:
+            problems.append(f"mtp_acceptance: expected a probability in [0, 1], got {self.mtp_acceptance!r}")
+        elif self.mtp_acceptance and not self.mtp:
+            problems.append("mtp_acceptance: set only with mtp >= 1 draft tokens per step")
         if problems:
             raise ConfigError(problems)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens each decode step yields per sequence."""
+        return 1.0 + self.mtp * self.mtp_acceptance
 
 
 @dataclass(frozen=True)
@@ -59,9 +74,11 @@ class RunResult:
     timeline_steps: tuple = ()
 
 
-def decode_contexts(prompt: int, gen: int) -> np.ndarray:
-    """Context length (cached tokens) of each decode step."""
-    return prompt + np.arange(gen - 1, dtype=np.int64)
+def decode_contexts(prompt: int, gen: int, tokens_per_step: float = 1.0) -> np.ndarray:
+    """Context length (cached tokens) of each decode step; a step yields ``tokens_per_step``
+    tokens per sequence on average (more than 1 with multi-token prediction)."""
+    steps = math.ceil((gen - 1) / tokens_per_step - 1e-9)
+    return prompt + np.floor(np.arange(steps) * tokens_per_step + 1e-9).astype(np.int64)
 
 
 def sample_steps(n_steps: int, samples: int) -> np.ndarray:
@@ -69,6 +86,16 @@ def sample_steps(n_steps: int, samples: int) -> np.ndarray:
     if samples == 0 or n_steps <= samples:
         return np.arange(n_steps)
     return np.unique(np.round(np.linspace(0, n_steps - 1, samples)).astype(np.int64))
+
+
+def step_graph(preset: Preset, model: ModelConfig, phase: Phase) -> Any:
+    """The OpGraph one device runs for ``phase`` (the batch split over data-parallel groups)."""
+    parallel = families().get(preset.family).parallelism(preset.spec, model)
+    if phase.batch % parallel.dp:
+        raise ConfigError([f"batch: {phase.batch} sequences do not split evenly over {parallel.dp} "
+                           f"data-parallel groups; use a multiple of {parallel.dp}"])
+    return build_graph(model, Phase(phase.kind, phase.batch // parallel.dp, phase.new_tokens,
+                                    phase.context_len), parallel)
 
 
 def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
@@ -83,7 +110,7 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
     if mapper.family != family.name:
         raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
                            f"preset '{preset.name}' is family '{family.name}'"])
-    graph = build_graph(model, phase, family.parallelism(preset.spec))
+    graph = step_graph(preset, model, phase)
     program = mapper.lower(graph, preset.spec)
     return family.simulate(preset.spec, program), program
 
@@ -132,13 +159,13 @@ class _Passes:
 
 
 def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
-                      contexts: np.ndarray) -> _Passes:
+                      contexts: np.ndarray, new_tokens: int = 1) -> _Passes:
     """Simulate one-token passes at a sample of the given cache lengths; keep only their stats,
     digests and the first and last Program (a Program can be hundreds of MB)."""
     sampled = sample_steps(contexts.size, scenario.decode_samples)
     stats, digests, first, last = [], [], None, None
     for ctx in contexts[sampled]:
-        step, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx)),
+        step, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens),
                                            scenario.mapper)
         stats.append(step)
         digests.append(program.digest())
@@ -151,7 +178,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     """Simulate a scenario and return stats plus what produced them (and, if asked, the
     schedules of prefill and of the first and last simulated decode step for a timeline)."""
     scenario.check()
-    preset = resolve_preset(scenario.arch, scenario.overrides)
+    preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []
@@ -167,10 +194,10 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         prefill_digest = prefill_program.digest()
         steps.append(("prefill", prefill_program))
     digests: dict[str, Any] = {"prefill": prefill_digest, "decode": []}
-    contexts = decode_contexts(scenario.prompt, scenario.gen)
+    contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)
     decode = None
     if contexts.size:
-        passes = _one_token_passes(preset, model, scenario, contexts)
+        passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.mtp)
         decode = passes.aggregate
         digests["decode"] = passes.digests
         last = passes.sampled[-1]
@@ -183,7 +210,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     latency_s = prefill["latency_s"] + decode_s
     energy_J = prefill["energy_J"] + (decode["energy_J"] if decode else 0.0)
     tokens = scenario.batch * scenario.gen
-    tpot_s = decode_s / contexts.size if contexts.size else 0.0
+    tpot_s = decode_s / (scenario.gen - 1) if contexts.size else 0.0
     for u in by_unit.values():
         u["util_pct"] = 100.0 * u["busy_s"] / latency_s if latency_s else 0.0
     stats = {
@@ -195,9 +222,10 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         "tokens_per_s": tokens / latency_s if latency_s else 0.0,
         "decode_tokens_per_s": scenario.batch / tpot_s if tpot_s else 0.0,
         "energy_J": energy_J, "energy_per_token_J": energy_J / tokens,
-        "decode_energy_per_token_J": (decode["energy_J"] / (contexts.size * scenario.batch)
+        "decode_energy_per_token_J": (decode["energy_J"] / ((scenario.gen - 1) * scenario.batch)
                                       if decode else 0.0),
         "by_op_kind": by_kind, "by_unit": by_unit,
+        "per_chip": _per_chip(family, preset, scenario, prefill["latency_s"], tpot_s),
         "prefill": prefill.to_dict(),
         "decode": decode or {"steps": 0, "steps_simulated": 0, "latency_s": 0.0, "energy_J": 0.0},
     }
@@ -208,10 +236,31 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     return RunResult(Stats(stats), preset, model, digests, timeline_steps)
 
 
+def _with_chips(scenario: Scenario) -> dict:
+    """The preset overrides, plus the chip count when the scenario sets one."""
+    overrides = dict(scenario.overrides)
+    if scenario.chips:
+        from accsim.presets import load_merged
+        family = families().get(str(load_merged(scenario.arch).get("family")))
+        if not family.chips_field:
+            raise ConfigError([f"chips: family '{family.name}' runs on one device; drop --chips"])
+        overrides[family.chips_field] = scenario.chips
+    return overrides
+
+
+def _per_chip(family: Any, preset: Preset, scenario: Scenario, ttft_s: float, tpot_s: float) -> dict:
+    """Throughput per chip (package), as serving papers report it."""
+    chips = family.chips_per_report(preset.spec) if family.chips_per_report else 1
+    prefill = scenario.batch * scenario.prompt / ttft_s / chips if ttft_s else 0.0
+    decode = scenario.batch / tpot_s / chips if tpot_s else 0.0
+    return {"chips": chips, "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode}
+
+
 def run(arch: str = "t4", model: str = "gpt2-small", batch: int = 1, prompt: int = 64,
         gen: int = 16, overrides: Mapping[str, Any] | None = None, dtype: str = "fp16",
-        mapper: str | None = None, decode_samples: int = 16) -> Stats:
+        mapper: str | None = None, decode_samples: int = 16, chips: int = 0, mtp: int = 0,
+        mtp_acceptance: float = 0.0) -> Stats:
     """Python API mirror of ``accsim run``: simulate and return the Stats."""
     scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
-                        dict(overrides or {}))
+                        dict(overrides or {}), chips, mtp, mtp_acceptance)
     return run_scenario(scenario).stats

@@ -12,6 +12,8 @@ add/mul 1; rotary embedding 3 on q and k; embedding lookups 0.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -81,9 +83,10 @@ class Phase:
         return cls("prefill", batch, prompt_len, 0)
 
     @classmethod
-    def decode(cls, batch: int, context_len: int) -> "Phase":
-        """One decode step reading ``context_len`` cached tokens and appending one."""
-        return cls("decode", batch, 1, context_len)
+    def decode(cls, batch: int, context_len: int, new_tokens: int = 1) -> "Phase":
+        """One decode step reading ``context_len`` cached tokens and appending ``new_tokens``
+        (1, or 1 + draft tokens verified in the same pass with multi-token prediction)."""
+        return cls("decode", batch, new_tokens, context_len)
 
     @property
     def kv_len(self) -> int:
@@ -106,20 +109,36 @@ class Phase:
 
 @dataclass(frozen=True)
 class Parallelism:
-    """How a model is split over devices; the graph then describes one device's share."""
+    """How a model is split over devices; the graph then describes one device's share.
+
+    ``dp`` data-parallel groups each take ``batch / dp`` sequences (the runner splits the batch;
+    the graph is built for one group's share). Under expert parallelism the attention runs data
+    parallel on every EP rank. With ``ep`` >= the routed experts each rank holds one expert
+    instance and the ``ep - experts`` extra ranks hold replicas, spreading the load as
+    redundant-expert placement does. ``expert_imbalance`` is the busiest rank's routed tokens
+    over the mean (1.0 = perfectly balanced); the graph describes that busiest rank, which sets
+    the pace of every step because dispatch and combine are synchronising all-to-alls.
+    """
 
     tp: int = 1   # tensor parallel: heads, FFN columns and vocab split tp ways
     ep: int = 1   # expert parallel: routed experts split ep ways (attention data-parallel)
+    dp: int = 1   # data parallel: the batch split dp ways
+    expert_imbalance: float = 1.0
 
     def check(self, model: ModelConfig) -> None:
         bad = []
-        if self.tp < 1 or self.ep < 1:
-            bad.append(f"parallelism: tp and ep must be >= 1, got tp={self.tp} ep={self.ep}")
+        if self.tp < 1 or self.ep < 1 or self.dp < 1:
+            bad.append(f"parallelism: tp, ep and dp must be >= 1, got tp={self.tp} ep={self.ep} dp={self.dp}")
         elif model.n_heads % self.tp:
             bad.append(f"parallelism.tp: {self.tp} does not divide {model.n_heads} heads")
-        if self.ep > 1 and (not model.is_moe or model.n_experts % self.ep):
+        if self.ep > 1 and not model.is_moe:
+            bad.append(f"parallelism.ep: {model.name} has no routed experts; use ep=1")
+        elif self.ep > 1 and self.ep < model.n_experts and model.n_experts % self.ep:
             bad.append(f"parallelism.ep: {self.ep} must divide the routed experts "
-                       f"({model.n_experts}) of a MoE model")
+                       f"({model.n_experts}) or be at least as many (one expert per rank)")
+        if not self.expert_imbalance >= 1.0:
+            bad.append(f"parallelism.expert_imbalance: expected a ratio >= 1.0 (busiest rank / "
+                       f"mean), got {self.expert_imbalance!r}")
         if bad:
             raise ConfigError(bad)
 
@@ -166,7 +185,7 @@ class OpGraph:
     def describe(self) -> str:
         return (f"{self.model.name} {self.phase.kind} batch={self.phase.batch} "
                 f"new_tokens={self.phase.new_tokens} context={self.phase.context_len} "
-                f"tp={self.parallel.tp} ep={self.parallel.ep}")
+                f"tp={self.parallel.tp} ep={self.parallel.ep} dp={self.parallel.dp}")
 
 
 class _Builder:
@@ -294,7 +313,7 @@ class _TransformerGraph:
         k_cache = b.cache(f"L{i}.k_cache", B, Hkv, self.kv_len, hd)
         v_cache = b.cache(f"L{i}.v_cache", B, Hkv, self.kv_len, hd)
         self.kv_append(i, [k, v], [k_cache, v_cache], 2 * Hkv * hd)
-        probs = self.scores(i, q, k_cache, H, hd)
+        probs = self.scores(i, q, k_cache, H, hd, Hkv)
         ctx = b.act(f"L{i}.attn.context", T, H * hd)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, v_cache], [ctx],
               2 * B * H * self.p.new_tokens * self.kv_len * hd,
@@ -309,13 +328,13 @@ class _TransformerGraph:
         self.b.add(f"L{i}.attn.kv_append", "kv_append", i, new, caches, 0, bytes_read=written,
                    bytes_written=written, rows=self.T, width=width)
 
-    def scores(self, i: int, q: Tensor, k_cache: Tensor, H: int, qk_dim: int) -> Tensor:
+    def scores(self, i: int, q: Tensor, k_cache: Tensor, H: int, qk_dim: int, kv_heads: int) -> Tensor:
         b, B, new = self.b, self.p.batch, self.p.new_tokens
         s = b.act(f"L{i}.attn.score", B, H, new, self.kv_len)
         q_bytes = self.T * H * qk_dim * b.dt
         b.add(f"L{i}.attn.score", "attn_score", i, [q, k_cache], [s],
               2 * B * H * new * self.kv_len * qk_dim, bytes_read=q_bytes + k_cache.bytes,
-              batch=B * H, m=new, n=self.kv_len, k=qk_dim, kv_heads=k_cache.shape[1])
+              batch=B * H, m=new, n=self.kv_len, k=qk_dim, kv_heads=kv_heads)
         p = b.act(f"L{i}.attn.softmax", B, H, new, self.kv_len)
         b.add(f"L{i}.attn.softmax", "softmax", i, [s], [p], ELEMENT_FLOPS["softmax"] * s.elements)
         return p
@@ -355,7 +374,7 @@ class _TransformerGraph:
         q_lat = b.act(f"L{i}.attn.q_absorb", T, H * lat)
         b.add(f"L{i}.attn.q_absorb", "matmul", i, [q, w_uk], [q_lat], 2 * T * H * nope * lat,
               m=T, n=lat, k=nope, batch=H)
-        probs = self.scores(i, q_lat, cache, H, lat + rope)
+        probs = self.scores(i, q_lat, cache, H, lat + rope, 1)
         ctx_lat = b.act(f"L{i}.attn.context", T, H * lat)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, cache], [ctx_lat],
               2 * B * H * self.p.new_tokens * self.kv_len * lat,
@@ -375,7 +394,7 @@ class _TransformerGraph:
         kv = b.cache(f"L{i}.attn.kv_b", B, H, self.kv_len, nope + vd)
         b.add(f"L{i}.attn.kv_b", "matmul", i, [cache, w_uk, w_uv], [kv],
               2 * rows * lat * H * (nope + vd), m=rows, n=H * (nope + vd), k=lat, batch=1)
-        probs = self.scores(i, q, kv, H, nope + rope)
+        probs = self.scores(i, q, kv, H, nope + rope, H)
         ctx = b.act(f"L{i}.attn.context", self.T, H * vd)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, kv], [ctx],
               2 * B * H * self.p.new_tokens * self.kv_len * vd,
@@ -409,12 +428,16 @@ class _TransformerGraph:
         logits = b.act(f"L{i}.moe.router", T, k)
         b.add(f"L{i}.moe.router", "moe_router", i, [h, *router_w], [logits],
               2 * T * m.d_model * E + ELEMENT_FLOPS["softmax"] * T * E, m=T, n=E, k=m.d_model, top_k=k)
-        local_experts = E // ep
-        # tokens are spread uniformly over experts (expected value); attention is data parallel
-        # under EP, so this device receives its own T tokens' worth of assignments on average.
-        routed_tokens = T * k
+        local_experts = max(1, E // ep)
+        # tokens are spread uniformly over expert instances (expected value) times the busiest
+        # rank's imbalance; attention is data parallel under EP, so this rank receives its own
+        # T tokens' worth of assignments on average.
+        routed_tokens = math.ceil(T * k * self.par.expert_imbalance)
         global_tokens = T * ep
-        active = local_experts * (1.0 - (1.0 - k / E) ** global_tokens)
+        if ep >= E:
+            active = float(local_experts)   # one expert instance, hit by T*k*ep/E >> 1 tokens
+        else:
+            active = local_experts * (1.0 - (1.0 - k / E) ** global_tokens)
         x = h
         if ep > 1:
             x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep)

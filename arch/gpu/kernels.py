@@ -2,6 +2,8 @@
 import numpy as np
 from numba import njit
 
+from accsim.engine.collectives import collective_wire
+
 # task classes (column ``task_class`` of a gpu Program)
 COMPUTE, LAUNCH, HOST_TRANSFER, ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, GRAPH_LAUNCH = 0, 1, 2, 3, 4, 5, 6
 
@@ -16,8 +18,8 @@ def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
     compute: max(flops / rate, bytes / bandwidth, kernels * min kernel time)
     launch: kernels * host launch time (eager); graph launch: one captured-graph launch
     host transfer: bytes / host-link bandwidth + latency
-    collectives (ring algorithms over ``group`` devices): all-reduce moves 2(p-1)/p of the
-    payload in 2(p-1) steps, all-gather (p-1)/p in p-1 steps, all-to-all (p-1)/p in 1 step.
+    collectives: bytes and steps from accsim.engine.collectives (task class - ALL_REDUCE is
+    the shared collective code).
     """
     n = task_class.shape[0]
     busy = np.zeros(n, dtype=np.int64)
@@ -36,14 +38,8 @@ def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
             active[t] = int(np.ceil(link_bytes[t] / host_bytes_per_cycle))
             busy[t] = active[t] + int(np.ceil(host_latency_cycles))
         else:
-            p = group[t]
-            if c == ALL_REDUCE:
-                volume, steps = 2.0 * (p - 1) / p, 2 * (p - 1)
-            elif c == ALL_GATHER:
-                volume, steps = (p - 1) / p, p - 1
-            else:
-                volume, steps = (p - 1) / p, 1
-            active[t] = int(np.ceil(volume * link_bytes[t] / ic_bytes_per_cycle))
+            volume, steps = collective_wire(c - ALL_REDUCE, link_bytes[t], group[t])
+            active[t] = int(np.ceil(volume / ic_bytes_per_cycle))
             busy[t] = max(active[t] + int(np.ceil(steps * ic_latency_cycles)),
                           int(np.ceil(n_kernels[t] * min_kernel_cycles)))
     return busy, active

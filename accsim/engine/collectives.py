@@ -1,0 +1,24 @@
+"""Collectives as transfers on a device's link (numba), shared by every family with links.
+
+``payload_bytes`` follows the OpGraph's convention: the whole tensor for all-reduce and
+all-gather, and the bytes that leave the device for all-to-all. Ring algorithms over ``p``
+devices: all-reduce puts 2(p-1)/p of the payload on the wire in 2(p-1) latency-bound steps,
+all-gather (p-1)/p in p-1 steps; all-to-all over a full mesh (or a non-blocking switch) sends
+its off-device bytes in one step.
+"""
+from numba import njit
+
+ALL_REDUCE, ALL_GATHER, ALL_TO_ALL = 0, 1, 2
+COLLECTIVE_CODES = {"all_reduce": ALL_REDUCE, "all_gather": ALL_GATHER, "all_to_all": ALL_TO_ALL}
+
+
+@njit(cache=True)
+def collective_wire(code, payload_bytes, p):
+    """(bytes each device puts on its link, latency-bound steps) of one collective."""
+    if p <= 1:
+        return 0.0, 0
+    if code == ALL_REDUCE:
+        return 2.0 * (p - 1) / p * payload_bytes, 2 * (p - 1)
+    if code == ALL_GATHER:
+        return (p - 1) / p * payload_bytes, p - 1
+    return float(payload_bytes), 1

@@ -1,0 +1,277 @@
+"""Lower an OpGraph onto one die of an npu chip: a list of kernels, each tiled by the shared search.
+
+Every op becomes one kernel that runs on all cores of the die (an NPU runtime launches
+operators one after another), or none when it is fused:
+  * matrix ops (projections, expert GEMMs, router, attention scores and context) are GEMM
+    kernels; attention is grouped by KV head (the heads sharing a KV head form the rows, as
+    grouped-query and absorbed-MLA kernels do), causal tiles above the diagonal are skipped,
+    and scores -> softmax -> context is fused as FlashAttention fuses it: the scores stay on
+    chip, softmax runs in the score GEMM's epilogue, and a cache that serves as both K and V
+    (MLA's latent cache) is read once;
+  * an element-wise op whose input is a GEMM's output that nothing else reads runs in that
+    GEMM's epilogue (its other inputs are read there);
+  * the other element-wise ops, norms, embedding gathers, KV-cache appends and sampling are
+    vector kernels; collectives are transfers on the die's network port.
+Weights and KV caches live in HBM; activations stay in L2 when they fit in half of it.
+Each GEMM shape is tiled by the shared search (mappers/tiling.py): tile sizes in multiples of
+the array's granule that fit L0A/L0B/L0C (double-buffered) and the UB, both loop orders,
+costed analytically; the best few are simulated cycle-level and the fastest is kept.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from accsim.arch.npu import tiles as T
+from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
+from accsim.errors import ConfigError
+from accsim.mappers.tiling import search, tile_sizes
+from accsim.program import Program, ProgramBuilder
+from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph
+
+UNITS = ("aicore", "link")
+COLLECTIVES = ("all_reduce", "all_gather", "all_to_all")
+GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
+FUSABLE = ("activation", "elementwise", "rope")
+GIB = 1024 ** 3
+TILE_CAP = 2048       # largest tile edge considered (elements)
+
+
+def lower(graph: OpGraph, spec: NpuSpec) -> Program:
+    """Lower one forward pass (one die's share) to an npu Program of kernels."""
+    dtype = graph.model.dtype
+    if dtype not in DTYPE_BYTES:
+        raise ConfigError([f"dtype: the npu family runs {', '.join(DTYPE_BYTES)}; got {dtype!r}"])
+    check_capacity(graph, spec)
+    lowering = _Lowering(graph, spec)
+    for op in graph.ops():
+        lowering.op(op)
+    return lowering.build()
+
+
+def check_capacity(graph: OpGraph, spec: NpuSpec) -> None:
+    """Refuse a pass whose weights + KV cache exceed one die's HBM."""
+    weights = graph.weight_bytes()
+    kv = sum({t.name: t.bytes for op in graph.ops() for t in op.outputs if t.role == "kv_cache"}.values())
+    need, have = (weights + kv) / GIB, spec.memory.capacity_GiB
+    if need > have:
+        raise ConfigError([
+            f"memory.capacity_GiB: {graph.model.name} needs {need:.1f} GiB per die (weights "
+            f"{weights / GIB:.1f} + KV cache {kv / GIB:.1f}) but a die has {have:g} GiB; use more "
+            f"chips (--chips N), int8 (--dtype int8), or a smaller batch/context"])
+
+
+class _Lowering:
+    def __init__(self, graph: OpGraph, spec: NpuSpec) -> None:
+        self.g, self.spec = graph, spec
+        self.dt = graph.model.dtype_bytes
+        self.int8 = graph.model.dtype == "int8"
+        self.l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
+        self.rows: list[tuple[str, str, str, object, float]] = []   # op, unit, kind, kernel, flops
+        self.gemm_of_tensor: dict[str, int] = {}    # output tensor -> row of the GEMM producing it
+        self.fused_scores: dict[str, tuple[int, str]] = {}  # softmax output -> (score row, cache)
+        self.search_stats = {"kernels": 0, "enumerated": 0, "evaluated": 0, "budget_hits": 0}
+
+    # --- placement -------------------------------------------------------------------------
+    def where(self, nbytes: int) -> int:
+        return T.IN_L2 if nbytes <= self.l2_room else T.IN_HBM
+
+    def consumers(self, op: Op) -> list[str]:
+        return list(self.g.graph.successors(op.name))
+
+    # --- ops --------------------------------------------------------------------------------
+    def op(self, op: Op) -> None:
+        if op.kind in COLLECTIVES:
+            code = {"all_reduce": 0, "all_gather": 1, "all_to_all": 2}[op.kind]
+            self.add(op, "link", T.CollectiveKernel(code, int(op.attrs["payload_bytes"]),
+                                                    int(op.attrs["group"])))
+        elif op.kind == "softmax" and self.fusable_softmax(op):
+            return
+        elif op.kind in GEMM_KINDS:
+            self.gemm(op)
+        elif op.kind in FUSABLE and self.fuse_into_gemm(op):
+            return
+        else:
+            self.vector(op)
+
+    def add(self, op: Op, unit: str, kern: object, flops: float | None = None) -> int:
+        self.rows.append((op.name, unit, op.kind, kern, float(op.flops if flops is None else flops)))
+        return len(self.rows) - 1
+
+    def fusable_softmax(self, op: Op) -> bool:
+        """Softmax between a score GEMM and a context GEMM runs in the score GEMM's epilogue."""
+        src = op.inputs[0].name
+        if src not in self.gemm_of_tensor or len(self.consumers(op)) != 1:
+            return False
+        if self.g.op(self.consumers(op)[0]).kind != "attn_context":
+            return False
+        row = self.gemm_of_tensor[src]
+        name, unit, kind, kern, flops = self.rows[row]
+        per_elem = op.flops / max(1, kern.g * kern.m * kern.n)
+        kern = _with(kern, c_dst=T.ON_CHIP, epilogue_flops=kern.epilogue_flops + per_elem)
+        self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
+        score_op = self.g.op(name)
+        cache = next(t.name for t in score_op.inputs if t.role == "kv_cache")
+        self.fused_scores[op.outputs[0].name] = (row, cache)
+        return True
+
+    def fuse_into_gemm(self, op: Op) -> bool:
+        """Run ``op`` in the epilogue of the GEMM producing one of its inputs, if nothing else
+        reads that GEMM's output; the op's other inputs are read during the epilogue."""
+        for src in dict.fromkeys(t.name for t in op.inputs):
+            row = self.gemm_of_tensor.get(src)
+            if row is not None and self.consumers(self.g.op(self.rows[row][0])) == [op.name]:
+                break
+        else:
+            return False
+        del self.gemm_of_tensor[src]
+        name, unit, kind, kern, flops = self.rows[row]
+        per_elem = op.flops / max(1, kern.g * kern.m * kern.n)
+        extra = sum({t.name: t.bytes for t in op.inputs if t.name != src}.values())
+        out = op.outputs[0]
+        kern = _with(kern, epilogue_flops=kern.epilogue_flops + per_elem,
+                     extra_read_bytes=kern.extra_read_bytes + extra, c_dst=self.where(out.bytes),
+                     c_bytes=max(1, out.bytes // max(1, kern.g * kern.m * kern.n)))
+        self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
+        self.gemm_of_tensor[out.name] = row
+        return True
+
+    def gemm(self, op: Op) -> None:
+        a = op.attrs
+        x = op.inputs[0]
+        b_src, a_src = T.IN_HBM, self.where(x.bytes)
+        c_dst = self.where(op.outputs[0].bytes)
+        causal_axis, group, offset = "", 1, 0
+        if op.kind in ("attn_score", "attn_context"):
+            heads = a["batch"] // self.g.phase.batch
+            group = heads // a["kv_heads"]
+            g, m, k, n = self.g.phase.batch * a["kv_heads"], a["m"] * group, a["k"], a["n"]
+            if self.g.phase.new_tokens > 1:
+                causal_axis = "n" if op.kind == "attn_score" else "k"
+                offset = self.g.phase.context_len
+            if op.kind == "attn_context" and x.name in self.fused_scores:
+                a_src = T.ON_CHIP
+                score_cache = self.fused_scores[x.name][1]
+                if any(t.name == score_cache for t in op.inputs[1:]):
+                    b_src = T.ON_CHIP      # one cache serves as K and V: its tiles are on chip
+        elif op.kind == "expert_matmul":
+            g = max(1, round(a["experts_active"]))
+            m, k, n = math.ceil(a["m"] / g), a["k"], a["n"]
+        else:
+            g, m, k, n = a.get("batch", 1), a["m"], a["k"], a["n"]
+        epi = ELEMENT_FLOPS["softmax"] if op.kind == "moe_router" else 0.0
+        kern = T.GemmKernel(g, m, k, n, 0, 0, 0, "mn", self.dt, self.dt, self.dt, a_src, b_src,
+                            c_dst, self.int8, float(epi), 0, causal_axis, group, offset)
+        self.gemm_of_tensor[op.outputs[0].name] = self.add(op, "aicore", self.retile(kern))
+
+    def retile(self, kern: T.GemmKernel) -> T.GemmKernel:
+        best = choose_tiling(self.spec, _with(kern, m_t=0, k_t=0, n_t=0, order="mn"))
+        return _with(kern, m_t=best["m_t"], k_t=best["k_t"], n_t=best["n_t"], order=best["order"])
+
+    def vector(self, op: Op) -> None:
+        bytes_in = op.bytes_read
+        bytes_out = op.bytes_written
+        elements = max(1, sum(t.elements for t in op.outputs if t.role != "kv_cache")
+                       if op.kind != "kv_append" else op.attrs["rows"] * op.attrs["width"])
+        src = T.IN_HBM if op.kind == "embedding" else self.where(bytes_in)
+        dst = T.IN_HBM if op.kind == "kv_append" else self.where(bytes_out)
+        kern = T.VectorKernel(int(elements), float(op.flops), int(bytes_in), int(bytes_out), src,
+                              dst, self.dt)
+        self.add(op, "aicore", kern)
+
+    def build(self) -> Program:
+        b = ProgramBuilder("npu", UNITS, OP_KINDS, T.KERNEL_COLUMNS)
+        prev: list[int] = []
+        for name, unit, kind, kern, flops in self.rows:
+            prev = [b.add(name, unit, kind, prev, **T.kernel_row(kern, flops))]
+        p = self.g.phase
+        return b.build(meta={"dtype": self.g.model.dtype, "workload": self.g.describe(),
+                             "tokens": p.tokens})
+
+
+def _with(kern: T.GemmKernel, **changes) -> T.GemmKernel:
+    from dataclasses import replace
+    return replace(kern, **changes)
+
+
+@lru_cache(maxsize=4096)
+def choose_tiling(spec: NpuSpec, kern: T.GemmKernel) -> dict:
+    """Tile sizes and loop order of one GEMM kernel shape (memoised; deterministic)."""
+    a, buf = spec.array, spec.buffers
+    depth = a.depth * (a.int8_rate if kern.int8 else 1)
+    granule_k = depth if a.kind == "cube" else 1
+    dims = {"m_t": tile_sizes(kern.m, a.rows, TILE_CAP), "n_t": tile_sizes(kern.n, a.cols, TILE_CAP),
+            "k_t": tile_sizes(kern.k, max(granule_k, 16), TILE_CAP)}
+    kib = 1024
+
+    def fits(c) -> bool:
+        l0a = 2 * c["m_t"] * c["k_t"] * kern.a_bytes <= buf.ifmap_KiB * kib
+        l0b = 2 * c["k_t"] * c["n_t"] * kern.b_bytes <= buf.filter_KiB * kib
+        l0c = 2 * c["m_t"] * c["n_t"] * buf.accumulator_bytes <= buf.ofmap_KiB * kib
+        ub = (not buf.ub_KiB) or 2 * c["m_t"] * c["n_t"] * kern.c_bytes <= buf.ub_KiB * kib
+        return l0a and l0b and l0c and ub
+
+    def evaluate(c) -> int:
+        return T.simulate_kernel(spec, _with(kern, **c)).cycles
+
+    result = search(dims, T.ORDERS, fits, lambda c: estimate_cycles(spec, _with(kern, **c)),
+                    evaluate, spec.search.max_candidates, spec.search.top_k,
+                    f"GEMM {kern.g}x({kern.m}x{kern.k} @ {kern.k}x{kern.n})")
+    return result.best
+
+
+def estimate_cycles(spec: NpuSpec, kern: T.GemmKernel) -> float:
+    """Fast analytic cost of a tiling: the busiest of the cube, HBM, L2, and one core's chain
+    of double-buffered k-steps (each load's latency half hidden behind the previous step)."""
+    import numpy as np
+    mt, nt, kt = -(-kern.m // kern.m_t), -(-kern.n // kern.n_t), -(-kern.k // kern.k_t)
+    steps = -(-(kern.g * mt * nt) // spec.cores) * kt
+    step = int(T.cube_step_cycles(spec, np.array([kern.m_t]), np.array([kern.k_t]),
+                                  np.array([kern.n_t]), kern.int8)[0])
+    buf = spec.buffers
+    room_a = (buf.l1_KiB or buf.ifmap_KiB) * 512
+    room_b = (buf.l1_KiB or buf.filter_KiB) * 512
+    a_size = kern.g * kern.m * kern.k * kern.a_bytes
+    b_size = kern.g * kern.k * kern.n * kern.b_bytes
+    a_reads = a_size * (1 if kern.order == "mn" and kern.m_t * kern.k * kern.a_bytes <= room_a else nt)
+    b_reads = b_size * (1 if kern.order == "nm" and kern.k * kern.n_t * kern.b_bytes <= room_b else mt)
+    l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
+    hbm = l2 = 0.0
+    for src, size, reads in ((kern.a_src, a_size, a_reads), (kern.b_src, b_size, b_reads)):
+        if src == T.IN_HBM:
+            first = size if size <= l2_room else reads
+            hbm, l2 = hbm + first, l2 + reads - first
+        elif src == T.IN_L2:
+            l2 += reads
+    hz = spec.clock_hz
+    step_bytes = (kern.m_t + kern.n_t) * kern.k_t * kern.a_bytes
+    latency = (spec.dma.latency_cycles + spec.memory.latency_ns * 1e-9 * hz
+               + step_bytes / spec.dma.memory_bytes_per_cycle
+               + (step_bytes / spec.dma.l1_to_l0_bytes_per_cycle if buf.l1_KiB else 0))
+    chain = steps * max(step, (latency + step) / 2)
+    return max(steps * step, chain, hbm / (spec.memory.bandwidth_GBps * 1e9 / hz),
+               l2 / (spec.memory.l2_bandwidth_GBps * 1e9 / hz))
+
+
+def parallelism(spec: NpuSpec, model) -> "Parallelism":
+    """Split over the system's dies: the preset's degrees, or chosen here when 0.
+
+    MoE models: expert parallel over every die (attention data parallel on each EP rank), as
+    large-EP serving does. Dense models: tensor parallel over the dies when that divides the
+    heads, else data parallel. tp x dp = dies.
+    """
+    from accsim.workloads.graph import Parallelism
+    dies, p = spec.dies, spec.parallel
+    tp = p.tp or (1 if model.is_moe or model.n_heads % dies else dies)
+    problems = []
+    if dies % tp:
+        problems.append(f"parallel.tp: {tp} does not divide the {dies} dies "
+                        f"({spec.system.chips} chips x {spec.system.dies_per_chip})")
+    dp = dies // tp if not problems else 1
+    ep = p.ep or (dp if model.is_moe else 1)
+    if model.is_moe and ep != dp:
+        problems.append(f"parallel.ep: {ep} must equal the data-parallel groups ({dp} = dies / tp): "
+                        f"attention runs data parallel on every expert-parallel rank")
+    if problems:
+        raise ConfigError(problems)
+    return Parallelism(tp=tp, ep=ep, dp=dp, expert_imbalance=p.expert_imbalance)
