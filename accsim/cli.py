@@ -163,6 +163,8 @@ def _print_run_summary(stats: Any) -> None:
               help="multi-token prediction: draft tokens verified per decode step")
 @click.option("--mtp-acceptance", default=0.0, type=click.FloatRange(0.0, 1.0),
               help="probability that a draft token is accepted")
+@click.option("--decode-only", is_flag=True,
+              help="the prompt's KV cache is already in place (disaggregated prefill): simulate decode only")
 @click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
               help="where to write the stats (resolved config, program hashes, version)")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
@@ -172,7 +174,7 @@ def _print_run_summary(stats: Any) -> None:
 @click.option("--quiet", is_flag=True, help="no summary tables")
 def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str, mapper: str | None,
             sets: tuple[str, ...], decode_samples: int, chips: int, mtp: int, mtp_acceptance: float,
-            json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool) -> None:
+            decode_only: bool, json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
     from accsim.presets import parse_set_options
     from accsim.runner import Scenario, run_scenario
@@ -180,7 +182,7 @@ def run_cmd(arch: str, model: str, batch: int, prompt: int, gen: int, dtype: str
     from accsim.timeline import write_timeline
 
     scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
-                        parse_set_options(sets), chips, mtp, mtp_acceptance)
+                        parse_set_options(sets), chips, mtp, mtp_acceptance, decode_only)
     result = run_scenario(scenario, timeline=trace_path is not None)
     payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
                "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
@@ -383,6 +385,10 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
     for o in outcomes:
         if o.failure:
             console.print(f"[red]{o.case.id} failed to run:[/red] {o.failure}", markup=True)
+        elif o.curve:
+            curve = o.case.curve
+            console.print(f"{o.case.id}: {curve['stat']} vs {curve['over']}: " + ", ".join(
+                f"{v:g} -> {y:.4g}" for v, y in o.curve))
     misses = sum(1 for o in outcomes if not o.within and o.failure is None)
     failures = sum(1 for o in outcomes if o.failure)
     console.print(f"{len(outcomes)} cases: {len(outcomes) - misses - failures} within tolerance, "

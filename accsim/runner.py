@@ -41,6 +41,7 @@ class Scenario:
     chips: int = 0                 # 0: the preset's chip count
     mtp: int = 0                   # draft tokens per decode step (multi-token prediction)
     mtp_acceptance: float = 0.0    # probability that a draft token is accepted
+    decode_only: bool = False      # the prompt is already cached (disaggregated prefill)
 
     def check(self) -> None:
         problems = [f"{name}: expected an integer >= {low}, got {value!r}"
@@ -55,6 +56,8 @@ class Scenario:
             problems.append(f"mtp_acceptance: expected a probability in [0, 1], got {self.mtp_acceptance!r}")
         elif self.mtp_acceptance and not self.mtp:
             problems.append("mtp_acceptance: set only with mtp >= 1 draft tokens per step")
+        if self.decode_only and self.gen < 2:
+            problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
         if problems:
             raise ConfigError(problems)
 
@@ -182,7 +185,11 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []
-    if family.prefill == "token_by_token":
+    if scenario.decode_only:
+        prefill = Stats({"latency_s": 0.0, "energy_J": 0.0, "by_op_kind": {}, "by_unit": {},
+                         "skipped": "decode_only: the prompt's KV cache is already in place"})
+        prefill_digest = None
+    elif family.prefill == "token_by_token":
         # the prompt runs one token per pass: pass i reads a cache of i tokens
         passes = _one_token_passes(preset, model, scenario, np.arange(scenario.prompt, dtype=np.int64))
         prefill = Stats(passes.aggregate)
@@ -209,7 +216,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     decode_s = decode["latency_s"] if decode else 0.0
     latency_s = prefill["latency_s"] + decode_s
     energy_J = prefill["energy_J"] + (decode["energy_J"] if decode else 0.0)
-    tokens = scenario.batch * scenario.gen
+    tokens = scenario.batch * (scenario.gen - 1 if scenario.decode_only else scenario.gen)
     tpot_s = decode_s / (scenario.gen - 1) if contexts.size else 0.0
     for u in by_unit.values():
         u["util_pct"] = 100.0 * u["busy_s"] / latency_s if latency_s else 0.0
@@ -259,8 +266,8 @@ def _per_chip(family: Any, preset: Preset, scenario: Scenario, ttft_s: float, tp
 def run(arch: str = "t4", model: str = "gpt2-small", batch: int = 1, prompt: int = 64,
         gen: int = 16, overrides: Mapping[str, Any] | None = None, dtype: str = "fp16",
         mapper: str | None = None, decode_samples: int = 16, chips: int = 0, mtp: int = 0,
-        mtp_acceptance: float = 0.0) -> Stats:
+        mtp_acceptance: float = 0.0, decode_only: bool = False) -> Stats:
     """Python API mirror of ``accsim run``: simulate and return the Stats."""
     scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
-                        dict(overrides or {}), chips, mtp, mtp_acceptance)
+                        dict(overrides or {}), chips, mtp, mtp_acceptance, decode_only)
     return run_scenario(scenario).stats

@@ -52,7 +52,8 @@ def lower(graph: OpGraph, spec: NpuSpec) -> Program:
 def check_capacity(graph: OpGraph, spec: NpuSpec) -> None:
     """Refuse a pass whose weights + KV cache exceed one die's HBM."""
     weights = graph.weight_bytes()
-    kv = sum({t.name: t.bytes for op in graph.ops() for t in op.outputs if t.role == "kv_cache"}.values())
+    kv = sum({t.name: t.bytes for op in graph.ops() if op.kind == "kv_append"
+              for t in op.outputs}.values())
     need, have = (weights + kv) / GIB, spec.memory.capacity_GiB
     if need > have:
         raise ConfigError([
@@ -69,6 +70,7 @@ class _Lowering:
         self.l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
         self.rows: list[tuple[str, str, str, object, float]] = []   # op, unit, kind, kernel, flops
         self.gemm_of_tensor: dict[str, int] = {}    # output tensor -> row of the GEMM producing it
+        self.row_of_tensor: dict[str, int] = {}     # any tensor -> row of the kernel producing it
         self.fused_scores: dict[str, tuple[int, str]] = {}  # softmax output -> (score row, cache)
         self.search_stats = {"kernels": 0, "enumerated": 0, "evaluated": 0, "budget_hits": 0}
 
@@ -96,6 +98,8 @@ class _Lowering:
 
     def add(self, op: Op, unit: str, kern: object, flops: float | None = None) -> int:
         self.rows.append((op.name, unit, op.kind, kern, float(op.flops if flops is None else flops)))
+        for t in op.outputs:
+            self.row_of_tensor[t.name] = len(self.rows) - 1
         return len(self.rows) - 1
 
     def fusable_softmax(self, op: Op) -> bool:
@@ -113,6 +117,7 @@ class _Lowering:
         score_op = self.g.op(name)
         cache = next(t.name for t in score_op.inputs if t.role == "kv_cache")
         self.fused_scores[op.outputs[0].name] = (row, cache)
+        self.row_of_tensor[op.outputs[0].name] = row
         return True
 
     def fuse_into_gemm(self, op: Op) -> bool:
@@ -120,7 +125,8 @@ class _Lowering:
         reads that GEMM's output; the op's other inputs are read during the epilogue."""
         for src in dict.fromkeys(t.name for t in op.inputs):
             row = self.gemm_of_tensor.get(src)
-            if row is not None and self.consumers(self.g.op(self.rows[row][0])) == [op.name]:
+            ready = all(self.row_of_tensor.get(t.name, -1) <= (row or 0) for t in op.inputs)
+            if row is not None and ready and self.consumers(self.g.op(self.rows[row][0])) == [op.name]:
                 break
         else:
             return False
@@ -134,6 +140,7 @@ class _Lowering:
                      c_bytes=max(1, out.bytes // max(1, kern.g * kern.m * kern.n)))
         self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
         self.gemm_of_tensor[out.name] = row
+        self.row_of_tensor[out.name] = row
         return True
 
     def gemm(self, op: Op) -> None:
@@ -237,9 +244,11 @@ def estimate_cycles(spec: NpuSpec, kern: T.GemmKernel) -> float:
     b_reads = b_size * (1 if kern.order == "nm" and kern.k * kern.n_t * kern.b_bytes <= room_b else mt)
     l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
     hbm = l2 = 0.0
-    for src, size, reads in ((kern.a_src, a_size, a_reads), (kern.b_src, b_size, b_reads)):
+    working_sets = T.reuse_working_sets(spec, kern)
+    for src, size, reads, ws in ((kern.a_src, a_size, a_reads, working_sets[0]),
+                                 (kern.b_src, b_size, b_reads, working_sets[1])):
         if src == T.IN_HBM:
-            first = size if size <= l2_room else reads
+            first = size if ws <= l2_room else reads
             hbm, l2 = hbm + first, l2 + reads - first
         elif src == T.IN_L2:
             l2 += reads

@@ -20,7 +20,10 @@ import yaml
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
-CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note")
+CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
+             "curve")
+RUN_KEYS = ("arch", "batch", "prompt", "gen", "dtype", "overrides", "decode_samples", "chips", "mtp",
+            "mtp_acceptance", "decode_only")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Case:
     published_range: tuple[float, float] | None
     tolerance_pct: float
     note: str = ""
+    # optional: {over: scenario key, values: [...], stat: dotted stat} printed as a curve
+    curve: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Outcome:
     error_pct: float | None
     within: bool
     failure: str | None = None
+    curve: tuple = ()          # ((value, stat), ...) when the case asks for a curve
 
     def as_row(self) -> dict[str, Any]:
         c = self.case
@@ -50,7 +56,8 @@ class Outcome:
                 "published": c.published if c.published is not None else None,
                 "published_range": list(c.published_range) if c.published_range else None,
                 "tolerance_pct": c.tolerance_pct, "simulated": self.simulated,
-                "error_pct": self.error_pct, "within": self.within, "failure": self.failure}
+                "error_pct": self.error_pct, "within": self.within, "failure": self.failure,
+                "curve": [list(point) for point in self.curve]}
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -65,8 +72,7 @@ def _model_path(model: Any, tmp: Path, name: str) -> str:
 
 def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
     import accsim
-    args = {k: v for k, v in scenario.items()
-            if k in ("arch", "batch", "prompt", "gen", "dtype", "overrides", "decode_samples")}
+    args = {k: v for k, v in scenario.items() if k in RUN_KEYS}
     args.update(extra)
     args["model"] = _model_path(extra.get("model", scenario["model"]), tmp, "model")
     return accsim.run(**args)
@@ -167,7 +173,8 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
             cases.append(Case(str(raw.get("id", f"{path.stem}-{i}")), str(data.get("system", path.stem)),
                               str(raw.get("source", "")), str(raw.get("metric")), raw.get("scenario") or {},
                               raw.get("published"), tuple(rng) if rng else None,
-                              float(raw.get("tolerance_pct", 20)), str(raw.get("note", ""))))
+                              float(raw.get("tolerance_pct", 20)), str(raw.get("note", "")),
+                              raw.get("curve")))
     problems.raise_if_any()
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -195,12 +202,21 @@ def run_case(case: Case) -> Outcome:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             simulated = METRICS[case.metric](case.scenario, Path(tmp))
+            curve = _curve(case, Path(tmp))
     except AccsimError as exc:
         return Outcome(case, None, None, False, str(exc))
     except Exception:
         return Outcome(case, None, None, False, traceback.format_exc(limit=3))
     error, within = compare(case, simulated)
-    return Outcome(case, simulated, error, within)
+    return Outcome(case, simulated, error, within, curve=curve)
+
+
+def _curve(case: Case, tmp: Path) -> tuple:
+    """The case's scenario re-run at each value of one key, one stat per value."""
+    if not case.curve:
+        return ()
+    over, stat = case.curve["over"], case.curve["stat"]
+    return tuple((v, float(_run({**case.scenario, over: v}, tmp)[stat])) for v in case.curve["values"])
 
 
 def run_all(select: str | None = None) -> list[Outcome]:

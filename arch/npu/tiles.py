@@ -217,10 +217,11 @@ def gemm_tasks(spec: NpuSpec, kern: GemmKernel):
     l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
     mt, nt = -(-kern.m // kern.m_t), -(-kern.n // kern.n_t)
     max_k = int(t.ksteps.max())
+    reuse_a_ws, reuse_b_ws = reuse_working_sets(spec, kern)
     a_from = _first_touch_source(kern.a_src, (t.batch * mt + t.ti)[step_tile] * max_k + s_in_tile,
-                                 kern.g * kern.m * kern.k * kern.a_bytes, l2_room)
+                                 reuse_a_ws, l2_room)
     b_from = _first_touch_source(kern.b_src, (t.batch * nt + t.tj)[step_tile] * max_k + s_in_tile,
-                                 kern.g * kern.k * kern.n * kern.b_bytes, l2_room)
+                                 reuse_b_ws, l2_room)
     cube = cube_step_cycles(spec, rows, ks, cols, kern.int8)
     cube = cube + np.where(s_in_tile == 0, spec.array.pipeline_cycles, 0)
     out_elems = t.rows * t.cols
@@ -281,13 +282,28 @@ def gemm_tasks(spec: NpuSpec, kern: GemmKernel):
     return ptr, idx, unit, busy, lat, traffic
 
 
-def _first_touch_source(src: int, block_key: np.ndarray, operand_bytes: int, l2_room: float) -> np.ndarray:
+def reuse_working_sets(spec: NpuSpec, kern: GemmKernel) -> tuple[int, int]:
+    """Bytes touched between two reads of the same A block and of the same B block.
+
+    The operand whose panel consecutive tiles share (A in "mn" order, B in "nm") is re-read
+    after every core has moved on by one tile: its working set is one panel per core. The
+    other operand is re-read only after a full sweep over it: its working set is all of it.
+    """
+    a_all = kern.g * kern.m * kern.k * kern.a_bytes
+    b_all = kern.g * kern.k * kern.n * kern.b_bytes
+    a_panel = spec.cores * min(kern.m, kern.m_t) * kern.k * kern.a_bytes
+    b_panel = spec.cores * kern.k * min(kern.n, kern.n_t) * kern.b_bytes
+    return (min(a_all, a_panel), b_all) if kern.order == "mn" else (a_all, min(b_all, b_panel))
+
+
+def _first_touch_source(src: int, block_key: np.ndarray, working_set_bytes: int,
+                        l2_room: float) -> np.ndarray:
     """Where each load of an operand's blocks is served from: the operand's own memory for
-    the first load of a block (in tile order), L2 for re-reads when the operand fits in the
-    L2 share (L2 as a capacity filter: traffic is exact, the timing of the first touch is
-    assigned to the first tile in order)."""
+    the first load of a block (in tile order), L2 for re-reads when the bytes touched between
+    two reads of a block fit in the L2 share (L2 as a reuse-distance filter: traffic is exact,
+    the first touch is charged to the first tile in order)."""
     where = np.full(block_key.size, src, np.int32)
-    if src != IN_HBM or operand_bytes > l2_room:
+    if src != IN_HBM or working_set_bytes > l2_room:
         return where
     first = np.zeros(block_key.size, bool)
     first[np.unique(block_key, return_index=True)[1]] = True
