@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
@@ -206,9 +207,12 @@ def choose_tiling(spec: NpuSpec, kern: T.GemmKernel) -> dict:
     """Tile sizes and loop order of one GEMM kernel shape (memoised; deterministic)."""
     a, buf = spec.array, spec.buffers
     depth = a.depth * (a.int8_rate if kern.int8 else 1)
-    granule_k = depth if a.kind == "cube" else 1
-    dims = {"m_t": tile_sizes(kern.m, a.rows, TILE_CAP), "n_t": tile_sizes(kern.n, a.cols, TILE_CAP),
-            "k_t": tile_sizes(kern.k, max(granule_k, 16), TILE_CAP)}
+    # a cube computes whole fractals; a systolic array pads a partial fold, so smaller tiles
+    # are legal there (and chosen when the buffers are too small for a full fold)
+    granule_m, granule_n = (a.rows, a.cols) if a.kind == "cube" else (16, 16)
+    granule_k = depth if a.kind == "cube" else 16
+    dims = {"m_t": tile_sizes(kern.m, granule_m, TILE_CAP), "n_t": tile_sizes(kern.n, granule_n, TILE_CAP),
+            "k_t": tile_sizes(kern.k, granule_k, TILE_CAP)}
     kib = 1024
 
     def fits(c) -> bool:
@@ -262,7 +266,7 @@ def estimate_cycles(spec: NpuSpec, kern: T.GemmKernel) -> float:
                l2 / (spec.memory.l2_bandwidth_GBps * 1e9 / hz))
 
 
-def parallelism(spec: NpuSpec, model) -> "Parallelism":
+def parallelism(spec: NpuSpec, model) -> Any:
     """Split over the system's dies: the preset's degrees, or chosen here when 0.
 
     MoE models: expert parallel over every die (attention data parallel on each EP rank), as

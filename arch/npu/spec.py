@@ -88,6 +88,8 @@ class System:
     dies_per_chip: int = param("dies", "dies per package; each die is one simulated device with "
                                "its own cores and HBM", gt=0, default=1)
     link_GBps: float = param("GB/s", "network bandwidth per die per direction (collectives)", gt=0)
+    link_efficiency: float = param("fraction", "achieved / peak link bandwidth of the collective "
+                                   "kernels", gt=0, le=1, default=1.0)
     link_latency_us: float = param("us", "per collective step (hop + software)", ge=0)
     kernel_launch_us: float = param("us", "per kernel: task dispatch to the cores and the "
                                     "end-of-kernel synchronisation", ge=0)

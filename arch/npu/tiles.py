@@ -112,7 +112,7 @@ def _rates(spec: NpuSpec, elem_bytes: int) -> _Rates:
     return _Rates(
         hbm=spec.memory.bandwidth_GBps * 1e9 / hz,
         l2=spec.memory.l2_bandwidth_GBps * 1e9 / hz,
-        link=spec.system.link_GBps * 1e9 / hz,
+        link=spec.system.link_GBps * spec.system.link_efficiency * 1e9 / hz,
         port=float(spec.dma.memory_bytes_per_cycle),
         l1_to_l0=float(spec.dma.l1_to_l0_bytes_per_cycle),
         fixpipe=float(spec.dma.l0c_to_ub_bytes_per_cycle),
