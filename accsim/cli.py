@@ -487,12 +487,14 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
 @click.option("--n", "n", type=click.IntRange(min=1), help="columns of B and C")
 @click.option("--topology", default=None, type=click.Path(dir_okay=False),
               help="SCALE-Sim GEMM topology CSV (Layer,M,N,K): run every row")
+@click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["fp16", "bf16", "int8"]),
+              help="operand type on cube presets (systolic presets count words)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | None, n: int | None,
-             topology: str | None, sets: tuple[str, ...], json_path: str | None) -> None:
-    """One GEMM (or a topology of GEMMs) on a systolic-array preset, fold by fold."""
-    from accsim.arch.npu.systolic import simulate_gemm
+             topology: str | None, dtype: str, sets: tuple[str, ...], json_path: str | None) -> None:
+    """One GEMM (or a topology of GEMMs): fold by fold on a systolic-array preset; tiled over
+    every core of the die, tile by tile, on a cube (Da Vinci) preset."""
     from accsim.presets import parse_set_options, resolve_preset
     from accsim.stats import write_json_atomic
 
@@ -506,6 +508,18 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
         raise click.UsageError("give --m, --k and --n, or --topology FILE")
     else:
         jobs = [("gemm", m, n, k)]
+    if preset.spec.array.kind == "cube":
+        results, table = _gemm_table_chip(preset, jobs, dtype)
+    else:
+        results, table = _gemm_table_systolic(preset, jobs, dataflow)
+    console.print(table)
+    if json_path:
+        write_json_atomic(json_path, {"accsim_version": accsim.__version__,
+                                      "resolved_config": preset.resolved_config(), "gemms": results})
+
+
+def _gemm_table_systolic(preset: Any, jobs: list, dataflow: str | None) -> tuple[list, Table]:
+    from accsim.arch.npu.systolic import simulate_gemm
     results = []
     table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
     for c in ("layer", "M", "K", "N", "dataflow", "folds", "compute_cycles", "total_cycles",
@@ -518,10 +532,25 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
                       f"{stats['compute_cycles']:,}", f"{stats['total_cycles']:,}",
                       f"{stats['compute_util_pct']:.2f}", f"{stats['sram_reads_words.ifmap']:,}",
                       f"{stats['sram_reads_words.filter']:,}")
-    console.print(table)
-    if json_path:
-        write_json_atomic(json_path, {"accsim_version": accsim.__version__,
-                                      "resolved_config": preset.resolved_config(), "gemms": results})
+    return results, table
+
+
+def _gemm_table_chip(preset: Any, jobs: list, dtype: str) -> tuple[list, Table]:
+    from accsim.mappers.npu import gemm_on_chip
+    results = []
+    table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
+    for c in ("layer", "M", "K", "N", "tile m/k/n, order", "total_cycles", "latency", "cube util %",
+              "HBM util %", "HBM bytes"):
+        table.add_column(c, justify="left" if c in ("layer", "tile m/k/n, order") else "right")
+    for name, mm, nn, kk in jobs:
+        stats = gemm_on_chip(preset.spec, mm, kk, nn, dtype)
+        results.append({"layer": name, **stats.to_dict()})
+        t = stats["tiling"]
+        table.add_row(name, str(mm), str(kk), str(nn), f"{t['m_t']}/{t['k_t']}/{t['n_t']}, {t['order']}",
+                      f"{stats['total_cycles']:,}", _fmt_s(stats["latency_s"]),
+                      f"{stats['compute_util_pct']:.1f}", f"{stats['hbm_util_pct']:.1f}",
+                      f"{stats['hbm_bytes']:,}")
+    return results, table
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
 from accsim.errors import ConfigError
 from accsim.mappers.tiling import search, tile_sizes
 from accsim.program import Program, ProgramBuilder
+from accsim.stats import Stats
 from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph
 
 UNITS = ("aicore", "link")
@@ -288,3 +289,26 @@ def parallelism(spec: NpuSpec, model) -> Any:
     if problems:
         raise ConfigError(problems)
     return Parallelism(tp=tp, ep=ep, dp=dp, expert_imbalance=p.expert_imbalance)
+
+
+def gemm_on_chip(spec: NpuSpec, m: int, k: int, n: int, dtype: str = "bf16") -> Stats:
+    """One GEMM C = A B on all cores of a die: A streamed from HBM, B (weights) from HBM, C
+    written to HBM; tiled by the search and simulated tile by tile."""
+    if dtype not in DTYPE_BYTES:
+        raise ConfigError([f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}"])
+    if min(m, k, n) <= 0:
+        raise ConfigError([f"gemm: M, K and N must be > 0, got M={m} K={k} N={n}"])
+    dt = DTYPE_BYTES[dtype]
+    kern = T.GemmKernel(1, m, k, n, 0, 0, 0, "mn", dt, dt, dt, T.IN_HBM, T.IN_HBM, T.IN_HBM,
+                        dtype == "int8", 0.0, 0)
+    tiling = choose_tiling(spec, kern)
+    r = T.simulate_kernel(spec, _with(kern, **tiling))
+    peak = spec.macs_per_cycle(dtype) * spec.cores
+    busy = dict(zip(T.UNITS, r.unit_busy))
+    return Stats({
+        "m": m, "k": k, "n": n, "dtype": dtype, "tiling": tiling, "total_cycles": r.cycles,
+        "latency_s": r.cycles / spec.clock_hz, "macs": m * k * n,
+        "compute_util_pct": 100.0 * m * k * n / (peak * r.cycles),
+        "hbm_util_pct": 100.0 * busy["hbm"] / r.cycles, "hbm_bytes": r.hbm_bytes,
+        "l2_bytes": r.l2_bytes, "dram_bytes_compulsory": (m * k + k * n + m * n) * dt,
+        "tile_tasks": r.tasks})

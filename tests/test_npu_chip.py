@@ -310,3 +310,13 @@ def test_issue_command_runs_from_the_cli(tmp_path, capsys):
     stats = json.loads(out.read_text())["stats"]
     assert stats["per_chip"]["chips"] == 16 and stats["per_chip"]["decode_tokens_per_s"] > 0
     assert {"cube", "vector", "hbm", "l2", "link"} <= set(stats["by_unit"])
+
+
+def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["gemm", "--arch", "ascend-910b", "--m", "1024", "--k", "1024", "--n", "1024",
+                 "--json", str(out)]) == 0
+    gemm_stats = json.loads(out.read_text())["gemms"][0]
+    assert 0 < gemm_stats["compute_util_pct"] <= 100 and gemm_stats["tiling"]["m_t"] % 16 == 0
+    assert gemm_stats["hbm_bytes"] >= gemm_stats["dram_bytes_compulsory"]
+    assert "tile m/k/n" in capsys.readouterr().out
