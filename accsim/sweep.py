@@ -35,7 +35,10 @@ import numpy as np
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 
 SCENARIO_FIELDS: dict[str, type] = {"arch": str, "model": str, "batch": int, "prompt": int,
-                                    "gen": int, "dtype": str, "mapper": str, "decode_samples": int}
+                                    "gen": int, "dtype": str, "mapper": str, "decode_samples": int,
+                                    "chips": int, "mtp": int, "mtp_acceptance": float,
+                                    "decode_only": bool}
+ZERO_ALLOWED = ("decode_samples", "chips", "mtp")    # integer fields where 0 means "none/default"
 TOP_KEYS = ("base", "axes", "constraints", "mode", "samples", "seed")
 VALUE_FORMS = ("range", "lin", "log", "uniform", "loguniform")
 
@@ -155,8 +158,13 @@ def _check_scenario_value(name: str, value: Any, path: str, problems: ProblemLis
     from accsim.workloads import model_names
 
     expected = SCENARIO_FIELDS[name]
-    if expected is int and (not _is_int(value) or value < (0 if name == "decode_samples" else 1)):
-        problems.add(path, f"expected an integer >= {0 if name == 'decode_samples' else 1}, got {value!r}")
+    low = 0 if name in ZERO_ALLOWED else 1
+    if expected is int and (not _is_int(value) or value < low):
+        problems.add(path, f"expected an integer >= {low}, got {value!r}")
+    elif expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        problems.add(path, f"expected a number, got {value!r}")
+    elif expected is bool and not isinstance(value, bool):
+        problems.add(path, f"expected true or false, got {value!r}")
     elif expected is str and not isinstance(value, str):
         problems.add(path, f"expected a name, got {value!r}")
     elif name == "arch" and value not in preset_names() and not str(value).endswith((".yaml", ".yml")):

@@ -320,3 +320,17 @@ def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
     assert 0 < gemm_stats["compute_util_pct"] <= 100 and gemm_stats["tiling"]["m_t"] % 16 == 0
     assert gemm_stats["hbm_bytes"] >= gemm_stats["dram_bytes_compulsory"]
     assert "tile m/k/n" in capsys.readouterr().out
+
+
+def test_sweeps_take_the_serving_scenario_fields():
+    from accsim.sweep import expand_points, parse_spec
+    spec = parse_spec({"base": {"arch": "ascend-910c", "model": "deepseek-r1", "chips": 160,
+                                "mtp": 1, "mtp_acceptance": 0.7, "decode_only": True},
+                       "axes": {"batch": [2560, 5120], "system.link_GBps": [98, 196]}})
+    assert len(expand_points(spec)) == 4
+    with pytest.raises(ConfigError) as err:
+        parse_spec({"base": {"arch": "ascend-910c", "decode_only": "yes", "mtp_acceptance": "high",
+                             "chips": -1}, "axes": {"batch": [1]}})
+    text = str(err.value)
+    assert "base.decode_only: expected true or false" in text
+    assert "base.mtp_acceptance: expected a number" in text and "base.chips: expected an integer >= 0" in text
