@@ -12,6 +12,7 @@ import numpy as np
 
 from accsim.engine import run_task_graph
 from accsim.errors import ConfigError
+from accsim.power import activity_energy_J
 from accsim.program import Program
 from accsim.stats import Schedule, Stats, schedule_stats
 from accsim.arch.gpu import kernels
@@ -59,8 +60,7 @@ def simulate(spec: GpuSpec, program: Program) -> Stats:
     c = program.columns
     makespan_s = (int(finish.max()) if finish.size else 0) / spec.clock_hz
     active_s = float(active.sum()) / spec.clock_hz
-    energy_J = spec.devices * (spec.power.idle_W * makespan_s
-                               + (spec.power.tdp_W - spec.power.idle_W) * min(active_s, makespan_s))
+    energy_J = activity_energy_J(spec.power, spec.devices, makespan_s, active_s)
     stats = schedule_stats(program, start, finish, busy, spec.clock_hz, energy_J, lanes)
     stats["flops"] = float(c["flops"].sum()) * spec.devices
     stats["device_bytes"] = int(c["mem_bytes"].sum()) * spec.devices

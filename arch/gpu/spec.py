@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
+from accsim.power import PowerSpec
 
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
 
@@ -40,12 +41,6 @@ class FrameworkSpec:
     kernels_per_op: dict[str, int] = param(
         "kernels", "kernels an eager framework launches per op; key is the op kind, or "
         "activation_<fn> / elementwise_<fn>")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PowerSpec:
-    tdp_W: float = param("W", "board power at full activity", gt=0)
-    idle_W: float = param("W", "board power while idle (waiting for the host)", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import NpuSpec
+from accsim.power import activity_energy_J
 from accsim.program import Program
 from accsim.stats import Schedule, Stats
 
@@ -71,7 +72,7 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
     latency_s = makespan / hz
     active_s = float(sched.active.sum()) / hz
     dies = spec.dies
-    energy_J = dies * (spec.power.idle_W * latency_s + (spec.power.tdp_W - spec.power.idle_W) * active_s)
+    energy_J = activity_energy_J(spec.power, dies, latency_s, active_s)
     flops = float(program.column("flops").sum())
     peak_flops = 2.0 * spec.macs_per_cycle(program.meta["dtype"]) * spec.cores * hz
     return Stats({

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
+from accsim.power import PowerSpec
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "int8": 1}
 
@@ -106,12 +107,6 @@ class Parallel:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Power:
-    tdp_W: float = param("W", "per die at full activity", gt=0)
-    idle_W: float = param("W", "per die while idle", ge=0)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Search:
     max_candidates: int = param("tilings", "tilings enumerated per kernel shape (the search "
                                 "budget)", gt=0, default=4096)
@@ -131,7 +126,7 @@ class NpuSpec:
     memory: Memory = section(Memory, "per-die memory")
     system: System = section(System, "chips, dies and the network between them")
     parallel: Parallel = section(Parallel, "how models split over dies", default=True)
-    power: Power = section(Power, "power per die")
+    power: PowerSpec = section(PowerSpec, "power per die")
     search: Search = section(Search, "tiling-search budget of the npu mapper", default=True)
 
     @property
