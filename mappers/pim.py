@@ -36,16 +36,22 @@ ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "element
              "activation": (6, 1)}
 
 
+COLUMNS = ("op", "unit", "kind", "bank1", "row1", "barrier", "barrier_cycles")
+
+
 @dataclass
 class _Streams:
-    """Column lists of the Program being built (numpy chunks per GEMV, not per command)."""
+    """Column chunks of the Program being built, per channel (numpy chunks per GEMV, not per
+    command), so that the Program comes out channel-major: each channel's stream contiguous."""
 
     n_channels: int
-    cols: dict[str, list[np.ndarray]] = field(default_factory=lambda: {
-        k: [] for k in ("op", "unit", "kind", "bank1", "row1", "barrier", "barrier_cycles")})
+    chunks: list = field(default_factory=list)      # per channel: {column: [arrays]}
     ops: list[str] = field(default_factory=list)
     barriers: int = 0
     useful_macs: int = 0
+
+    def __post_init__(self) -> None:
+        self.chunks = [{k: [] for k in COLUMNS} for _ in range(self.n_channels)]
 
     def op_index(self, name: str) -> int:
         self.ops.append(name)
@@ -53,24 +59,34 @@ class _Streams:
 
     def append(self, op: int, channel: int, kinds: np.ndarray, bank1: np.ndarray, row1: np.ndarray) -> None:
         n = kinds.size
-        self.cols["op"].append(np.full(n, op, np.int32))
-        self.cols["unit"].append(np.full(n, channel, np.int32))
-        self.cols["kind"].append(kinds.astype(np.int32))
-        self.cols["bank1"].append(bank1.astype(np.int64))
-        self.cols["row1"].append(row1.astype(np.int64))
-        self.cols["barrier"].append(np.zeros(n, np.int64))
-        self.cols["barrier_cycles"].append(np.zeros(n, np.int64))
+        cols = self.chunks[channel]
+        cols["op"].append(np.full(n, op, np.int32))
+        cols["unit"].append(np.full(n, channel, np.int32))
+        cols["kind"].append(kinds.astype(np.int32))
+        cols["bank1"].append(bank1.astype(np.int32))
+        cols["row1"].append(row1.astype(np.int32))
+        cols["barrier"].append(np.zeros(n, np.int32))
+        cols["barrier_cycles"].append(np.zeros(n, np.int64))
 
     def barrier(self, op: int, cycles: int) -> None:
         for c in range(self.n_channels):
-            self.cols["op"].append(np.array([op], np.int32))
-            self.cols["unit"].append(np.array([c], np.int32))
-            self.cols["kind"].append(np.array([K_ID[BARRIER_KIND]], np.int32))
-            self.cols["bank1"].append(np.zeros(1, np.int64))
-            self.cols["row1"].append(np.zeros(1, np.int64))
-            self.cols["barrier"].append(np.array([self.barriers], np.int64))
-            self.cols["barrier_cycles"].append(np.array([cycles], np.int64))
+            cols = self.chunks[c]
+            cols["op"].append(np.array([op], np.int32))
+            cols["unit"].append(np.array([c], np.int32))
+            cols["kind"].append(np.array([K_ID[BARRIER_KIND]], np.int32))
+            cols["bank1"].append(np.zeros(1, np.int32))
+            cols["row1"].append(np.zeros(1, np.int32))
+            cols["barrier"].append(np.array([self.barriers], np.int32))
+            cols["barrier_cycles"].append(np.array([cycles], np.int64))
         self.barriers += 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Channel-major columns."""
+        out = {}
+        for k in COLUMNS:
+            parts = [a for ch in self.chunks for a in ch[k]]
+            out[k] = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return out
 
 
 class _RowAllocator:
@@ -198,7 +214,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
             asic_op = op_id
     if pending_vector or pending_special:
         streams.barrier(asic_op, _asic_cycles(spec, pending_vector, pending_special))
-    columns = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in streams.cols.items()}
+    columns = streams.columns()
     n = columns["op"].size
     return Program.build(
         family="pim", units=[f"ch{c}" for c in range(n_ch)], kinds=KINDS, ops=streams.ops,

@@ -639,3 +639,45 @@ def _ready_on(ready, level_off, level_size, path, cmd, scope):
     return t
 
 
+
+
+@njit(cache=True)
+def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
+    """Cycles of the critical path per command kind, plus the barriers' (ASIC) cycles.
+
+    Between two barriers the channel whose last command ended last sets the pace (the first
+    such channel on ties); each gap between its consecutive entries counts against the entry
+    that ended it. Returns (cycles per command kind, barrier cycles on the path); together
+    they sum to the pass's latency.
+    """
+    n_ch = stream_ptr.shape[0] - 1
+    n_seg = n_barriers + 1
+    arrival = np.zeros((n_ch, n_seg), np.int64)
+    for c in range(n_ch):
+        seg = 0
+        for e in range(stream_ptr[c], stream_ptr[c + 1]):
+            if s_cmd[e] == BARRIER:
+                seg += 1
+            elif issue[e] + 1 > arrival[c, seg]:
+                arrival[c, seg] = issue[e] + 1
+    critical = np.zeros(n_seg, np.int64)
+    for s in range(n_seg):
+        for c in range(1, n_ch):
+            if arrival[c, s] > arrival[critical[s], s]:
+                critical[s] = c
+    per_cmd = np.zeros(n_commands, np.int64)
+    barrier_cycles = 0
+    for c in range(n_ch):
+        seg, prev_end = 0, 0
+        for e in range(stream_ptr[c], stream_ptr[c + 1]):
+            is_barrier = s_cmd[e] == BARRIER
+            end = issue[e] if is_barrier else issue[e] + 1
+            if critical[seg] == c:
+                if is_barrier:
+                    barrier_cycles += end - prev_end
+                else:
+                    per_cmd[s_cmd[e]] += end - prev_end
+            if is_barrier:
+                seg += 1
+            prev_end = end
+    return per_cmd, barrier_cycles

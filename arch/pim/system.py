@@ -70,7 +70,10 @@ def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
     """Per-channel stream arrays (channel-major, program order within a channel)."""
     from accsim.arch.pim.kernels import BARRIER
     c = program.columns
-    order = np.argsort(c["unit"], kind="stable")
+    unit = c["unit"]
+    # a mapper that emits channel-major Programs saves the reordering (a 6M-row gather)
+    in_order = bool(np.all(unit[1:] >= unit[:-1]))
+    order = slice(None) if in_order else np.argsort(unit, kind="stable")
     n_ch = len(program.units)
     ptr = np.zeros(n_ch + 1, dtype=np.int64)
     np.cumsum(np.bincount(c["unit"], minlength=n_ch), out=ptr[1:])
@@ -80,7 +83,8 @@ def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
     latency = np.zeros(n_barriers, dtype=np.int64)
     is_barrier = cmd == BARRIER
     latency[c["barrier"][order][is_barrier]] = c["barrier_cycles"][order][is_barrier]
-    return (ptr, cmd, c["bank1"][order] - 1, c["row1"][order] - 1, c["barrier"][order], latency)
+    as64 = lambda name: c[name][order].astype(np.int64)
+    return (ptr, cmd, as64("bank1") - 1, as64("row1") - 1, as64("barrier"), latency)
 
 
 def _issue(spec: PimSpec, program: Program) -> tuple:
@@ -126,7 +130,7 @@ def simulate(spec: PimSpec, program: Program) -> Stats:
                                                                     minlength=len(COMMANDS))) if n}
     refreshes = int(per_channel[:, K.S_REFRESHES].sum())
     asic_cycles = int(latency.sum())
-    breakdown = _critical_path_breakdown(ptr, cmd, issue, release, latency, hz)
+    breakdown = _critical_path_breakdown(ptr, cmd, issue, latency.size, hz)
     energy = _energy_J(spec, counts, refreshes, program, total / hz)
     banks = d.organization.bank_groups * d.organization.banks_per_group
     lanes = spec.pim.mac_lanes_per_bank
@@ -145,42 +149,22 @@ def simulate(spec: PimSpec, program: Program) -> Stats:
     return Stats(stats)
 
 
-def _critical_path_breakdown(ptr, cmd, issue, release, latency, hz) -> dict[str, float]:
-    """Split the pass over what held the critical path, exactly (the parts sum to the latency).
-
-    Between two barriers the channel that arrived last sets the pace: each gap between its
-    consecutive commands counts against the command that ended it (so waiting for a row
+def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> dict[str, float]:
+    """Split the pass over what held the critical path, exactly (the parts sum to the latency):
+    between barriers, the channel that arrived last sets the pace and each gap between its
+    consecutive commands counts against the command that ended it (so waiting for an
     activation or a refresh served at that boundary counts against the command that needed
-    it), and the barrier's own cycles are ASIC time. Commands are reported by category:
-    pim_mac, activation_refresh, data_movement (global-buffer writes, result reads, KV
-    writes). Vectorised over all stream entries.
-    """
-    from accsim.arch.pim.kernels import BARRIER
-    n_ch = ptr.size - 1
-    channel = np.repeat(np.arange(n_ch), np.diff(ptr))
-    is_barrier = cmd == BARRIER
-    end = np.where(is_barrier, issue, issue + 1)          # barrier entries: their release cycle
-    prev_end = np.concatenate(([0], end[:-1]))
-    prev_end[ptr[:-1][np.diff(ptr) > 0]] = 0              # a channel's first entry starts at 0
-    gap = end - prev_end
-    seg = np.zeros(cmd.size, dtype=np.int64)
-    for c in range(n_ch):                                  # per channel, not per command
-        lo, hi = ptr[c], ptr[c + 1]
-        seg[lo:hi] = np.cumsum(is_barrier[lo:hi]) - is_barrier[lo:hi]
-    n_seg = int(seg.max()) + 1 if seg.size else 0
-    arrival = np.zeros((n_ch, n_seg), dtype=np.int64)
-    np.maximum.at(arrival, (channel, seg), np.where(is_barrier, 0, end))
-    critical = np.argmax(arrival, axis=0)
-    on_path = (channel == critical[seg]) & ~is_barrier
+    it); barrier cycles are ASIC time. Commands are reported by category: pim_mac,
+    activation_refresh, data_movement (global-buffer writes, result reads, KV writes)."""
+    from accsim.arch.pim.kernels import critical_path_cycles
+    per_cmd, barrier_cycles = critical_path_cycles(ptr, cmd, issue, n_barriers, len(COMMANDS))
     out: dict[str, float] = {}
-    sums = np.bincount(cmd[on_path], weights=gap[on_path], minlength=len(COMMANDS))
-    for i, cycles in enumerate(sums[:len(COMMANDS)]):
+    for i, cycles in enumerate(per_cmd):
         if cycles:
             category = CATEGORY.get(COMMANDS[i], "other_dram")
             out[category] = out.get(category, 0.0) + float(cycles) / hz
-    barrier_on_path = is_barrier & (channel == critical[seg])
-    if barrier_on_path.any():
-        out[ASIC_KIND] = float(gap[barrier_on_path].sum()) / hz
+    if barrier_cycles:
+        out[ASIC_KIND] = float(barrier_cycles) / hz
     return out
 
 
