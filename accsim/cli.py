@@ -151,7 +151,8 @@ def _print_run_summary(stats: Any) -> None:
 @click.option("--prompt", default=64, show_default=True, type=click.IntRange(min=1), help="prompt tokens")
 @click.option("--gen", default=16, show_default=True, type=click.IntRange(min=1), help="generated tokens")
 @click.option("--dtype", default="fp16", show_default=True,
-              type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8"]))
+              type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8", "w8a8"]),
+              help="w8a8: int8 linear layers, bf16 attention and KV cache")
 @click.option("--mapper", default=None, help="mapper name (default: the family's)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="override a preset field, e.g. --set memory.bandwidth_GBps=400 (repeatable)")
@@ -204,7 +205,8 @@ def _phase_options(f: Any) -> Any:
         click.option("--tokens", default=64, show_default=True, type=click.IntRange(min=1),
                      help="prompt length (prefill) or cached context length (decode)"),
         click.option("--dtype", default="fp16", show_default=True,
-                     type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8"])),
+                     type=click.Choice(["fp32", "fp16", "bf16", "fp8", "int8", "w8a8"]),
+                     help="w8a8: int8 linear layers, bf16 attention and KV cache"),
     ]):
         f = decorator(f)
     return f

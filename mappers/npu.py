@@ -42,8 +42,8 @@ TILE_CAP = 2048       # largest tile edge considered (elements)
 def lower(graph: OpGraph, spec: NpuSpec) -> Program:
     """Lower one forward pass (one die's share) to an npu Program of kernels."""
     dtype = graph.model.dtype
-    if dtype not in DTYPE_BYTES:
-        raise ConfigError([f"dtype: the npu family runs {', '.join(DTYPE_BYTES)}; got {dtype!r}"])
+    if any(graph.model.role_dtype(r) not in DTYPE_BYTES for r in ("weight", "activation", "kv_cache")):
+        raise ConfigError([f"dtype: the npu family runs {', '.join(DTYPE_BYTES)} (and w8a8); got {dtype!r}"])
     check_capacity(graph, spec)
     lowering = _Lowering(graph, spec)
     for op in graph.ops():
@@ -68,7 +68,10 @@ class _Lowering:
     def __init__(self, graph: OpGraph, spec: NpuSpec) -> None:
         self.g, self.spec = graph, spec
         self.dt = graph.model.dtype_bytes
-        self.int8 = graph.model.dtype == "int8"
+        # linear layers multiply at the weights' type (int8 under int8 and w8a8); attention at
+        # the KV cache's type
+        self.linear_int8 = graph.model.role_dtype("weight") == "int8"
+        self.attention_int8 = graph.model.role_dtype("kv_cache") == "int8"
         self.l2_room = spec.memory.l2_MiB * 1024 * 1024 / 2
         self.rows: list[tuple[str, str, str, object, float]] = []   # op, unit, kind, kernel, flops
         self.gemm_of_tensor: dict[str, int] = {}    # output tensor -> row of the GEMM producing it
@@ -169,8 +172,14 @@ class _Lowering:
         else:
             g, m, k, n = a.get("batch", 1), a["m"], a["k"], a["n"]
         epi = ELEMENT_FLOPS["softmax"] if op.kind == "moe_router" else 0.0
-        kern = T.GemmKernel(g, m, k, n, 0, 0, 0, "mn", self.dt, self.dt, self.dt, a_src, b_src,
-                            c_dst, self.int8, float(epi), 0, causal_axis, group, offset)
+        attention = op.kind in ("attn_score", "attn_context")
+        int8 = self.attention_int8 if attention else self.linear_int8
+        b_bytes = op.inputs[1].dtype_bytes if attention else op.weights[0].dtype_bytes
+        # a linear layer's input is quantised on the fly by its producer's epilogue
+        a_bytes = x.dtype_bytes if attention else self.g.model.role_bytes("linear_input")
+        kern = T.GemmKernel(g, m, k, n, 0, 0, 0, "mn", a_bytes, b_bytes,
+                            op.outputs[0].dtype_bytes, a_src, b_src, c_dst, int8, float(epi), 0,
+                            causal_axis, group, offset)
         self.gemm_of_tensor[op.outputs[0].name] = self.add(op, "aicore", self.retile(kern))
 
     def retile(self, kern: T.GemmKernel) -> T.GemmKernel:
@@ -195,6 +204,7 @@ class _Lowering:
             prev = [b.add(name, unit, kind, prev, **T.kernel_row(kern, flops))]
         p = self.g.phase
         return b.build(meta={"dtype": self.g.model.dtype, "workload": self.g.describe(),
+                             "matmul_dtype": self.g.model.role_dtype("weight"),
                              "tokens": p.tokens})
 
 

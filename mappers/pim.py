@@ -181,6 +181,9 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     if phase.batch != 1 or phase.new_tokens != 1:
         raise ConfigError([f"pim: PIM-GPT runs batch 1, one token per pass; got batch {phase.batch}, "
                            f"{phase.new_tokens} new tokens (use --batch 1; prompts run token by token)"])
+    if graph.model.dtype not in ("bf16", "fp16"):
+        raise ConfigError([f"dtype: the AiM MAC units multiply bf16; got {graph.model.dtype!r} "
+                           f"(use --dtype bf16 or fp16)"])
     n_ch = spec.dram.organization.channels
     streams = _Streams(n_ch)
     rows = _RowAllocator(spec.dram.organization.rows)

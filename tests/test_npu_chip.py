@@ -334,3 +334,29 @@ def test_sweeps_take_the_serving_scenario_fields():
     text = str(err.value)
     assert "base.decode_only: expected true or false" in text
     assert "base.mtp_acceptance: expected a number" in text and "base.chips: expected an integer >= 0" in text
+
+
+def test_w8a8_quantises_the_linear_layers_only():
+    model = load_model("deepseek-r1").with_dtype("w8a8")
+    graph = build_graph(model, Phase.decode(4, 100), Parallelism(ep=32, dp=32))
+    assert graph.op("L5.attn.q_b").weights[0].dtype_bytes == 1
+    assert graph.op("L5.attn.kv_append").outputs[0].dtype_bytes == 2          # bf16 KV cache
+    bf16 = build_graph(load_model("deepseek-r1").with_dtype("bf16"), Phase.decode(4, 100),
+                       Parallelism(ep=32, dp=32))
+    assert graph.op("L5.moe.dispatch").attrs["payload_bytes"] * 2 == bf16.op("L5.moe.dispatch").attrs["payload_bytes"]
+    assert graph.op("L5.moe.combine").attrs["payload_bytes"] == bf16.op("L5.moe.combine").attrs["payload_bytes"]
+    spec = resolve_preset("ascend-910c", {"system.chips": 16}).spec
+    program = lower(graph, spec)
+    kernels = {program.ops[program.columns["op"][i]]: T.kernel_of_row(program.columns, i)
+               for i in range(program.n_tasks)}
+    assert kernels["L5.attn.q_b"].int8 and kernels["L5.attn.q_b"].b_bytes == 1
+    assert not kernels["L5.attn.score"].int8 and kernels["L5.attn.score"].b_bytes == 2
+
+
+@pytest.mark.parametrize("arch, dtype, message", [
+    ("pim-gpt", "int8", "the AiM MAC units multiply bf16"),
+    ("t4", "w8a8", "no peak for dtype 'w8a8'"),
+])
+def test_unsupported_precisions_are_refused(arch, dtype, message):
+    with pytest.raises(ConfigError, match=message):
+        run(arch, "gpt2-small", prompt=4, gen=2, dtype=dtype)

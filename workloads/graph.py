@@ -193,17 +193,19 @@ class _Builder:
 
     def __init__(self, model: ModelConfig) -> None:
         self.g = nx.DiGraph()
-        self.dt = model.dtype_bytes
+        self.dt = model.role_bytes("activation")
+        self.weight_dt = model.role_bytes("weight")
+        self.kv_dt = model.role_bytes("kv_cache")
         self._producer: dict[str, str] = {}
 
     def weight(self, name: str, *shape: int) -> Tensor:
-        return Tensor(name, tuple(shape), "weight", self.dt)
+        return Tensor(name, tuple(shape), "weight", self.weight_dt)
 
     def act(self, name: str, *shape: int) -> Tensor:
         return Tensor(name, tuple(shape), "activation", self.dt)
 
     def cache(self, name: str, *shape: int) -> Tensor:
-        return Tensor(name, tuple(shape), "kv_cache", self.dt)
+        return Tensor(name, tuple(shape), "kv_cache", self.kv_dt)
 
     def add(self, name: str, kind: str, layer: int, inputs: list[Tensor], outputs: list[Tensor],
             flops: int, bytes_read: int | None = None, bytes_written: int | None = None,
@@ -324,7 +326,7 @@ class _TransformerGraph:
     def kv_append(self, i: int, new: list[Tensor], caches: list[Tensor], width: int) -> None:
         """Write the new tokens' keys/values; the outputs name the whole caches (so readers
         depend on this op) but only the new rows are moved."""
-        written = self.T * width * self.b.dt
+        written = self.T * width * self.b.kv_dt
         self.b.add(f"L{i}.attn.kv_append", "kv_append", i, new, caches, 0, bytes_read=written,
                    bytes_written=written, rows=self.T, width=width)
 
@@ -440,19 +442,23 @@ class _TransformerGraph:
             active = local_experts * (1.0 - (1.0 - k / E) ** global_tokens)
         x = h
         if ep > 1:
-            x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep)
+            x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep,
+                                 self.m.role_bytes("linear_input"))
         d_ff = (m.moe_d_ff or m.d_ff) // (self.par.tp if ep == 1 else 1)
         y = self._experts(i, x, local_experts, active, routed_tokens, d_ff)
         if ep > 1:
-            y = self._all_to_all(f"L{i}.moe.combine", i, y, routed_tokens, ep)
+            y = self._all_to_all(f"L{i}.moe.combine", i, y, routed_tokens, ep, self.b.dt)
         out = self.eltwise(f"L{i}.moe.combine_sum", i, "add", [y, logits], T * k, m.d_model)
         if m.n_shared_experts:
             shared = self.ffn(f"L{i}.moe.shared", i, h, m.n_shared_experts * m.moe_d_ff, reduce=False)
             out = self.eltwise(f"L{i}.moe.shared_add", i, "add", [out, shared], T, m.d_model)
         return self.all_reduce_if_tp(f"L{i}.moe.allreduce", i, out)
 
-    def _all_to_all(self, name: str, i: int, x: Tensor, routed_tokens: int, ep: int) -> Tensor:
-        payload = routed_tokens * self.m.d_model * self.b.dt * (ep - 1) // ep
+    def _all_to_all(self, name: str, i: int, x: Tensor, routed_tokens: int, ep: int,
+                    element_bytes: int) -> Tensor:
+        """Tokens sent to (dispatch) or back from (combine) the expert ranks; dispatch sends
+        what the experts' GEMMs consume (quantised under w8a8)."""
+        payload = routed_tokens * self.m.d_model * element_bytes * (ep - 1) // ep
         y = self.b.act(name, routed_tokens, self.m.d_model)
         self.b.add(name, "all_to_all", i, [x], [y], 0, group=ep, payload_bytes=payload)
         return y

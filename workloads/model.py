@@ -19,6 +19,12 @@ from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_me
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+# mixed precision schemes: the dtype of each tensor role. W8A8 quantises the linear layers
+# (int8 weights, int8 GEMM inputs quantised on the fly); attention and the KV cache stay bf16.
+# ``linear_input``: what a linear layer's input is quantised to (and what MoE dispatch sends).
+MIXED_PRECISION = {"w8a8": {"weight": "int8", "linear_input": "int8", "activation": "bf16",
+                            "kv_cache": "bf16"}}
+DTYPES = (*DTYPE_BYTES, *MIXED_PRECISION)
 
 # model_type -> architecture facts that Hugging Face encodes in code, not in config.json.
 ARCHITECTURES: dict[str, dict[str, Any]] = {
@@ -126,7 +132,15 @@ class ModelConfig:
 
     @property
     def dtype_bytes(self) -> int:
-        return DTYPE_BYTES[self.dtype]
+        """Bytes per activation element (the residual stream's type)."""
+        return self.role_bytes("activation")
+
+    def role_dtype(self, role: str) -> str:
+        """The dtype of tensors of ``role`` (weight, linear_input, activation, kv_cache)."""
+        return MIXED_PRECISION[self.dtype][role] if self.dtype in MIXED_PRECISION else self.dtype
+
+    def role_bytes(self, role: str) -> int:
+        return DTYPE_BYTES[self.role_dtype(role)]
 
     @property
     def is_moe(self) -> bool:
@@ -140,9 +154,9 @@ class ModelConfig:
         return self.is_moe and layer >= self.first_dense_layers
 
     def with_dtype(self, dtype: str) -> "ModelConfig":
-        if dtype not in DTYPE_BYTES:
-            raise ConfigError([f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}"
-                               f"{did_you_mean(dtype, DTYPE_BYTES)}"])
+        if dtype not in DTYPES:
+            raise ConfigError([f"dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}"
+                               f"{did_you_mean(dtype, DTYPES)}"])
         return replace(self, dtype=dtype)
 
     @cached_property

@@ -74,7 +74,7 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
     dies = spec.dies
     energy_J = activity_energy_J(spec.power, dies, latency_s, active_s)
     flops = float(program.column("flops").sum())
-    peak_flops = 2.0 * spec.macs_per_cycle(program.meta["dtype"]) * spec.cores * hz
+    peak_flops = 2.0 * spec.macs_per_cycle(program.meta["matmul_dtype"]) * spec.cores * hz
     return Stats({
         "latency_cycles": makespan, "clock_hz": hz, "latency_s": latency_s, "energy_J": energy_J,
         "by_op_kind": by_kind, "by_unit": by_unit,
