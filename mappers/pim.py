@@ -2,7 +2,10 @@
 
 Every matrix-vector product (projections, FFN, LM head, attention scores over the key cache,
 attention context over the value cache) runs in the banks. Its N outputs are spread over all
-banks of all channels (an all-bank MAC computes one output per bank); each output's K weights
+banks of a group of channels (an all-bank MAC computes one output per bank): all channels for
+a single GEMV; for an op of several independent GEMVs (attention heads, active experts) the
+shared tiling search picks the group size, so that groups work on different GEMVs at once,
+each with its own input vector in its channels' global buffers. Each output's K weights
 lie along DRAM rows, so one activation serves a whole row of MACs. Input-stationary order: the
 input vector is written into each channel's global buffer one 1024-element chunk at a time,
 and every row tile that needs that chunk is processed before the next chunk (buffer writes
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from accsim.arch.pim.standards import COMMANDS
 from accsim.arch.pim.system import BARRIER_KIND, PimSpec
 from accsim.errors import ConfigError
+from accsim.mappers.tiling import search
 from accsim.program import Program
 from accsim.workloads.graph import Op, OpGraph
 
@@ -90,41 +95,58 @@ class _Streams:
 
 
 class _RowAllocator:
-    """Hands out DRAM rows (the same row index in every bank) for weights and caches."""
+    """Hands out DRAM rows per channel (the same row index in every bank of the channels a
+    tensor lives on) for weights and caches."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, n_channels: int) -> None:
         self.rows = rows
-        self.next = 0
+        self.next = np.zeros(n_channels, np.int64)
         self.named: dict[str, int] = {}
 
-    def region(self, name: str, n_rows: int) -> int:
+    def region(self, name: str, n_rows: int, channels: range) -> int:
         if name not in self.named:
-            if self.next + n_rows > self.rows:
+            base = int(self.next[channels.start:channels.stop].max())
+            if base + n_rows > self.rows:
                 raise ConfigError([f"pim: the model does not fit: '{name}' needs rows up to "
-                                   f"{self.next + n_rows} of {self.rows} per bank; add channels "
+                                   f"{base + n_rows} of {self.rows} per bank; add channels "
                                    f"(--set dram.organization.channels=N)"])
-            self.named[name] = self.next
-            self.next += n_rows
+            self.named[name] = base
+            self.next[channels.start:channels.stop] = base + n_rows
         return self.named[name]
 
 
-def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: str,
-          k_len: int, n_out: int) -> int:
-    """Append the command streams of y[n_out] = W[n_out, k_len] x; return partial sums to add."""
+@dataclass(frozen=True)
+class GemvPattern:
+    """The command stream one channel runs for its share of a GEMV (rows relative to its region)."""
+
+    kinds: np.ndarray
+    row_offset1: np.ndarray     # 1 + row offset in the region for ACTab and MACab, else 0
+    n_rows: int                 # rows of the region per bank
+    partial_adds: int           # partial sums the ASIC adds (K split over buffer chunks)
+
+
+def gemv_pattern(spec: PimSpec, k_len: int, n_out: int, n_channels: int) -> GemvPattern:
+    """y[n_out] = W[n_out, k_len] x spread over every bank of ``n_channels`` channels.
+
+    Input-stationary: per global-buffer chunk of x, its WRGBs, then every row tile that needs
+    the chunk (ACTab, the MAC runs of the outputs sharing the row, each with its RDMAC, PREA).
+    """
     o = spec.dram.organization
-    banks = o.bank_groups * o.banks_per_group
-    row_elems = o.row_bytes // 2                       # bf16 elements per bank row
-    lanes = spec.pim.mac_lanes_per_bank
-    gb_elems = spec.pim.global_buffer_bytes // 2
+    return _gemv_pattern(o.bank_groups * o.banks_per_group, o.row_bytes // 2,
+                         spec.pim.mac_lanes_per_bank, spec.pim.global_buffer_bytes // 2,
+                         o.tx_bytes // 2, k_len, n_out, n_channels)
+
+
+@lru_cache(maxsize=4096)
+def _gemv_pattern(banks: int, row_elems: int, lanes: int, gb_elems: int, wrgb_per_write: int,
+                  k_len: int, n_out: int, n_channels: int) -> GemvPattern:
     chunk = min(row_elems, gb_elems)
-    per_bank = math.ceil(n_out / (streams.n_channels * banks))        # outputs per bank
+    per_bank = math.ceil(n_out / (n_channels * banks))                # outputs per bank
     if k_len <= chunk:
         chunks, per_row = 1, chunk // k_len                          # outputs sharing a row
     else:
         chunks, per_row = math.ceil(k_len / chunk), 1
     n_rows_tile = math.ceil(per_bank / per_row)
-    base = rows.region(name, n_rows_tile * chunks)
-    wrgb_per_write = o.tx_bytes // 2                                  # elements per WRGB
     parts = []
     for j in range(chunks):
         length = min(chunk, k_len - j * chunk)
@@ -137,22 +159,91 @@ def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: 
     kinds = np.concatenate(parts).astype(np.int64)
     row1 = np.zeros(kinds.size, np.int64)
     acts = np.flatnonzero(kinds == K_ID["ACTab"])
-    row1[acts] = base + 1 + np.arange(acts.size)
+    row1[acts] = 1 + np.arange(acts.size)
     # MACs name the row they read (the open one): carry each ACTab's row forward
     open_at = np.maximum.accumulate(np.where(kinds == K_ID["ACTab"], np.arange(kinds.size), -1))
     macs_at = kinds == K_ID["MACab"]
     row1[macs_at] = row1[open_at[macs_at]]
-    for c in range(streams.n_channels):    # every channel runs the same pattern on its own rows
-        streams.append(op, c, kinds, np.zeros(kinds.size, np.int64), row1)
+    for a in (kinds, row1):
+        a.flags.writeable = False
+    return GemvPattern(kinds, row1, n_rows_tile * chunks, n_out * (chunks - 1))
+
+
+def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: str,
+          k_len: int, n_out: int, channels: range) -> int:
+    """Append y[n_out] = W[n_out, k_len] x on ``channels``; return the partial sums to add."""
+    pattern = gemv_pattern(spec, k_len, n_out, len(channels))
+    base = rows.region(name, pattern.n_rows, channels)
+    row1 = np.where(pattern.row_offset1 > 0, pattern.row_offset1 + base, 0)
+    for c in channels:    # every channel of the group runs the same pattern on its own rows
+        streams.append(op, c, pattern.kinds, np.zeros(pattern.kinds.size, np.int64), row1)
     streams.useful_macs += k_len * n_out
-    return n_out * (chunks - 1)                                       # ASIC additions of partials
+    return pattern.partial_adds
+
+
+def channel_groups(spec: PimSpec, repeats: int, k_len: int, n_out: int) -> int:
+    """Channels per GEMV for ``repeats`` independent GEMVs of one op (attention heads, active
+    experts): all channels on each in turn, or the channels split into groups that work on
+    different GEMVs at once (each group's global buffers hold its own input vector). Chosen by
+    the shared tiling search: analytic command-count cost, then the best candidates' streams
+    run cycle by cycle on one channel."""
+    n_ch = spec.dram.organization.channels
+    sizes = [g for g in range(1, n_ch + 1) if n_ch % g == 0]
+    if repeats == 1:
+        return n_ch
+    key = (repr(spec.dram), repr(spec.pim), repeats, k_len, n_out)
+    if key not in _GROUPS:
+        _GROUPS[key] = _search_groups(spec, repeats, k_len, n_out, sizes)
+    return _GROUPS[key]
+
+
+_GROUPS: dict[tuple, int] = {}     # memo of channel_groups (specs hold dicts: keyed by repr)
+
+
+def _search_groups(spec: PimSpec, repeats: int, k_len: int, n_out: int, sizes: list) -> int:
+    n_ch = spec.dram.organization.channels
+
+    def per_channel(c) -> tuple[GemvPattern, int]:
+        groups = n_ch // c["channels"]
+        return gemv_pattern(spec, k_len, n_out, c["channels"]), math.ceil(repeats / groups)
+
+    def estimate(c) -> float:
+        pattern, sequential = per_channel(c)
+        return float(pattern.kinds.size * sequential)
+
+    def evaluate(c) -> int:
+        pattern, sequential = per_channel(c)
+        return _channel_cycles(spec, np.tile(pattern.kinds, sequential),
+                               np.tile(pattern.row_offset1, sequential))
+
+    result = search({"channels": sizes}, ("input_stationary",), lambda c: True, estimate,
+                    evaluate, max_candidates=len(sizes), top_k=3,
+                    what=f"pim GEMV placement ({repeats} x {n_out}x{k_len})")
+    return int(result.best["channels"])
+
+
+def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
+    """Cycles one channel takes for a command stream (refresh included), cycle by cycle."""
+    from accsim.arch.pim import kernels as K
+    d = spec.dram
+    n_ch = d.organization.channels
+    ptr = np.zeros(n_ch + 1, np.int64)
+    ptr[1:] = kinds.size
+    rules = d.compiled_rules()
+    refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
+    zeros = np.zeros(kinds.size, np.int64)
+    _, per_channel, _, _ = K.simulate_streams(
+        ptr, kinds.astype(np.int64), zeros - 1, row1 - 1, zeros, np.zeros(0, np.int64),
+        d.level_sizes(), refresh, rules.ptr, rules.following, rules.latency, rules.window,
+        rules.scope, 0)
+    return int(per_channel[0, K.S_CHANNEL_END])
 
 
 def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_id: int) -> None:
     """Write this token's keys and values into the cache rows: ACT, WRs, PRE on one bank per channel."""
     o = spec.dram.organization
     writes = math.ceil(op.bytes_written / o.tx_bytes / streams.n_channels)
-    row = rows.region(f"{op.name}.cache", 1) + 1
+    row = rows.region(f"{op.name}.cache", 1, range(streams.n_channels)) + 1
     kinds = np.concatenate(([K_ID["ACT"]], np.full(writes, K_ID["WR"]), [K_ID["PRE"]])).astype(np.int64)
     for c in range(streams.n_channels):
         streams.append(op_id, c, kinds, np.ones(kinds.size, np.int64), np.full(kinds.size, row))
@@ -186,7 +277,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
                            f"(use --dtype bf16 or fp16)"])
     n_ch = spec.dram.organization.channels
     streams = _Streams(n_ch)
-    rows = _RowAllocator(spec.dram.organization.rows)
+    rows = _RowAllocator(spec.dram.organization.rows, n_ch)
     pending_vector = pending_special = partial_adds = elementwise_ops = 0
     asic_op = -1          # the last op whose ASIC work is pending (names the barrier)
     for op in graph.ops():
@@ -197,8 +288,11 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
                                 _asic_cycles(spec, pending_vector, pending_special))
                 pending_vector = pending_special = 0
             repeats, k_len, n_out = _gemv_shape(op)
+            group = channel_groups(spec, repeats, k_len, n_out)
             for rep in range(repeats):
-                adds = _gemv(streams, rows, spec, op_id, f"{op.name}[{rep}]", k_len, n_out)
+                first = (rep % (n_ch // group)) * group
+                adds = _gemv(streams, rows, spec, op_id, f"{op.name}[{rep}]", k_len, n_out,
+                             range(first, first + group))
                 pending_vector += adds
                 partial_adds += adds
             asic_op = op_id       # its partial sums are ASIC work

@@ -494,6 +494,7 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
     inject_len = np.zeros(n_ch, np.int64)
     inject_pos = np.zeros(n_ch, np.int64)
     remaining = n_ch
+    finished = np.zeros(n_ch, np.bool_)
     while remaining > 0:
         progressed = False
         for c in range(n_ch):
@@ -615,7 +616,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                 else:
                     issue[e] = t
                     pos[c] += 1
-            if pos[c] == stream_ptr[c + 1] and stats[c, S_CHANNEL_END] == 0:
+            if pos[c] == stream_ptr[c + 1] and not finished[c]:
+                finished[c] = True          # (an empty stream ends at cycle 0)
                 stats[c, S_CHANNEL_END] = last[c] + 1
                 remaining -= 1
         if remaining > 0 and not progressed:
