@@ -49,7 +49,8 @@ class _Replay:
                     text = (f"{rule.level} {prev} -> {nxt} needs {rule.latency} = {latency} cycles"
                             + (f" (window {rule.window})" if rule.window > 1 else ""))
                     self.rules.append((self.levels.index(rule.level), prev, nxt, latency, rule.window, text))
-        self.history: dict[tuple[int, int, str], deque] = defaultdict(lambda: deque(maxlen=8))
+        depth = max([r[4] for r in self.rules] + [1])
+        self.history: dict[tuple[int, int, str], deque] = defaultdict(lambda: deque(maxlen=depth))
         self.open_row: dict[int, int] = {}
         self.last_cycle_on_channel: dict[int, int] = {}
 

@@ -42,11 +42,11 @@ FAR = np.int64(1) << 62
 
 
 @njit(cache=True)
-def _record_command(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr, rule_next,
-                    rule_lat, rule_win):
+def _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope, rule_ptr,
+                    rule_next, rule_lat, rule_win):
     """Timing effect of issuing ``cmd`` at ``clk``: record it on the nodes on its path (and,
     below its scope, on every descendant) and push each of its rules' earliest times forward;
-    a rule with window w counts from the w-th most recent issue (tFAW). Called once per
+    a rule with window w counts from the w-th most recent issue (tFAW, t32AW). Called once per
     command, so its array arguments' reference counting is paid per command, not per slot."""
     sc = scope[cmd]
     for lvl in range(level_off.shape[0]):
@@ -56,14 +56,36 @@ def _record_command(ready, hist, level_off, level_size, path, cmd, clk, scope, r
         else:
             first, last = _descendants(path[sc], sc, lvl, level_size)
         for node in range(first, last):
-            g = level_off[lvl] + node
-            for w in range(hist.shape[2] - 1, 0, -1):
-                hist[g, cmd, w] = hist[g, cmd, w - 1]
-            hist[g, cmd, 0] = clk
-            for k in range(rule_ptr[key], rule_ptr[key + 1]):
-                past = hist[g, cmd, rule_win[k] - 1]
-                if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
-                    ready[g, rule_next[k]] = past + rule_lat[k]
+            _record_on_node(ready, hist, head, level_off[lvl] + node, cmd, clk, key, rule_ptr,
+                            rule_next, rule_lat, rule_win)
+
+
+@njit(cache=True, inline="always")
+def _record_on_node(ready, hist, head, g, cmd, clk, key, rule_ptr, rule_next, rule_lat, rule_win):
+    """Push ``clk`` into the issue history of (node g, cmd), a ring of the longest window's
+    depth, and apply the rules of (level, cmd) that start from its w-th most recent issue."""
+    depth = hist.shape[2]
+    h = head[g, cmd] + 1
+    if h == depth:
+        h = 0
+    head[g, cmd] = h
+    hist[g, cmd, h] = clk
+    for k in range(rule_ptr[key], rule_ptr[key + 1]):
+        slot = h - (rule_win[k] - 1)
+        if slot < 0:
+            slot += depth
+        past = hist[g, cmd, slot]
+        if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
+            ready[g, rule_next[k]] = past + rule_lat[k]
+
+
+@njit(cache=True)
+def history_depth(rule_win):
+    """Issue-history depth the rules need: their longest window (at least 1)."""
+    depth = 1
+    for k in range(rule_win.shape[0]):
+        depth = max(depth, rule_win[k])
+    return depth
 
 
 @njit(cache=True)
@@ -165,7 +187,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
         level_off[lvl] = total
         total += count
     ready = np.full((total, N_CMD), -1, np.int64)
-    hist = np.full((total, N_CMD, 4), -1, np.int64)
+    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
+    head = np.zeros((total, N_CMD), np.int64)
     open_row = np.full(level_count[bank_level], -1, np.int64)
     cap = max(read_cap, write_cap) + 1
     pool_size = 3 * cap + 8
@@ -367,8 +390,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                 else:
                     counters[C_ROW_MISS] += 1
                 pool[c, p, F_COUNTED] = 1
-            _record_command(ready, hist, level_off, level_size, path, cmd, clk, scope, rule_ptr,
-                            rule_next, rule_lat, rule_win)
+            _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
+                            rule_ptr, rule_next, rule_lat, rule_win)
             counters[C_CMD0 + cmd] += 1
             if n_log < max_log:
                 log[n_log, 0] = clk
@@ -475,7 +498,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
         total += count
     banks_per_ch = count // n_ch
     ready = np.full((total, N_CMD), -1, np.int64)
-    hist = np.full((total, N_CMD, 4), -1, np.int64)
+    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
+    head = np.zeros((total, N_CMD), np.int64)
     open_row = np.full(count, -1, np.int64)
     issue = np.full(s_cmd.shape[0], -1, np.int64)
     stats = np.zeros((n_ch, 4), np.int64)
@@ -582,14 +606,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                     else:
                         first, stop = _descendants(path[sc], sc, lvl, level_size)
                     for node in range(first, stop):
-                        g = level_off[lvl] + node
-                        for w in range(3, 0, -1):
-                            hist[g, cmd, w] = hist[g, cmd, w - 1]
-                        hist[g, cmd, 0] = t
-                        for k in range(rule_ptr[key], rule_ptr[key + 1]):
-                            past = hist[g, cmd, rule_win[k] - 1]
-                            if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
-                                ready[g, rule_next[k]] = past + rule_lat[k]
+                        _record_on_node(ready, hist, head, level_off[lvl] + node, cmd, t, key,
+                                        rule_ptr, rule_next, rule_lat, rule_win)
                 if cmd == ACT or cmd == ACTAB or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
                     value = row if (cmd == ACT or cmd == ACTAB) else -1
                     if sc < n_levels - 1:
