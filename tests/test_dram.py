@@ -83,6 +83,42 @@ def test_first_2000_requests_match_ramulator_command_for_command(cfg_name, kind)
     assert result.stats["avg_read_latency_cycles"] == pytest.approx(ref["avg_read_latency_cycles"], abs=1e-4)
 
 
+@pytest.mark.golden
+@pytest.mark.parametrize("kind", ["seq", "rand", "mix"])
+def test_first_2000_requests_match_dramsim3_command_for_command(kind):
+    """Golden: DRAMsim3's command trace for the first 2000 requests, through the per-bank
+    controller of gddr6-dramsim3. DRAMsim3 ran on past the trace (refreshes) and read one
+    extra, duplicate request at its end: its trace may only be longer by those commands."""
+    config = dram("gddr6-dramsim3")
+    trace = prefix(make_trace(kind), 2000)
+    log = simulate_trace(config, trace, max_log=100_000).commands
+    ours = [[str(int(r[0])), COMMANDS[int(r[1])], str(int(r[4]) % 16 if r[4] >= 0 else -1),
+             str(int(r[5])), str(int(r[6]))] for r in log]
+    gold = golden_commands("dramsim3_GDDR6", kind, 0)
+    for lines in (ours, gold):   # compare what both log: rows of ACT/RD/WR, columns of RD/WR
+        for line in lines:
+            if line[1] in ("PRE", "REFab"):
+                line[3] = "*"
+            if line[1] not in ("RD", "WR"):
+                line[4] = "*"
+            if line[1] == "REFab":
+                line[2] = "-1"
+    assert ours == gold[:len(ours)]
+    last_row = int(map_addresses(config, trace.addr[-1:])["row"][0])
+    assert all(line[1] == "REFab" or int(line[3] if line[3] != "*" else last_row) == last_row
+               for line in gold[len(ours):])
+
+
+@pytest.mark.slow
+@pytest.mark.validation
+@pytest.mark.parametrize("kind", ["seq", "rand", "mix"])
+def test_million_request_runs_match_dramsim3(kind):
+    stats = simulate_trace(dram("gddr6-dramsim3"), make_trace(kind)).stats
+    ref = PEERS["full_runs"][f"dramsim3/GDDR6_8Gb_x16/{kind}"]
+    assert stats["total_cycles"] == ref["T_rd_done"]
+    assert stats["avg_read_latency_cycles"] == pytest.approx(ref["avg_read_latency_cycles"], abs=1e-2)
+
+
 @pytest.mark.slow
 @pytest.mark.validation
 @pytest.mark.parametrize("cfg_name", sorted(COMPAT))
@@ -206,6 +242,27 @@ def test_random_streams_obey_every_rule(stream, preset, row_policy):
     assert issued_rw == n_reads - s["reads_forwarded"]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request_streams(), st.sampled_from(["gddr6-dramsim3", "gddr6-14gbps"]))
+def test_random_streams_through_per_bank_queues_obey_every_rule(stream, preset):
+    """The per-bank controller: every command legal, every read served once (merged reads and
+    reads of a pending write's data need no command of their own), no write issued twice."""
+    rows, banks, cols, writes = stream
+    config = dram(preset, **{"dram.timing.nREFI": 400, "dram.controller.scheduler": "per_bank"})
+    tx = config.organization.tx_bytes
+    bank_stride = tx * config.organization.column_accesses * config.organization.channels
+    addr = np.array([(r * 64 + b) * bank_stride * 4 + c * tx * config.organization.channels
+                     for r, b, c in zip(rows, banks, cols)], dtype=np.int64)
+    trace = Trace(addr, np.array(writes, bool), np.zeros(len(addr), np.int64))
+    result = simulate_trace(config, trace, max_log=1_000_000)
+    violation = check_commands(config, result.commands)
+    assert violation is None, str(violation)
+    reads = ~np.array(writes, bool)
+    assert np.all(result.depart[reads] > result.arrive[reads])          # every read returned
+    assert result.stats["commands"].get("RD", 0) <= int(reads.sum())
+    assert result.stats["commands"].get("WR", 0) <= int(sum(writes))
+
+
 def test_checker_catches_a_command_moved_one_cycle_early():
     config = dram("hbm2-2gbps")
     log = simulate_trace(config, prefix(make_trace("rand"), 300), max_log=10_000).commands
@@ -241,6 +298,10 @@ def test_bad_dram_config_is_refused():
         dram("gddr6-14gbps", **{"dram.organization.banks_per_group": 3}).check()
     with pytest.raises(ConfigError, match="nREFI: 300 leaves no time between refreshes"):
         dram("gddr6-14gbps", **{"dram.timing.nREFI": 300}).check()
+    with pytest.raises(ConfigError, match="per_bank refreshes whole channels; HBM2 refreshes per pseudochannel"):
+        dram("hbm2-2gbps", **{"dram.controller.scheduler": "per_bank"}).check()
+    with pytest.raises(ConfigError, match="the per_bank scheduler keeps rows open"):
+        dram("gddr6-dramsim3", **{"dram.controller.row_policy": "closed"}).check()
 
 
 def test_memory_preset_is_not_an_llm_machine():
@@ -301,7 +362,9 @@ for c in range(2):
     s.add(c, "PREA")
 s.barrier(20)
 p = run_streams(aim, s, max_log=10000)
-print(json.dumps([r.stats.to_dict(), r.commands.tolist(), p.stats.to_dict(), p.commands.tolist()]))
+pb = simulate_trace(resolve_preset("gddr6-dramsim3").spec.dram, prefix(make_trace("mix"), 60), max_log=10000)
+print(json.dumps([r.stats.to_dict(), r.commands.tolist(), p.stats.to_dict(), p.commands.tolist(),
+                  pb.stats.to_dict(), pb.commands.tolist()]))
 """
 
 

@@ -62,6 +62,15 @@ class Controller:
                          choices=("allbank", "off"), default="allbank")
     act_pre_scope: str = param("", "bank: nRAS/nRP per bank (JEDEC); channel: also across the channel "
                                "(as Ramulator 2.0's GDDR6 does)", choices=("bank", "channel"), default="bank")
+    scheduler: str = param("", "frfcfs: read/write queues scheduled first-ready first-come-first-served; "
+                           "per_bank: a transaction queue feeding small per-bank command queues served "
+                           "round-robin (DRAMsim3's structure; uses bank_queue and write_drain_threshold, "
+                           "read_queue as the transaction queue)", choices=("frfcfs", "per_bank"),
+                           default="frfcfs")
+    bank_queue: int = param("commands", "per_bank: command-queue entries per bank", gt=0, default=8)
+    write_drain_threshold: int = param("requests", "per_bank: drain writes when every bank queue is "
+                                       "empty and the write buffer holds more than this many", gt=0,
+                                       default=8)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +120,12 @@ class DramConfig:
             problems.append(f"dram.timing.nREFI: {self.timing['nREFI']} leaves no time between refreshes "
                             f"(nRFC {self.timing['nRFC']} + nRP {self.timing.get('nRP', 0)}); raise it or "
                             "set dram.controller.refresh=off")
+        if c.scheduler == "per_bank" and c.row_policy == "closed":
+            problems.append("dram.controller.row_policy: the per_bank scheduler keeps rows open "
+                            "(DRAMsim3's OPEN_PAGE); use row_policy open or scheduler frfcfs")
+        if c.scheduler == "per_bank" and self.std.refresh_scope != "channel":
+            problems.append(f"dram.controller.scheduler: per_bank refreshes whole channels; {self.standard} "
+                            f"refreshes per {self.std.refresh_scope}: use scheduler frfcfs")
         if c.write_low_watermark > c.write_high_watermark or c.write_high_watermark > c.write_queue:
             problems.append("dram.controller: need write_low_watermark <= write_high_watermark <= write_queue")
         if problems:
@@ -182,12 +197,18 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
     c, t = config.controller, config.timing
     refresh_interval = int(t["nREFI"]) if c.refresh == "allbank" else 0
     refresh_level = config.levels().index(config.std.refresh_scope)
-    counters, arrive, depart, log = K.simulate_trace(
-        nodes, fields["row"], fields["column"], trace.is_write.astype(np.bool_), trace.addr.astype(np.int64),
-        config.level_sizes(), int(t["nCL"]) + int(t["nBL"]), c.read_queue, c.write_queue,
-        c.write_high_watermark, c.write_low_watermark, c.row_policy == "closed", refresh_interval,
-        refresh_level, rules.ptr, rules.following, rules.latency, rules.window, rules.scope,
-        len(config.levels()) - 1, max_log)
+    args = (nodes, fields["row"], fields["column"], trace.is_write.astype(np.bool_),
+            trace.addr.astype(np.int64), config.level_sizes(), int(t["nCL"]) + int(t["nBL"]))
+    if c.scheduler == "per_bank":
+        from accsim.arch.pim.kernels_per_bank import simulate_trace_per_bank
+        counters, arrive, depart, log = simulate_trace_per_bank(
+            *args, c.read_queue, c.bank_queue, c.write_drain_threshold, refresh_interval,
+            rules.ptr, rules.following, rules.latency, rules.window, rules.scope, max_log)
+    else:
+        counters, arrive, depart, log = K.simulate_trace(
+            *args, c.read_queue, c.write_queue, c.write_high_watermark, c.write_low_watermark,
+            c.row_policy == "closed", refresh_interval, refresh_level, rules.ptr, rules.following,
+            rules.latency, rules.window, rules.scope, len(config.levels()) - 1, max_log)
     return TraceResult(Stats(_trace_stats(config, trace, counters, arrive, depart)), log, arrive, depart)
 
 

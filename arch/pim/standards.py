@@ -98,7 +98,8 @@ GDDR6 = Standard(
     timing_help={**_COMMON_HELP, "nRTP": "RD to PRE (same bank)",
                  "nRTW_extra": "extra read-to-write bus turnaround beyond nCL + nBL - nCWL",
                  "nRFCpb": "per-bank refresh cycle time",
-                 "n32AW": "thirty-two-activate window of GDDR devices (0 = none)"},
+                 "n32AW": "thirty-two-activate window of GDDR devices (0 = none)",
+                 "nPPD": "PRE to PRE, any two banks of the channel (0 = none)"},
     rules=(
         # channel: CAS to CAS (data bus)
         R(_S, READS, READS, "nBL"), R(_S, READS, READS, "nCCDS"),
@@ -108,7 +109,7 @@ GDDR6 = Standard(
         R(_S, "RD", "PREA", "nRTP"), R(_S, "WR", "PREA", "nCWL + nBL + nWR"),
         # channel: RAS to RAS
         R(_S, "ACT", "ACT", "nRRDS"), R(_S, "ACT", "ACT", "nFAW", window=4),
-        R(_S, "ACT", "ACT", "n32AW", window=32),
+        R(_S, "ACT", "ACT", "n32AW", window=32), R(_S, "PRE", "PRE", "nPPD"),
         R(_S, "ACT", "PREA", "nRAS", when=("act_pre_scope", "bank")),
         R(_S, "PREA", "ACT", "nRP", when=("act_pre_scope", "bank")),
         # Ramulator 2.0's GDDR6 names PRE where PREA belongs in these two channel rules, so nRAS
@@ -296,8 +297,8 @@ def compile_rules(std: Standard, timing: Mapping[str, int], options: Mapping[str
             continue
         level = std.levels.index(rule.level)
         latency = evaluate(rule.latency, timing)
-        if latency == 0 and rule.window > 1:
-            continue    # a zero window (e.g. n32AW 0) is no constraint: keep it out of the tables
+        if latency == 0:
+            continue    # a zero latency (e.g. n32AW 0, nPPD 0) is no constraint: keep it out
         for prev in rule.preceding:
             for nxt in rule.following:
                 entries.setdefault(level * n_cmd + CMD[prev], []).append((CMD[nxt], latency, rule.window))
