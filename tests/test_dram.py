@@ -219,17 +219,22 @@ def request_streams(draw):
     return rows, banks, cols, writes
 
 
+def stream_trace(config, rows, banks, cols, writes):
+    """A trace whose requests hit the drawn rows, banks and columns under RoBaRaCoCh."""
+    tx = config.organization.tx_bytes
+    bank_stride = tx * config.organization.column_accesses * config.organization.channels
+    addr = np.array([(r * 64 + b) * bank_stride * 4 + c * tx * config.organization.channels
+                     for r, b, c in zip(rows, banks, cols)], dtype=np.int64)
+    return Trace(addr, np.array(writes, bool), np.zeros(len(addr), np.int64))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request_streams(), st.sampled_from(["gddr6-14gbps", "hbm2-2gbps", "gddr6-ram2compat"]),
        st.sampled_from(["open", "closed"]))
 def test_random_streams_obey_every_rule(stream, preset, row_policy):
     rows, banks, cols, writes = stream
     config = dram(preset, **{"dram.timing.nREFI": 400, "dram.controller.row_policy": row_policy})
-    tx = config.organization.tx_bytes
-    bank_stride = tx * config.organization.column_accesses * config.organization.channels
-    addr = np.array([(r * 64 + b) * bank_stride * 4 + c * tx * config.organization.channels
-                     for r, b, c in zip(rows, banks, cols)], dtype=np.int64)
-    trace = Trace(addr, np.array(writes, bool), np.zeros(len(addr), np.int64))
+    trace = stream_trace(config, rows, banks, cols, writes)
     result = simulate_trace(config, trace, max_log=1_000_000)
     violation = check_commands(config, result.commands)
     assert violation is None, str(violation)
@@ -249,11 +254,7 @@ def test_random_streams_through_per_bank_queues_obey_every_rule(stream, preset):
     reads of a pending write's data need no command of their own), no write issued twice."""
     rows, banks, cols, writes = stream
     config = dram(preset, **{"dram.timing.nREFI": 400, "dram.controller.scheduler": "per_bank"})
-    tx = config.organization.tx_bytes
-    bank_stride = tx * config.organization.column_accesses * config.organization.channels
-    addr = np.array([(r * 64 + b) * bank_stride * 4 + c * tx * config.organization.channels
-                     for r, b, c in zip(rows, banks, cols)], dtype=np.int64)
-    trace = Trace(addr, np.array(writes, bool), np.zeros(len(addr), np.int64))
+    trace = stream_trace(config, rows, banks, cols, writes)
     result = simulate_trace(config, trace, max_log=1_000_000)
     violation = check_commands(config, result.commands)
     assert violation is None, str(violation)

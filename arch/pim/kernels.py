@@ -80,6 +80,24 @@ def _record_on_node(ready, hist, head, g, cmd, clk, key, rule_ptr, rule_next, ru
 
 
 @njit(cache=True)
+def log_command(log, n_log, counters, clk, cmd, path, shown_levels, row, col):
+    """Append an issued command to the command log (cycle, command, node per level - the
+    first ``shown_levels`` of its path, -1 below -, row, column); count it as dropped when
+    the log is full. Returns the new log length."""
+    if n_log >= log.shape[0]:
+        counters[C_LOG_DROPPED] += 1
+        return n_log
+    n_levels = path.shape[0]
+    log[n_log, 0] = clk
+    log[n_log, 1] = cmd
+    for lvl in range(n_levels):
+        log[n_log, 2 + lvl] = path[lvl] if lvl < shown_levels else -1
+    log[n_log, 2 + n_levels] = row
+    log[n_log, 3 + n_levels] = col
+    return n_log + 1
+
+
+@njit(cache=True)
 def history_depth(rule_win):
     """Issue-history depth the rules need: their longest window (at least 1)."""
     depth = 1
@@ -393,17 +411,10 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
             _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
                             rule_ptr, rule_next, rule_lat, rule_win)
             counters[C_CMD0 + cmd] += 1
-            if n_log < max_log:
-                log[n_log, 0] = clk
-                log[n_log, 1] = cmd
-                for lvl in range(n_levels):
-                    log[n_log, 2 + lvl] = path[lvl] if (q != PRIO or lvl <= refresh_level) else -1
-                r = pool[c, p, F_REQ] if q != PRIO else -1
-                log[n_log, 2 + n_levels] = req_row[r] if r >= 0 else -1
-                log[n_log, 3 + n_levels] = req_col[r] if r >= 0 else -1
-                n_log += 1
-            else:
-                counters[C_LOG_DROPPED] += 1
+            r = pool[c, p, F_REQ] if q != PRIO else -1
+            n_log = log_command(log, n_log, counters, clk, cmd, path,
+                                n_levels if q != PRIO else refresh_level + 1,
+                                req_row[r] if r >= 0 else -1, req_col[r] if r >= 0 else -1)
             # bank state
             if cmd == ACT:
                 open_row[path[bank_level]] = pool[c, p, F_ROW]

@@ -21,10 +21,9 @@ trace in order, one request per cycle, after the memory system's tick.
 import numpy as np
 from numba import njit
 
-from accsim.arch.pim.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_LOG_DROPPED,
-                                     C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
+from accsim.arch.pim.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
                                      C_T_WR_DONE, C_WRITES, FAR, N_CMD, N_COUNTERS, PRE, RD, REFAB,
-                                     WR, _record_command, history_depth)
+                                     WR, _record_command, history_depth, log_command)
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
 
@@ -169,17 +168,10 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
                 _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
                                 rule_ptr, rule_next, rule_lat, rule_win)
                 counters[C_CMD0 + cmd] += 1
-                if n_log < max_log:
-                    log[n_log, 0] = clk
-                    log[n_log, 1] = cmd
-                    for lvl in range(n_levels):
-                        log[n_log, 2 + lvl] = path[lvl]
-                    log[n_log, 2 + n_levels] = req_row[bq[bank, pos]] if pos >= 0 else \
-                        (open_row[bank] if cmd == PRE else -1)
-                    log[n_log, 3 + n_levels] = req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1
-                    n_log += 1
-                else:
-                    counters[C_LOG_DROPPED] += 1
+                n_log = log_command(log, n_log, counters, clk, cmd, path, n_levels,
+                                    req_row[bq[bank, pos]] if pos >= 0 else
+                                    (open_row[bank] if cmd == PRE else -1),
+                                    req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
                 if cmd == ACT:
                     open_row[bank] = req_row[bq[bank, pos]]
                     row_hits[bank] = 0
