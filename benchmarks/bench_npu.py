@@ -19,7 +19,7 @@ from accsim.workloads.graph import Phase
 
 def cold(fn):
     T.simulate_kernel.cache_clear()
-    npu_mapper.choose_tiling.cache_clear()
+    npu_mapper.search_tiling.cache_clear()
     t0 = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - t0

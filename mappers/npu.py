@@ -25,6 +25,7 @@ from typing import Any
 
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
+from accsim.engine.collectives import COLLECTIVE_CODES
 from accsim.errors import ConfigError
 from accsim.mappers.tiling import search, tile_sizes
 from accsim.program import Program, ProgramBuilder
@@ -32,7 +33,7 @@ from accsim.stats import Stats
 from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph
 
 UNITS = ("aicore", "link")
-COLLECTIVES = ("all_reduce", "all_gather", "all_to_all")
+COLLECTIVES = tuple(COLLECTIVE_CODES)
 GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 FUSABLE = ("activation", "elementwise", "rope")
 GIB = 1024 ** 3
@@ -76,8 +77,8 @@ class _Lowering:
         self.rows: list[tuple[str, str, str, object, float]] = []   # op, unit, kind, kernel, flops
         self.gemm_of_tensor: dict[str, int] = {}    # output tensor -> row of the GEMM producing it
         self.row_of_tensor: dict[str, int] = {}     # any tensor -> row of the kernel producing it
-        self.fused_scores: dict[str, tuple[int, str]] = {}  # softmax output -> (score row, cache)
-        self.search_stats = {"kernels": 0, "enumerated": 0, "evaluated": 0, "budget_hits": 0}
+        self.fused_scores: dict[str, str] = {}     # fused softmax output -> the scores' K cache
+        self.searched: dict[T.GemmKernel, dict] = {}   # GEMM shape -> its tiling search
 
     # --- placement -------------------------------------------------------------------------
     def where(self, nbytes: int) -> int:
@@ -89,8 +90,8 @@ class _Lowering:
     # --- ops --------------------------------------------------------------------------------
     def op(self, op: Op) -> None:
         if op.kind in COLLECTIVES:
-            code = {"all_reduce": 0, "all_gather": 1, "all_to_all": 2}[op.kind]
-            self.add(op, "link", T.CollectiveKernel(code, int(op.attrs["payload_bytes"]),
+            self.add(op, "link", T.CollectiveKernel(COLLECTIVE_CODES[op.kind],
+                                                    int(op.attrs["payload_bytes"]),
                                                     int(op.attrs["group"])))
         elif op.kind == "softmax" and self.fusable_softmax(op):
             return
@@ -121,7 +122,7 @@ class _Lowering:
         self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
         score_op = self.g.op(name)
         cache = next(t.name for t in score_op.inputs if t.role == "kv_cache")
-        self.fused_scores[op.outputs[0].name] = (row, cache)
+        self.fused_scores[op.outputs[0].name] = cache
         self.row_of_tensor[op.outputs[0].name] = row
         return True
 
@@ -163,7 +164,7 @@ class _Lowering:
                 offset = self.g.phase.context_len
             if op.kind == "attn_context" and x.name in self.fused_scores:
                 a_src = T.ON_CHIP
-                score_cache = self.fused_scores[x.name][1]
+                score_cache = self.fused_scores[x.name]
                 if any(t.name == score_cache for t in op.inputs[1:]):
                     b_src = T.ON_CHIP      # one cache serves as K and V: its tiles are on chip
         elif op.kind == "expert_matmul":
@@ -183,7 +184,10 @@ class _Lowering:
         self.gemm_of_tensor[op.outputs[0].name] = self.add(op, "aicore", self.retile(kern))
 
     def retile(self, kern: T.GemmKernel) -> T.GemmKernel:
-        best = choose_tiling(self.spec, _with(kern, m_t=0, k_t=0, n_t=0, order="mn"))
+        shape = _with(kern, m_t=0, k_t=0, n_t=0, order="mn")
+        found = search_tiling(self.spec, shape)
+        self.searched[shape] = found
+        best = found["best"]
         return _with(kern, m_t=best["m_t"], k_t=best["k_t"], n_t=best["n_t"], order=best["order"])
 
     def vector(self, op: Op) -> None:
@@ -203,7 +207,14 @@ class _Lowering:
         for name, unit, kind, kern, flops in self.rows:
             prev = [b.add(name, unit, kind, prev, **T.kernel_row(kern, flops))]
         p = self.g.phase
+        searches = list(self.searched.values())
         return b.build(meta={"dtype": self.g.model.dtype, "workload": self.g.describe(),
+                             "tiling_search": {
+                                 "gemm_shapes": len(searches),
+                                 "enumerated": sum(f["enumerated"] for f in searches),
+                                 "fitting": sum(f["fitting"] for f in searches),
+                                 "simulated": sum(f["simulated"] for f in searches),
+                                 "budget_hits": sum(f["budget_hit"] for f in searches)},
                              "matmul_dtype": self.g.model.role_dtype("weight"),
                              "tokens": p.tokens})
 
@@ -213,9 +224,15 @@ def _with(kern: T.GemmKernel, **changes) -> T.GemmKernel:
     return replace(kern, **changes)
 
 
-@lru_cache(maxsize=4096)
 def choose_tiling(spec: NpuSpec, kern: T.GemmKernel) -> dict:
-    """Tile sizes and loop order of one GEMM kernel shape (memoised; deterministic)."""
+    """Tile sizes and loop order of one GEMM kernel shape."""
+    return search_tiling(spec, kern)["best"]
+
+
+@lru_cache(maxsize=4096)
+def search_tiling(spec: NpuSpec, kern: T.GemmKernel) -> dict:
+    """The shared tiling search on one GEMM kernel shape (memoised; deterministic): the best
+    tiling and how much of the space was enumerated, fitted and simulated."""
     a, buf = spec.array, spec.buffers
     depth = a.depth * (a.int8_rate if kern.int8 else 1)
     # a cube computes whole fractals; a systolic array pads a partial fold, so smaller tiles
@@ -239,7 +256,8 @@ def choose_tiling(spec: NpuSpec, kern: T.GemmKernel) -> dict:
     result = search(dims, T.ORDERS, fits, lambda c: estimate_cycles(spec, _with(kern, **c)),
                     evaluate, spec.search.max_candidates, spec.search.top_k,
                     f"GEMM {kern.g}x({kern.m}x{kern.k} @ {kern.k}x{kern.n})")
-    return result.best
+    return {"best": result.best, "enumerated": result.enumerated, "fitting": result.fitting,
+            "simulated": len(result.evaluated), "budget_hit": result.budget_hit}
 
 
 def estimate_cycles(spec: NpuSpec, kern: T.GemmKernel) -> float:

@@ -219,6 +219,13 @@ def test_attention_is_fused_and_weights_read_once(ascend, llama_programs):
     assert weights <= stats["hbm_bytes_per_die"] < 1.1 * weights
 
 
+def test_the_search_effort_is_reported(ascend, llama_programs):
+    search = simulate(ascend, llama_programs["decode"])["tiling_search"]
+    assert search["gemm_shapes"] > 0 and search["enumerated"] >= search["fitting"] > 0
+    assert 0 < search["simulated"] <= ascend.search.top_k * search["gemm_shapes"]
+    assert search["budget_hits"] == 0
+
+
 def test_reused_kernels_give_the_same_answer_as_fresh_ones(ascend, llama_programs):
     program = llama_programs["prefill"]
     memoised = simulate(ascend, program)

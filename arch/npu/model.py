@@ -86,4 +86,5 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
         "l2_bytes_per_die": int(sum(r.l2_bytes for r in results)),
         "link_bytes_per_die": int(sum(r.link_bytes for r in results)),
         "dies": dies, "chips": spec.system.chips,
+        "tiling_search": dict(program.meta.get("tiling_search", {})),
     })
