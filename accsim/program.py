@@ -28,6 +28,11 @@ ALLOWED_DTYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float64), 
 FORMAT_VERSION = 1
 
 
+def _buffer(array: np.ndarray) -> memoryview:
+    """The array's bytes without a copy (arrays of a Program are C-contiguous)."""
+    return memoryview(np.ascontiguousarray(array)).cast("B")
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     array.flags.writeable = False
@@ -84,9 +89,9 @@ class Program:
         for name in sorted(self.columns):
             h.update(name.encode())
             h.update(str(self.columns[name].dtype).encode())
-            h.update(self.columns[name].tobytes())
-        h.update(self.dep_ptr.tobytes())
-        h.update(self.dep_idx.tobytes())
+            h.update(_buffer(self.columns[name]))
+        h.update(_buffer(self.dep_ptr))
+        h.update(_buffer(self.dep_idx))
         return h.hexdigest()
 
     def _header(self) -> dict[str, Any]:

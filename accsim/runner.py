@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -102,7 +103,9 @@ def step_graph(preset: Preset, model: ModelConfig, phase: Phase) -> Any:
 
 
 def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
-                       mapper_name: str | None) -> tuple[Stats, Program]:
+                       mapper_name: str | None) -> tuple[Stats, Program, str]:
+    """Lower one pass and simulate it; returns its stats, Program and the Program's digest
+    (hashed on a second thread while the model runs: hashing and numba kernels release the GIL)."""
     family = families().get(preset.family)
     if not family.default_mapper:
         command = (f"accsim dram --standard {preset.name} --trace FILE" if family.name == "dram"
@@ -115,7 +118,10 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
                            f"preset '{preset.name}' is family '{family.name}'"])
     graph = step_graph(preset, model, phase)
     program = mapper.lower(graph, preset.spec)
-    return family.simulate(preset.spec, program), program
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(program.digest)
+        stats = family.simulate(preset.spec, program)
+        return stats, program, digest.result()
 
 
 def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np.ndarray) -> dict:
@@ -168,10 +174,10 @@ def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
     sampled = sample_steps(contexts.size, scenario.decode_samples)
     stats, digests, first, last = [], [], None, None
     for ctx in contexts[sampled]:
-        step, program = lower_and_simulate(preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens),
-                                           scenario.mapper)
+        step, program, digest = lower_and_simulate(
+            preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens), scenario.mapper)
         stats.append(step)
-        digests.append(program.digest())
+        digests.append(digest)
         first = first or program
         last = program
     return _Passes(_aggregate_decode(stats, sampled, contexts), sampled, digests, first, last)
@@ -196,9 +202,8 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         prefill_digest = passes.digests[0]
         steps.append(("prompt token 1", passes.first))
     else:
-        prefill, prefill_program = lower_and_simulate(
+        prefill, prefill_program, prefill_digest = lower_and_simulate(
             preset, model, Phase.prefill(scenario.batch, scenario.prompt), scenario.mapper)
-        prefill_digest = prefill_program.digest()
         steps.append(("prefill", prefill_program))
     digests: dict[str, Any] = {"prefill": prefill_digest, "decode": []}
     contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)

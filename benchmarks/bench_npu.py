@@ -35,7 +35,7 @@ def main() -> None:
                                 (160, Phase.decode(15360, 4096, 2), "decode step, batch 15360, MTP 2 tokens"),
                                 (16, Phase.prefill(64, 4096), "prefill, 64 x 4096-token prompts")):
         preset = resolve_preset("ascend-910c", {"system.chips": chips})
-        (stats, _), seconds = cold(lambda: lower_and_simulate(preset, model, phase, None))
+        (stats, _, _), seconds = cold(lambda: lower_and_simulate(preset, model, phase, None))
         print(f"DeepSeek-R1 on {chips} x 910C, {label}: {stats['kernels']} kernels "
               f"({stats['kernels_simulated']} distinct, {stats['tile_tasks']:,} tile tasks), "
               f"{stats['latency_s'] * 1e3:.1f} ms simulated in {seconds:.2f} s")

@@ -41,57 +41,51 @@ ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "element
              "activation": (6, 1)}
 
 
-COLUMNS = ("op", "unit", "kind", "bank1", "row1", "barrier", "barrier_cycles")
-
-
 @dataclass
 class _Streams:
-    """Column chunks of the Program being built, per channel (numpy chunks per GEMV, not per
-    command), so that the Program comes out channel-major: each channel's stream contiguous."""
+    """The Program being built, as per-channel lists of chunks (one per GEMV, KV write or
+    barrier, never per command), assembled channel-major at the end: each channel's stream
+    contiguous. A chunk is (op, kinds, bank1 or a scalar, row1, barrier id or -1, cycles)."""
 
     n_channels: int
-    chunks: list = field(default_factory=list)      # per channel: {column: [arrays]}
+    chunks: list = field(default_factory=list)
     ops: list[str] = field(default_factory=list)
     barriers: int = 0
     useful_macs: int = 0
 
     def __post_init__(self) -> None:
-        self.chunks = [{k: [] for k in COLUMNS} for _ in range(self.n_channels)]
+        self.chunks = [[] for _ in range(self.n_channels)]
 
     def op_index(self, name: str) -> int:
         self.ops.append(name)
         return len(self.ops) - 1
 
-    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: np.ndarray, row1: np.ndarray) -> None:
-        n = kinds.size
-        cols = self.chunks[channel]
-        cols["op"].append(np.full(n, op, np.int32))
-        cols["unit"].append(np.full(n, channel, np.int32))
-        cols["kind"].append(kinds.astype(np.int32))
-        cols["bank1"].append(bank1.astype(np.int32))
-        cols["row1"].append(row1.astype(np.int32))
-        cols["barrier"].append(np.zeros(n, np.int32))
-        cols["barrier_cycles"].append(np.zeros(n, np.int64))
+    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: int, row1: np.ndarray) -> None:
+        """Commands on one channel; ``bank1`` is 1 + the bank of every command (0 = all banks)."""
+        self.chunks[channel].append((op, kinds, bank1, row1, -1, 0))
 
     def barrier(self, op: int, cycles: int) -> None:
-        for c in range(self.n_channels):
-            cols = self.chunks[c]
-            cols["op"].append(np.array([op], np.int32))
-            cols["unit"].append(np.array([c], np.int32))
-            cols["kind"].append(np.array([K_ID[BARRIER_KIND]], np.int32))
-            cols["bank1"].append(np.zeros(1, np.int32))
-            cols["row1"].append(np.zeros(1, np.int32))
-            cols["barrier"].append(np.array([self.barriers], np.int32))
-            cols["barrier_cycles"].append(np.array([cycles], np.int64))
+        for chunks in self.chunks:
+            chunks.append((op, _BARRIER_KINDS, 0, _ZERO_ROW, self.barriers, cycles))
         self.barriers += 1
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Channel-major columns."""
-        out = {}
-        for k in COLUMNS:
-            parts = [a for ch in self.chunks for a in ch[k]]
-            out[k] = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return out
+        """Channel-major columns, built with one concatenation per column."""
+        chunks = [ch for per_channel in self.chunks for ch in per_channel]
+        lengths = np.array([ch[1].size for ch in chunks], np.int64)
+        channel = np.repeat(np.arange(self.n_channels, dtype=np.int32),
+                            [len(per_channel) for per_channel in self.chunks])
+        field_of = lambda i, dtype: np.repeat(np.array([ch[i] for ch in chunks], dtype), lengths)
+        barrier = field_of(4, np.int32)
+        return {"op": field_of(0, np.int32), "unit": np.repeat(channel, lengths),
+                "kind": np.concatenate([ch[1] for ch in chunks]).astype(np.int32, copy=False),
+                "bank1": field_of(2, np.int32),
+                "row1": np.concatenate([ch[3] for ch in chunks]).astype(np.int32, copy=False),
+                "barrier": np.maximum(barrier, 0), "barrier_cycles": field_of(5, np.int64)}
+
+
+_BARRIER_KINDS = np.array([K_ID[BARRIER_KIND]], np.int32)
+_ZERO_ROW = np.zeros(1, np.int32)
 
 
 class _RowAllocator:
@@ -156,8 +150,8 @@ def _gemv_pattern(banks: int, row_elems: int, lanes: int, gb_elems: int, wrgb_pe
             outputs = min(per_row, per_bank - r * per_row)
             run = np.concatenate((np.full(macs, K_ID["MACab"]), [K_ID["RDMAC"]]))
             parts.append(np.concatenate(([K_ID["ACTab"]], np.tile(run, outputs), [K_ID["PREA"]])))
-    kinds = np.concatenate(parts).astype(np.int64)
-    row1 = np.zeros(kinds.size, np.int64)
+    kinds = np.concatenate(parts).astype(np.int32)
+    row1 = np.zeros(kinds.size, np.int32)
     acts = np.flatnonzero(kinds == K_ID["ACTab"])
     row1[acts] = 1 + np.arange(acts.size)
     # MACs name the row they read (the open one): carry each ACTab's row forward
@@ -174,9 +168,9 @@ def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: 
     """Append y[n_out] = W[n_out, k_len] x on ``channels``; return the partial sums to add."""
     pattern = gemv_pattern(spec, k_len, n_out, len(channels))
     base = rows.region(name, pattern.n_rows, channels)
-    row1 = np.where(pattern.row_offset1 > 0, pattern.row_offset1 + base, 0)
+    row1 = np.where(pattern.row_offset1 > 0, pattern.row_offset1 + np.int32(base), np.int32(0))
     for c in channels:    # every channel of the group runs the same pattern on its own rows
-        streams.append(op, c, pattern.kinds, np.zeros(pattern.kinds.size, np.int64), row1)
+        streams.append(op, c, pattern.kinds, 0, row1)
     streams.useful_macs += k_len * n_out
     return pattern.partial_adds
 
@@ -231,9 +225,9 @@ def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
     ptr[1:] = kinds.size
     rules = d.compiled_rules()
     refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
-    zeros = np.zeros(kinds.size, np.int64)
+    zeros = np.zeros(kinds.size, np.int32)
     _, per_channel, _, _ = K.simulate_streams(
-        ptr, kinds.astype(np.int64), zeros - 1, row1 - 1, zeros, np.zeros(0, np.int64),
+        ptr, kinds.astype(np.int32), zeros - 1, (row1 - 1).astype(np.int32), zeros, np.zeros(0, np.int64),
         d.level_sizes(), refresh, rules.ptr, rules.following, rules.latency, rules.window,
         rules.scope, 0)
     return int(per_channel[0, K.S_CHANNEL_END])
@@ -244,9 +238,9 @@ def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_
     o = spec.dram.organization
     writes = math.ceil(op.bytes_written / o.tx_bytes / streams.n_channels)
     row = rows.region(f"{op.name}.cache", 1, range(streams.n_channels)) + 1
-    kinds = np.concatenate(([K_ID["ACT"]], np.full(writes, K_ID["WR"]), [K_ID["PRE"]])).astype(np.int64)
+    kinds = np.concatenate(([K_ID["ACT"]], np.full(writes, K_ID["WR"]), [K_ID["PRE"]])).astype(np.int32)
     for c in range(streams.n_channels):
-        streams.append(op_id, c, kinds, np.ones(kinds.size, np.int64), np.full(kinds.size, row))
+        streams.append(op_id, c, kinds, 1, np.full(kinds.size, row, np.int32))
 
 
 def _asic_cycles(spec: PimSpec, vector_ops: int, special_ops: int) -> int:

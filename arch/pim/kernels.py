@@ -98,6 +98,19 @@ def log_command(log, n_log, counters, clk, cmd, path, shown_levels, row, col):
 
 
 @njit(cache=True)
+def rule_targets(rule_ptr, rule_next, n_levels):
+    """targeted[level, cmd]: whether any rule on that level bounds ``cmd`` (else the ready
+    table holds -1 there forever and need not be read)."""
+    targeted = np.zeros((n_levels, N_CMD), np.bool_)
+    for lvl in range(n_levels):
+        for prev in range(N_CMD):
+            key = lvl * N_CMD + prev
+            for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                targeted[lvl, rule_next[k]] = True
+    return targeted
+
+
+@njit(cache=True)
 def history_depth(rule_win):
     """Issue-history depth the rules need: their longest window (at least 1)."""
     depth = 1
@@ -486,7 +499,7 @@ BARRIER = 100        # not a DRAM command: wait until every channel reaches barr
 S_ISSUE, S_CHANNEL_END, S_REFRESHES, S_BARRIER_WAIT = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, level_size,
                      refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope, max_log):
     """Issue every channel's command stream in order, each command at the first cycle at which
@@ -508,6 +521,7 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
         level_off[lvl] = total
         total += count
     banks_per_ch = count // n_ch
+    targeted = rule_targets(rule_ptr, rule_next, n_levels)
     ready = np.full((total, N_CMD), -1, np.int64)
     hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
     head = np.zeros((total, N_CMD), np.int64)
@@ -602,6 +616,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                 sc = scope[cmd]
                 t = last[c] + 1
                 for lvl in range(n_levels):
+                    if not targeted[lvl, cmd]:
+                        continue            # no rule ever bounds cmd on this level's nodes
                     if lvl <= sc:
                         first, stop = path[lvl], path[lvl] + 1
                     else:
@@ -612,6 +628,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                             t = ready[g, cmd]
                 for lvl in range(n_levels):
                     key = lvl * N_CMD + cmd
+                    if rule_ptr[key] == rule_ptr[key + 1]:
+                        continue            # no rule starts from cmd here: its history is never read
                     if lvl <= sc:
                         first, stop = path[lvl], path[lvl] + 1
                     else:
@@ -672,14 +690,14 @@ def _ready_on(ready, level_off, level_size, path, cmd, scope):
 
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
     """Cycles of the critical path per command kind, plus the barriers' (ASIC) cycles.
 
     Between two barriers the channel whose last command ended last sets the pace (the first
     such channel on ties); each gap between its consecutive entries counts against the entry
-    that ended it. Returns (cycles per command kind, barrier cycles on the path); together
-    they sum to the pass's latency.
+    that ended it. Returns (cycles per command kind, barrier cycles on the path, entries per
+    command kind); the first two sum to the pass's latency.
     """
     n_ch = stream_ptr.shape[0] - 1
     n_seg = n_barriers + 1
@@ -697,11 +715,14 @@ def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
             if arrival[c, s] > arrival[critical[s], s]:
                 critical[s] = c
     per_cmd = np.zeros(n_commands, np.int64)
+    count = np.zeros(n_commands, np.int64)
     barrier_cycles = 0
     for c in range(n_ch):
         seg, prev_end = 0, 0
         for e in range(stream_ptr[c], stream_ptr[c + 1]):
             is_barrier = s_cmd[e] == BARRIER
+            if not is_barrier:
+                count[s_cmd[e]] += 1
             end = issue[e] if is_barrier else issue[e] + 1
             if critical[seg] == c:
                 if is_barrier:
@@ -711,4 +732,4 @@ def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
             if is_barrier:
                 seg += 1
             prev_end = end
-    return per_cmd, barrier_cycles
+    return per_cmd, barrier_cycles, count

@@ -183,8 +183,11 @@ HBM2 = Standard(
 _PIM_SCOPES = {"ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
                "RDMAC": "channel"}
 
-# GDDR6 with processing-in-memory banks. ACTab counts as an activation of every bank (bank
-# rules) and, drawing the current of 16 activations, takes a whole four-activate window.
+# GDDR6 with processing-in-memory banks. ACTab counts as an activation of every bank and,
+# drawing the current of 16 activations, takes a whole four-activate window. Rules that start
+# from an all-bank command (ACTab, MACab) are stated on the channel: an all-bank command reaches
+# every bank, so a channel rule bounds each bank exactly as a bank rule would, and the kernels
+# record it once instead of on every bank.
 GDDR6_AIM = Standard(
     name="GDDR6-AiM",
     levels=GDDR6.levels,
@@ -195,11 +198,11 @@ GDDR6_AIM = Standard(
                  "nCCD_MAC": "MAC to MAC (all-bank or single-bank), same channel",
                  "nMAC_LAT": "last MAC to MAC-result read (multiplier/adder pipeline drain)"},
     rules=GDDR6.rules + (
-        R("bank", "ACTab", ("MACab", "MACsb"), "nRCDRDMAC"), R("bank", "ACT", "MACsb", "nRCDRDMAC"),
-        R("bank", "ACTab", READS, "nRCDRD"), R("bank", "ACTab", WRITES, "nRCDWR"),
-        R("bank", "ACTab", "PRE", "nRAS"), R("bank", "ACTab", ("ACT", "ACTab"), "nRC"),
-        R("bank", ("PRE", "RDA", "WRA"), "ACTab", "nRP"), R("bank", ("MACab", "MACsb"), "PRE", "nRTP"),
-        R("bank", "ACT", "ACTab", "nRC"),
+        R(_S, "ACTab", ("MACab", "MACsb"), "nRCDRDMAC"), R("bank", "ACT", "MACsb", "nRCDRDMAC"),
+        R(_S, "ACTab", READS, "nRCDRD"), R(_S, "ACTab", WRITES, "nRCDWR"),
+        R(_S, "ACTab", "PRE", "nRAS"), R(_S, "ACTab", ("ACT", "ACTab"), "nRC"),
+        R("bank", ("PRE", "RDA", "WRA"), "ACTab", "nRP"), R("bank", "MACsb", "PRE", "nRTP"),
+        R(_S, "MACab", "PRE", "nRTP"), R("bank", "ACT", "ACTab", "nRC"),
         R(_S, "PREA", "ACTab", "nRP"), R(_S, ("MACab", "MACsb"), "PREA", "nRTP"),
         R(_S, "ACTab", ("ACT", "ACTab"), "nFAW"), R(_S, "ACT", "ACTab", "nFAW"),
         R(_S, "ACTab", "PREA", "nRAS"), R(_S, "ACTab", "REFab", "nRC"),

@@ -47,7 +47,7 @@ class CommandStreams:
     def arrays(self) -> tuple[np.ndarray, ...]:
         ptr = np.zeros(self.n_channels + 1, dtype=np.int64)
         ptr[1:] = np.cumsum([len(e) for e in self.entries])
-        flat = np.array([x for e in self.entries for x in e], dtype=np.int64).reshape(-1, 4)
+        flat = np.array([x for e in self.entries for x in e], dtype=np.int32).reshape(-1, 4)
         return ptr, flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy(), flat[:, 3].copy(), \
             np.array(self.barrier_latency_cycles, dtype=np.int64)
 

@@ -77,14 +77,16 @@ def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
     n_ch = len(program.units)
     ptr = np.zeros(n_ch + 1, dtype=np.int64)
     np.cumsum(np.bincount(c["unit"], minlength=n_ch), out=ptr[1:])
-    kinds = np.array([COMMANDS.index(k) if k in COMMANDS else BARRIER for k in program.kinds], np.int64)
+    kinds = np.array([COMMANDS.index(k) if k in COMMANDS else BARRIER for k in program.kinds], np.int32)
     cmd = kinds[c["kind"][order]]
     n_barriers = int(c["barrier"].max()) + 1 if program.n_tasks else 0
     latency = np.zeros(n_barriers, dtype=np.int64)
     is_barrier = cmd == BARRIER
-    latency[c["barrier"][order][is_barrier]] = c["barrier_cycles"][order][is_barrier]
-    as64 = lambda name: c[name][order].astype(np.int64)
-    return (ptr, cmd, as64("bank1") - 1, as64("row1") - 1, as64("barrier"), latency)
+    barrier = c["barrier"][order].astype(np.int32, copy=False)
+    latency[barrier[is_barrier]] = c["barrier_cycles"][order][is_barrier]
+    # stream entries are int32 throughout (one kernel specialisation, half the bytes)
+    zero_based = lambda name: c[name][order].astype(np.int32, copy=False) - np.int32(1)
+    return (ptr, cmd, zero_based("bank1"), zero_based("row1"), barrier, latency)
 
 
 def _issue(spec: PimSpec, program: Program) -> tuple:
@@ -126,11 +128,9 @@ def simulate(spec: PimSpec, program: Program) -> Stats:
     (ptr, cmd, bank, row, barrier, latency), issue, per_channel, release = _issue(spec, program)
     total = int(per_channel[:, K.S_CHANNEL_END].max()) if per_channel.size else 0
     hz = d.clock_hz
-    counts = {COMMANDS[i]: int(n) for i, n in enumerate(np.bincount(cmd[cmd < len(COMMANDS)],
-                                                                    minlength=len(COMMANDS))) if n}
     refreshes = int(per_channel[:, K.S_REFRESHES].sum())
     asic_cycles = int(latency.sum())
-    breakdown = _critical_path_breakdown(ptr, cmd, issue, latency.size, hz)
+    breakdown, counts = _critical_path_breakdown(ptr, cmd, issue, latency.size, hz)
     energy = _energy_J(spec, counts, refreshes, program, total / hz)
     banks = d.organization.bank_groups * d.organization.banks_per_group
     lanes = spec.pim.mac_lanes_per_bank
@@ -149,15 +149,16 @@ def simulate(spec: PimSpec, program: Program) -> Stats:
     return Stats(stats)
 
 
-def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> dict[str, float]:
+def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> tuple[dict[str, float], dict[str, int]]:
     """Split the pass over what held the critical path, exactly (the parts sum to the latency):
     between barriers, the channel that arrived last sets the pace and each gap between its
     consecutive commands counts against the command that ended it (so waiting for an
     activation or a refresh served at that boundary counts against the command that needed
     it); barrier cycles are ASIC time. Commands are reported by category: pim_mac,
-    activation_refresh, data_movement (global-buffer writes, result reads, KV writes)."""
+    activation_refresh, data_movement (global-buffer writes, result reads, KV writes). Also
+    returns the stream's command counts."""
     from accsim.arch.pim.kernels import critical_path_cycles
-    per_cmd, barrier_cycles = critical_path_cycles(ptr, cmd, issue, n_barriers, len(COMMANDS))
+    per_cmd, barrier_cycles, count = critical_path_cycles(ptr, cmd, issue, n_barriers, len(COMMANDS))
     out: dict[str, float] = {}
     for i, cycles in enumerate(per_cmd):
         if cycles:
@@ -165,7 +166,7 @@ def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> dict[str, float
             out[category] = out.get(category, 0.0) + float(cycles) / hz
     if barrier_cycles:
         out[ASIC_KIND] = float(barrier_cycles) / hz
-    return out
+    return out, {COMMANDS[i]: int(n) for i, n in enumerate(count) if n}
 
 
 def _energy_J(spec: PimSpec, counts: dict[str, int], refreshes: int, program: Program,
