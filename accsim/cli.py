@@ -387,10 +387,12 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
     for o in outcomes:
         if o.failure:
             console.print(f"[red]{o.case.id} failed to run:[/red] {o.failure}", markup=True)
-        elif o.curve:
+        if o.curve:
             curve = o.case.curve
             console.print(f"{o.case.id}: {curve['stat']} vs {curve['over']}: " + ", ".join(
                 f"{v:g} -> {y:.4g}" for v, y in o.curve))
+        if o.shown is not None:
+            console.print(f"{o.case.id}: {o.case.show} = {_compact(o.shown)}")
     misses = sum(1 for o in outcomes if not o.within and o.failure is None)
     failures = sum(1 for o in outcomes if o.failure)
     console.print(f"{len(outcomes)} cases: {len(outcomes) - misses - failures} within tolerance, "
@@ -405,6 +407,16 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
         plot_parity(rows, plot_path)
     if failures or (strict and misses):
         raise click.exceptions.Exit(1)
+
+
+def _compact(value: Any) -> str:
+    """A stat for one line: a breakdown {kind: {exposed_s: x}} as kind share%, else as is."""
+    if isinstance(value, dict) and value and all(isinstance(v, dict) and "exposed_s" in v
+                                                 for v in value.values()):
+        total = sum(v["exposed_s"] for v in value.values()) or 1.0
+        return ", ".join(f"{k} {100 * v['exposed_s'] / total:.1f}%"
+                         for k, v in sorted(value.items(), key=lambda kv: -kv[1]["exposed_s"]))
+    return str(value)
 
 
 @cli.command("dram")

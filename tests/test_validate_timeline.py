@@ -85,3 +85,14 @@ def test_timeline_aggregates_big_steps(tmp_path):
     trace = json.loads(path.read_text())
     assert len([e for e in trace["traceEvents"] if e["ph"] == "X"]) <= 300 + 8
     assert trace["otherData"]["aggregation"]["prefill"]["tasks_per_event"] > 1
+
+
+@pytest.mark.validation
+def test_validate_shows_what_a_case_asks_for(tmp_path, capsys):
+    """PIM-GPT cases print their latency breakdown; cases sharing a scenario share its run."""
+    out = tmp_path / "v.json"
+    assert main(["validate", "-k", "pimgpt-speedup-vs-t4-gpt2-small", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "by_op_kind = pim_mac" in text and "activation_refresh" in text
+    shown = json.loads(out.read_text())["cases"][0]["shown"]
+    assert set(shown) >= {"pim_mac", "activation_refresh", "data_movement", "asic"}

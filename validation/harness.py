@@ -21,7 +21,7 @@ from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
 CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
-             "curve")
+             "curve", "show")
 RUN_KEYS = ("arch", "batch", "prompt", "gen", "dtype", "overrides", "decode_samples", "chips", "mtp",
             "mtp_acceptance", "decode_only")
 
@@ -39,6 +39,7 @@ class Case:
     note: str = ""
     # optional: {over: scenario key, values: [...], stat: dotted stat} printed as a curve
     curve: Mapping[str, Any] | None = None
+    show: str = ""          # optional: a dotted stat of the case's own run, printed with it
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Outcome:
     within: bool
     failure: str | None = None
     curve: tuple = ()          # ((value, stat), ...) when the case asks for a curve
+    shown: Mapping[str, Any] | None = None   # the stat the case asks to show
 
     def as_row(self) -> dict[str, Any]:
         c = self.case
@@ -57,7 +59,7 @@ class Outcome:
                 "published_range": list(c.published_range) if c.published_range else None,
                 "tolerance_pct": c.tolerance_pct, "simulated": self.simulated,
                 "error_pct": self.error_pct, "within": self.within, "failure": self.failure,
-                "curve": [list(point) for point in self.curve]}
+                "curve": [list(point) for point in self.curve], "shown": self.shown}
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -70,12 +72,18 @@ def _model_path(model: Any, tmp: Path, name: str) -> str:
     return str(path)
 
 
+_RUNS: dict[str, Any] = {}     # simulations are pure: cases sharing a scenario share its run
+
+
 def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
     import accsim
     args = {k: v for k, v in scenario.items() if k in RUN_KEYS}
     args.update(extra)
-    args["model"] = _model_path(extra.get("model", scenario["model"]), tmp, "model")
-    return accsim.run(**args)
+    model = extra.get("model", scenario["model"])
+    key = json.dumps({**args, "model": model}, sort_keys=True, default=str)
+    if key not in _RUNS:
+        _RUNS[key] = accsim.run(**{**args, "model": _model_path(model, tmp, "model")})
+    return _RUNS[key]
 
 
 def metric_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
@@ -174,7 +182,7 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
                               str(raw.get("source", "")), str(raw.get("metric")), raw.get("scenario") or {},
                               raw.get("published"), tuple(rng) if rng else None,
                               float(raw.get("tolerance_pct", 20)), str(raw.get("note", "")),
-                              raw.get("curve")))
+                              raw.get("curve"), str(raw.get("show", ""))))
     problems.raise_if_any()
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -203,12 +211,14 @@ def run_case(case: Case) -> Outcome:
         with tempfile.TemporaryDirectory() as tmp:
             simulated = METRICS[case.metric](case.scenario, Path(tmp))
             curve = _curve(case, Path(tmp))
+            shown = _run(case.scenario, Path(tmp))[case.show] if case.show else None
     except AccsimError as exc:
         return Outcome(case, None, None, False, str(exc))
     except Exception:
         return Outcome(case, None, None, False, traceback.format_exc(limit=3))
     error, within = compare(case, simulated)
-    return Outcome(case, simulated, error, within, curve=curve)
+    shown = shown.to_dict() if hasattr(shown, "to_dict") else shown
+    return Outcome(case, simulated, error, within, curve=curve, shown=shown)
 
 
 def _curve(case: Case, tmp: Path) -> tuple:
