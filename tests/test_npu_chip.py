@@ -301,6 +301,9 @@ def test_multi_token_prediction_steps():
     (dict(arch="ascend-910b", model="llama2-7b", dtype="fp32"), "the npu family runs fp16, bf16, int8"),
     (dict(arch="pim-gpt", model="gpt2-small", chips=2), "chips: family 'pim' runs on one device"),
     (dict(arch="ascend-910b", model="llama2-7b", mtp_acceptance=0.5), "mtp_acceptance: set only with mtp"),
+    (dict(arch="ascend-910b", model="llama2-7b", overrides={"parallel.expert_imbalance": 1.3}),
+     "expert_imbalance: 1.3 needs expert parallelism"),
+    (dict(arch="pim-gpt", model="gpt2-small", mtp=1), "one token per pass"),
 ])
 def test_bad_scenarios_are_refused_clearly(kwargs, message):
     with pytest.raises(ConfigError, match=message):

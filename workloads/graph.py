@@ -139,6 +139,10 @@ class Parallelism:
         if not self.expert_imbalance >= 1.0:
             bad.append(f"parallelism.expert_imbalance: expected a ratio >= 1.0 (busiest rank / "
                        f"mean), got {self.expert_imbalance!r}")
+        elif self.expert_imbalance != 1.0 and self.ep == 1:
+            bad.append(f"parallelism.expert_imbalance: {self.expert_imbalance} needs expert "
+                       f"parallelism (a MoE model over several ranks, ep > 1); with ep=1 every "
+                       f"expert is local and there is no busiest rank")
         if bad:
             raise ConfigError(bad)
 
