@@ -42,6 +42,7 @@ TILE_CAP = 2048       # largest tile edge considered (elements)
 
 def lower(graph: OpGraph, spec: NpuSpec) -> Program:
     """Lower one forward pass (one die's share) to an npu Program of kernels."""
+    spec.check()
     dtype = graph.model.dtype
     if any(graph.model.role_dtype(r) not in DTYPE_BYTES for r in ("weight", "activation", "kv_cache")):
         raise ConfigError([f"dtype: the npu family runs {', '.join(DTYPE_BYTES)} (and w8a8); got {dtype!r}"])
@@ -322,6 +323,7 @@ def parallelism(spec: NpuSpec, model) -> Any:
 def gemm_on_chip(spec: NpuSpec, m: int, k: int, n: int, dtype: str = "bf16") -> Stats:
     """One GEMM C = A B on all cores of a die: A streamed from HBM, B (weights) from HBM, C
     written to HBM; tiled by the search and simulated tile by tile."""
+    spec.check()
     if dtype not in DTYPE_BYTES:
         raise ConfigError([f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {dtype!r}"])
     if min(m, k, n) <= 0:

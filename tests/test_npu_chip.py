@@ -157,6 +157,13 @@ def test_search_is_deterministic_budgeted_and_keeps_the_simulated_best():
         search({"x": [4]}, ("a",), lambda c: False, lambda c: 0, evaluate, 10, 2, "toy")
 
 
+def test_fields_an_array_kind_would_ignore_are_refused():
+    with pytest.raises(ConfigError, match="array.depth / array.int8_rate: only a cube"):
+        run("systolic-32x32", "gpt2-small", prompt=4, gen=2, overrides={"array.depth": 4})
+    with pytest.raises(ConfigError, match="array.dataflow: a cube has no dataflow choice"):
+        run("ascend-910b", "llama2-7b", prompt=4, gen=2, overrides={"array.dataflow": "ws"})
+
+
 def test_tile_larger_than_its_buffer_is_refused(ascend):
     tiny = resolve_preset("ascend-910b", {"buffers.ifmap_KiB": 0.5}).spec
     with pytest.raises(ConfigError, match="no tiling fits the core's buffers.*buffers"):

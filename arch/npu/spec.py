@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
+from accsim.errors import ConfigError
 from accsim.power import PowerSpec
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "int8": 1}
@@ -136,6 +137,18 @@ class NpuSpec:
     @property
     def dies(self) -> int:
         return self.system.chips * self.system.dies_per_chip
+
+    def check(self) -> None:
+        """Refuse fields the chosen array kind would silently ignore."""
+        a, problems = self.array, []
+        if a.kind == "systolic" and (a.depth != 1 or a.int8_rate != 1):
+            problems.append("array.depth / array.int8_rate: only a cube (array.kind: cube) has "
+                            "them; a systolic array takes one MAC per PE per cycle (set 1)")
+        if a.kind == "cube" and a.dataflow != "os":
+            problems.append(f"array.dataflow: a cube has no dataflow choice, got {a.dataflow!r}; "
+                            f"remove it or use array.kind: systolic")
+        if problems:
+            raise ConfigError(problems)
 
     def macs_per_cycle(self, dtype: str) -> int:
         """Peak MACs per cycle of one core at ``dtype``."""

@@ -84,6 +84,7 @@ def _fold_tasks(p: FoldPlan, bandwidth: float) -> tuple[np.ndarray, ...]:
 def simulate_gemm(spec: NpuSpec, m: int, k: int, n: int, dataflow: str | None = None) -> Stats:
     """Cycle-level fold schedule of one GEMM; compute cycles, stalls, utilization, traffic."""
     from accsim.engine import run_task_graph
+    spec.check()
     a = spec.array
     p = plan(dataflow or a.dataflow, m, k, n, a.rows, a.cols)
     ptr, idx, sptr, sidx, unit, busy = _fold_tasks(p, spec.interface.bandwidth_words_per_cycle)
