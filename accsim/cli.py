@@ -501,12 +501,12 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
 @click.option("--n", "n", type=click.IntRange(min=1), help="columns of B and C")
 @click.option("--topology", default=None, type=click.Path(dir_okay=False),
               help="SCALE-Sim GEMM topology CSV (Layer,M,N,K): run every row")
-@click.option("--dtype", default="bf16", show_default=True, type=click.Choice(["fp16", "bf16", "int8"]),
-              help="operand type on cube presets (systolic presets count words)")
+@click.option("--dtype", default=None, type=click.Choice(["fp16", "bf16", "int8"]),
+              help="operand type on cube presets (default bf16; systolic presets count words)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | None, n: int | None,
-             topology: str | None, dtype: str, sets: tuple[str, ...], json_path: str | None) -> None:
+             topology: str | None, dtype: str | None, sets: tuple[str, ...], json_path: str | None) -> None:
     """One GEMM (or a topology of GEMMs): fold by fold on a systolic-array preset; tiled over
     every core of the die, tile by tile, on a cube (Da Vinci) preset."""
     from accsim.presets import parse_set_options, resolve_preset
@@ -523,8 +523,14 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
     else:
         jobs = [("gemm", m, n, k)]
     if preset.spec.array.kind == "cube":
-        results, table = _gemm_table_chip(preset, jobs, dtype)
+        if dataflow:
+            raise click.BadParameter("a cube has no dataflow choice; --dataflow applies to systolic "
+                                     "presets", param_hint="--dataflow")
+        results, table = _gemm_table_chip(preset, jobs, dtype or "bf16")
     else:
+        if dtype:
+            raise click.BadParameter("systolic presets count words (buffers.word_bytes); --dtype "
+                                     "applies to cube presets", param_hint="--dtype")
         results, table = _gemm_table_systolic(preset, jobs, dataflow)
     console.print(table)
     if json_path:

@@ -337,6 +337,11 @@ def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
     assert 0 < gemm_stats["compute_util_pct"] <= 100 and gemm_stats["tiling"]["m_t"] % 16 == 0
     assert gemm_stats["hbm_bytes"] >= gemm_stats["dram_bytes_compulsory"]
     assert "tile m/k/n" in capsys.readouterr().out
+    assert main(["gemm", "--arch", "ascend-910b", "--m", "8", "--k", "8", "--n", "8",
+                 "--dataflow", "ws"]) == 2
+    assert main(["gemm", "--arch", "systolic-32x32", "--m", "8", "--k", "8", "--n", "8",
+                 "--dtype", "int8"]) == 2
+    assert "--dtype" in capsys.readouterr().err
 
 
 def test_sweeps_take_the_serving_scenario_fields():
