@@ -98,6 +98,26 @@ def log_command(log, n_log, counters, clk, cmd, path, shown_levels, row, col):
 
 
 @njit(cache=True)
+def timing_state(level_size, rule_win):
+    """The timing state of a memory system: per-level node offsets and counts into one flat
+    node numbering, the ready table (earliest cycle of each command on each node) and the
+    issue-history rings (per node and command, the longest rule window deep)."""
+    n_levels = level_size.shape[0]
+    level_off = np.zeros(n_levels, np.int64)
+    level_count = np.zeros(n_levels, np.int64)
+    total, count = 0, 1
+    for lvl in range(n_levels):
+        count *= level_size[lvl]
+        level_count[lvl] = count
+        level_off[lvl] = total
+        total += count
+    ready = np.full((total, N_CMD), -1, np.int64)
+    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
+    head = np.zeros((total, N_CMD), np.int64)
+    return level_off, level_count, ready, hist, head
+
+
+@njit(cache=True)
 def rule_targets(rule_ptr, rule_next, n_levels):
     """targeted[level, cmd]: whether any rule on that level bounds ``cmd`` (else the ready
     table holds -1 there forever and need not be read)."""
@@ -209,17 +229,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    level_off = np.zeros(n_levels, np.int64)
-    level_count = np.zeros(n_levels, np.int64)
-    total, count = 0, 1
-    for lvl in range(n_levels):
-        count *= level_size[lvl]
-        level_count[lvl] = count
-        level_off[lvl] = total
-        total += count
-    ready = np.full((total, N_CMD), -1, np.int64)
-    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
-    head = np.zeros((total, N_CMD), np.int64)
+    level_off, level_count, ready, hist, head = timing_state(level_size, rule_win)
     open_row = np.full(level_count[bank_level], -1, np.int64)
     cap = max(read_cap, write_cap) + 1
     pool_size = 3 * cap + 8
@@ -514,17 +524,10 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
     """
     n_ch = level_size[0]
     n_levels = level_size.shape[0]
-    level_off = np.zeros(n_levels, np.int64)
-    total, count = 0, 1
-    for lvl in range(n_levels):
-        count *= level_size[lvl]
-        level_off[lvl] = total
-        total += count
+    level_off, level_count, ready, hist, head = timing_state(level_size, rule_win)
+    count = level_count[n_levels - 1]
     banks_per_ch = count // n_ch
     targeted = rule_targets(rule_ptr, rule_next, n_levels)
-    ready = np.full((total, N_CMD), -1, np.int64)
-    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
-    head = np.zeros((total, N_CMD), np.int64)
     open_row = np.full(count, -1, np.int64)
     issue = np.full(s_cmd.shape[0], -1, np.int64)
     stats = np.zeros((n_ch, 4), np.int64)

@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit
 
 from accsim.arch.pim.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
-                                     C_T_WR_DONE, C_WRITES, FAR, N_CMD, N_COUNTERS, PRE, RD, REFAB,
-                                     WR, _record_command, history_depth, log_command)
+                                     C_T_WR_DONE, C_WRITES, FAR, N_COUNTERS, PRE, RD, REFAB,
+                                     WR, _record_command, log_command, timing_state)
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
 
@@ -58,17 +58,9 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    level_off = np.zeros(n_levels, np.int64)
-    total, count = 0, 1
-    for lvl in range(n_levels):
-        count *= level_size[lvl]
-        level_off[lvl] = total
-        total += count
-    n_banks = count                          # banks in the whole system
+    level_off, level_count, ready, hist, head = timing_state(level_size, rule_win)
+    n_banks = level_count[n_levels - 1]      # banks in the whole system
     per_ch = n_banks // n_ch
-    ready = np.full((total, N_CMD), -1, np.int64)
-    hist = np.full((total, N_CMD, history_depth(rule_win)), -1, np.int64)
-    head = np.zeros((total, N_CMD), np.int64)
     open_row = np.full(n_banks, -1, np.int64)
     row_hits = np.zeros(n_banks, np.int64)
     rq = np.zeros((n_ch, trans_cap), np.int64)
