@@ -1,7 +1,9 @@
-"""npu family (first part): systolic-array cores; `accsim gemm` runs one GEMM cycle by cycle.
+"""npu family: chips of Da Vinci-class or systolic cores, multi-chip systems.
 
-The LLM mapper, Da Vinci cores, DMA/buffer hierarchy and multi-chip collectives come with
-the rest of issue #4; this package holds the systolic core they build on.
+``spec`` holds the schema; ``tiles`` the tile task graphs of one kernel on one die; ``model``
+the family's simulate/schedule; ``systolic`` the SCALE-Sim-exact fold schedule behind
+``accsim gemm`` on systolic presets. Models load on first use; importing the package only
+brings the spec schema.
 """
 from accsim.arch.npu.spec import NpuSpec
 
