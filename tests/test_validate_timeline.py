@@ -16,6 +16,17 @@ def test_every_case_has_a_source_and_a_known_metric():
                                      "pimgpt-speedup-vs-t4-gpt3-xl"}
 
 
+def test_a_curve_over_an_unknown_key_is_refused(tmp_path):
+    import yaml
+    from accsim.errors import ConfigError
+    (tmp_path / "x.yaml").write_text(yaml.safe_dump({"system": "x", "cases": [{
+        "id": "a", "source": "s", "metric": "stat", "published": 1,
+        "scenario": {"arch": "t4", "model": "gpt2-small", "stat": "tpot_s"},
+        "curve": {"over": "batchh", "values": [1], "stat": "tpot_s"}}]}))
+    with pytest.raises(ConfigError, match="curve: over: 'batchh' is not a run key .did you mean 'batch'"):
+        load_cases(tmp_path)
+
+
 def _case(**kw):
     base = dict(id="x", system="s", source="src", metric="stat", scenario={}, published=None,
                 published_range=None, tolerance_pct=20.0)

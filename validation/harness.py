@@ -177,6 +177,7 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
                 problems.add(where, "give exactly one of published or published_range")
             if not raw.get("source"):
                 problems.add(where, "every case needs its source (paper, table or figure)")
+            _check_curve(raw.get("curve"), f"{where}.curve", problems)
             rng = raw.get("published_range")
             cases.append(Case(str(raw.get("id", f"{path.stem}-{i}")), str(data.get("system", path.stem)),
                               str(raw.get("source", "")), str(raw.get("metric")), raw.get("scenario") or {},
@@ -189,6 +190,18 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
     if duplicates:
         raise ConfigError([f"duplicate case ids: {', '.join(duplicates)}"])
     return cases
+
+
+def _check_curve(curve: Any, where: str, problems: ProblemList) -> None:
+    """A curve re-runs the case's scenario over one run key: a typo must not silently re-run
+    the same scenario."""
+    if curve is None:
+        return
+    if not isinstance(curve, dict) or set(curve) != {"over", "values", "stat"}:
+        problems.add(where, "expected {over: run key, values: [...], stat: dotted stat}")
+    elif curve["over"] not in RUN_KEYS:
+        problems.add(where, f"over: {curve['over']!r} is not a run key{did_you_mean(str(curve['over']), RUN_KEYS)}; "
+                            f"known: {', '.join(RUN_KEYS)}")
 
 
 def compare(case: Case, simulated: float) -> tuple[float, bool]:
