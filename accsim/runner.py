@@ -9,7 +9,7 @@ length (sums of parts stay equal to totals). ``decode_samples=0`` simulates ever
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 import math
@@ -98,8 +98,7 @@ def step_graph(preset: Preset, model: ModelConfig, phase: Phase) -> Any:
     if phase.batch % parallel.dp:
         raise ConfigError([f"batch: {phase.batch} sequences do not split evenly over {parallel.dp} "
                            f"data-parallel groups; use a multiple of {parallel.dp}"])
-    return build_graph(model, Phase(phase.kind, phase.batch // parallel.dp, phase.new_tokens,
-                                    phase.context_len), parallel)
+    return build_graph(model, replace(phase, batch=phase.batch // parallel.dp), parallel)
 
 
 def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
@@ -168,14 +167,15 @@ class _Passes:
 
 
 def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
-                      contexts: np.ndarray, new_tokens: int = 1) -> _Passes:
+                      contexts: np.ndarray, new_tokens: int = 1, draft_modules: int = 0) -> _Passes:
     """Simulate one-token passes at a sample of the given cache lengths; keep only their stats,
     digests and the first and last Program (a Program can be hundreds of MB)."""
     sampled = sample_steps(contexts.size, scenario.decode_samples)
     stats, digests, first, last = [], [], None, None
     for ctx in contexts[sampled]:
         step, program, digest = lower_and_simulate(
-            preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens), scenario.mapper)
+            preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens, draft_modules),
+            scenario.mapper)
         stats.append(step)
         digests.append(digest)
         first = first or program
@@ -189,6 +189,9 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     scenario.check()
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype)
+    if scenario.mtp > model.mtp_layers:
+        raise ConfigError([f"mtp: {model.name} has {model.mtp_layers} multi-token-prediction "
+                           f"module(s) (num_nextn_predict_layers); --mtp {scenario.mtp} needs as many"])
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []
     if scenario.decode_only:
@@ -209,7 +212,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)
     decode = None
     if contexts.size:
-        passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.mtp)
+        passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.mtp, scenario.mtp)
         decode = passes.aggregate
         digests["decode"] = passes.digests
         last = passes.sampled[-1]

@@ -294,11 +294,35 @@ def test_collectives_move_over_the_link():
 def test_multi_token_prediction_steps():
     assert list(decode_contexts(100, 11, 1.0)) == list(range(100, 110))
     assert list(decode_contexts(100, 18, 1.7)) == [100, 101, 103, 105, 106, 108, 110, 111, 113, 115]
-    one = run("ascend-910b", "llama2-7b", batch=2, prompt=64, gen=9, dtype="int8", decode_only=True)
-    mtp = run("ascend-910b", "llama2-7b", batch=2, prompt=64, gen=9, dtype="int8", decode_only=True,
-              mtp=1, mtp_acceptance=0.7)
+    base = dict(arch="ascend-910c", model="deepseek-r1", chips=16, batch=64, prompt=64, gen=9,
+                dtype="w8a8", decode_only=True)
+    one = run(**base)
+    mtp = run(**base, mtp=1, mtp_acceptance=0.7)
     assert mtp["decode.steps"] == 5 < one["decode.steps"] == 8
     assert mtp["tpot_s"] < one["tpot_s"] and one["ttft_s"] == 0
+    # the draft module (one more MLA + MoE layer and the shared head) runs in every MTP step
+    from accsim.runner import lower_and_simulate
+    preset = resolve_preset("ascend-910c", {"system.chips": 16})
+    model = load_model("deepseek-r1").with_dtype("w8a8")
+    verify_only, _, _ = lower_and_simulate(preset, model, Phase.decode(64, 64, 2), None)
+    with_draft, _, _ = lower_and_simulate(preset, model, Phase.decode(64, 64, 2, 1), None)
+    assert with_draft["kernels"] > verify_only["kernels"]
+    assert with_draft["latency_s"] > 1.01 * verify_only["latency_s"]
+    with pytest.raises(ConfigError, match="llama2-7b has 0 multi-token-prediction module"):
+        run("ascend-910b", "llama2-7b", prompt=8, gen=3, mtp=1)
+
+
+def test_the_draft_module_is_deepseeks_mtp_layer():
+    model = load_model("deepseek-r1")
+    assert model.mtp_layers == 1
+    plain = build_graph(model, Phase.decode(2, 100, 2), Parallelism(ep=32, dp=32))
+    drafted = build_graph(model, Phase.decode(2, 100, 2, 1), Parallelism(ep=32, dp=32))
+    extra = {n for n in drafted.graph.nodes} - {n for n in plain.graph.nodes}
+    assert {"mtp0.eh_proj", "L61.attn.kv_a", "L61.moe.dispatch", "mtp0.lm_head"} <= extra
+    assert drafted.op("mtp0.lm_head").attrs["m"] == 4          # logits for every new token
+    # the MTP module's own weights (eh_proj and layer 61) add to the model's; the head is shared
+    assert drafted.weight_bytes() > plain.weight_bytes()
+    assert "lm_head.weight" in {t.name for t in drafted.op("mtp0.lm_head").weights}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -310,7 +334,7 @@ def test_multi_token_prediction_steps():
     (dict(arch="ascend-910b", model="llama2-7b", mtp_acceptance=0.5), "mtp_acceptance: set only with mtp"),
     (dict(arch="ascend-910b", model="llama2-7b", overrides={"parallel.expert_imbalance": 1.3}),
      "expert_imbalance: 1.3 needs expert parallelism"),
-    (dict(arch="pim-gpt", model="gpt2-small", mtp=1), "one token per pass"),
+    (dict(arch="pim-gpt", model="gpt2-small", mtp=1), "gpt2-small has 0 multi-token-prediction"),
 ])
 def test_bad_scenarios_are_refused_clearly(kwargs, message):
     with pytest.raises(ConfigError, match=message):

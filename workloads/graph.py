@@ -77,16 +77,19 @@ class Phase:
     batch: int
     new_tokens: int
     context_len: int
+    draft_modules: int = 0   # multi-token-prediction modules run after the main model (drafting)
 
     @classmethod
     def prefill(cls, batch: int, prompt_len: int) -> "Phase":
         return cls("prefill", batch, prompt_len, 0)
 
     @classmethod
-    def decode(cls, batch: int, context_len: int, new_tokens: int = 1) -> "Phase":
+    def decode(cls, batch: int, context_len: int, new_tokens: int = 1,
+               draft_modules: int = 0) -> "Phase":
         """One decode step reading ``context_len`` cached tokens and appending ``new_tokens``
-        (1, or 1 + draft tokens verified in the same pass with multi-token prediction)."""
-        return cls("decode", batch, new_tokens, context_len)
+        (1, or 1 + draft tokens verified in the same pass with multi-token prediction, whose
+        ``draft_modules`` MTP modules then draft the next step's tokens)."""
+        return cls("decode", batch, new_tokens, context_len, draft_modules)
 
     @property
     def kv_len(self) -> int:
@@ -103,6 +106,8 @@ class Phase:
             bad.append(f"context_len: expected an integer >= 0, got {self.context_len}")
         if self.kind not in ("prefill", "decode"):
             bad.append(f"phase: expected prefill or decode, got {self.kind!r}")
+        if self.draft_modules < 0:
+            bad.append(f"draft_modules: expected an integer >= 0, got {self.draft_modules}")
         if bad:
             raise ConfigError(bad)
 
@@ -276,7 +281,30 @@ class _TransformerGraph:
         for layer in range(self.m.n_layers):
             x = self.layer(layer, x)
         self.head(x)
+        for module in range(self.p.draft_modules):
+            x = self.draft_module(module, x)
         return self.b.g
+
+    def draft_module(self, j: int, h: Tensor) -> Tensor:
+        """DeepSeek-V3's multi-token-prediction module j: the previous depth's hidden states and
+        the embeddings of the tokens just predicted, each RMS-normed, concatenated and projected
+        (2d -> d), one more decoder layer of its own, then the shared output head."""
+        m, b, T = self.m, self.b, self.T
+        layer = m.n_layers + j
+        tok = b.act(f"mtp{j}.embed", T, m.d_model)
+        ids = Tensor(f"mtp{j}.input_ids", (T,), "activation", 4)
+        b.add(f"mtp{j}.embed", "embedding", layer, [ids, b.weight("embed.tok.weight", m.vocab_size,
+                                                                     m.d_model)], [tok], 0,
+              bytes_read=ids.bytes + T * m.d_model * b.dt, rows=T)
+        e = self.norm(f"mtp{j}.enorm", layer, tok, m.d_model)
+        hn = self.norm(f"mtp{j}.hnorm", layer, h, m.d_model)
+        both = b.act(f"mtp{j}.concat", T, 2 * m.d_model)
+        b.add(f"mtp{j}.concat", "elementwise", layer, [e, hn], [both], 0, fn="concat")
+        x = self.matmul(f"mtp{j}.eh_proj", layer, both, f"mtp{j}.eh_proj.weight", 2 * m.d_model,
+                        m.d_model, False)
+        x = self.layer(layer, x)
+        self.head(x, prefix=f"mtp{j}.")
+        return x
 
     def embedding(self) -> Tensor:
         m, b, T = self.m, self.b, self.T
@@ -491,21 +519,24 @@ class _TransformerGraph:
             a = self.eltwise(f"{prefix}.act", i, m.activation, [u], routed, d_ff)
         return expert_mm(f"{prefix}.down", a, d_ff, d)
 
-    def head(self, x: Tensor) -> None:
+    def head(self, x: Tensor, prefix: str = "") -> None:
+        """Final norm, LM head and sampling. Logits are needed for the last position of each
+        prompt (prefill) and for every new token of a decode step (drafts are verified)."""
         m, b, B = self.m, self.b, self.p.batch
-        h = self.norm("final_norm", -1, x, m.d_model)
-        # logits only for the last position of each sequence (what generation needs)
-        last = b.act("final_norm.last", B, m.d_model)
+        rows = self.T if self.p.kind == "decode" else B
+        h = self.norm(f"{prefix}final_norm", -1, x, m.d_model)
+        last = b.act(f"{prefix}final_norm.last", rows, m.d_model)
         vocab = m.vocab_size // self.par.tp
         w_name = "embed.tok.weight" if m.tied_embeddings else "lm_head.weight"
         w = b.weight(w_name, vocab, m.d_model) if m.tied_embeddings else b.weight(w_name, m.d_model, vocab)
-        logits = b.act("lm_head", B, vocab)
-        b.add("lm_head", "matmul", -1, [h, w], [logits], 2 * B * m.d_model * vocab,
-              bytes_read=last.bytes + w.bytes, m=B, n=vocab, k=m.d_model, batch=1)
+        logits = b.act(f"{prefix}lm_head", rows, vocab)
+        b.add(f"{prefix}lm_head", "matmul", -1, [h, w], [logits], 2 * rows * m.d_model * vocab,
+              bytes_read=last.bytes + w.bytes, m=rows, n=vocab, k=m.d_model, batch=1)
         if self.par.tp > 1:
-            logits = self.collective("lm_head.allgather", "all_gather", -1, logits, self.par.tp)
-        tokens = Tensor("next_tokens", (B,), "activation", 4)
-        b.add("sample", "sampling", -1, [logits], [tokens], logits.elements, rows=B, width=vocab)
+            logits = self.collective(f"{prefix}lm_head.allgather", "all_gather", -1, logits, self.par.tp)
+        tokens = Tensor(f"{prefix}next_tokens", (rows,), "activation", 4)
+        b.add(f"{prefix}sample", "sampling", -1, [logits], [tokens], logits.elements, rows=rows,
+              width=vocab)
 
 
 def build_graph(model: ModelConfig, phase: Phase, parallel: Parallelism | None = None) -> OpGraph:

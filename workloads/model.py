@@ -65,6 +65,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "qk_nope_head_dim": ("qk_nope_head_dim",),
     "qk_rope_head_dim": ("qk_rope_head_dim",),
     "v_head_dim": ("v_head_dim",),
+    "mtp_layers": ("num_nextn_predict_layers",),
     "attention_bias": ("attention_bias",),
     "mlp_bias": ("mlp_bias",),
 }
@@ -84,7 +85,7 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     do_layer_norm_before enable_bias rope_theta rope_scaling rope_interleave pretraining_tp
     output_router_logits router_aux_loss_coef router_jitter_noise aux_loss_alpha seq_aux
     routed_scaling_factor scoring_func norm_topk_prob topk_method n_group topk_group ep_size
-    moe_layer_freq num_nextn_predict_layers quantization_config max_window_layers
+    moe_layer_freq quantization_config max_window_layers
     use_sliding_window keep_in_fp32_modules init_std
     _comment _source
 """.split())
@@ -127,6 +128,7 @@ class ModelConfig:
     qk_nope_head_dim: int = 0
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
+    mtp_layers: int = 0              # multi-token-prediction modules (DeepSeek-V3's MTP)
     dtype: str = "fp16"
     source: str = ""
 
@@ -201,7 +203,7 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
                      "sliding_window": 0, "n_experts": 0, "experts_per_token": 0,
                      "n_shared_experts": 0, "moe_d_ff": 0, "first_dense_layers": 0,
                      "q_lora_rank": 0, "kv_lora_rank": 0, "qk_nope_head_dim": 0,
-                     "qk_rope_head_dim": 0, "v_head_dim": 0}
+                     "qk_rope_head_dim": 0, "v_head_dim": 0, "mtp_layers": 0}
     for field, default in optional_ints.items():
         value = _pick(raw, field)
         value = default if value is None else value
