@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -265,16 +266,27 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     console.print(f"{program.family} Program: {program.n_tasks} tasks, "
                   f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")
     console.print("tasks per unit: " + ", ".join(f"{u} {n}" for u, n in program.summary_rows()))
-    table = Table(title=f"first {limit} tasks", title_justify="left")
-    names = ["task", "op", "unit", "kind", *[c for c in program.columns if c not in ("op", "unit", "kind")], "deps"]
-    for c in names:
-        table.add_column(c)
     cols = program.columns
-    for t in range(min(limit, program.n_tasks)):
-        deps = program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]
-        extra = [str(cols[c][t]) for c in names[4:-1]]
-        table.add_row(str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
-                      program.kinds[cols["kind"][t]], *extra, ",".join(map(str, deps)))
+    shown = range(min(limit, program.n_tasks))
+    # family columns that are zero on every listed task say nothing: leave them out
+    extra_names = [c for c in cols if c not in ("op", "unit", "kind") and np.any(cols[c][:len(shown)])]
+    rows = [[str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
+             program.kinds[cols["kind"][t]], *[str(cols[c][t]) for c in extra_names],
+             ",".join(map(str, program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]))]
+            for t in shown]
+    names = ["task", "op", "unit", "kind", *extra_names, "deps"]
+    table = Table(title=f"first {limit} tasks", title_justify="left")
+    if len(names) <= 10:
+        for c in names:
+            table.add_column(c)
+        for row in rows:
+            table.add_row(*row)
+    else:                        # many columns: one line per field, one column per task
+        table.add_column("field")
+        for row in rows:
+            table.add_column(f"task {row[0]}", overflow="fold")
+        for i, name in enumerate(names[1:], start=1):
+            table.add_row(name, *[row[i] for row in rows])
     console.print(table)
     if save_stem:
         npz, js = program.save(save_stem)
