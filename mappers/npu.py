@@ -30,7 +30,7 @@ from accsim.errors import ConfigError
 from accsim.mappers.tiling import search, tile_sizes
 from accsim.program import Program, ProgramBuilder
 from accsim.stats import Stats
-from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph
+from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph, build_graph
 
 UNITS = ("aicore", "link")
 COLLECTIVES = tuple(COLLECTIVE_CODES)
@@ -47,10 +47,18 @@ def lower(graph: OpGraph, spec: NpuSpec) -> Program:
     if any(graph.model.role_dtype(r) not in DTYPE_BYTES for r in ("weight", "activation", "kv_cache")):
         raise ConfigError([f"dtype: the npu family runs {', '.join(DTYPE_BYTES)} (and w8a8); got {dtype!r}"])
     check_capacity(graph, spec)
+    mb = spec.parallel.microbatches
+    if graph.phase.batch % mb:
+        raise ConfigError([f"parallel.microbatches: {mb} does not divide the die's batch of "
+                           f"{graph.phase.batch} sequences; use a divisor or more sequences"])
+    if mb > 1:
+        from dataclasses import replace as replace_phase
+        graph = build_graph(graph.model, replace_phase(graph.phase, batch=graph.phase.batch // mb),
+                            graph.parallel)
     lowering = _Lowering(graph, spec)
     for op in graph.ops():
         lowering.op(op)
-    return lowering.build()
+    return lowering.build(mb)
 
 
 def check_capacity(graph: OpGraph, spec: NpuSpec) -> None:
@@ -202,14 +210,19 @@ class _Lowering:
                               dst, self.dt)
         self.add(op, "aicore", kern)
 
-    def build(self) -> Program:
+    def build(self, microbatches: int = 1) -> Program:
+        """The kernels in order, each microbatch a dependency chain; with several microbatches
+        their kernels interleave (op by op), so one's collective can overlap another's compute."""
         b = ProgramBuilder("npu", UNITS, OP_KINDS, T.KERNEL_COLUMNS)
-        prev: list[int] = []
+        prev: list[list[int]] = [[] for _ in range(microbatches)]
         for name, unit, kind, kern, flops in self.rows:
-            prev = [b.add(name, unit, kind, prev, **T.kernel_row(kern, flops))]
+            for j in range(microbatches):
+                label = name if microbatches == 1 else f"{name}@mb{j}"
+                prev[j] = [b.add(label, unit, kind, prev[j], **T.kernel_row(kern, flops))]
         p = self.g.phase
         searches = list(self.searched.values())
         return b.build(meta={"dtype": self.g.model.dtype, "workload": self.g.describe(),
+                             "microbatches": microbatches,
                              "tiling_search": {
                                  "gemm_shapes": len(searches),
                                  "enumerated": sum(f["enumerated"] for f in searches),

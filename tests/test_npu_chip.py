@@ -406,3 +406,29 @@ def test_w8a8_quantises_the_linear_layers_only():
 def test_unsupported_precisions_are_refused(arch, dtype, message):
     with pytest.raises(ConfigError, match=message):
         run(arch, "gpt2-small", prompt=4, gen=2, dtype=dtype)
+
+
+def test_microbatches_overlap_collectives_with_compute():
+    """Two microbatches: one's all-to-all runs on the network port while the other computes
+    on the cores; compute kernels never overlap each other; the breakdown still sums to the
+    step; a batch that does not split is refused."""
+    from accsim.arch.npu.model import schedule
+    preset = resolve_preset("ascend-910c", {"system.chips": 16, "parallel.microbatches": 2})
+    model = load_model("deepseek-r1").with_dtype("w8a8")
+    graph = step_graph(preset, model, Phase.prefill(64, 512))
+    program = lower(graph, preset.spec)
+    one = lower(graph, resolve_preset("ascend-910c", {"system.chips": 16}).spec)
+    assert program.n_tasks == 2 * one.n_tasks and program.meta["microbatches"] == 2
+    sched = schedule(preset.spec, program)
+    unit = program.column("unit")
+    compute, link = np.flatnonzero(unit == 0), np.flatnonzero(unit == 1)
+    order = compute[np.argsort(sched.start[compute])]
+    assert np.all(sched.start[order[1:]] >= sched.finish[order[:-1]])       # one at a time
+    overlapped = any(((sched.start[compute] < sched.finish[j]) & (sched.finish[compute] > sched.start[j])).any()
+                     for j in link)
+    assert overlapped
+    assert sched.finish.max() < sched.busy.sum()
+    stats = simulate(preset.spec, program)
+    assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"], rel=1e-9)
+    with pytest.raises(ConfigError, match="parallel.microbatches: 2 does not divide the die's batch of 1"):
+        lower(step_graph(preset, model, Phase.prefill(32, 64)), preset.spec)

@@ -1,11 +1,13 @@
 """The npu family's model: an npu Program (one row per kernel) + NpuSpec -> per-step stats.
 
 Each kernel is expanded into its tile task graph (arch/npu/tiles.py) and run cycle by cycle on
-the shared task-graph engine; kernels run one after another with a launch overhead each. A
-kernel's cycles depend only on the kernel and the spec (every kernel starts on a drained die),
-so identical kernels, such as the same projection in every decoder layer, are simulated once
-and their result reused: exact, not an approximation (tests compare against simulating each
-kernel afresh).
+the shared task-graph engine; compute kernels run one after another on the die's cores, with
+a launch overhead each, and collectives on its network port. A compute kernel's cycles depend
+only on the kernel and the spec (every kernel starts on drained cores), so identical kernels,
+such as the same projection in every decoder layer, are simulated once and their result
+reused: exact, not an approximation (tests compare against simulating each kernel afresh).
+With several microbatches, a collective of one overlaps compute of another; the HBM traffic
+of the collective itself is not charged against the overlapped compute kernel.
 
 Energy: every die draws idle power for the whole step, plus (TDP - idle) scaled by the busier
 of the cube array and HBM in each kernel (an activity-based estimate; see the preset's sources).
@@ -20,7 +22,7 @@ from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import NpuSpec
 from accsim.power import activity_energy_J
 from accsim.program import Program
-from accsim.stats import Schedule, Stats
+from accsim.stats import STALL, Schedule, Stats
 
 
 def _kernel_results(spec: NpuSpec, program: Program) -> list[T.KernelResult]:
@@ -32,13 +34,18 @@ def launch_cycles(spec: NpuSpec) -> int:
 
 
 def schedule(spec: NpuSpec, program: Program) -> Schedule:
-    """Start/finish cycle of every kernel (each after the previous one drains)."""
+    """Start/finish cycle of every kernel: compute kernels one at a time on the die's cores,
+    collectives one at a time on its network port, each after the kernels it depends on (one
+    chain per microbatch; with one microbatch, every kernel after the previous one drains)."""
+    from accsim.engine import run_task_graph
     results = _kernel_results(spec, program)
     busy = np.array([r.cycles for r in results], np.int64) + launch_cycles(spec)
-    finish = np.cumsum(busy)
-    start = finish - busy
+    succ_ptr, succ_idx = program.successors()
+    lanes = np.ones(len(program.units), np.int64)
+    start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
+                                      program.column("unit"), busy, np.zeros_like(busy), lanes)
     active = np.array([_active_cycles(spec, r) for r in results], np.int64)
-    return Schedule(start, finish, busy, active, np.ones(len(program.units), np.int64), spec.clock_hz)
+    return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
 
 
 def _active_cycles(spec: NpuSpec, r: T.KernelResult) -> int:
@@ -46,24 +53,37 @@ def _active_cycles(spec: NpuSpec, r: T.KernelResult) -> int:
     return int(min(r.cycles, max(cube, r.unit_busy[T.HBM])))
 
 
+def _by_op_kind(program: Program, sched: Schedule, launch: int, hz: float) -> dict:
+    """Exposed time per op kind, summing exactly to the makespan: each kernel's exposed part
+    (engine.attribute_makespan) counts first as launch overhead, then as the kernel's own;
+    gaps in which nothing ran count as stall (with microbatches, work waiting on the other
+    stream)."""
+    from accsim.engine import attribute_makespan
+    exposed, stall = attribute_makespan(sched.start, sched.finish)
+    launch_part = np.minimum(exposed, launch)
+    kinds = program.column("kind")
+    by_kind: dict[str, dict] = {}
+    for i in range(program.n_tasks):
+        k = by_kind.setdefault(program.kinds[kinds[i]], {"exposed_s": 0.0, "busy_s": 0.0, "kernels": 0})
+        k["exposed_s"] += float(exposed[i] - launch_part[i]) / hz
+        k["busy_s"] += float(sched.busy[i] - launch) / hz
+        k["kernels"] += 1
+    if launch and program.n_tasks:
+        # task dispatch and end-of-kernel synchronisation, between kernels
+        by_kind["kernel_launch"] = {"exposed_s": float(launch_part.sum()) / hz,
+                                    "busy_s": launch * program.n_tasks / hz, "kernels": 0}
+    if stall.sum():
+        by_kind[STALL] = {"exposed_s": float(stall.sum()) / hz, "busy_s": 0.0, "kernels": 0}
+    return by_kind
+
+
 def simulate(spec: NpuSpec, program: Program) -> Stats:
     """Simulate one step (one die; all dies run the same share in parallel)."""
     results = _kernel_results(spec, program)
     sched = schedule(spec, program)
     hz = spec.clock_hz
-    makespan = int(sched.finish[-1]) if sched.finish.size else 0
-    kinds = program.column("kind")
-    launch = launch_cycles(spec)
-    by_kind: dict[str, dict] = {}
-    for i, r in enumerate(results):
-        k = by_kind.setdefault(program.kinds[kinds[i]], {"exposed_s": 0.0, "busy_s": 0.0, "kernels": 0})
-        k["exposed_s"] += r.cycles / hz
-        k["busy_s"] += r.cycles / hz
-        k["kernels"] += 1
-    if launch and results:
-        # task dispatch and end-of-kernel synchronisation, between kernels
-        by_kind["kernel_launch"] = {"exposed_s": launch * len(results) / hz, "busy_s": 0.0,
-                                    "kernels": 0}
+    makespan = int(sched.finish.max()) if sched.finish.size else 0
+    by_kind = _by_op_kind(program, sched, launch_cycles(spec), hz)
     lanes = T.unit_lanes(spec)
     unit_busy = np.sum([r.unit_busy for r in results], axis=0) if results else np.zeros(len(T.UNITS))
     by_unit = {u: {"busy_s": float(unit_busy[i]) / hz / lanes[i],
@@ -85,6 +105,6 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
         "hbm_bytes_per_die": int(sum(r.hbm_bytes for r in results)),
         "l2_bytes_per_die": int(sum(r.l2_bytes for r in results)),
         "link_bytes_per_die": int(sum(r.link_bytes for r in results)),
-        "dies": dies, "chips": spec.system.chips,
+        "dies": dies, "chips": spec.system.chips, "microbatches": int(program.meta.get("microbatches", 1)),
         "tiling_search": dict(program.meta.get("tiling_search", {})),
     })

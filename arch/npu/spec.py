@@ -105,6 +105,9 @@ class Parallel:
                     ge=0, default=0)
     expert_imbalance: float = param("ratio", "routed tokens of the busiest EP rank over the mean "
                                     "(1.0 = perfect balance); a workload input", ge=1.0, default=1.0)
+    microbatches: int = param("microbatches", "the die's batch split into this many microbatches "
+                              "whose kernels interleave, so one microbatch's collectives overlap "
+                              "another's compute (1 = none)", gt=0, default=1)
 
 
 @dataclass(frozen=True, kw_only=True)
