@@ -25,8 +25,8 @@ from accsim.program import Program
 from accsim.stats import STALL, Schedule, Stats
 
 
-def _kernel_results(spec: NpuSpec, program: Program) -> list[T.KernelResult]:
-    return [T.simulate_kernel(spec, T.kernel_of_row(program.columns, i)) for i in range(program.n_tasks)]
+def _kernels(program: Program) -> list:
+    return [T.kernel_of_row(program.columns, i) for i in range(program.n_tasks)]
 
 
 def launch_cycles(spec: NpuSpec) -> int:
@@ -37,8 +37,11 @@ def schedule(spec: NpuSpec, program: Program) -> Schedule:
     """Start/finish cycle of every kernel: compute kernels one at a time on the die's cores,
     collectives one at a time on its network port, each after the kernels it depends on (one
     chain per microbatch; with one microbatch, every kernel after the previous one drains)."""
+    return _schedule(spec, program, [T.simulate_kernel(spec, k) for k in _kernels(program)])
+
+
+def _schedule(spec: NpuSpec, program: Program, results: list[T.KernelResult]) -> Schedule:
     from accsim.engine import run_task_graph
-    results = _kernel_results(spec, program)
     busy = np.array([r.cycles for r in results], np.int64) + launch_cycles(spec)
     succ_ptr, succ_idx = program.successors()
     lanes = np.ones(len(program.units), np.int64)
@@ -79,8 +82,9 @@ def _by_op_kind(program: Program, sched: Schedule, launch: int, hz: float) -> di
 
 def simulate(spec: NpuSpec, program: Program) -> Stats:
     """Simulate one step (one die; all dies run the same share in parallel)."""
-    results = _kernel_results(spec, program)
-    sched = schedule(spec, program)
+    kernels = _kernels(program)
+    results = [T.simulate_kernel(spec, k) for k in kernels]
+    sched = _schedule(spec, program, results)
     hz = spec.clock_hz
     makespan = int(sched.finish.max()) if sched.finish.size else 0
     by_kind = _by_op_kind(program, sched, launch_cycles(spec), hz)
@@ -98,8 +102,7 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
     return Stats({
         "latency_cycles": makespan, "clock_hz": hz, "latency_s": latency_s, "energy_J": energy_J,
         "by_op_kind": by_kind, "by_unit": by_unit,
-        "kernels": len(results), "kernels_simulated": len(set(T.kernel_of_row(program.columns, i)
-                                                              for i in range(program.n_tasks))),
+        "kernels": len(results), "kernels_simulated": len(set(kernels)),
         "tile_tasks": int(sum(r.tasks for r in results)),
         "flops_per_die": flops, "cube_util_pct": 100.0 * flops / (peak_flops * latency_s) if latency_s else 0.0,
         "hbm_bytes_per_die": int(sum(r.hbm_bytes for r in results)),

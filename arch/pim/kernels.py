@@ -98,6 +98,14 @@ def log_command(log, n_log, counters, clk, cmd, path, shown_levels, row, col):
 
 
 @njit(cache=True)
+def trace_outputs(n, n_levels, max_log):
+    """What a trace-driven controller fills in: arrival and departure cycle per request
+    (-1 until known), the counters, the command log and a scratch path of nodes."""
+    return (np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(N_COUNTERS, np.int64),
+            np.zeros((max_log, n_levels + 4), np.int64), np.zeros(n_levels, np.int64))
+
+
+@njit(cache=True)
 def timing_state(level_size, rule_win):
     """The timing state of a memory system: per-level node offsets and counts into one flat
     node numbering, the ready table (earliest cycle of each command on each node) and the
@@ -252,12 +260,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     prio = np.zeros((n_ch, 4 * ref_per_ch + 4), np.int64)
     prio_len = np.zeros(n_ch, np.int64)
     next_ref = np.full(n_ch, refresh_interval if refresh_interval > 0 else FAR, np.int64)
-    arrive = np.full(n, -1, np.int64)
-    depart = np.full(n, -1, np.int64)
-    counters = np.zeros(N_COUNTERS, np.int64)
-    log = np.zeros((max_log, n_levels + 4), np.int64)
+    arrive, depart, counters, log, path = trace_outputs(n, n_levels, max_log)
     n_log = 0
-    path = np.zeros(n_levels, np.int64)
     n_reads = n - int(req_write.sum())
     n_writes = n - n_reads
     served, sent, clk, stuck = 0, 0, 0, 0

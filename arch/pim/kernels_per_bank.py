@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit
 
 from accsim.arch.pim.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
-                                     C_T_WR_DONE, C_WRITES, FAR, N_COUNTERS, PRE, RD, REFAB,
-                                     WR, _record_command, log_command, timing_state)
+                                     C_T_WR_DONE, C_WRITES, FAR, PRE, RD, REFAB,
+                                     WR, _record_command, log_command, timing_state, trace_outputs)
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
 
@@ -73,12 +73,8 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
     queue_idx = np.zeros(n_ch, np.int64)
     ref_waiting = np.zeros(n_ch, np.bool_)
     follower = np.full(n, -1, np.int64)      # reads merged into a pending read (linked list)
-    arrive = np.full(n, -1, np.int64)
-    depart = np.full(n, -1, np.int64)
-    counters = np.zeros(N_COUNTERS, np.int64)
-    log = np.zeros((max_log, n_levels + 4), np.int64)
+    arrive, depart, counters, log, path = trace_outputs(n, n_levels, max_log)
     n_log = 0
-    path = np.zeros(n_levels, np.int64)
     bank_of = req_node[:, n_levels - 1].copy()
     sent, clk = 0, 0
     n_reads = n - int(req_write.sum())
