@@ -6,19 +6,27 @@ are accsim.arch, accsim.mappers, ... and nothing installs a generic top-level mo
 """
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
-SIBLINGS = {"arch": "arch", "mappers": "mappers", "workloads": "workloads", "validation": "validation"}
+SIBLINGS = ("arch", "mappers", "workloads", "validation")
+
+
+def packages() -> list[str]:
+    """Every package of the tree under its installed name: accsim.* from accsim/, and
+    accsim.<sibling>.* from each sibling folder, so a new arch/<fam>/ ships without an edit."""
+    found = ["accsim", *(f"accsim.{p}" for p in find_packages("accsim"))]
+    for sibling in SIBLINGS:
+        found += [f"accsim.{sibling}", *(f"accsim.{sibling}.{p}" for p in find_packages(sibling))]
+    return found
+
 
 setup(
     name="accsim",
     version="0.1.0",
     description="Cycle-level simulator of LLM accelerators (PIM, RDU, CSD, NPU, GPU baseline)",
     python_requires=">=3.10",
-    packages=["accsim", "accsim.engine", "accsim.arch", "accsim.arch.gpu", "accsim.arch.pim", "accsim.arch.npu",
-              "accsim.mappers",
-              "accsim.workloads", "accsim.validation"],
-    package_dir={"accsim": "accsim", **{f"accsim.{k}": v for k, v in SIBLINGS.items()}},
+    packages=packages(),
+    package_dir={"accsim": "accsim", **{f"accsim.{k}": k for k in SIBLINGS}},
     package_data={
         "accsim.arch": ["presets/*.yaml"],
         "accsim.workloads": ["configs/*.json"],

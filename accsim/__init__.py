@@ -6,10 +6,13 @@ mirrors the ``accsim run`` command.
 __version__ = "0.1.0"
 
 
-def run(*args, **kwargs):
-    """Simulate a generation scenario; see accsim.runner.run."""
-    from accsim.runner import run as _run
-    return _run(*args, **kwargs)
+def __getattr__(name: str):
+    # accsim.run is the runner's (its signature comes from the Scenario declaration); loading
+    # it on first use keeps 'import accsim' cheap
+    if name == "run":
+        from accsim.runner import run
+        return run
+    raise AttributeError(f"module 'accsim' has no attribute {name!r}")
 
 
 __all__ = ["run", "__version__"]

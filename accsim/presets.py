@@ -138,9 +138,12 @@ def resolve_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None
         raise ConfigError([f"{name}: family: missing; expected one of {', '.join(families().names())}"])
     problems = ProblemList()
     body = {k: v for k, v in data.items() if k not in META_KEYS}
-    body = config.apply_overrides(family.spec_cls, body, overrides, problems)
-    sources = _check_sources(family.spec_cls, data.get("sources"), problems)
-    spec = config.build(family.spec_cls, body, path="", problems=problems)
+    body = config.apply_overrides(family.spec, body, overrides, problems)
+    sources = _check_sources(family.spec, data.get("sources"), problems)
+    spec = config.build(family.spec, body, path="", problems=problems)
+    problems.raise_if_any()
+    if hasattr(spec, "check"):
+        spec.check()         # the family's own consistency rules (ConfigError naming the field)
     for path in overrides:
         sources[path] = "override (--set)"
     return Preset(name, family.name, str(data.get("description", "")), spec, body, sources, overrides)

@@ -103,9 +103,10 @@ class Program:
         stem = Path(stem)
         npz_path, json_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
         arrays = {f"col_{k}": v for k, v in self.columns.items()}
-        with open(npz_path, "wb") as fh:
+        from accsim.files import atomic_output, write_atomic
+        with atomic_output(npz_path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, dep_ptr=self.dep_ptr, dep_idx=self.dep_idx, **arrays)
-        json_path.write_text(json.dumps(self._header(), indent=1, sort_keys=True))
+        write_atomic(json_path, json.dumps(self._header(), indent=1, sort_keys=True))
         return npz_path, json_path
 
     @classmethod

@@ -1,12 +1,33 @@
-"""Named registries: machine families, mappers, presets and models.
+"""Named registries of machine families and mappers, filled by discovery.
+
+A family declares itself where it lives: ``arch/<fam>/__init__.py`` sets ``FAMILY =
+Family(...)``; a mapper module ``mappers/<name>.py`` sets ``MAPPER = Mapper(...)``. Discovery
+imports every subpackage of ``accsim.arch`` and every module of ``accsim.mappers`` and reads
+those records; an installed plugin adds its own through the entry-point groups
+``accsim.families`` and ``accsim.mappers`` (each entry point names a ``Family`` / ``Mapper``
+object). The core names no family: everything family-specific reaches it through these
+records.
+
+The family contract (tested over every registered family in tests/test_family_contract.py):
+- ``spec`` is a frozen dataclass schema (``accsim.config.param`` fields); its optional
+  ``check()`` refuses impossible configurations with a ConfigError naming the field.
+- ``simulate(spec, program) -> Stats`` is pure and deterministic and returns the step-stats
+  contract of ``accsim.stats.step_stats``: ``by_op_kind`` exposed times sum to ``latency_s``.
+- a family whose presets run no LLM graphs (memory standards) has no mapper and says in
+  ``usage`` which command uses its presets.
+- capacity problems raise ``accsim.capacity.CapacityError`` naming the field and the fix.
 
 A duplicate name is an error (two plugins must never silently shadow each other); an unknown
 name lists the known ones with a did-you-mean.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from accsim.errors import AccsimError, UnknownNameError, did_you_mean
 
@@ -41,6 +62,9 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def values(self) -> list[T]:
+        return [self._items[n] for n in self.names()]
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
@@ -51,23 +75,62 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-@dataclass(frozen=True)
+class Lazy:
+    """A reference to ``module.name`` imported on first use (keeps start-up cheap).
+
+    A relative module (``".model"``) resolves against the package of the module that wrote
+    the reference, so a family's declaration names its own modules without spelling its path.
+    Calling it calls the target; ``load()`` returns the target itself (a click command).
+    """
+
+    def __init__(self, module: str, name: str, package: str | None) -> None:
+        self.module = importlib.util.resolve_name(module, package) if module.startswith(".") else module
+        self.name = name
+        self.__name__ = name
+        self.__qualname__ = f"{self.module}.{name}"
+
+    def load(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.__qualname__})"
+
+
+def lazy(module: str, name: str) -> Lazy:
+    """``lazy(".model", "simulate")``: the caller's ``.model.simulate``, imported on first use."""
+    package = sys._getframe(1).f_globals.get("__package__")
+    return Lazy(module, name, package)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Family:
-    """A machine family: its spec schema, its default mapper, and its model's simulate()."""
+    """A machine family: its spec schema, its default mapper, its model, and what it adds."""
 
     name: str
-    spec_cls: type
-    default_mapper: str                  # "" for a family that runs no LLM graphs (memory standards)
-    simulate: Callable[[Any, Any], Any] | None
+    spec: type                                   # frozen dataclass schema of its presets
     description: str
-    parallelism: Callable[[Any, Any], Any] | None = None   # (spec, model) -> workloads.Parallelism
-    schedule: Callable[[Any, Any], Any] | None = None  # (spec, program) -> stats.Schedule (timelines)
+    mapper: str = ""                             # default mapper; "" = runs no LLM graphs
+    simulate: Callable[[Any, Any], Any] | None = None   # (spec, program) -> step Stats
+    schedule: Callable[[Any, Any], Any] | None = None   # (spec, program) -> stats.Schedule (timelines)
+    usage: str = ""            # without a mapper: the command that uses its presets ({preset} filled in)
     prefill: str = "batched"   # "token_by_token": the prompt runs as one pass per token
     chips_field: str = ""      # preset field that 'accsim run --chips N' sets ("" = single device)
     chips_per_report: Callable[[Any], int] | None = None   # spec -> chips that per-chip figures divide by
+    commands: Mapping[str, Lazy] = field(default_factory=dict)   # CLI subcommands it adds
+    metrics: Mapping[str, Callable[..., float]] = field(default_factory=dict)   # validation metrics
+
+    def __post_init__(self) -> None:
+        if self.prefill not in ("batched", "token_by_token"):
+            raise ValueError(f"family {self.name}: prefill must be batched or token_by_token")
+        if bool(self.mapper) != (self.simulate is not None):
+            raise ValueError(f"family {self.name}: a family with a mapper needs simulate, and one "
+                             "without a mapper runs no Programs")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mapper:
     """A mapper lowers an OpGraph onto a family's spec: ``lower(graph, spec) -> Program``."""
 
@@ -75,83 +138,49 @@ class Mapper:
     family: str
     lower: Callable[[Any, Any], Any]
     description: str
+    # (spec, model) -> workloads.Parallelism: how a step splits over the spec's devices
+    # (None: one device runs the whole step)
+    parallelism: Callable[[Any, Any], Any] | None = None
 
 
 FAMILIES: Registry[Family] = Registry("family")
 MAPPERS: Registry[Mapper] = Registry("mapper")
-_BUILTINS_LOADED = False
+_DISCOVERED: set[str] = set()
 
 
-def load_builtin_plugins() -> None:
-    """Register the families and mappers that ship with accsim (idempotent).
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+    return sorted(entry_points(group=group), key=lambda ep: ep.name)
 
-    Imports happen here, lazily, so that ``import accsim`` stays cheap and so that arch
-    models never import mappers: only this wiring function sees both.
-    """
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
+
+def _discover(kind: str) -> None:
+    """Register the records of one kind: built-in packages first, then installed plugins."""
+    if kind in _DISCOVERED:
         return
-    _BUILTINS_LOADED = True
-    # spec schemas are plain dataclasses; models and mappers (numba, networkx) load on first use
-    from accsim.arch.gpu.spec import GpuSpec
-    from accsim.arch.pim.dram import DramSpec
-    from accsim.arch.npu.spec import NpuSpec
-    from accsim.arch.pim.system import PimSpec
-
-    FAMILIES.register("gpu", Family(
-        "gpu", GpuSpec, "gpu-kernels", lazy("accsim.arch.gpu.model", "simulate"),
-        "Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
-        _tensor_parallel, lazy("accsim.arch.gpu.model", "schedule"), chips_field="devices",
-        chips_per_report=lambda spec: spec.devices))
-    FAMILIES.register("dram", Family(
-        "dram", DramSpec, "", None,
-        "DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; PIM presets extend them"))
-    FAMILIES.register("pim", Family(
-        "pim", PimSpec, "pim-gemv", lazy("accsim.arch.pim.system", "simulate"),
-        "GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
-        _single_device, lazy("accsim.arch.pim.system", "schedule"), "token_by_token"))
-    FAMILIES.register("npu", Family(
-        "npu", NpuSpec, "npu-tiles", lazy("accsim.arch.npu.model", "simulate"),
-        "NPU chips of Da Vinci-class or systolic cores (cube/vector, L0/L1/UB, DMA, shared HBM), "
-        "multi-chip collectives; single GEMMs with 'accsim gemm'",
-        lazy("accsim.mappers.npu", "parallelism"), lazy("accsim.arch.npu.model", "schedule"),
-        chips_field="system.chips", chips_per_report=lambda spec: spec.system.chips))
-    MAPPERS.register("pim-gemv", Mapper(
-        "pim-gemv", "pim", lazy("accsim.mappers.pim", "lower"),
-        "GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC"))
-    MAPPERS.register("npu-tiles", Mapper(
-        "npu-tiles", "npu", lazy("accsim.mappers.npu", "lower"),
-        "One kernel per op on all cores, tiled by the shared search; flash-attention and epilogue fusion"))
-    MAPPERS.register("gpu-kernels", Mapper(
-        "gpu-kernels", "gpu", lazy("accsim.mappers.gpu", "lower"),
-        "One task per framework kernel group: host launch + device roofline"))
-
-
-def lazy(module: str, name: str) -> Callable[..., Any]:
-    """A callable that imports ``module.name`` on its first call (keeps start-up cheap)."""
-    def call(*args: Any, **kwargs: Any) -> Any:
-        import importlib
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-    call.__name__ = name
-    call.__qualname__ = f"{module}.{name}"
-    return call
-
-
-def _single_device(spec: Any, model: Any) -> Any:
-    from accsim.workloads.graph import Parallelism
-    return Parallelism()
-
-
-def _tensor_parallel(spec: Any, model: Any) -> Any:
-    from accsim.workloads.graph import Parallelism
-    return Parallelism(tp=spec.devices)
+    _DISCOVERED.add(kind)
+    namespace = importlib.import_module(f"accsim.{'arch' if kind == 'families' else 'mappers'}")
+    attr, registry, expected = (("FAMILY", FAMILIES, Family) if kind == "families"
+                                else ("MAPPER", MAPPERS, Mapper))
+    for info in sorted(pkgutil.iter_modules(namespace.__path__), key=lambda i: i.name):
+        if kind == "families" and not info.ispkg:
+            continue
+        record = getattr(importlib.import_module(f"{namespace.__name__}.{info.name}"), attr, None)
+        if record is not None:
+            registry.register(record.name, record)
+    for ep in _entry_points(f"accsim.{kind}"):
+        record = ep.load()
+        if not isinstance(record, expected):
+            raise AccsimError(f"plugin entry point '{ep.name}' ({ep.value}) in group accsim.{kind} "
+                              f"is a {type(record).__name__}, not an accsim {expected.__name__}")
+        registry.register(record.name, record)
 
 
 def families() -> Registry[Family]:
-    load_builtin_plugins()
+    _discover("families")
     return FAMILIES
 
 
 def mappers() -> Registry[Mapper]:
-    load_builtin_plugins()
+    _discover("mappers")
     return MAPPERS
+

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from accsim.errors import AccsimError
+from accsim.files import atomic_output
 
 FIXED_COLUMNS = ("point_id", "idx", "status", "error", "elapsed_s", "finished_at")
 
@@ -107,12 +108,10 @@ def read_axes(path: str | Path) -> list[str]:
 
 def export_csv(path: str | Path, out: str | Path) -> int:
     columns, rows = read_table(path)
-    tmp = Path(str(out) + ".part")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_output(out) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         writer.writerows(rows)
-    tmp.replace(out)
     return len(rows)
 
 
@@ -124,9 +123,8 @@ def export_parquet(path: str | Path, out: str | Path) -> int:
         raise AccsimError("--parquet needs pyarrow: pip install pyarrow") from None
     columns, rows = read_table(path)
     table = pa.table({c: _column_array(pa, [r[i] for r in rows]) for i, c in enumerate(columns)})
-    tmp = Path(str(out) + ".part")
-    pq.write_table(table, tmp)
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        pq.write_table(table, tmp)
     return len(rows)
 
 

@@ -21,51 +21,10 @@ from accsim.errors import ConfigError
 from accsim.presets import Preset, resolve_preset
 from accsim.program import Program
 from accsim.registry import families, mappers
+from accsim.scenario import Scenario, field_docs, signature
 from accsim.stats import Stats
-from accsim.workloads.graph import Phase, build_graph
+from accsim.workloads.graph import Parallelism, Phase, build_graph
 from accsim.workloads.model import ModelConfig, load_model
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Everything a run depends on; equal scenarios give bit-identical stats."""
-
-    arch: str = "t4"
-    model: str = "gpt2-small"
-    batch: int = 1
-    prompt: int = 64
-    gen: int = 16
-    dtype: str = "fp16"
-    mapper: str | None = None
-    decode_samples: int = 16
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    chips: int = 0                 # 0: the preset's chip count
-    mtp: int = 0                   # draft tokens per decode step (multi-token prediction)
-    mtp_acceptance: float = 0.0    # probability that a draft token is accepted
-    decode_only: bool = False      # the prompt is already cached (disaggregated prefill)
-
-    def check(self) -> None:
-        problems = [f"{name}: expected an integer >= {low}, got {value!r}"
-                    for name, value, low in (("batch", self.batch, 1), ("prompt", self.prompt, 1),
-                                             ("gen", self.gen, 1),
-                                             ("decode_samples", self.decode_samples, 0),
-                                             ("chips", self.chips, 0), ("mtp", self.mtp, 0))
-                    if isinstance(value, bool) or not isinstance(value, int) or value < low]
-        if self.decode_samples == 1:
-            problems.append("decode_samples: 1 cannot span first and last step; use 0 (all) or >= 2")
-        if not 0.0 <= self.mtp_acceptance <= 1.0:
-            problems.append(f"mtp_acceptance: expected a probability in [0, 1], got {self.mtp_acceptance!r}")
-        elif self.mtp_acceptance and not self.mtp:
-            problems.append("mtp_acceptance: set only with mtp >= 1 draft tokens per step")
-        if self.decode_only and self.gen < 2:
-            problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
-        if problems:
-            raise ConfigError(problems)
-
-    @property
-    def tokens_per_step(self) -> float:
-        """Expected tokens each decode step yields per sequence."""
-        return 1.0 + self.mtp * self.mtp_acceptance
 
 
 @dataclass(frozen=True)
@@ -92,9 +51,23 @@ def sample_steps(n_steps: int, samples: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_steps - 1, samples)).astype(np.int64))
 
 
-def step_graph(preset: Preset, model: ModelConfig, phase: Phase) -> Any:
+def family_mapper(preset: Preset, mapper_name: str | None = None) -> Any:
+    """The mapper that lowers onto ``preset``: the named one or the family's default."""
+    family = families().get(preset.family)
+    if not family.mapper:
+        raise ConfigError([f"arch: preset '{preset.name}' is a {family.name} preset ({family.description}); "
+                           f"use '{family.usage.format(preset=preset.name)}'"])
+    mapper = mappers().get(mapper_name or family.mapper)
+    if mapper.family != family.name:
+        raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
+                           f"preset '{preset.name}' is family '{family.name}'"])
+    return mapper
+
+
+def step_graph(preset: Preset, model: ModelConfig, phase: Phase, mapper_name: str | None = None) -> Any:
     """The OpGraph one device runs for ``phase`` (the batch split over data-parallel groups)."""
-    parallel = families().get(preset.family).parallelism(preset.spec, model)
+    mapper = family_mapper(preset, mapper_name)
+    parallel = mapper.parallelism(preset.spec, model) if mapper.parallelism else Parallelism()
     if phase.batch % parallel.dp:
         raise ConfigError([f"batch: {phase.batch} sequences do not split evenly over {parallel.dp} "
                            f"data-parallel groups; use a multiple of {parallel.dp}"])
@@ -106,17 +79,8 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
     """Lower one pass and simulate it; returns its stats, Program and the Program's digest
     (hashed on a second thread while the model runs: hashing and numba kernels release the GIL)."""
     family = families().get(preset.family)
-    if not family.default_mapper:
-        command = (f"accsim dram --standard {preset.name} --trace FILE" if family.name == "dram"
-                   else f"accsim gemm --arch {preset.name} --m M --k K --n N")
-        raise ConfigError([f"arch: preset '{preset.name}' is a {family.name} preset ({family.description}); "
-                           f"use '{command}'"])
-    mapper = mappers().get(mapper_name or family.default_mapper)
-    if mapper.family != family.name:
-        raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
-                           f"preset '{preset.name}' is family '{family.name}'"])
-    graph = step_graph(preset, model, phase)
-    program = mapper.lower(graph, preset.spec)
+    graph = step_graph(preset, model, phase, mapper_name)
+    program = family_mapper(preset, mapper_name).lower(graph, preset.spec)
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(program.digest)
         stats = family.simulate(preset.spec, program)
@@ -230,8 +194,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
         u["util_pct"] = 100.0 * u["busy_s"] / latency_s if latency_s else 0.0
     stats = {
         "scenario": {**asdict(scenario), "overrides": dict(scenario.overrides),
-                     "family": preset.family, "mapper": scenario.mapper or
-                     families().get(preset.family).default_mapper},
+                     "family": preset.family, "mapper": scenario.mapper or family.mapper},
         "model": {"num_params": model.num_params, "dtype": model.dtype},
         "latency_s": latency_s, "ttft_s": prefill["latency_s"], "tpot_s": tpot_s,
         "tokens_per_s": tokens / latency_s if latency_s else 0.0,
@@ -271,11 +234,20 @@ def _per_chip(family: Any, preset: Preset, scenario: Scenario, ttft_s: float, tp
     return {"chips": chips, "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode}
 
 
-def run(arch: str = "t4", model: str = "gpt2-small", batch: int = 1, prompt: int = 64,
-        gen: int = 16, overrides: Mapping[str, Any] | None = None, dtype: str = "fp16",
-        mapper: str | None = None, decode_samples: int = 16, chips: int = 0, mtp: int = 0,
-        mtp_acceptance: float = 0.0, decode_only: bool = False) -> Stats:
-    """Python API mirror of ``accsim run``: simulate and return the Stats."""
-    scenario = Scenario(arch, model, batch, prompt, gen, dtype, mapper, decode_samples,
-                        dict(overrides or {}), chips, mtp, mtp_acceptance, decode_only)
-    return run_scenario(scenario).stats
+def run(*args: Any, **kwargs: Any) -> Stats:
+    """Simulate a generation scenario and return its Stats (the ``accsim run`` command's
+    figures: TTFT, TPOT, tokens/s, energy, breakdowns by op kind and unit).
+
+    Fields (accsim.scenario.Scenario):
+{fields}
+    """
+    bound = RUN_SIGNATURE.bind(*args, **kwargs)
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    values["overrides"] = dict(values["overrides"] or {})
+    return run_scenario(Scenario(**values)).stats
+
+
+RUN_SIGNATURE = signature()
+run.__signature__ = RUN_SIGNATURE            # what help() and Jupyter show
+run.__doc__ = run.__doc__.format(fields=field_docs())

@@ -8,7 +8,6 @@ sum exactly to the latency, and unit utilization.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -85,11 +84,8 @@ class Stats(Mapping[str, Any]):
 
 def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
     """Write JSON so that the file exists only once complete (no half-written results)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(_plain(payload), indent=1, sort_keys=False, allow_nan=False))
-    os.replace(tmp, path)
-    return path
+    from accsim.files import write_atomic
+    return write_atomic(path, json.dumps(_plain(payload), indent=1, sort_keys=False, allow_nan=False))
 
 
 def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,

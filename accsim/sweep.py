@@ -33,12 +33,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
-
-SCENARIO_FIELDS: dict[str, type] = {"arch": str, "model": str, "batch": int, "prompt": int,
-                                    "gen": int, "dtype": str, "mapper": str, "decode_samples": int,
-                                    "chips": int, "mtp": int, "mtp_acceptance": float,
-                                    "decode_only": bool}
-ZERO_ALLOWED = ("decode_samples", "chips", "mtp")    # integer fields where 0 means "none/default"
+from accsim.scenario import AXIS_TYPES as SCENARIO_FIELDS, default as _default, field_problem
 TOP_KEYS = ("base", "axes", "constraints", "mode", "samples", "seed")
 VALUE_FORMS = ("range", "lin", "log", "uniform", "loguniform")
 
@@ -157,16 +152,9 @@ def _check_scenario_value(name: str, value: Any, path: str, problems: ProblemLis
     from accsim.presets import preset_names
     from accsim.workloads import model_names
 
-    expected = SCENARIO_FIELDS[name]
-    low = 0 if name in ZERO_ALLOWED else 1
-    if expected is int and (not _is_int(value) or value < low):
-        problems.add(path, f"expected an integer >= {low}, got {value!r}")
-    elif expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        problems.add(path, f"expected a number, got {value!r}")
-    elif expected is bool and not isinstance(value, bool):
-        problems.add(path, f"expected true or false, got {value!r}")
-    elif expected is str and not isinstance(value, str):
-        problems.add(path, f"expected a name, got {value!r}")
+    problem = field_problem(name, value)
+    if problem:
+        problems.add(path, problem.split(": ", 1)[1])
     elif name == "arch" and value not in preset_names() and not str(value).endswith((".yaml", ".yml")):
         problems.add(path, f"unknown preset '{value}'{did_you_mean(str(value), preset_names())}")
     elif name == "model" and value not in model_names() and not str(value).endswith(".json"):
@@ -201,7 +189,7 @@ def _preset_field_paths(archs: Iterable[str]) -> list[str]:
             family = families().get(str(load_merged(str(arch)).get("family")))
         except AccsimError:
             continue
-        paths += [p for p in config.field_paths(family.spec_cls) if p not in paths]
+        paths += [p for p in config.field_paths(family.spec) if p not in paths]
     return paths
 
 
@@ -223,8 +211,8 @@ def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
     if not isinstance(base_raw, dict):
         problems.add("base", "expected a mapping of scenario fields")
         base_raw = {}
-    base = {"arch": "t4", "model": "gpt2-small", "batch": 1, "prompt": 64, "gen": 16,
-            "dtype": "fp16", "decode_samples": 16}
+    base = {name: _default(name) for name in ("arch", "model", "batch", "prompt", "gen", "dtype",
+                                               "decode_samples")}
     overrides = dict(base_raw.get("set") or {})
     for key, value in base_raw.items():
         if key == "set":

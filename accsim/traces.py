@@ -72,8 +72,5 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
 
 def write_trace(path: str | Path, trace: Trace, fmt: str) -> None:
     """Write a trace; the file appears only once it is complete."""
-    path = Path(path)
-    text = _trace.format_trace(trace.addr, trace.is_write, trace.cycle, canonical_format(fmt))
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(text)
-    tmp.replace(path)
+    from accsim.files import write_atomic
+    write_atomic(path, _trace.format_trace(trace.addr, trace.is_write, trace.cycle, canonical_format(fmt)))

@@ -22,7 +22,7 @@ import yaml
 
 import accsim.validation
 from accsim.traces import write_trace
-from accsim.validation.dram_traces import KINDS, make_trace
+from accsim.arch.dram.patterns import KINDS, make_trace
 
 PEERS = Path(accsim.validation.__file__).parent / "reference" / "dram" / "peers.yaml"
 CASES = {"gddr6-ram2compat": "ramulator2/ram2_GDDR6", "hbm2-ram2compat": "ramulator2/ram2_HBM2_1ch",

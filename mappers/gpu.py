@@ -9,14 +9,16 @@ ahead (two layers' buffers), as double-buffered offloading runtimes do.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from accsim.arch.gpu import kernels as K
 from accsim.arch.gpu.spec import GpuSpec
 from accsim.errors import ConfigError
+from accsim.registry import Mapper
 from accsim.program import Program, ProgramBuilder
-from accsim.workloads.graph import OP_KINDS, Op, OpGraph
+from accsim.workloads.graph import OP_KINDS, Op, OpGraph, Parallelism
 
 UNITS = ("host", "device", "host_link", "interconnect")
 TASK_KINDS = OP_KINDS + ("launch", "host_transfer")
@@ -106,3 +108,12 @@ def lower(graph: OpGraph, spec: GpuSpec) -> Program:
         layer_last_device[op.layer] = task
     return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
                          "mode": spec.framework.mode})
+
+
+def parallelism(spec: GpuSpec, model: Any) -> Parallelism:
+    """Tensor parallel over every device of the node (as Megatron-style serving does)."""
+    return Parallelism(tp=spec.devices)
+
+
+MAPPER = Mapper(name="gpu-kernels", family="gpu", lower=lower, parallelism=parallelism,
+                description="One task per framework kernel group: host launch + device roofline")

@@ -27,6 +27,7 @@ from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
 from accsim.engine.collectives import COLLECTIVE_CODES
 from accsim.errors import ConfigError
+from accsim.registry import Mapper
 from accsim.mappers.tiling import search, tile_sizes
 from accsim.program import Program, ProgramBuilder
 from accsim.stats import Stats
@@ -355,3 +356,8 @@ def gemm_on_chip(spec: NpuSpec, m: int, k: int, n: int, dtype: str = "bf16") -> 
         "hbm_util_pct": 100.0 * busy["hbm"] / r.cycles, "hbm_bytes": r.hbm_bytes,
         "l2_bytes": r.l2_bytes, "dram_bytes_compulsory": (m * k + k * n + m * n) * dt,
         "tile_tasks": r.tasks})
+
+
+MAPPER = Mapper(name="npu-tiles", family="npu", lower=lower, parallelism=parallelism,
+                description="One kernel per op on all cores, tiled by the shared search; flash-attention and "
+                            "epilogue fusion")

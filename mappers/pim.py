@@ -26,8 +26,9 @@ from functools import lru_cache
 import numpy as np
 
 from accsim.arch.pim.standards import COMMANDS
-from accsim.arch.pim.system import BARRIER_KIND, PimSpec
+from accsim.arch.pim.spec import BARRIER_KIND, PimSpec
 from accsim.errors import ConfigError
+from accsim.registry import Mapper
 from accsim.mappers.tiling import search
 from accsim.program import Program
 from accsim.workloads.graph import Op, OpGraph
@@ -313,3 +314,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
         meta={"workload": graph.describe(), "useful_macs": streams.useful_macs,
               "asic_ops": partial_adds + elementwise_ops, "in_order_units": True})
 
+
+
+MAPPER = Mapper(name="pim-gemv", family="pim", lower=lower,
+                description="GEMVs as all-bank MAC streams over row tiles (input-stationary), other ops on the ASIC")

@@ -6,8 +6,8 @@ import pytest
 
 import accsim
 from accsim.arch.pim import kernels as K
-from accsim.arch.pim.checker import check_commands
-from accsim.arch.pim.system import simulate, stream_arrays
+from accsim.arch.dram.checker import check_commands
+from accsim.arch.pim.model import simulate, stream_arrays
 from accsim.cli import main
 from accsim.errors import ConfigError
 from accsim.mappers.pim import KINDS, MATRIX_KINDS, lower

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accsim.arch.pim.checker import check_commands
+from accsim.arch.dram.checker import check_commands
 from accsim.arch.pim.standards import CMD, COMMANDS
 from accsim.arch.pim.streams import CommandStreams, run_streams
 from accsim.errors import ConfigError

@@ -1,7 +1,7 @@
 """Validation: run every published case through the simulator and compare, honestly.
 
 A case file (``published/*.yaml``) names a system, a family and cases; each case has an id, a
-citation (``source``), a ``metric`` (a function in ``METRICS``), the ``scenario`` the metric
+citation (``source``), a ``metric`` (the core's ``CORE_METRICS`` or a family's ``Family.metrics``), the ``scenario`` the metric
 needs, the published value (``published``) or range (``published_range: [low, high]``) and a
 ``tolerance_pct``. The published number is only ever compared with, never read by a model.
 """
@@ -18,12 +18,11 @@ import numpy as np
 import yaml
 
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
+from accsim.scenario import RUN_KEYS
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
 CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
              "curve", "show")
-RUN_KEYS = ("arch", "batch", "prompt", "gen", "dtype", "overrides", "decode_samples", "chips", "mtp",
-            "mtp_acceptance", "decode_only")
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class Outcome:
 
 
 # ---- metrics ------------------------------------------------------------------------------
-def _model_path(model: Any, tmp: Path, name: str) -> str:
+def model_path(model: Any, tmp: Path, name: str) -> str:
     """A model name as is; an inline HF-style config written to a temporary config file."""
     if isinstance(model, str):
         return model
@@ -82,7 +81,7 @@ def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
     model = extra.get("model", scenario["model"])
     key = json.dumps({**args, "model": model}, sort_keys=True, default=str)
     if key not in _RUNS:
-        _RUNS[key] = accsim.run(**{**args, "model": _model_path(model, tmp, "model")})
+        _RUNS[key] = accsim.run(**{**args, "model": model_path(model, tmp, "model")})
     return _RUNS[key]
 
 
@@ -100,66 +99,41 @@ def metric_speedup(scenario: Mapping[str, Any], tmp: Path) -> float:
     return float(baseline) / float(system)
 
 
-def metric_eager_kernels_per_step(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """Kernels an eager framework launches for one decode step on a gpu-family preset."""
-    from accsim.arch.gpu import kernels as K
-    from accsim.mappers.gpu import lower
-    from accsim.presets import resolve_preset
-    from accsim.workloads import Phase, build_graph, load_model
-
-    model = load_model(_model_path(scenario["model"], tmp, "model"))
-    program = lower(build_graph(model, Phase.decode(scenario.get("batch", 1), scenario["context"])),
-                    resolve_preset(scenario["arch"]).spec)
-    launches = program.columns["task_class"] == K.LAUNCH
-    return float(program.columns["n_kernels"][launches].sum())
-
-
 def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Least-squares slope of TPOT over the number of layers of one model shape."""
     layers = list(scenario["layers"])
     tpots = []
     for n in layers:
-        model = _model_path({**scenario["model"], "n_layer": n}, tmp, f"model{n}")
+        model = model_path({**scenario["model"], "n_layer": n}, tmp, f"model{n}")
         tpots.append(_run(scenario, tmp, model=model, gen=2)["tpot_s"])
     return float(np.polyfit(layers, tpots, 1)[0] * 1e3)
 
 
-def metric_dram_trace(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """A stat of a trace-driven DRAM run: a regenerated reference trace through a dram preset."""
-    from accsim.arch.pim.dram import simulate_trace
-    from accsim.presets import resolve_preset
-    from accsim.validation.dram_traces import make_trace
-
-    config = resolve_preset(scenario["standard"]).spec.dram
-    stats = simulate_trace(config, make_trace(scenario["trace"], int(scenario["requests"]))).stats
-    return float(stats[scenario["stat"]])
-
-
-def metric_gemm_cycles(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """Compute cycles of one GEMM on an npu systolic-array preset."""
-    from accsim.arch.npu.systolic import simulate_gemm
-    from accsim.presets import resolve_preset
-
-    spec = resolve_preset(scenario["arch"]).spec
-    return float(simulate_gemm(spec, scenario["m"], scenario["k"], scenario["n"],
-                               scenario.get("dataflow"))["compute_cycles"])
-
-
-METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
+CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "stat": metric_stat,
     "speedup": metric_speedup,
-    "eager_kernels_per_step": metric_eager_kernels_per_step,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
-    "dram_trace": metric_dram_trace,
-    "gemm_cycles": metric_gemm_cycles,
 }
 
+
+def metrics() -> dict[str, Callable[[Mapping[str, Any], Path], float]]:
+    """The core's metrics plus every registered family's (``Family.metrics``)."""
+    from accsim.registry import families
+    found = dict(CORE_METRICS)
+    for family in families().values():
+        for name, fn in family.metrics.items():
+            if name in found:
+                raise ConfigError([f"validation metric '{name}' of family {family.name} is "
+                                   "already defined"])
+            found[name] = fn
+    return found
 
 # ---- loading and running --------------------------------------------------------------------
 def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
     """Every case of every case file, checked (unknown keys, metric names, values)."""
     problems = ProblemList()
     cases: list[Case] = []
+    known_metrics = metrics()
     for path in sorted(directory.glob("*.yaml")):
         try:
             data = yaml.safe_load(path.read_text())
@@ -171,8 +145,8 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
             for key in raw:
                 if key not in CASE_KEYS:
                     problems.add(where, f"unknown key '{key}'{did_you_mean(key, CASE_KEYS)}")
-            if raw.get("metric") not in METRICS:
-                problems.add(where, f"metric {raw.get('metric')!r}: expected one of {', '.join(METRICS)}")
+            if raw.get("metric") not in known_metrics:
+                problems.add(where, f"metric {raw.get('metric')!r}: expected one of {', '.join(known_metrics)}")
             if (raw.get("published") is None) == (raw.get("published_range") is None):
                 problems.add(where, "give exactly one of published or published_range")
             if not raw.get("source"):
@@ -222,7 +196,7 @@ def run_case(case: Case) -> Outcome:
     """Simulate one case; a failure to run is an outcome with its reason, not an exception."""
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            simulated = METRICS[case.metric](case.scenario, Path(tmp))
+            simulated = metrics()[case.metric](case.scenario, Path(tmp))
             curve = _curve(case, Path(tmp))
             shown = _run(case.scenario, Path(tmp))[case.show] if case.show else None
     except AccsimError as exc:

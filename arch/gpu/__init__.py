@@ -1,8 +1,25 @@
 """gpu family: roofline + framework-overhead baseline for GPUs and server CPUs.
 
-The model (``accsim.arch.gpu.model``: simulate, schedule) and its numba kernels load on first
-use; importing the package only brings the spec schema.
+The model (``model``: simulate, schedule) and its numba kernels load on first use; importing
+the package only brings the spec schema and the family record.
+
+Contract: ``model.simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed
+times (host launch, device kernels, stalls) sum to the step latency.
 """
 from accsim.arch.gpu.spec import GpuSpec
+from accsim.registry import Family, lazy
 
-__all__ = ["GpuSpec"]
+
+def _devices(spec: GpuSpec) -> int:
+    return spec.devices
+
+
+FAMILY = Family(
+    name="gpu", spec=GpuSpec, mapper="gpu-kernels",
+    simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    chips_field="devices", chips_per_report=_devices,
+    description="Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
+    metrics={"eager_kernels_per_step": lazy(".validation", "metric_eager_kernels_per_step")},
+)
+
+__all__ = ["GpuSpec", "FAMILY"]

@@ -2,9 +2,28 @@
 
 ``spec`` holds the schema; ``tiles`` the tile task graphs of one kernel on one die; ``model``
 the family's simulate/schedule; ``systolic`` the SCALE-Sim-exact fold schedule behind
-``accsim gemm`` on systolic presets. Models load on first use; importing the package only
-brings the spec schema.
+``accsim gemm`` on systolic presets; ``cli`` the ``gemm`` command. Models load on first use;
+importing the package only brings the spec schema and the family record.
+
+Contract: ``model.simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed
+times (kernel launches, kernels, collectives, stalls) sum to the step latency.
 """
 from accsim.arch.npu.spec import NpuSpec
+from accsim.registry import Family, lazy
 
-__all__ = ["NpuSpec"]
+
+def _packages(spec: NpuSpec) -> int:
+    return spec.system.chips
+
+
+FAMILY = Family(
+    name="npu", spec=NpuSpec, mapper="npu-tiles",
+    simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    chips_field="system.chips", chips_per_report=_packages,
+    description="NPU chips of Da Vinci-class or systolic cores (cube/vector, L0/L1/UB, DMA, shared HBM), "
+                "multi-chip collectives; single GEMMs with 'accsim gemm'",
+    commands={"gemm": lazy(".cli", "gemm_cmd")},
+    metrics={"gemm_cycles": lazy(".validation", "metric_gemm_cycles")},
+)
+
+__all__ = ["NpuSpec", "FAMILY"]

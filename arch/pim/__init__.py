@@ -1,8 +1,22 @@
-"""pim family: cycle-level DRAM (GDDR6/HBM2/HBM3) with processing-in-memory banks.
+"""pim family: PIM-GPT, GDDR6-AiM channels that multiply in their banks, plus an ASIC.
 
-``accsim.arch.pim.dram`` holds the memory-system spec and the trace-driven simulation; the
-numba kernels (``kernels``) load on first use.
+Composes the DRAM component (``arch/dram``: timing state, rules, checker) with the AiM
+command set (``standards``, registered with the component on import), PIM command streams
+(``streams``, ``kernels``) and the system's schema (``spec``) and model (``model``).
+
+Contract: ``model.simulate(spec, program)`` is pure and deterministic; its ``by_op_kind`` is
+the critical-path breakdown (pim_mac, activation_refresh, data_movement, asic) and sums to
+the pass latency. The prompt runs token by token (one GEMV pass per token, as PIM-GPT does).
 """
-from accsim.arch.pim.dram import DramConfig, DramSpec
+from accsim.arch.pim import standards as _aim   # noqa: F401  (registers the GDDR6-AiM standard)
+from accsim.arch.pim.spec import PimSpec
+from accsim.registry import Family, lazy
 
-__all__ = ["DramConfig", "DramSpec"]
+FAMILY = Family(
+    name="pim", spec=PimSpec, mapper="pim-gemv",
+    simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    prefill="token_by_token",
+    description="GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
+)
+
+__all__ = ["PimSpec", "FAMILY"]

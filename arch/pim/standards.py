@@ -1,197 +1,29 @@
-"""DRAM standards as data: levels, commands, timing parameters and timing rules.
+"""The AiM command set: GDDR6 with processing-in-memory banks (SK hynix GDDR6-AiM style).
 
-Read a rule like a datasheet line: at ``level``, after any of ``preceding`` on a node, none of
-``following`` may issue on that node until ``latency`` cycles later (``window`` > 1: until
-``latency`` after the ``window``-th most recent ``preceding``, as for tFAW). Latencies are
-sums and differences of timing parameters (JEDEC names verbatim) and integers. A rule may hold
-only under a named controller option (``when``), which is how a compatibility preset mirrors a
-peer simulator's documented behaviour without editing the table.
-
-``compile_rules`` turns a standard + timing values + options into the integer arrays the
-numba kernels take.
+The set extends JEDEC GDDR6 (``arch/dram/standards``) with an all-bank activate of one row
+(ACTab), all-bank and single-bank MACs (MACab, MACsb), a global-buffer write (WRGB) and a
+MAC-result read (RDMAC). ACTab counts as an activation of every bank and, drawing the current
+of 16 activations, takes a whole four-activate window. Rules that start from an all-bank
+command (ACTab, MACab) are stated on the channel: an all-bank command reaches every bank, so a
+channel rule bounds each bank exactly as a bank rule would, and the kernels record it once
+instead of on every bank. Importing this module registers the standard with the DRAM
+component, so DRAM presets may name it (``dram.standard: GDDR6-AiM``).
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Mapping
+from accsim.arch.dram.standards import DRAM_COMMANDS, GDDR6, READS, WRITES, R, Standard, register_standard
 
-import numpy as np
-
-from accsim.errors import ConfigError, did_you_mean
-
-COMMANDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb",
-            # processing-in-memory (SK hynix GDDR6-AiM style): all-bank activate of one row,
-            # all-bank / single-bank MAC, global-buffer write, MAC-result read
-            "ACTab", "MACab", "MACsb", "WRGB", "RDMAC")
+AIM_COMMANDS = ("ACTab", "MACab", "MACsb", "WRGB", "RDMAC")
+COMMANDS = DRAM_COMMANDS + AIM_COMMANDS
 CMD = {name: i for i, name in enumerate(COMMANDS)}
-OPENING = frozenset({"ACT", "ACTab"})
-CLOSING = frozenset({"PRE", "PREA", "RDA", "WRA"})
-ACCESSING = frozenset({"RD", "WR", "RDA", "WRA", "MACsb"})
-ALL_BANK_ACCESS = frozenset({"MACab"})    # needs the same row open in every bank of its scope
-READS, WRITES = ("RD", "RDA"), ("WR", "WRA")
-CAS = READS + WRITES
-
-
-@dataclass(frozen=True)
-class Rule:
-    level: str
-    preceding: tuple[str, ...]
-    following: tuple[str, ...]
-    latency: str
-    window: int = 1
-    when: tuple[str, str] | None = None   # (controller option, value) under which the rule holds
-
-
-@dataclass(frozen=True)
-class Standard:
-    name: str
-    levels: tuple[str, ...]              # node levels, outermost first; the last is the bank
-    scopes: Mapping[str, str]            # command -> level it addresses (checked down to there)
-    refresh_scope: str                   # level an all-bank refresh addresses
-    timing_help: Mapping[str, str]       # every timing parameter the rules may use
-    rules: tuple[Rule, ...]
-
-    @property
-    def bank_level(self) -> int:
-        return len(self.levels) - 1
-
-
-def R(level: str, preceding: str | tuple, following: str | tuple, latency: str, window: int = 1,
-      when: tuple[str, str] | None = None) -> Rule:
-    as_tuple = lambda x: (x,) if isinstance(x, str) else tuple(x)
-    return Rule(level, as_tuple(preceding), as_tuple(following), latency, window, when)
-
-
-_COMMON_HELP = {
-    "nBL": "burst length on the bus (cycles per RD/WR data transfer)",
-    "nCL": "read latency: RD to first data",
-    "nCWL": "write latency: WR to first data",
-    "nRCDRD": "ACT to RD (same bank)",
-    "nRCDWR": "ACT to WR (same bank)",
-    "nRP": "PRE to ACT (same bank)",
-    "nRAS": "ACT to PRE (same bank)",
-    "nRC": "ACT to ACT (same bank)",
-    "nWR": "write recovery: end of write data to PRE",
-    "nWTRS": "end of write data to RD, different bank group",
-    "nWTRL": "end of write data to RD, same bank group",
-    "nCCDS": "CAS to CAS, different bank group",
-    "nCCDL": "CAS to CAS, same bank group",
-    "nRRDS": "ACT to ACT, different bank group",
-    "nRRDL": "ACT to ACT, same bank group",
-    "nFAW": "four-activate window",
-    "nRFC": "all-bank refresh cycle time (REFab to ACT)",
-    "nREFI": "average refresh interval",
-    "nRREFD": "per-bank refresh to refresh / ACT, different bank",
-}
 
 _S = "channel"
 
-GDDR6 = Standard(
-    name="GDDR6",
-    levels=("channel", "bankgroup", "bank"),
-    scopes={"ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
-            "RDMAC": "channel", "ACT": "bank", "PRE": "bank", "PREA": "channel", "RD": "bank", "WR": "bank",
-            "RDA": "bank", "WRA": "bank", "REFab": "channel", "REFpb": "bank", "REFp2b": "bank",
-            "REFsb": "bank"},
-    refresh_scope="channel",
-    timing_help={**_COMMON_HELP, "nRTP": "RD to PRE (same bank)",
-                 "nRTW_extra": "extra read-to-write bus turnaround beyond nCL + nBL - nCWL",
-                 "nRFCpb": "per-bank refresh cycle time",
-                 "n32AW": "thirty-two-activate window of GDDR devices (0 = none)",
-                 "nPPD": "PRE to PRE, any two banks of the channel (0 = none)"},
-    rules=(
-        # channel: CAS to CAS (data bus)
-        R(_S, READS, READS, "nBL"), R(_S, READS, READS, "nCCDS"),
-        R(_S, WRITES, WRITES, "nBL"), R(_S, WRITES, WRITES, "nCCDS"),
-        R(_S, READS, WRITES, "nCL + nBL + nRTW_extra - nCWL"),
-        R(_S, WRITES, READS, "nCWL + nBL + nWTRS"),
-        R(_S, "RD", "PREA", "nRTP"), R(_S, "WR", "PREA", "nCWL + nBL + nWR"),
-        # channel: RAS to RAS
-        R(_S, "ACT", "ACT", "nRRDS"), R(_S, "ACT", "ACT", "nFAW", window=4),
-        R(_S, "ACT", "ACT", "n32AW", window=32), R(_S, "PRE", "PRE", "nPPD"),
-        R(_S, "ACT", "PREA", "nRAS", when=("act_pre_scope", "bank")),
-        R(_S, "PREA", "ACT", "nRP", when=("act_pre_scope", "bank")),
-        # Ramulator 2.0's GDDR6 names PRE where PREA belongs in these two channel rules, so nRAS
-        # and nRP apply across the whole channel (its README); mirrored only as a named option
-        R(_S, "ACT", "PRE", "nRAS", when=("act_pre_scope", "channel")),
-        R(_S, "PRE", "ACT", "nRP", when=("act_pre_scope", "channel")),
-        # channel: refresh
-        R(_S, "ACT", "REFab", "nRC"), R(_S, "ACT", ("REFp2b", "REFpb"), "nRRDL"),
-        R(_S, "PRE", ("REFab", "REFp2b", "REFpb"), "nRP"),
-        R(_S, "PREA", "REFab", "nRP", when=("act_pre_scope", "bank")),
-        R(_S, "RDA", ("REFab", "REFp2b", "REFpb"), "nRTP + nRP"),
-        R(_S, "WRA", ("REFab", "REFp2b", "REFpb"), "nCWL + nBL + nWR + nRP"),
-        R(_S, "REFab", "ACT", "nRFC"), R(_S, ("REFpb", "REFp2b"), "ACT", "nRREFD"),
-        # bank group
-        R("bankgroup", "ACT", "ACT", "nRRDL"),
-        R("bankgroup", READS, READS, "nCCDL"), R("bankgroup", WRITES, WRITES, "nCCDL"),
-        R("bankgroup", WRITES, READS, "nCWL + nBL + nWTRL"),
-        # bank
-        R("bank", "ACT", READS, "nRCDRD"), R("bank", "ACT", WRITES, "nRCDWR"),
-        R("bank", "ACT", "PRE", "nRAS"), R("bank", "ACT", "REFpb", "nRC"),
-        R("bank", "ACT", "ACT", "nRC", when=("act_pre_scope", "bank")),
-        R("bank", "PRE", ("ACT", "REFpb"), "nRP"),
-        R("bank", "RD", "PRE", "nRTP"), R("bank", "WR", "PRE", "nCWL + nBL + nWR"),
-        R("bank", "RDA", ("ACT", "REFpb"), "nRTP + nRP"),
-        R("bank", "WRA", ("ACT", "REFpb"), "nCWL + nBL + nWR + nRP"),
-        R("bank", "REFpb", "ACT", "nRFCpb"),
-    ),
-)
-
-_P = "pseudochannel"
-
-HBM2 = Standard(
-    name="HBM2",
-    levels=("channel", "pseudochannel", "bankgroup", "bank"),
-    scopes={"ACTab": "pseudochannel", "MACab": "pseudochannel", "MACsb": "bank",
-            "WRGB": "pseudochannel", "RDMAC": "pseudochannel", "ACT": "bank", "PRE": "bank", "PREA": "pseudochannel", "RD": "bank", "WR": "bank",
-            "RDA": "bank", "WRA": "bank", "REFab": "pseudochannel", "REFpb": "bank",
-            "REFp2b": "bank", "REFsb": "bank"},
-    refresh_scope="pseudochannel",
-    timing_help={**_COMMON_HELP, "nRTPS": "RD to PRE, short", "nRTPL": "RD to PRE, long",
-                 "nACTbus": "cycles an ACT occupies the row command bus",
-                 "nRFCSB": "single-bank refresh cycle time", "nREFISB": "single-bank refresh interval"},
-    rules=(
-        # channel: the row command bus is shared by the pseudochannels
-        R(_S, "ACT", ("ACT", "PRE", "PREA", "REFab", "REFsb"), "nACTbus"),
-        # pseudochannel
-        R(_P, "ACT", "ACT", "nRRDS"), R(_P, "ACT", "ACT", "nFAW", window=4),
-        R(_P, "ACT", "REFsb", "nRRDL"), R(_P, "ACT", "PREA", "nRAS"), R(_P, "ACT", "REFab", "nRC"),
-        R(_P, ("PRE", "PREA"), "REFab", "nRP"), R(_P, "PREA", "ACT", "nRP"),
-        R(_P, READS, READS, "nBL"), R(_P, READS, READS, "nCCDS"),
-        R(_P, READS, WRITES, "nCL + nBL + 2 - nCWL"), R(_P, "RD", "PREA", "nRTPS"),
-        R(_P, WRITES, WRITES, "nBL"), R(_P, WRITES, WRITES, "nCCDS"),
-        R(_P, WRITES, READS, "nCWL + nBL + nWTRS"), R(_P, "WR", "PREA", "nCWL + nBL + nWR"),
-        R(_P, "RDA", "REFab", "nRTPS + nRP"), R(_P, "WRA", "REFab", "nCWL + nBL + nWR + nRP"),
-        R(_P, "REFab", ("ACT", "REFsb"), "nRFC"), R(_P, "REFsb", "REFsb", "nRREFD"),
-        R(_P, "REFsb", "ACT", "nRP"),
-        # bank group
-        R("bankgroup", "ACT", "ACT", "nRRDL"), R("bankgroup", "ACT", "REFsb", "nRRDL + 1"),
-        R("bankgroup", READS, READS, "nCCDL"), R("bankgroup", WRITES, WRITES, "nCCDL"),
-        R("bankgroup", WRITES, READS, "nCWL + nBL + nWTRL"), R("bankgroup", "REFsb", "ACT", "nACTbus"),
-        # bank
-        R("bank", "ACT", "ACT", "nRC"), R("bank", "ACT", READS, "nRCDRD"),
-        R("bank", "ACT", WRITES, "nRCDWR"), R("bank", "ACT", "PRE", "nRAS"),
-        R("bank", "PRE", "ACT", "nRP"), R("bank", "RD", "PRE", "nRTPS"), R("bank", "RD", "PRE", "nRTPL"),
-        R("bank", "WR", "PRE", "nCWL + nBL + nWR"),
-        R("bank", "RDA", ("ACT", "REFsb"), "nRTPL + nRP"),
-        R("bank", "WRA", ("ACT", "REFsb"), "nCWL + nBL + nWR + nRP"),
-    ),
-)
-
-_PIM_SCOPES = {"ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
-               "RDMAC": "channel"}
-
-# GDDR6 with processing-in-memory banks. ACTab counts as an activation of every bank and,
-# drawing the current of 16 activations, takes a whole four-activate window. Rules that start
-# from an all-bank command (ACTab, MACab) are stated on the channel: an all-bank command reaches
-# every bank, so a channel rule bounds each bank exactly as a bank rule would, and the kernels
-# record it once instead of on every bank.
-GDDR6_AIM = Standard(
+GDDR6_AIM = register_standard(Standard(
     name="GDDR6-AiM",
     levels=GDDR6.levels,
-    scopes={**GDDR6.scopes, **_PIM_SCOPES},
+    scopes={**GDDR6.scopes, "ACTab": "channel", "MACab": "channel", "MACsb": "bank", "WRGB": "channel",
+            "RDMAC": "channel"},
     refresh_scope="channel",
     timing_help={**GDDR6.timing_help,
                  "nRCDRDMAC": "ACT (any form) to MAC, same bank",
@@ -212,107 +44,8 @@ GDDR6_AIM = Standard(
         R(_S, ("MACab", "MACsb"), "RDMAC", "nMAC_LAT"), R(_S, "RDMAC", ("RDMAC", "RD", "RDA"), "nBL"),
         R(_S, "RDMAC", ("MACab", "MACsb", "WRGB"), "nBL"),
     ),
-)
-
-# HBM3 keeps HBM2's command set and rule structure (pseudochannels, bank groups); presets give
-# its own timing values.
-HBM3 = Standard(name="HBM3", levels=HBM2.levels, scopes=HBM2.scopes, refresh_scope=HBM2.refresh_scope,
-                timing_help=HBM2.timing_help, rules=HBM2.rules)
-
-STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, GDDR6_AIM, HBM2, HBM3)}
-OPTION_VALUES = {"act_pre_scope": ("bank", "channel")}
-
-
-def standard(name: str) -> Standard:
-    if name not in STANDARDS:
-        raise ConfigError([f"dram.standard: unknown standard '{name}'{did_you_mean(name, STANDARDS)}; "
-                           f"known: {', '.join(STANDARDS)}"])
-    return STANDARDS[name]
-
-
-_TOKEN = re.compile(r"\s*([+-])?\s*([A-Za-z_][A-Za-z0-9_]*|\d+)\s*")
-
-
-def evaluate(expression: str, timing: Mapping[str, int]) -> int:
-    """Value of a latency expression: terms of timing names and integers joined by + and -."""
-    total, pos = 0, 0
-    while pos < len(expression):
-        match = _TOKEN.match(expression, pos)
-        if not match or match.end() == pos:
-            raise ValueError(f"bad latency expression {expression!r}")
-        sign = -1 if match.group(1) == "-" else 1
-        term = match.group(2)
-        total += sign * (int(term) if term.isdigit() else timing[term])
-        pos = match.end()
-    return total
-
-
-def names_in(expression: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression))
-
-
-def check_timing(std: Standard, timing: Mapping[str, int], path: str = "timing") -> list[str]:
-    """Problems with a timing table: unknown names, missing names the rules use, bad values."""
-    problems = []
-    for name, value in timing.items():
-        if name == "tCK_ps":
-            continue
-        if name not in std.timing_help:
-            problems.append(f"{path}.{name}: unknown timing parameter for {std.name}"
-                            f"{did_you_mean(name, std.timing_help)}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problems.append(f"{path}.{name}: expected an integer >= 0 cycles, got {value!r}")
-    used = set().union(*(names_in(r.latency) for r in std.rules)) | {"nCL", "nBL", "nREFI"}
-    for name in sorted(used - set(timing)):
-        problems.append(f"{path}.{name}: missing ({std.timing_help.get(name, 'used by the rules')})")
-    return problems
-
-
-@dataclass(frozen=True)
-class CompiledRules:
-    """Integer tables for the kernels: rules grouped by (level, preceding) in CSR form."""
-
-    n_levels: int
-    ptr: np.ndarray        # int64 [n_levels * n_cmd + 1]
-    following: np.ndarray  # int64 [n_rules]
-    latency: np.ndarray    # int64 [n_rules]
-    window: np.ndarray     # int64 [n_rules]
-    scope: np.ndarray      # int64 [n_cmd]: level index each command addresses
-
-    def table(self) -> set[tuple[str, str, str, int, int]]:
-        """(level index as name, preceding, following, latency, window) for comparisons."""
-        rows = set()
-        n_cmd = len(COMMANDS)
-        for key in range(self.n_levels * n_cmd):
-            level, prev = divmod(key, n_cmd)
-            for k in range(self.ptr[key], self.ptr[key + 1]):
-                rows.add((level, COMMANDS[prev], COMMANDS[self.following[k]], int(self.latency[k]),
-                          int(self.window[k])))
-        return rows
-
-
-def compile_rules(std: Standard, timing: Mapping[str, int], options: Mapping[str, str]) -> CompiledRules:
-    """Expand the rules that hold under ``options`` into integer CSR tables."""
-    n_cmd = len(COMMANDS)
-    entries: dict[int, list[tuple[int, int, int]]] = {}
-    for rule in std.rules:
-        if rule.when and options.get(rule.when[0]) != rule.when[1]:
-            continue
-        level = std.levels.index(rule.level)
-        latency = evaluate(rule.latency, timing)
-        if latency == 0:
-            continue    # a zero latency (e.g. n32AW 0, nPPD 0) is no constraint: keep it out
-        for prev in rule.preceding:
-            for nxt in rule.following:
-                entries.setdefault(level * n_cmd + CMD[prev], []).append((CMD[nxt], latency, rule.window))
-    ptr = np.zeros(len(std.levels) * n_cmd + 1, dtype=np.int64)
-    following, latency, window = [], [], []
-    for key in range(len(std.levels) * n_cmd):
-        for nxt, lat, win in sorted(set(entries.get(key, []))):
-            following.append(nxt)
-            latency.append(lat)
-            window.append(win)
-        ptr[key + 1] = len(following)
-    scope = np.array([std.levels.index(std.scopes[c]) for c in COMMANDS], dtype=np.int64)
-    return CompiledRules(len(std.levels), ptr, np.array(following, np.int64), np.array(latency, np.int64),
-                         np.array(window, np.int64), scope)
+    commands=COMMANDS,
+    opening=frozenset({"ACT", "ACTab"}),
+    accessing=frozenset(READS + WRITES + ("MACsb",)),
+    all_bank_access=frozenset({"MACab"}),
+))

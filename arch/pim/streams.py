@@ -14,7 +14,7 @@ import numpy as np
 
 from accsim.errors import ConfigError
 from accsim.stats import Stats
-from accsim.arch.pim.dram import DramConfig
+from accsim.arch.dram.spec import DramConfig
 from accsim.arch.pim.standards import CMD, COMMANDS
 
 

@@ -1,22 +1,17 @@
-"""The DRAM memory system: spec schema, address mapping, and trace-driven simulation.
+"""The DRAM memory system's schema (organization, timing, controller) and address mapping.
 
-``simulate_trace(spec, trace)`` runs a request trace through the per-channel controllers of
-``arch/pim/kernels.py`` and returns DRAM stats: ``total_cycles`` (the cycle the last read's
-data returned), bandwidth, row hits/misses/conflicts, read latency (average and tail), command
-counts, and optionally the issued command trace.
+``DramConfig`` is the section a family embeds to own a memory system (``dram:`` in a PIM
+preset; a tier of another family); ``DramSpec`` is the ``dram`` family's preset schema.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from accsim.config import param, section
 from accsim.errors import ConfigError
-from accsim.stats import Stats
-from accsim.traces import Trace
-from accsim.arch.pim.standards import COMMANDS, CompiledRules, Standard, check_timing, compile_rules, standard
+from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, compile_rules, standard
 
 MAPPINGS = ("RoBaRaCoCh", "RoCoBaRaCh", "ChRaBaRoCo")
 
@@ -75,8 +70,8 @@ class Controller:
 
 @dataclass(frozen=True, kw_only=True)
 class DramConfig:
-    standard: str = param("", "DRAM standard whose timing rules apply",
-                          choices=("GDDR6", "GDDR6-AiM", "HBM2", "HBM3"))
+    standard: str = param("", "DRAM standard whose command set and timing rules apply (GDDR6, HBM2, "
+                          "HBM3, or one a family registers, e.g. GDDR6-AiM)")
     organization: Organization = section(Organization, "channels, banks, rows, columns")
     timing: dict[str, int] = param("cycles of tCK_ps", "timing parameters, JEDEC names; tCK_ps is the clock period in ps")
     controller: Controller = section(Controller, "memory controller", default=True)
@@ -141,6 +136,9 @@ class DramSpec:
 
     dram: DramConfig = section(DramConfig, "the DRAM memory system")
 
+    def check(self) -> None:
+        self.dram.check()
+
 
 def _bits(n: int) -> int:
     return int(n).bit_length() - 1
@@ -177,86 +175,3 @@ def request_nodes(config: DramConfig, fields: dict[str, np.ndarray]) -> np.ndarr
         node = node * sizes[i] + fields[level]
         nodes[:, i] = node
     return nodes
-
-
-@dataclass(frozen=True)
-class TraceResult:
-    stats: Stats
-    commands: np.ndarray       # (cycle, command, node per level..., row, column) per issued command
-    arrive: np.ndarray
-    depart: np.ndarray
-
-
-def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceResult:
-    """Run a trace (requests offered in order, one per cycle at most) through the memory system."""
-    from accsim.arch.pim import kernels as K   # numba loads only when a trace runs
-    config.check()
-    fields = map_addresses(config, trace.addr)
-    nodes = request_nodes(config, fields)
-    rules = config.compiled_rules()
-    c, t = config.controller, config.timing
-    refresh_interval = int(t["nREFI"]) if c.refresh == "allbank" else 0
-    refresh_level = config.levels().index(config.std.refresh_scope)
-    args = (nodes, fields["row"], fields["column"], trace.is_write.astype(np.bool_),
-            trace.addr.astype(np.int64), config.level_sizes(), int(t["nCL"]) + int(t["nBL"]))
-    if c.scheduler == "per_bank":
-        from accsim.arch.pim.kernels_per_bank import simulate_trace_per_bank
-        counters, arrive, depart, log = simulate_trace_per_bank(
-            *args, c.read_queue, c.bank_queue, c.write_drain_threshold, refresh_interval,
-            rules.ptr, rules.following, rules.latency, rules.window, rules.scope, max_log)
-    else:
-        counters, arrive, depart, log = K.simulate_trace(
-            *args, c.read_queue, c.write_queue, c.write_high_watermark, c.write_low_watermark,
-            c.row_policy == "closed", refresh_interval, refresh_level, rules.ptr, rules.following,
-            rules.latency, rules.window, rules.scope, len(config.levels()) - 1, max_log)
-    return TraceResult(Stats(_trace_stats(config, trace, counters, arrive, depart)), log, arrive, depart)
-
-
-def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive: np.ndarray,
-                 depart: np.ndarray) -> dict[str, Any]:
-    from accsim.arch.pim import kernels as K
-    reads = ~trace.is_write
-    served = reads & (depart - arrive > 1)
-    latency = (depart - arrive)[served]
-    # the peers' figure: when the last read's data returned; a write-only trace ends when its
-    # last write issued
-    total = int(counters[K.C_T_RD_DONE]) if reads.any() else int(counters[K.C_T_WR_DONE])
-    seconds = total * config.tCK_ps * 1e-12
-    moved = len(trace) * config.organization.tx_bytes
-    commands = {name: int(counters[K.C_CMD0 + i]) for i, name in enumerate(COMMANDS) if counters[K.C_CMD0 + i]}
-    return {
-        "standard": config.standard, "requests": len(trace), "reads": int(reads.sum()),
-        "writes": int(trace.is_write.sum()), "total_cycles": total, "accept_cycles": int(counters[K.C_T_ACCEPT]),
-        "writes_done_cycles": int(counters[K.C_T_WR_DONE]),
-        "tCK_ps": config.tCK_ps, "total_s": seconds,
-        "bandwidth_GBps": moved / seconds / 1e9 if seconds else 0.0,
-        "row_hits": int(counters[K.C_ROW_HIT]), "row_misses": int(counters[K.C_ROW_MISS]),
-        "row_conflicts": int(counters[K.C_ROW_CONFLICT]),
-        "reads_forwarded": int(counters[K.C_FORWARDED]),
-        "avg_read_latency_cycles": float(latency.mean()) if latency.size else 0.0,
-        "p50_read_latency_cycles": float(np.percentile(latency, 50)) if latency.size else 0.0,
-        "p99_read_latency_cycles": float(np.percentile(latency, 99)) if latency.size else 0.0,
-        "max_read_latency_cycles": int(latency.max()) if latency.size else 0,
-        "commands": commands, "events": int(counters[K.C_EVENTS]),
-        "commands_not_logged": int(counters[K.C_LOG_DROPPED]),
-    }
-
-
-def write_command_trace(path: str, config: DramConfig, commands: np.ndarray) -> None:
-    """Issued commands as text, one per line: cycle, command, then the address fields by level
-    name (local indices; -1 = all), row and column (-1 when the command has none)."""
-    sizes = config.level_sizes()
-    levels = config.levels()
-    lines = ["# cycle, command, " + ", ".join(levels) + ", row, column"]
-    for row in commands:
-        fields = []
-        for i in range(len(levels)):
-            node = int(row[2 + i])
-            fields.append(str(node % int(sizes[i]) if node >= 0 and i else node))
-        lines.append(", ".join([str(int(row[0])), COMMANDS[int(row[1])], *fields,
-                                str(int(row[2 + len(levels)])), str(int(row[3 + len(levels)]))]))
-    tmp = f"{path}.part"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    import os
-    os.replace(tmp, path)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accsim.arch.pim.dram import DramConfig
-from accsim.arch.pim.standards import ACCESSING, ALL_BANK_ACCESS, COMMANDS, OPENING, evaluate
+from accsim.arch.dram.spec import DramConfig
+from accsim.arch.dram.standards import evaluate
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,16 @@ class _Replay:
             nodes[bank_level], nodes[bank_level] + 1)
 
     def check_state(self, cmd: str, nodes: list[int], row: int, scope: int, bank_level: int) -> str | None:
-        if cmd in OPENING:
+        if cmd in self.std.opening:
             for bank in self.banks_in_scope(nodes, scope, bank_level):
                 open_row = self.open_row.get(bank, -1)
                 if open_row >= 0:
                     return f"{cmd} to a bank whose row {open_row} is still open (needs PRE first)"
-        elif cmd in ALL_BANK_ACCESS:
+        elif cmd in self.std.all_bank_access:
             rows = {self.open_row.get(b, -1) for b in self.banks_in_scope(nodes, scope, bank_level)}
             if rows != {row}:
                 return f"{cmd} on row {row} needs that row open in every bank of its scope (open: {sorted(rows)})"
-        elif cmd in ACCESSING:
+        elif cmd in self.std.accessing:
             open_row = self.open_row.get(nodes[bank_level], -1)
             if open_row != row:
                 state = "closed" if open_row < 0 else f"open on row {open_row}"
@@ -123,7 +123,7 @@ class _Replay:
         return None
 
     def apply_state(self, cmd: str, nodes: list[int], row: int, scope: int, bank_level: int) -> None:
-        if cmd in OPENING:
+        if cmd in self.std.opening:
             for bank in self.banks_in_scope(nodes, scope, bank_level):
                 self.open_row[bank] = row
         elif cmd in ("PRE", "RDA", "WRA"):
@@ -139,7 +139,7 @@ def check_commands(config: DramConfig, commands: np.ndarray) -> Violation | None
     replay = _Replay(config)
     n_levels = len(replay.levels)
     for entry in np.asarray(commands):
-        cycle, cmd = int(entry[0]), COMMANDS[int(entry[1])]
+        cycle, cmd = int(entry[0]), replay.std.commands[int(entry[1])]
         nodes = [int(x) for x in entry[2:2 + n_levels]]
         violation = replay.step(cycle, cmd, nodes, int(entry[2 + n_levels]))
         if violation:

@@ -1,4 +1,4 @@
-"""The PIM-GPT system: GDDR6-AiM channels that multiply in their banks, plus an ASIC.
+"""The PIM-GPT system's model: GDDR6-AiM channels that multiply in their banks, plus an ASIC.
 
 A pim Program is, per channel (its ``unit``), an in-order stream of DRAM/PIM commands with
 BARRIER entries where the ASIC works on what the channels produced (layer norm, softmax,
@@ -8,62 +8,19 @@ then prices energy per command and per ASIC operation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from accsim.config import param, section
 from accsim.program import Program
 from accsim.stats import Schedule, Stats
-from accsim.arch.pim.dram import DramConfig
+from accsim.arch.pim.spec import ASIC_KIND, PimSpec
 from accsim.arch.pim.standards import COMMANDS
 
-BARRIER_KIND = "BARRIER"
-ASIC_KIND = "asic"
 # what a command's time is reported as (the latency breakdown PIM-GPT studies use)
 CATEGORY = {"MACab": "pim_mac", "MACsb": "pim_mac",
             "ACT": "activation_refresh", "ACTab": "activation_refresh", "PRE": "activation_refresh",
             "PREA": "activation_refresh", "REFab": "activation_refresh",
             "WRGB": "data_movement", "RDMAC": "data_movement", "RD": "data_movement",
             "WR": "data_movement", "RDA": "data_movement", "WRA": "data_movement"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class PimUnits:
-    mac_lanes_per_bank: int = param("bf16 lanes", "multipliers per bank MAC unit (one 32 B slice per MAC)", gt=0)
-    global_buffer_bytes: int = param("bytes", "per-channel global buffer holding the input vector", gt=0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Asic:
-    clock_MHz: float = param("MHz", "ASIC clock", gt=0)
-    vector_lanes: int = param("ops/cycle", "elementwise operations per cycle (adders/multipliers)", gt=0)
-    special_lanes: int = param("ops/cycle", "exp / reciprocal / square-root results per cycle", gt=0)
-    op_latency_cycles: int = param("cycles", "pipeline latency of one ASIC operation", ge=0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Energy:
-    ACT_pJ: float = param("pJ", "one bank activation (and its precharge)", ge=0)
-    MAC_pJ: float = param("pJ", "one bank's 16-lane MAC on a 32 B slice (column access + arithmetic)", ge=0)
-    RD_pJ: float = param("pJ", "32 B read over the channel I/O (also a MAC-result read)", ge=0)
-    WR_pJ: float = param("pJ", "32 B write over the channel I/O (also a global-buffer write)", ge=0)
-    REF_pJ: float = param("pJ", "one all-bank refresh of a channel", ge=0)
-    asic_op_pJ: float = param("pJ", "one ASIC elementwise operation", ge=0)
-    background_mW_per_channel: float = param("mW", "standby + peripheral power per channel", ge=0)
-    asic_static_mW: float = param("mW", "ASIC leakage and clock power", ge=0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PimSpec:
-    dram: DramConfig = section(DramConfig, "the PIM memory system (GDDR6-AiM channels)")
-    pim: PimUnits = section(PimUnits, "processing-in-memory units")
-    asic: Asic = section(Asic, "the non-linear / control ASIC")
-    energy: Energy = section(Energy, "energy per command and per operation")
-
-    @property
-    def clock_hz(self) -> float:
-        return self.dram.clock_hz
 
 
 def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:

@@ -21,7 +21,7 @@ trace in order, one request per cycle, after the memory system's tick.
 import numpy as np
 from numba import njit
 
-from accsim.arch.pim.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
+from accsim.arch.dram.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
                                      C_T_WR_DONE, C_WRITES, FAR, PRE, RD, REFAB,
                                      WR, _record_command, log_command, timing_state, trace_outputs)
 
@@ -58,7 +58,7 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    level_off, level_count, ready, hist, head = timing_state(level_size, rule_win)
+    level_off, level_count, ready, hist, head = timing_state(level_size, scope.shape[0], rule_win)
     n_banks = level_count[n_levels - 1]      # banks in the whole system
     per_ch = n_banks // n_ch
     open_row = np.full(n_banks, -1, np.int64)
@@ -73,7 +73,7 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
     queue_idx = np.zeros(n_ch, np.int64)
     ref_waiting = np.zeros(n_ch, np.bool_)
     follower = np.full(n, -1, np.int64)      # reads merged into a pending read (linked list)
-    arrive, depart, counters, log, path = trace_outputs(n, n_levels, max_log)
+    arrive, depart, counters, log, path = trace_outputs(n, n_levels, scope.shape[0], max_log)
     n_log = 0
     bank_of = req_node[:, n_levels - 1].copy()
     sent, clk = 0, 0

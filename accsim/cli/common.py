@@ -1,0 +1,54 @@
+"""What every command module shares: the ``accsim`` group, the console, number formats.
+
+The group lists the core's commands and those the registered families add (``Family.commands``,
+loaded only when named or listed), so a family's command lives next to its family.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+import accsim
+
+# tables keep their shape when stdout is a pipe or a file (rich would assume 80 columns)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def fmt_s(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if abs(seconds) >= scale or unit == "ns":
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds} s"
+
+
+class FamilyCommands(click.Group):
+    """The core's commands plus every registered family's (``Family.commands``)."""
+
+    def _family_commands(self) -> dict[str, Any]:
+        from accsim.registry import families
+        found: dict[str, Any] = {}
+        for family in families().values():
+            for name, ref in family.commands.items():
+                if name in self.commands or name in found:
+                    raise click.ClickException(f"family {family.name} adds command '{name}', "
+                                               "which another command already has")
+                found[name] = ref
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, *self._family_commands()])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        ref = self._family_commands().get(name)
+        return ref.load() if ref is not None else None
+
+
+@click.group(cls=FamilyCommands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(accsim.__version__, prog_name="accsim")
+def cli() -> None:
+    """accsim: cycle-level simulator of LLM accelerators."""

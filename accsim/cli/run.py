@@ -1,0 +1,174 @@
+"""accsim run, show-graph, show-program: one scenario, its graph, its Program."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import numpy as np
+from rich.table import Table
+
+import accsim
+from accsim.cli.common import cli, console, fmt_s
+from accsim.scenario import DTYPES, click_options
+
+PHASES = ("prefill", "decode")
+
+
+def _print_run_summary(stats: Any) -> None:
+    sc = stats["scenario"]
+    head = Table(title=f"{sc['model']} on {sc['arch']} ({sc['family']}): batch {sc['batch']}, "
+                       f"prompt {sc['prompt']}, gen {sc['gen']}, {sc['dtype']}", title_justify="left")
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    rows = [("TTFT", fmt_s(stats["ttft_s"])), ("TPOT", fmt_s(stats["tpot_s"])),
+            ("tokens/s (whole generation)", f"{stats['tokens_per_s']:.4g}"),
+            ("decode tokens/s", f"{stats['decode_tokens_per_s']:.4g}"),
+            ("latency", fmt_s(stats["latency_s"])), ("energy", f"{stats['energy_J']:.4g} J"),
+            ("energy / token", f"{stats['energy_per_token_J']:.4g} J"),
+            ("decode steps simulated", f"{stats['decode.steps_simulated']} of {stats['decode.steps']}")]
+    per_chip = stats["per_chip"]
+    if per_chip["chips"] > 1:
+        rows += [(f"prefill tokens/s per chip ({per_chip['chips']} chips)",
+                  f"{per_chip['prefill_tokens_per_s']:.4g}"),
+                 ("decode tokens/s per chip", f"{per_chip['decode_tokens_per_s']:.4g}")]
+    for r in rows:
+        head.add_row(*r)
+    console.print(head)
+    total = stats["latency_s"]
+    kinds = Table(title="where the time goes (exposed time, sums to the latency)", title_justify="left")
+    for c, j in (("op kind", "left"), ("time", "right"), ("share", "right")):
+        kinds.add_column(c, justify=j)
+    for kind, v in sorted(stats["by_op_kind"].items(), key=lambda kv: -kv[1]["exposed_s"]):
+        kinds.add_row(kind, fmt_s(v["exposed_s"]), f"{100 * v['exposed_s'] / total:.1f}%")
+    kinds.add_row("total", fmt_s(sum(v["exposed_s"] for v in stats["by_op_kind"].values())), "100.0%")
+    console.print(kinds)
+    units = Table(title="units", title_justify="left")
+    for c in ("unit", "busy", "utilization"):
+        units.add_column(c, justify="left" if c == "unit" else "right")
+    for unit, v in stats["by_unit"].items():
+        units.add_row(unit, fmt_s(v["busy_s"]), f"{v['util_pct']:.1f}%")
+    console.print(units)
+
+
+@cli.command("run")
+@click_options
+@click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
+              help="where to write the stats (resolved config, program hashes, version)")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="write a Chrome trace-event timeline (Perfetto, chrome://tracing)")
+@click.option("--trace-max-events", default=50_000, show_default=True, type=click.IntRange(min=100),
+              help="aggregate tasks beyond this many timeline events")
+@click.option("--quiet", is_flag=True, help="no summary tables")
+def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool,
+            **fields: Any) -> None:
+    """Simulate prefill + decode of a model on a hardware preset."""
+    from accsim.presets import parse_set_options
+    from accsim.runner import run_scenario
+    from accsim.scenario import Scenario
+    from accsim.stats import write_json_atomic
+    from accsim.timeline import write_timeline
+
+    scenario = Scenario(**{**fields, "overrides": parse_set_options(fields["overrides"])})
+    result = run_scenario(scenario, timeline=trace_path is not None)
+    payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
+               "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
+    write_json_atomic(json_path, payload)
+    if trace_path:
+        write_timeline(trace_path, result.timeline_steps,
+                       {"accsim_version": accsim.__version__, "scenario": result.stats["scenario"].to_dict()},
+                       trace_max_events)
+    if not quiet:
+        _print_run_summary(result.stats)
+        console.print(f"stats written to {json_path}" + (f", timeline to {trace_path}" if trace_path else ""))
+
+
+def _phase_options(f: Any) -> Any:
+    for decorator in reversed([
+        click.option("--model", default="gpt2-small", show_default=True),
+        click.option("--phase", default="decode", show_default=True, type=click.Choice(PHASES)),
+        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1)),
+        click.option("--tokens", default=64, show_default=True, type=click.IntRange(min=1),
+                     help="prompt length (prefill) or cached context length (decode)"),
+        click.option("--dtype", default="fp16", show_default=True, type=click.Choice(DTYPES),
+                     help="w8a8: int8 linear layers, bf16 attention and KV cache"),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _phase(phase: str, batch: int, tokens: int) -> Any:
+    from accsim.workloads import Phase
+    return Phase.prefill(batch, tokens) if phase == "prefill" else Phase.decode(batch, tokens)
+
+
+@cli.command("show-graph")
+@_phase_options
+@click.option("--tp", default=1, show_default=True, type=click.IntRange(min=1), help="tensor-parallel degree")
+@click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1), help="expert-parallel degree")
+@click.option("--layers", default=1, show_default=True, type=click.IntRange(min=0),
+              help="decoder layers to list op by op (all ops are totalled)")
+def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: int, ep: int,
+               layers: int) -> None:
+    """The OpGraph of one forward pass: ops, shapes, FLOPs and bytes."""
+    from accsim.workloads import Parallelism, build_graph, load_model
+
+    g = build_graph(load_model(model).with_dtype(dtype), _phase(phase, batch, tokens), Parallelism(tp, ep))
+    table = Table(title=g.describe(), title_justify="left")
+    for c in ("op", "kind", "outputs", "GFLOP", "MB read", "MB written", "deps"):
+        table.add_column(c, justify="right" if c in ("GFLOP", "MB read", "MB written") else "left")
+    for op in g.ops():
+        if op.layer >= layers:
+            continue
+        outs = ", ".join("x".join(map(str, t.shape)) for t in op.outputs)
+        table.add_row(op.name, op.kind, outs, f"{op.flops / 1e9:.4g}", f"{op.bytes_read / 1e6:.4g}",
+                      f"{op.bytes_written / 1e6:.4g}", ", ".join(g.predecessors(op.name)))
+    console.print(table)
+    console.print(f"{len(g)} ops, {g.total_flops() / 1e9:.4g} GFLOP, {g.total_bytes() / 1e9:.4g} GB moved, "
+                  f"{g.num_weight_params() / 1e9:.4g} B weight parameters on this device")
+
+
+@cli.command("show-program")
+@click.option("--arch", default="t4", show_default=True)
+@_phase_options
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--mapper", default=None)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0), help="tasks to list")
+@click.option("--save", "save_stem", default=None, help="save as STEM.npz + STEM.json")
+def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dtype: str,
+                 sets: tuple[str, ...], mapper: str | None, limit: int, save_stem: str | None) -> None:
+    """The lowered Program of one forward pass: tasks per unit and the first tasks."""
+    from accsim.presets import parse_set_options, resolve_preset
+    from accsim.runner import family_mapper, step_graph
+    from accsim.workloads import load_model
+
+    preset = resolve_preset(arch, parse_set_options(sets))
+    graph = step_graph(preset, load_model(model).with_dtype(dtype), _phase(phase, batch, tokens), mapper)
+    program = family_mapper(preset, mapper).lower(graph, preset.spec)
+    console.print(f"{program.family} Program: {program.n_tasks} tasks, "
+                  f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")
+    console.print("tasks per unit: " + ", ".join(f"{u} {n}" for u, n in program.summary_rows()))
+    cols = program.columns
+    shown = range(min(limit, program.n_tasks))
+    # family columns that are zero on every listed task say nothing: leave them out
+    extra_names = [c for c in cols if c not in ("op", "unit", "kind") and np.any(cols[c][:len(shown)])]
+    rows = [[str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
+             program.kinds[cols["kind"][t]], *[str(cols[c][t]) for c in extra_names],
+             ",".join(map(str, program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]))]
+            for t in shown]
+    names = ["task", "op", "unit", "kind", *extra_names, "deps"]
+    table = Table(title=f"first {limit} tasks", title_justify="left")
+    if len(names) <= 10:
+        for c in names:
+            table.add_column(c)
+        for row in rows:
+            table.add_row(*row)
+    else:                        # many columns: one line per field, one column per task
+        table.add_column("field")
+        for row in rows:
+            table.add_column(f"task {row[0]}", overflow="fold")
+        for i, name in enumerate(names[1:], start=1):
+            table.add_row(name, *[row[i] for row in rows])
+    console.print(table)
+    if save_stem:
+        npz, js = program.save(save_stem)
+        console.print(f"saved {npz} and {js}")

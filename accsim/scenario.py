@@ -1,0 +1,150 @@
+"""The scenario: everything a run depends on, declared once.
+
+``Scenario`` lists each field with its type, unit, help, default and range (``param``). From
+that one declaration come the Python API's signature (``accsim.run``), the ``accsim run``
+options (``click_options``), the sweep's workload axes (``AXIS_TYPES``) and the validation
+harness's run keys (``RUN_KEYS``). Adding a field here adds it everywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from accsim.config import param
+from accsim.errors import ConfigError
+
+DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "w8a8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """Everything a run depends on; equal scenarios give bit-identical stats."""
+
+    arch: str = param("preset", "hardware preset name or YAML path", default="t4")
+    model: str = param("model", "model name, Hugging Face config.json, or a folder holding one",
+                       default="gpt2-small")
+    batch: int = param("sequences", "sequences generated together", default=1, ge=1)
+    prompt: int = param("tokens", "prompt tokens", default=64, ge=1)
+    gen: int = param("tokens", "generated tokens (the first comes from prefill)", default=16, ge=1)
+    dtype: str = param("", "number format (w8a8: int8 linear layers, bf16 attention and KV cache)",
+                       default="fp16", choices=DTYPES)
+    mapper: str = param("", "mapper name ('' = the family's default)", default="")
+    decode_samples: int = param("steps", "decode steps simulated (interpolated between); 0 = every step",
+                                default=16, ge=0)
+    overrides: Mapping[str, Any] = field(default_factory=dict, metadata={
+        "unit": "", "help": "preset field overrides, e.g. {'memory.bandwidth_GBps': 400}"})
+    chips: int = param("chips", "chips in the system (sets the family's chip count; npu: packages, "
+                       "gpu: devices); 0 = the preset's", default=0, ge=0)
+    mtp: int = param("tokens", "multi-token prediction: draft tokens verified per decode step",
+                     default=0, ge=0)
+    mtp_acceptance: float = param("probability", "probability that a draft token is accepted",
+                                  default=0.0, ge=0.0, le=1.0)
+    decode_only: bool = param("", "the prompt's KV cache is already in place (disaggregated "
+                              "prefill): simulate decode only", default=False)
+
+    def check(self) -> None:
+        """Every problem with the fields, all at once (types, ranges, choices, combinations)."""
+        problems = [p for f in FIELDS if (p := field_problem(f.name, getattr(self, f.name)))]
+        if self.decode_samples == 1:
+            problems.append("decode_samples: 1 cannot span first and last step; use 0 (all) or >= 2")
+        if not problems and self.mtp_acceptance and not self.mtp:
+            problems.append("mtp_acceptance: set only with mtp >= 1 draft tokens per step")
+        if not problems and self.decode_only and self.gen < 2:
+            problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens each decode step yields per sequence."""
+        return 1.0 + self.mtp * self.mtp_acceptance
+
+
+FIELDS = tuple(dataclasses.fields(Scenario))
+TYPES: dict[str, type] = {f.name: t for f in FIELDS
+                          for t in [typing.get_type_hints(Scenario)[f.name]]}
+# workload fields a sweep axis or base may set (preset fields go through overrides)
+AXIS_TYPES: dict[str, type] = {n: t for n, t in TYPES.items() if n != "overrides"}
+# what a validation case's scenario may set for its run (the model is the case's own)
+RUN_KEYS: tuple[str, ...] = tuple(n for n in TYPES if n != "model")
+
+
+def default(name: str) -> Any:
+    f = next(f for f in FIELDS if f.name == name)
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one field's value ("name: ..."), or None."""
+    f = next(f for f in FIELDS if f.name == name)
+    tp, meta = TYPES[f.name], f.metadata
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)
+                      or (meta.get("ge") is not None and value < meta["ge"])):
+        low = f" >= {meta['ge']}" if meta.get("ge") is not None else ""
+        return f"{f.name}: expected an integer{low}, got {value!r}"
+    if tp is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"{f.name}: expected a number, got {value!r}"
+    if tp is bool and not isinstance(value, bool):
+        return f"{f.name}: expected true or false, got {value!r}"
+    if tp is str and not isinstance(value, str):
+        return f"{f.name}: expected a name, got {value!r}"
+    if tp not in (int, float, bool, str) and not isinstance(value, Mapping):
+        return f"{f.name}: expected a mapping of preset field -> value, got {value!r}"
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"{f.name}: expected one of {', '.join(meta['choices'])}, got {value!r}"
+    if meta.get("ge") is not None and value < meta["ge"]:
+        return f"{f.name}: expected a value >= {meta['ge']}, got {value!r}"
+    if meta.get("le") is not None and value > meta["le"]:
+        return f"{f.name}: expected a value <= {meta['le']}, got {value!r}"
+    return None
+
+
+def signature(first_positional: int = 2) -> inspect.Signature:
+    """The scenario as a Python signature: the first fields positional-or-keyword, the rest
+    keyword-only (what ``help(accsim.run)`` and Jupyter show)."""
+    params = []
+    for i, f in enumerate(FIELDS):
+        kind = (inspect.Parameter.POSITIONAL_OR_KEYWORD if i < first_positional
+                else inspect.Parameter.KEYWORD_ONLY)
+        params.append(inspect.Parameter(f.name, kind, default=default(f.name), annotation=TYPES[f.name]))
+    return inspect.Signature(params)
+
+
+def field_docs() -> str:
+    """One line per field: name, type, unit, default and help (for docstrings)."""
+    lines = []
+    for f in FIELDS:
+        unit = f" [{f.metadata['unit']}]" if f.metadata.get("unit") else ""
+        lines.append(f"    {f.name} ({TYPES[f.name].__name__ if isinstance(TYPES[f.name], type) else 'mapping'}"
+                     f"{unit}, default {default(f.name)!r}): {f.metadata['help']}")
+    return "\n".join(lines)
+
+
+def click_options(command: Callable) -> Callable:
+    """Decorate a click command with one option per scenario field (``overrides`` as
+    ``--set KEY=VALUE``, repeatable); the command receives them under the field names."""
+    import click
+    for f in reversed(FIELDS):
+        tp, meta, name = TYPES[f.name], f.metadata, f.name
+        flag = "--" + name.replace("_", "-")
+        if name == "overrides":
+            option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                                  help="override a preset field, e.g. --set memory.bandwidth_GBps=400 "
+                                       "(repeatable)")
+        elif tp is bool:
+            option = click.option(flag, name, is_flag=True, help=meta["help"])
+        else:
+            kind: Any = tp
+            if meta.get("choices"):
+                kind = click.Choice(meta["choices"])
+            elif tp is int:
+                kind = click.IntRange(min=meta.get("ge"), max=meta.get("le"))
+            elif tp is float:
+                kind = click.FloatRange(min=meta.get("ge"), max=meta.get("le"))
+            option = click.option(flag, name, default=default(name), type=kind, help=meta["help"],
+                                  show_default=default(name) not in ("", 0, 0.0))
+        command = option(command)
+    return command

@@ -1,0 +1,58 @@
+"""The PIM-GPT system's schema: GDDR6-AiM channels (the shared DRAM component with the AiM
+command set), the banks' MAC units, the non-linear/control ASIC and the energy per command."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accsim.config import param, section
+from accsim.errors import ConfigError
+from accsim.arch.dram.spec import DramConfig
+from accsim.arch.pim.standards import AIM_COMMANDS
+
+BARRIER_KIND = "BARRIER"     # a Program task kind: channels join for ASIC work
+ASIC_KIND = "asic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PimUnits:
+    mac_lanes_per_bank: int = param("bf16 lanes", "multipliers per bank MAC unit (one 32 B slice per MAC)", gt=0)
+    global_buffer_bytes: int = param("bytes", "per-channel global buffer holding the input vector", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Asic:
+    clock_MHz: float = param("MHz", "ASIC clock", gt=0)
+    vector_lanes: int = param("ops/cycle", "elementwise operations per cycle (adders/multipliers)", gt=0)
+    special_lanes: int = param("ops/cycle", "exp / reciprocal / square-root results per cycle", gt=0)
+    op_latency_cycles: int = param("cycles", "pipeline latency of one ASIC operation", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Energy:
+    ACT_pJ: float = param("pJ", "one bank activation (and its precharge)", ge=0)
+    MAC_pJ: float = param("pJ", "one bank's 16-lane MAC on a 32 B slice (column access + arithmetic)", ge=0)
+    RD_pJ: float = param("pJ", "32 B read over the channel I/O (also a MAC-result read)", ge=0)
+    WR_pJ: float = param("pJ", "32 B write over the channel I/O (also a global-buffer write)", ge=0)
+    REF_pJ: float = param("pJ", "one all-bank refresh of a channel", ge=0)
+    asic_op_pJ: float = param("pJ", "one ASIC elementwise operation", ge=0)
+    background_mW_per_channel: float = param("mW", "standby + peripheral power per channel", ge=0)
+    asic_static_mW: float = param("mW", "ASIC leakage and clock power", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PimSpec:
+    dram: DramConfig = section(DramConfig, "the PIM memory system (GDDR6-AiM channels)")
+    pim: PimUnits = section(PimUnits, "processing-in-memory units")
+    asic: Asic = section(Asic, "the non-linear / control ASIC")
+    energy: Energy = section(Energy, "energy per command and per operation")
+
+    @property
+    def clock_hz(self) -> float:
+        return self.dram.clock_hz
+
+    def check(self) -> None:
+        self.dram.check()
+        missing = [c for c in AIM_COMMANDS if c not in self.dram.std.commands]
+        if missing:
+            raise ConfigError([f"dram.standard: {self.dram.standard} has no PIM commands "
+                               f"({', '.join(missing)}); a pim system needs GDDR6-AiM"])
