@@ -16,6 +16,8 @@ The family contract (tested over every registered family in tests/test_family_co
 - a family whose presets run no LLM graphs (memory standards) has no mapper and says in
   ``usage`` which command uses its presets.
 - capacity problems raise ``accsim.capacity.CapacityError`` naming the field and the fix.
+- reruns are bit-identical, the kernels give the same stats without JIT, and a Program saved
+  and loaded simulates to the same stats (run on the family's ``examples``).
 
 A duplicate name is an error (two plugins must never silently shadow each other); an unknown
 name lists the known ones with a did-you-mean.
@@ -121,6 +123,10 @@ class Family:
     chips_per_report: Callable[[Any], int] | None = None   # spec -> chips that per-chip figures divide by
     commands: Mapping[str, Lazy] = field(default_factory=dict)   # CLI subcommands it adds
     metrics: Mapping[str, Callable[..., float]] = field(default_factory=dict)   # validation metrics
+    # scenarios the contract tests run on every family with a mapper: "small" (seconds, also
+    # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
+    # Hugging Face config
+    examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.prefill not in ("batched", "token_by_token"):
@@ -128,6 +134,12 @@ class Family:
         if bool(self.mapper) != (self.simulate is not None):
             raise ValueError(f"family {self.name}: a family with a mapper needs simulate, and one "
                              "without a mapper runs no Programs")
+        if self.mapper and not {"small", "too_big"} <= set(self.examples):
+            raise ValueError(f"family {self.name}: declare examples 'small' and 'too_big' for the "
+                             "contract tests")
+        if not self.mapper and not self.usage:
+            raise ValueError(f"family {self.name}: without a mapper, say in usage which command "
+                             "uses its presets")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ import csv
 import datetime as _dt
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -107,7 +108,13 @@ def read_axes(path: str | Path) -> list[str]:
 
 
 def export_csv(path: str | Path, out: str | Path) -> int:
+    """Write the results table as CSV to ``out`` ("-": standard output); return the rows."""
     columns, rows = read_table(path)
+    if str(out) == "-":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return len(rows)
     with atomic_output(out) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)

@@ -22,7 +22,7 @@ from accsim.presets import Preset, resolve_preset
 from accsim.program import Program
 from accsim.registry import families, mappers
 from accsim.scenario import Scenario, field_docs, signature
-from accsim.stats import Stats
+from accsim.stats import ContractError, Stats, StepStats
 from accsim.workloads.graph import Parallelism, Phase, build_graph
 from accsim.workloads.model import ModelConfig, load_model
 
@@ -84,6 +84,9 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(program.digest)
         stats = family.simulate(preset.spec, program)
+        if not isinstance(stats, StepStats):
+            raise ContractError(f"family {family.name}: simulate() returned {type(stats).__name__}, "
+                                "not the step stats of accsim.stats.step_stats")
         return stats, program, digest.result()
 
 

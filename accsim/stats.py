@@ -1,9 +1,10 @@
 """Stats: nested results with units in every name, built from schedules and counters.
 
 A ``Stats`` is an immutable nested mapping (``stats["decode.tpot_s"]`` reaches into it).
-``schedule_stats`` turns the schedule of one Program (start/finish per task) into the stats
-every family reports for one step: latency, a breakdown by task kind and by unit whose parts
-sum exactly to the latency, and unit utilization.
+``step_stats`` builds the stats every family reports for one pass (the contract: latency, a
+breakdown by op kind whose exposed times sum to the latency, per-unit busy time and
+utilization); ``schedule_breakdown`` derives those parts from the schedule of one Program
+(start/finish per task).
 """
 from __future__ import annotations
 
@@ -88,9 +89,44 @@ def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
     return write_atomic(path, json.dumps(_plain(payload), indent=1, sort_keys=False, allow_nan=False))
 
 
-def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,
-                   clock_hz: float, energy_J: float, unit_lanes: np.ndarray | None = None) -> dict:
-    """Latency, exact breakdowns and utilization of one scheduled Program."""
+class StepStats(Stats):
+    """The stats of one simulated pass: what every family's ``simulate()`` returns.
+
+    Built only by ``step_stats``, which checks the contract: ``latency_cycles`` of a named
+    clock (``clock_hz``), ``latency_s``, ``energy_J``, ``by_op_kind`` ({kind: {"exposed_s",
+    ...}}) whose exposed times sum to ``latency_s``, ``by_unit`` ({unit: {"busy_s", "util_pct"}}),
+    then any family-specific figures.
+    """
+
+
+class ContractError(RuntimeError):
+    """A family's step stats break the contract (a bug in the family, not the user's input)."""
+
+
+def step_stats(*, latency_cycles: int, clock_hz: float, energy_J: float,
+               by_op_kind: Mapping[str, Mapping[str, Any]], by_unit: Mapping[str, Mapping[str, Any]],
+               **extra: Any) -> StepStats:
+    """The one way to build a pass's stats; refuses a breakdown that does not sum to the latency."""
+    latency_s = latency_cycles / clock_hz
+    problems = [f"by_op_kind.{k}: needs exposed_s" for k, v in by_op_kind.items() if "exposed_s" not in v]
+    problems += [f"by_unit.{u}: needs busy_s and util_pct" for u, v in by_unit.items()
+                 if not {"busy_s", "util_pct"} <= set(v)]
+    exposed_s = sum(float(v.get("exposed_s", 0.0)) for v in by_op_kind.values())
+    if not problems and abs(exposed_s - latency_s) > 1e-9 * max(latency_s, 1e-12):
+        problems.append(f"by_op_kind exposed times sum to {exposed_s!r} s, not the latency {latency_s!r} s")
+    clash = sorted(set(extra) & {"latency_s"})
+    if clash or latency_cycles < 0 or not clock_hz > 0:
+        problems.append(f"bad latency/clock ({latency_cycles} cycles at {clock_hz} Hz) or reserved keys {clash}")
+    if problems:
+        raise ContractError("step stats break the family contract: " + "; ".join(problems))
+    return StepStats({"latency_cycles": int(latency_cycles), "clock_hz": clock_hz, "latency_s": latency_s,
+                      "energy_J": energy_J, "by_op_kind": by_op_kind, "by_unit": by_unit, **extra})
+
+
+def schedule_breakdown(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,
+                       clock_hz: float, unit_lanes: np.ndarray | None = None) -> dict:
+    """Latency, exact breakdowns and utilization of one scheduled Program: the keyword
+    arguments of ``step_stats`` but the energy."""
     from accsim.engine import attribute_makespan, unit_busy_cycles   # numba: load on use
     exposed, stall = attribute_makespan(start, finish)
     makespan = int(finish.max()) if finish.size else 0
@@ -109,6 +145,4 @@ def schedule_stats(program: Any, start: np.ndarray, finish: np.ndarray, busy: np
     by_unit = {u: {"busy_s": unit_busy[i] / clock_hz,
                    "util_pct": 100.0 * unit_busy[i] / (makespan * lanes[i]) if makespan else 0.0}
                for i, u in enumerate(program.units)}
-    return {"latency_cycles": makespan, "clock_hz": clock_hz, "latency_s": makespan / clock_hz,
-            "energy_J": energy_J, "by_op_kind": by_kind, "by_unit": by_unit}
-
+    return {"latency_cycles": makespan, "clock_hz": clock_hz, "by_op_kind": by_kind, "by_unit": by_unit}

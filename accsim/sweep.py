@@ -157,7 +157,8 @@ def _check_scenario_value(name: str, value: Any, path: str, problems: ProblemLis
         problems.add(path, problem.split(": ", 1)[1])
     elif name == "arch" and value not in preset_names() and not str(value).endswith((".yaml", ".yml")):
         problems.add(path, f"unknown preset '{value}'{did_you_mean(str(value), preset_names())}")
-    elif name == "model" and value not in model_names() and not str(value).endswith(".json"):
+    elif name == "model" and value not in model_names() and not str(value).endswith(".json") \
+            and not Path(str(value)).is_dir():
         problems.add(path, f"unknown model '{value}'{did_you_mean(str(value), model_names())}")
 
 

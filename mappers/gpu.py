@@ -15,6 +15,7 @@ import numpy as np
 
 from accsim.arch.gpu import kernels as K
 from accsim.arch.gpu.spec import GpuSpec
+from accsim.capacity import GIB, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.program import Program, ProgramBuilder
@@ -25,7 +26,6 @@ TASK_KINDS = OP_KINDS + ("launch", "host_transfer")
 COLUMNS = {"task_class": np.int32, "flops": np.float64, "mem_bytes": np.int64,
            "link_bytes": np.int64, "n_kernels": np.int64, "group": np.int64}
 COLLECTIVES = {"all_reduce": K.ALL_REDUCE, "all_gather": K.ALL_GATHER, "all_to_all": K.ALL_TO_ALL}
-GIB = 1024 ** 3
 
 
 def kernels_for(op: Op, spec: GpuSpec) -> int:
@@ -55,16 +55,10 @@ def offloaded_bytes(op: Op, spec: GpuSpec) -> int:
 
 def check_capacity(graph: OpGraph, spec: GpuSpec) -> None:
     """Refuse a step whose resident weights + KV cache exceed device memory."""
-    weights = graph.weight_bytes() * (1 - spec.offload.weights_fraction)
-    kv = sum({t.name: t.bytes for op in graph.ops() for t in op.outputs
-              if t.role == "kv_cache"}.values()) * (1 - spec.offload.kv_fraction)
-    need, have = (weights + kv) / GIB, spec.memory.capacity_GiB
-    if need > have:
-        raise ConfigError([
-            f"memory.capacity_GiB: {graph.model.name} needs {need:.1f} GiB per device (weights "
-            f"{weights / GIB:.1f} + KV cache {kv / GIB:.1f}) but the device has {have:g} GiB; use "
-            f"more devices (--set devices=N), offload (--set offload.weights_fraction=F / "
-            f"offload.kv_fraction=F), or a smaller batch/context"])
+    require_fits(graph, resident_bytes(graph, spec.offload.weights_fraction, spec.offload.kv_fraction),
+                 spec.memory.capacity_GiB * GIB, "memory.capacity_GiB", "device",
+                 ["more devices (--set devices=N)", "offload (--set offload.weights_fraction=F / "
+                  "offload.kv_fraction=F)", "or a smaller batch/context"])
 
 
 def lower(graph: OpGraph, spec: GpuSpec) -> Program:

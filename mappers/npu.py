@@ -26,6 +26,7 @@ from typing import Any
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
 from accsim.engine.collectives import COLLECTIVE_CODES
+from accsim.capacity import GIB, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.mappers.tiling import search, tile_sizes
@@ -37,7 +38,6 @@ UNITS = ("aicore", "link")
 COLLECTIVES = tuple(COLLECTIVE_CODES)
 GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 FUSABLE = ("activation", "elementwise", "rope")
-GIB = 1024 ** 3
 TILE_CAP = 2048       # largest tile edge considered (elements)
 
 
@@ -64,15 +64,8 @@ def lower(graph: OpGraph, spec: NpuSpec) -> Program:
 
 def check_capacity(graph: OpGraph, spec: NpuSpec) -> None:
     """Refuse a pass whose weights + KV cache exceed one die's HBM."""
-    weights = graph.weight_bytes()
-    kv = sum({t.name: t.bytes for op in graph.ops() if op.kind == "kv_append"
-              for t in op.outputs}.values())
-    need, have = (weights + kv) / GIB, spec.memory.capacity_GiB
-    if need > have:
-        raise ConfigError([
-            f"memory.capacity_GiB: {graph.model.name} needs {need:.1f} GiB per die (weights "
-            f"{weights / GIB:.1f} + KV cache {kv / GIB:.1f}) but a die has {have:g} GiB; use more "
-            f"chips (--chips N), int8 (--dtype int8), or a smaller batch/context"])
+    require_fits(graph, resident_bytes(graph), spec.memory.capacity_GiB * GIB, "memory.capacity_GiB", "die",
+                 ["more chips (--chips N)", "int8 (--dtype int8)", "or a smaller batch/context"])
 
 
 class _Lowering:

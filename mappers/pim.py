@@ -27,6 +27,7 @@ import numpy as np
 
 from accsim.arch.pim.standards import COMMANDS
 from accsim.arch.pim.spec import BARRIER_KIND, PimSpec
+from accsim.capacity import CapacityError
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.mappers.tiling import search
@@ -102,9 +103,9 @@ class _RowAllocator:
         if name not in self.named:
             base = int(self.next[channels.start:channels.stop].max())
             if base + n_rows > self.rows:
-                raise ConfigError([f"pim: the model does not fit: '{name}' needs rows up to "
-                                   f"{base + n_rows} of {self.rows} per bank; add channels "
-                                   f"(--set dram.organization.channels=N)"])
+                raise CapacityError([f"dram.organization.channels: the model does not fit: '{name}' "
+                                     f"needs rows up to {base + n_rows} of {self.rows} per bank; add "
+                                     f"channels (--set dram.organization.channels=N)"])
             self.named[name] = base
             self.next[channels.start:channels.stop] = base + n_rows
         return self.named[name]

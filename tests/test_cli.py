@@ -5,6 +5,7 @@ import pytest
 
 from accsim.cli import main
 from accsim.program import Program
+from contract import assert_breakdown_sums
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +28,7 @@ def test_run_prints_tpot_and_writes_stats(capsys, tmp_path):
     assert payload["resolved_config"]["sources"]["memory.bandwidth_GBps"].startswith("NVIDIA T4")
     stats = payload["stats"]
     assert stats["decode"]["steps"] == 15
-    assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"])
+    assert_breakdown_sums(stats)
 
 
 def test_run_without_arguments_uses_defaults(capsys, tmp_path, monkeypatch):

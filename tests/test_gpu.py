@@ -11,6 +11,7 @@ from accsim.errors import ConfigError
 from accsim.mappers.gpu import lower
 from accsim.presets import resolve_preset
 from accsim.workloads import Parallelism, Phase, build_graph, load_model
+from contract import assert_breakdown_sums
 
 pytestmark = pytest.mark.unit
 
@@ -30,8 +31,7 @@ def gpt2_shaped(tmp_path, n_layer, n_embd, n_head):
 ])
 def test_breakdown_sums_to_latency(kwargs):
     s = accsim.run(**kwargs)
-    parts = sum(v["exposed_s"] for v in s["by_op_kind"].values())
-    assert parts == pytest.approx(s["latency_s"], rel=1e-9)
+    assert_breakdown_sums(s)
     assert s["latency_s"] == pytest.approx(s["ttft_s"] + s["decode.latency_s"], rel=1e-12)
     assert s["tokens_per_s"] == pytest.approx(s["scenario.batch"] * s["scenario.gen"] / s["latency_s"])
 

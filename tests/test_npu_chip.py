@@ -18,6 +18,7 @@ from accsim.runner import decode_contexts, run, step_graph
 from accsim.workloads import load_model
 from accsim.workloads.graph import Parallelism, Phase, build_graph
 from tests.conftest import run_with_and_without_jit
+from contract import assert_breakdown_sums
 
 pytestmark = pytest.mark.unit
 
@@ -248,7 +249,7 @@ def test_runs_are_deterministic_and_int8_is_faster():
     assert a.to_dict() == b.to_dict()
     int8 = run("ascend-910b", "llama2-7b", batch=2, prompt=128, gen=3, dtype="int8")
     assert int8["ttft_s"] < a["ttft_s"] and int8["tpot_s"] < a["tpot_s"]
-    assert sum(v["exposed_s"] for v in a["by_op_kind"].values()) == pytest.approx(a["latency_s"], rel=1e-9)
+    assert_breakdown_sums(a)
 
 
 def test_generic_systolic_preset_runs_an_llm():
@@ -429,6 +430,6 @@ def test_microbatches_overlap_collectives_with_compute():
     assert overlapped
     assert sched.finish.max() < sched.busy.sum()
     stats = simulate(preset.spec, program)
-    assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"], rel=1e-9)
+    assert_breakdown_sums(stats)
     with pytest.raises(ConfigError, match="parallel.microbatches: 2 does not divide the die's batch of 1"):
         lower(step_graph(preset, model, Phase.prefill(32, 64)), preset.spec)

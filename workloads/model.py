@@ -247,8 +247,14 @@ def model_names() -> list[str]:
 
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
-    """Load a shipped model by name (see ``model_names()``) or any HF-style config.json path."""
+    """Load a shipped model by name (see ``model_names()``), any HF-style config.json path, or a
+    model folder (a Hugging Face snapshot) holding a config.json."""
     path = Path(name_or_path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError([f"{path}: a model folder must hold a config.json (a Hugging Face "
+                               "snapshot); none found"])
+        path = path / "config.json"
     if path.suffix == ".json" or path.exists():
         name = path.stem if path.name != "config.json" else path.parent.name or "custom"
     else:
@@ -262,6 +268,8 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read the model config ({exc})"]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"]) from None
     if not isinstance(raw, dict):

@@ -48,13 +48,15 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
 
 @cli.command("results")
 @click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="export CSV")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="export CSV ('-': to standard output)")
 @click.option("--parquet", "parquet_path", default=None, type=click.Path(dir_okay=False), help="export Parquet")
 def results_cmd(db_path: str, csv_path: str | None, parquet_path: str | None) -> None:
     """Export a sweep's results, or summarise them."""
     from accsim.results import export_csv, export_parquet, read_axes, read_table
 
-    if csv_path:
+    if csv_path == "-":                  # the table itself is the output: the count goes to stderr
+        click.echo(f"{export_csv(db_path, csv_path)} rows", err=True)
+    elif csv_path:
         console.print(f"{export_csv(db_path, csv_path)} rows -> {csv_path}")
     if parquet_path:
         console.print(f"{export_parquet(db_path, parquet_path)} rows -> {parquet_path}")

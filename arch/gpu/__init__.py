@@ -8,6 +8,7 @@ times (host launch, device kernels, stalls) sum to the step latency.
 """
 from accsim.arch.gpu.spec import GpuSpec
 from accsim.registry import Family, lazy
+from accsim.workloads.smoke import TINY_GPT2
 
 
 def _devices(spec: GpuSpec) -> int:
@@ -20,6 +21,8 @@ FAMILY = Family(
     chips_field="devices", chips_per_report=_devices,
     description="Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
     metrics={"eager_kernels_per_step": lazy(".validation", "metric_eager_kernels_per_step")},
+    examples={"small": {"arch": "t4", "model": TINY_GPT2, "prompt": 8, "gen": 3},
+              "too_big": {"arch": "t4", "model": "llama2-70b", "gen": 2}},
 )
 
 __all__ = ["GpuSpec", "FAMILY"]

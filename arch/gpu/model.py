@@ -14,7 +14,7 @@ from accsim.engine import run_task_graph
 from accsim.errors import ConfigError
 from accsim.power import activity_energy_J
 from accsim.program import Program
-from accsim.stats import Schedule, Stats, schedule_stats
+from accsim.stats import Schedule, StepStats, schedule_breakdown, step_stats
 from accsim.arch.gpu import kernels
 from accsim.arch.gpu.spec import GpuSpec
 
@@ -53,7 +53,7 @@ def schedule(spec: GpuSpec, program: Program) -> Schedule:
     return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
 
 
-def simulate(spec: GpuSpec, program: Program) -> Stats:
+def simulate(spec: GpuSpec, program: Program) -> StepStats:
     """Schedule one step of a gpu Program and return its stats."""
     sched = schedule(spec, program)
     start, finish, busy, active, lanes = sched.start, sched.finish, sched.busy, sched.active, sched.lanes
@@ -61,7 +61,6 @@ def simulate(spec: GpuSpec, program: Program) -> Stats:
     makespan_s = (int(finish.max()) if finish.size else 0) / spec.clock_hz
     active_s = float(active.sum()) / spec.clock_hz
     energy_J = activity_energy_J(spec.power, spec.devices, makespan_s, active_s)
-    stats = schedule_stats(program, start, finish, busy, spec.clock_hz, energy_J, lanes)
-    stats["flops"] = float(c["flops"].sum()) * spec.devices
-    stats["device_bytes"] = int(c["mem_bytes"].sum()) * spec.devices
-    return Stats(stats)
+    return step_stats(**schedule_breakdown(program, start, finish, busy, spec.clock_hz, lanes),
+                      energy_J=energy_J, flops=float(c["flops"].sum()) * spec.devices,
+                      device_bytes=int(c["mem_bytes"].sum()) * spec.devices)

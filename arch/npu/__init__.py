@@ -10,6 +10,7 @@ times (kernel launches, kernels, collectives, stalls) sum to the step latency.
 """
 from accsim.arch.npu.spec import NpuSpec
 from accsim.registry import Family, lazy
+from accsim.workloads.smoke import TINY_GPT2
 
 
 def _packages(spec: NpuSpec) -> int:
@@ -24,6 +25,8 @@ FAMILY = Family(
                 "multi-chip collectives; single GEMMs with 'accsim gemm'",
     commands={"gemm": lazy(".cli", "gemm_cmd")},
     metrics={"gemm_cycles": lazy(".validation", "metric_gemm_cycles")},
+    examples={"small": {"arch": "ascend-910b", "model": TINY_GPT2, "prompt": 8, "gen": 3},
+              "too_big": {"arch": "ascend-910b", "model": "llama2-70b", "gen": 2}},
 )
 
 __all__ = ["NpuSpec", "FAMILY"]

@@ -55,7 +55,8 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
     from accsim.presets import parse_set_options, resolve_preset
     from accsim.stats import write_json_atomic
 
-    preset = resolve_preset(preset_name, parse_set_options(sets))
+    overrides = parse_set_options(sets)
+    preset = resolve_preset(preset_name, overrides)
     if preset.family != "npu":
         raise click.BadParameter(f"'{preset_name}' is a {preset.family} preset, not an npu core",
                                  param_hint="--arch")
@@ -74,14 +75,16 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
         if dtype:
             raise click.BadParameter("systolic presets count words (buffers.word_bytes); --dtype "
                                      "applies to cube presets", param_hint="--dtype")
-        results, table = _gemm_table_systolic(preset, jobs, dataflow)
+        if dataflow:   # an override like any other, so that resolved_config records it
+            preset = resolve_preset(preset_name, {**overrides, "array.dataflow": dataflow})
+        results, table = _gemm_table_systolic(preset, jobs)
     console.print(table)
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,
                                       "resolved_config": preset.resolved_config(), "gemms": results})
 
 
-def _gemm_table_systolic(preset: Any, jobs: list, dataflow: str | None) -> tuple[list, Table]:
+def _gemm_table_systolic(preset: Any, jobs: list) -> tuple[list, Table]:
     from accsim.arch.npu.systolic import simulate_gemm
     results = []
     table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
@@ -89,7 +92,7 @@ def _gemm_table_systolic(preset: Any, jobs: list, dataflow: str | None) -> tuple
               "util %", "ifmap reads", "filter reads"):
         table.add_column(c, justify="left" if c in ("layer", "dataflow") else "right")
     for name, mm, nn, kk in jobs:
-        stats = simulate_gemm(preset.spec, mm, kk, nn, dataflow)
+        stats = simulate_gemm(preset.spec, mm, kk, nn)
         results.append({"layer": name, **stats.to_dict()})
         table.add_row(name, str(mm), str(kk), str(nn), stats["dataflow"], f"{stats['folds']:,}",
                       f"{stats['compute_cycles']:,}", f"{stats['total_cycles']:,}",

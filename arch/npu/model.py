@@ -22,7 +22,7 @@ from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import NpuSpec
 from accsim.power import activity_energy_J
 from accsim.program import Program
-from accsim.stats import STALL, Schedule, Stats
+from accsim.stats import STALL, Schedule, StepStats, step_stats
 
 
 def _kernels(program: Program) -> list:
@@ -80,7 +80,7 @@ def _by_op_kind(program: Program, sched: Schedule, launch: int, hz: float) -> di
     return by_kind
 
 
-def simulate(spec: NpuSpec, program: Program) -> Stats:
+def simulate(spec: NpuSpec, program: Program) -> StepStats:
     """Simulate one step (one die; all dies run the same share in parallel)."""
     kernels = _kernels(program)
     results = [T.simulate_kernel(spec, k) for k in kernels]
@@ -99,15 +99,13 @@ def simulate(spec: NpuSpec, program: Program) -> Stats:
     energy_J = activity_energy_J(spec.power, dies, latency_s, active_s)
     flops = float(program.column("flops").sum())
     peak_flops = 2.0 * spec.macs_per_cycle(program.meta["matmul_dtype"]) * spec.cores * hz
-    return Stats({
-        "latency_cycles": makespan, "clock_hz": hz, "latency_s": latency_s, "energy_J": energy_J,
-        "by_op_kind": by_kind, "by_unit": by_unit,
-        "kernels": len(results), "kernels_simulated": len(set(kernels)),
+    return step_stats(
+        latency_cycles=makespan, clock_hz=hz, energy_J=energy_J, by_op_kind=by_kind, by_unit=by_unit,
+        **{"kernels": len(results), "kernels_simulated": len(set(kernels)),
         "tile_tasks": int(sum(r.tasks for r in results)),
         "flops_per_die": flops, "cube_util_pct": 100.0 * flops / (peak_flops * latency_s) if latency_s else 0.0,
         "hbm_bytes_per_die": int(sum(r.hbm_bytes for r in results)),
         "l2_bytes_per_die": int(sum(r.l2_bytes for r in results)),
         "link_bytes_per_die": int(sum(r.link_bytes for r in results)),
         "dies": dies, "chips": spec.system.chips, "microbatches": int(program.meta.get("microbatches", 1)),
-        "tiling_search": dict(program.meta.get("tiling_search", {})),
-    })
+        "tiling_search": dict(program.meta.get("tiling_search", {}))})

@@ -11,12 +11,16 @@ the pass latency. The prompt runs token by token (one GEMV pass per token, as PI
 from accsim.arch.pim import standards as _aim   # noqa: F401  (registers the GDDR6-AiM standard)
 from accsim.arch.pim.spec import PimSpec
 from accsim.registry import Family, lazy
+from accsim.workloads.smoke import TINY_GPT2
 
 FAMILY = Family(
     name="pim", spec=PimSpec, mapper="pim-gemv",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
     prefill="token_by_token",
     description="GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
+    examples={"small": {"arch": "pim-gpt", "model": TINY_GPT2, "prompt": 2, "gen": 3,
+                         "overrides": {"dram.organization.channels": 2}},
+              "too_big": {"arch": "pim-gpt", "model": "llama2-7b", "prompt": 2, "gen": 2}},
 )
 
 __all__ = ["PimSpec", "FAMILY"]

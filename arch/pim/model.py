@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from accsim.program import Program
-from accsim.stats import Schedule, Stats
+from accsim.stats import Schedule, StepStats, step_stats
 from accsim.arch.pim.spec import ASIC_KIND, PimSpec
 from accsim.arch.pim.standards import COMMANDS
 
@@ -78,7 +78,7 @@ def schedule(spec: PimSpec, program: Program) -> Schedule:
     return Schedule(start, finish, busy, busy, np.ones(len(program.units), np.int64), spec.clock_hz)
 
 
-def simulate(spec: PimSpec, program: Program) -> Stats:
+def simulate(spec: PimSpec, program: Program) -> StepStats:
     """Issue a pim Program cycle by cycle; latency, breakdown and energy of one pass."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
@@ -91,19 +91,16 @@ def simulate(spec: PimSpec, program: Program) -> Stats:
     energy = _energy_J(spec, counts, refreshes, program, total / hz)
     banks = d.organization.bank_groups * d.organization.banks_per_group
     lanes = spec.pim.mac_lanes_per_bank
-    stats = {
-        "latency_cycles": total, "clock_hz": hz, "latency_s": total / hz, "energy_J": energy["total_J"],
-        "by_op_kind": {k: {"exposed_s": v, "busy_s": v, "tasks": 0} for k, v in breakdown.items()},
-        "by_unit": {"pim_channels": {"busy_s": (total - asic_cycles) / hz,
-                                     "util_pct": 100.0 * (total - asic_cycles) / total if total else 0.0},
-                    "asic": {"busy_s": asic_cycles / hz,
-                             "util_pct": 100.0 * asic_cycles / total if total else 0.0}},
-        "commands": counts, "refreshes": refreshes,
-        "mac_lane_ops": counts.get("MACab", 0) * banks * lanes + counts.get("MACsb", 0) * lanes,
-        "useful_macs": int(program.meta.get("useful_macs", 0)),
-        "energy_breakdown_J": energy,
-    }
-    return Stats(stats)
+    return step_stats(
+        latency_cycles=total, clock_hz=hz, energy_J=energy["total_J"],
+        by_op_kind={k: {"exposed_s": v, "busy_s": v, "tasks": 0} for k, v in breakdown.items()},
+        by_unit={"pim_channels": {"busy_s": (total - asic_cycles) / hz,
+                                  "util_pct": 100.0 * (total - asic_cycles) / total if total else 0.0},
+                 "asic": {"busy_s": asic_cycles / hz,
+                          "util_pct": 100.0 * asic_cycles / total if total else 0.0}},
+        commands=counts, refreshes=refreshes,
+        mac_lane_ops=counts.get("MACab", 0) * banks * lanes + counts.get("MACsb", 0) * lanes,
+        useful_macs=int(program.meta.get("useful_macs", 0)), energy_breakdown_J=energy)
 
 
 def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> tuple[dict[str, float], dict[str, int]]:

@@ -1,0 +1,142 @@
+"""The family contract, checked over every registered family (present and future).
+
+A family with a mapper runs its declared examples: the step stats come from step_stats, the
+breakdown sums to the latency, reruns are bit-identical, the kernels give the same stats
+without JIT, a saved and loaded Program simulates to the same stats, and a model that does
+not fit raises a CapacityError naming the field. A family without a mapper points its presets
+to the command that uses them. The core names no family.
+"""
+import ast
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+import accsim
+from accsim.capacity import CapacityError
+from accsim.errors import ConfigError
+from accsim.presets import load_merged, preset_names, resolve_preset
+from accsim.program import Program
+from accsim.registry import families, mappers
+from accsim.runner import family_mapper, step_graph
+from accsim.stats import StepStats
+from accsim.workloads import Phase, load_model
+from contract import assert_breakdown_sums, example_kwargs
+from conftest import run_with_and_without_jit
+
+pytestmark = pytest.mark.unit
+
+ALL = families().names()
+RUNNABLE = [f.name for f in families().values() if f.mapper]
+CORE = Path(accsim.__file__).parent
+
+
+def presets_of(family: str) -> list[str]:
+    return [p for p in preset_names() if load_merged(p).get("family") == family]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_family_declares_what_the_core_needs(name):
+    family = families().get(name)
+    assert dataclasses.is_dataclass(family.spec) and family.description
+    assert presets_of(name), f"family {name} ships no preset"
+    for preset in presets_of(name):          # every preset builds and passes the spec's own checks
+        assert resolve_preset(preset).family == name
+    for command in family.commands.values():
+        assert isinstance(command.load(), click.Command)
+    for metric in family.metrics.values():
+        assert callable(metric.load() if hasattr(metric, "load") else metric)
+    if family.mapper:
+        assert mappers().get(family.mapper).family == name
+        for example in family.examples.values():
+            assert load_merged(example["arch"])["family"] == name
+    else:
+        assert family.simulate is None and "{preset}" in family.usage
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if not families().get(n).mapper])
+def test_family_without_mapper_points_to_its_command(name):
+    preset = presets_of(name)[0]
+    with pytest.raises(ConfigError, match=re.escape(families().get(name).usage.format(preset=preset))):
+        accsim.run(arch=preset, gen=2)
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Each runnable family's small example, run twice."""
+    runs = {}
+    for name in RUNNABLE:
+        kwargs = example_kwargs(families().get(name).examples["small"], tmp_path_factory.mktemp(name))
+        runs[name] = (kwargs, accsim.run(**kwargs), accsim.run(**kwargs))
+    return runs
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_breakdown_sums_to_latency_and_reruns_are_bit_identical(name, small_runs):
+    _, first, again = small_runs[name]
+    assert_breakdown_sums(first)
+    assert first["latency_s"] == pytest.approx(first["ttft_s"] + first["decode.latency_s"], rel=1e-12)
+    assert json.dumps(first.to_dict()) == json.dumps(again.to_dict())
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_model_too_big_is_a_capacity_error_naming_the_field(name, tmp_path):
+    kwargs = example_kwargs(families().get(name).examples["too_big"], tmp_path)
+    with pytest.raises(CapacityError) as err:
+        accsim.run(**kwargs)
+    field, _, advice = str(err.value).partition(": ")
+    assert re.fullmatch(r"[a-z_]+(\.[A-Za-z_0-9]+)+", field), str(err.value)
+    assert "use" in advice or "add" in advice
+
+
+def _lowered(name: str, tmp_path: Path):
+    kwargs = example_kwargs(families().get(name).examples["small"], tmp_path)
+    preset = resolve_preset(kwargs["arch"], kwargs.get("overrides"))
+    graph = step_graph(preset, load_model(kwargs["model"]), Phase.decode(1, kwargs["prompt"]))
+    return preset, family_mapper(preset).lower(graph, preset.spec)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_step_stats_follow_the_contract_and_a_saved_program_simulates_the_same(name, tmp_path):
+    preset, program = _lowered(name, tmp_path)
+    simulate = families().get(name).simulate
+    stats = simulate(preset.spec, program)
+    assert isinstance(stats, StepStats)
+    assert stats["latency_s"] == stats["latency_cycles"] / stats["clock_hz"] > 0
+    assert_breakdown_sums(stats)
+    assert all({"busy_s", "util_pct"} <= set(u) for u in stats["by_unit"].values())
+    program.save(tmp_path / "prog")
+    loaded = Program.load(tmp_path / "prog")
+    assert loaded.digest() == program.digest()
+    assert simulate(preset.spec, loaded).to_dict() == stats.to_dict()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_kernels_give_the_same_stats_without_jit(name, tmp_path):
+    kwargs = example_kwargs(families().get(name).examples["small"], tmp_path)
+    script = ("import json, accsim; "
+              f"print(json.dumps(accsim.run(**{kwargs!r}).to_dict()))")
+    plain, jitted = run_with_and_without_jit(script)
+    assert plain == jitted
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return names | strings
+
+
+def test_the_core_names_no_family_or_mapper():
+    offenders = {}
+    for path in sorted(CORE.rglob("*.py")):
+        named = {m for m in _imported_modules(path)
+                 if re.match(r"accsim\.(arch|mappers)\.\w", m) or m in ALL and f'"{m}"' in path.read_text()}
+        if named:
+            offenders[str(path.relative_to(CORE))] = sorted(named)
+    assert not offenders, f"the core must reach families through the registry only: {offenders}"
