@@ -48,7 +48,8 @@ setup(
     extras_require={
         "cluster": ["distributed>=2024.1"],
         "parquet": ["pyarrow>=14"],
-        "test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0", "distributed>=2024.1", "pyarrow>=14"],
+        "test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0", "distributed>=2024.1", "pyarrow>=14",
+                 "setuptools>=68", "wheel>=0.41"],   # the wheel-content test builds a wheel
     },
     entry_points={"console_scripts": ["accsim=accsim.cli:main"]},
 )

@@ -79,3 +79,38 @@ def test_show_program_saves_a_loadable_program(capsys, tmp_path):
 def test_show_preset_lists_sources(capsys):
     code, out, _ = run_cli(capsys, "show-preset", "h200")
     assert code == 0 and "4800" in out and "H200 datasheet" in out
+
+
+def test_model_folder_holding_config_json_is_a_model(capsys, tmp_path):
+    from accsim.workloads.model import CONFIG_DIR
+    snapshot = tmp_path / "gpt2-snapshot"
+    snapshot.mkdir()
+    (snapshot / "config.json").write_text((CONFIG_DIR / "gpt2-small.json").read_text())
+    code, out, err = run_cli(capsys, "run", "--model", str(snapshot), "--gen", "2", "--quiet",
+                             "--json", str(tmp_path / "s.json"))
+    assert code == 0 and err == ""
+    assert json.loads((tmp_path / "s.json").read_text())["stats"]["model"]["num_params"] == 124_439_808
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "run", "--model", str(empty), "--gen", "2", "--quiet")
+    assert code == 1 and "must hold a config.json" in err and "Traceback" not in err
+
+
+def test_results_csv_dash_writes_the_table_to_stdout(capsys, tmp_path, monkeypatch):
+    from accsim.sweep import parse_spec, run_sweep
+    db = tmp_path / "s.db"
+    run_sweep(parse_spec({"base": {"arch": "t4", "gen": 2}, "axes": {"batch": [1, 2]}}), db, jobs=1)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "results", str(db), "--csv", "-")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and "batch" in lines[0].split(",")
+    assert "2 rows" in err and not (tmp_path / "-").exists()
+
+
+def test_gemm_dataflow_is_recorded_in_resolved_config(capsys, tmp_path):
+    path = tmp_path / "g.json"
+    code, _, _ = run_cli(capsys, "gemm", "--arch", "systolic-32x32", "--dataflow", "ws", "--m", "64",
+                         "--k", "64", "--n", "64", "--json", str(path))
+    payload = json.loads(path.read_text())
+    assert code == 0 and payload["gemms"][0]["dataflow"] == "ws"
+    assert payload["resolved_config"]["spec"]["array"]["dataflow"] == "ws"
