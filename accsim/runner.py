@@ -9,7 +9,7 @@ length (sums of parts stay equal to totals). ``decode_samples=0`` simulates ever
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 import math
