@@ -22,10 +22,20 @@ from accsim.registry import families
 META_KEYS = ("family", "extends", "description", "sources")
 
 
-def _preset_dir() -> Path:
-    # installed layout: accsim/arch/presets; source layout: <root>/arch/presets
-    import accsim.arch
-    return Path(accsim.arch.__file__).parent / "presets"
+def _preset_files() -> dict[str, Path]:
+    """Preset name -> file: the shipped ``arch/presets`` plus any folder a registered family
+    declares (``Family.presets``, how an installed plugin ships its presets); a name is
+    defined once."""
+    import accsim.arch          # installed layout: accsim/arch/presets; source: <root>/arch/presets
+    folders = [Path(accsim.arch.__file__).parent / "presets"]
+    folders += [Path(f.presets) for f in families().values() if f.presets]
+    files: dict[str, Path] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem in files and files[path.stem] != path:
+                raise ConfigError([f"preset '{path.stem}' is defined twice: {files[path.stem]} and {path}"])
+            files[path.stem] = path
+    return files
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class Preset:
 
 
 def preset_names(include_bases: bool = False) -> list[str]:
-    names = sorted(p.stem for p in _preset_dir().glob("*.yaml"))
+    names = sorted(_preset_files())
     return names if include_bases else [n for n in names if not n.startswith("_")]
 
 
@@ -65,8 +75,8 @@ def _locate(name_or_path: str) -> tuple[str, Path]:
         if not path.exists():
             raise ConfigError([f"{path}: no such preset file"])
         return path.stem, path
-    candidate = _preset_dir() / f"{name_or_path}.yaml"
-    if not candidate.exists():
+    candidate = _preset_files().get(name_or_path)
+    if candidate is None:
         names = preset_names()
         raise UnknownNameError(f"unknown preset '{name_or_path}'{did_you_mean(name_or_path, names)}. "
                                f"Known: {', '.join(names)} (or pass a path to a .yaml preset)")

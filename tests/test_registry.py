@@ -26,3 +26,36 @@ def test_builtin_family_and_mapper_are_registered_once():
     assert mappers().get("gpu-kernels").family == "gpu"
     with pytest.raises(DuplicateNameError):
         families().register("gpu", families().get("gpu"))
+
+
+def test_installed_plugins_register_through_entry_points(monkeypatch, tmp_path):
+    """A third-party family or mapper installs as a plugin: an entry point in the group
+    accsim.families / accsim.mappers names its record (and the family may ship presets);
+    anything else is refused by name."""
+    import accsim.registry as registry
+    from accsim.arch.gpu.spec import GpuSpec
+    from accsim.errors import AccsimError
+    from accsim.presets import preset_names, resolve_preset
+
+    (tmp_path / "toy-t4.yaml").write_text("family: toy\nextends: t4\ndescription: a plugin's preset\n")
+    plugin = registry.Family(name="toy", spec=GpuSpec, description="a plugin family",
+                             usage="toy-tool {preset}", presets=str(tmp_path))
+
+    class EntryPoint:
+        def __init__(self, name, value, obj):
+            self.name, self.value, self._obj = name, value, obj
+
+        def load(self):
+            return self._obj
+
+    points = {"accsim.families": [EntryPoint("toy", "toy_pkg:FAMILY", plugin)], "accsim.mappers": []}
+    monkeypatch.setattr(registry, "_entry_points", lambda group: points[group])
+    monkeypatch.setattr(registry, "FAMILIES", Registry("family"))
+    monkeypatch.setattr(registry, "_DISCOVERED", set())
+    found = registry.families()
+    assert "toy" in found and {"gpu", "npu", "pim", "dram"} <= set(found.names())
+    assert "toy-t4" in preset_names() and resolve_preset("toy-t4").family == "toy"
+    points["accsim.mappers"] = [EntryPoint("bad", "bad_pkg:THING", object())]
+    monkeypatch.setattr(registry, "MAPPERS", Registry("mapper"))
+    with pytest.raises(AccsimError, match=r"entry point 'bad' \(bad_pkg:THING\) in group accsim.mappers is a object"):
+        registry.mappers()

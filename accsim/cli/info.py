@@ -26,8 +26,9 @@ def list_cmd(what: str | None) -> None:
         console.print(table)
 
     if what in (None, "families"):
-        show("families", ("name", "default mapper", "description"),
-             [(f.name, f.mapper, f.description) for f in map(families().get, families().names())])
+        show("families", ("name", "default mapper", "commands", "description"),
+             [(f.name, f.mapper or "-", ", ".join(f.commands) or "-", f.description)
+              for f in families().values()])
     if what in (None, "presets"):
         rows = []
         for name in preset_names():
@@ -43,7 +44,7 @@ def list_cmd(what: str | None) -> None:
         show("models", ("name", "type", "params (B)", "layers", "d_model", "experts"), rows)
     if what in (None, "mappers"):
         show("mappers", ("name", "family", "description"),
-             [(m.name, m.family, m.description) for m in map(mappers().get, mappers().names())])
+             [(m.name, m.family, m.description) for m in mappers().values()])
 
 
 @cli.command("show-preset")
