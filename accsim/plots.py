@@ -77,7 +77,7 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
     ax.set_title(f"{Path(db).name}: {len(keep)} points")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    _save(fig, out)
     plt.close(fig)
     return len(keep)
 
@@ -108,5 +108,12 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    _save(fig, out)
     plt.close(fig)
+
+
+def _save(fig, out: str | Path) -> None:
+    """The figure, written atomically in the format its suffix names (png, svg, pdf)."""
+    from accsim.files import atomic_output
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")

@@ -1,7 +1,6 @@
 """accsim validate: every published case simulated and compared, misses shown."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +20,7 @@ from accsim.cli.common import cli, console
 def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
                  strict: bool) -> None:
     """Simulate every published case and compare: misses are shown, not hidden."""
+    from accsim.files import write_atomic
     from accsim.stats import write_json_atomic
     from accsim.validation.harness import markdown_table, run_all
 
@@ -54,7 +54,7 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__, "cases": rows})
     if md_path:
-        Path(md_path).write_text(markdown_table(outcomes))
+        write_atomic(md_path, markdown_table(outcomes))
     if plot_path:
         from accsim.plots import plot_parity
         plot_parity(rows, plot_path)
