@@ -100,7 +100,7 @@ def _lowered(name: str, tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
-def test_step_stats_follow_the_contract_and_a_saved_program_simulates_the_same(name, tmp_path):
+def test_step_stats_follow_the_contract_timeline_agrees_and_a_saved_program_simulates_the_same(name, tmp_path):
     preset, program = _lowered(name, tmp_path)
     simulate = families().get(name).simulate
     stats = simulate(preset.spec, program)
@@ -108,6 +108,9 @@ def test_step_stats_follow_the_contract_and_a_saved_program_simulates_the_same(n
     assert stats["latency_s"] == stats["latency_cycles"] / stats["clock_hz"] > 0
     assert_breakdown_sums(stats)
     assert all({"busy_s", "util_pct"} <= set(u) for u in stats["by_unit"].values())
+    schedule = families().get(name).schedule(preset.spec, program)    # the timeline agrees
+    assert schedule.start.shape == schedule.finish.shape == (program.n_tasks,)
+    assert (schedule.finish >= schedule.start).all() and int(schedule.finish.max()) == stats["latency_cycles"]
     program.save(tmp_path / "prog")
     loaded = Program.load(tmp_path / "prog")
     assert loaded.digest() == program.digest()
@@ -140,3 +143,16 @@ def test_the_core_names_no_family_or_mapper():
         if named:
             offenders[str(path.relative_to(CORE))] = sorted(named)
     assert not offenders, f"the core must reach families through the registry only: {offenders}"
+
+
+def test_step_stats_refuse_a_breakdown_that_does_not_sum_to_the_latency():
+    from accsim.stats import ContractError, step_stats
+    ok = step_stats(latency_cycles=100, clock_hz=1e9, energy_J=0.0,
+                    by_op_kind={"a": {"exposed_s": 6e-8}, "b": {"exposed_s": 4e-8}},
+                    by_unit={"u": {"busy_s": 1e-7, "util_pct": 100.0}}, extra_figure=3)
+    assert ok["latency_s"] == 1e-7 and ok["extra_figure"] == 3
+    with pytest.raises(ContractError, match="sum to 6e-08 s, not the latency 1e-07 s"):
+        step_stats(latency_cycles=100, clock_hz=1e9, energy_J=0.0, by_op_kind={"a": {"exposed_s": 6e-8}},
+                   by_unit={})
+    with pytest.raises(ContractError, match="by_unit.u: needs busy_s and util_pct"):
+        step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={"u": {}})
