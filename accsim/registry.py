@@ -124,6 +124,7 @@ class Family:
     commands: Mapping[str, Lazy] = field(default_factory=dict)   # CLI subcommands it adds
     metrics: Mapping[str, Callable[..., float]] = field(default_factory=dict)   # validation metrics
     presets: str = ""          # a folder of preset YAML beyond arch/presets (a plugin's own)
+    component: bool = False    # other families may compose its modules (a shared component: DRAM)
     # scenarios the contract tests run on every family with a mapper: "small" (seconds, also
     # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
     # Hugging Face config

@@ -156,3 +156,16 @@ def test_step_stats_refuse_a_breakdown_that_does_not_sum_to_the_latency():
                    by_unit={})
     with pytest.raises(ContractError, match="by_unit.u: needs busy_s and util_pct"):
         step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={"u": {}})
+
+
+def test_a_family_composes_components_and_never_imports_another_family():
+    arch = CORE.parent / "arch" if (CORE.parent / "arch" / "__init__.py").exists() else CORE / "arch"
+    components = {n for n in ALL if families().get(n).component}
+    offenders = {}
+    for name in ALL:
+        for path in sorted((arch / name).rglob("*.py")):
+            others = {m.split(".")[2] for m in _imported_modules(path) if re.match(r"accsim\.arch\.\w+", m)}
+            bad = others - {name} - components
+            if bad:
+                offenders[f"{name}/{path.name}"] = sorted(bad)
+    assert not offenders, f"families import other families: {offenders}"

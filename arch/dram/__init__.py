@@ -22,7 +22,7 @@ FAMILY = Family(
     name="dram", spec=DramSpec,
     description="DRAM memory standards (GDDR6, HBM2, HBM3): trace-driven with 'accsim dram'; "
                 "PIM presets extend them",
-    usage="accsim dram --standard {preset} --trace FILE",
+    usage="accsim dram --standard {preset} --trace FILE", component=True,
     commands={"dram": lazy(".cli", "dram_cmd")},
     metrics={"dram_trace": lazy(".validation", "metric_dram_trace")},
 )
