@@ -22,8 +22,19 @@ class OutputError(AccsimError):
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; renamed onto ``path`` when the block completes."""
+    """A temporary path beside ``path``; renamed onto ``path`` when the block completes.
+
+    A symlink is followed (its target is replaced, the link kept); a target that is not a
+    regular file (a device such as /dev/null, a FIFO) is written in place, never replaced.
+    """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder; give a file name")
+        yield path                    # a device or FIFO: nothing to make atomic, nothing to replace
+        return
+    if path.is_symlink():
+        path = path.resolve()
     if not path.parent.is_dir():
         raise OutputError(f"{path}: folder {str(path.parent)!r} does not exist; create it or choose "
                           "another path")
