@@ -114,9 +114,10 @@ def step_stats(*, latency_cycles: int, clock_hz: float, energy_J: float,
     exposed_s = sum(float(v.get("exposed_s", 0.0)) for v in by_op_kind.values())
     if not problems and abs(exposed_s - latency_s) > 1e-9 * max(latency_s, 1e-12):
         problems.append(f"by_op_kind exposed times sum to {exposed_s!r} s, not the latency {latency_s!r} s")
-    clash = sorted(set(extra) & {"latency_s"})
-    if clash or latency_cycles < 0 or not clock_hz > 0:
-        problems.append(f"bad latency/clock ({latency_cycles} cycles at {clock_hz} Hz) or reserved keys {clash}")
+    if "latency_s" in extra:
+        problems.append("latency_s is derived from latency_cycles / clock_hz; do not pass it")
+    if latency_cycles < 0 or not clock_hz > 0:
+        problems.append(f"bad latency or clock: {latency_cycles} cycles at {clock_hz} Hz")
     if problems:
         raise ContractError("step stats break the family contract: " + "; ".join(problems))
     return StepStats({"latency_cycles": int(latency_cycles), "clock_hz": clock_hz, "latency_s": latency_s,
