@@ -232,11 +232,14 @@ def stream_trace(config, rows, banks, cols, writes):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(request_streams(), st.sampled_from(["gddr6-14gbps", "hbm2-2gbps", "gddr6-ram2compat"]),
+@given(request_streams(), st.sampled_from(["gddr6-14gbps", "hbm2-2gbps", "gddr6-ram2compat",
+                                            "ddr5-3200", "hbm3-7200"]),
        st.sampled_from(["open", "closed"]))
 def test_random_streams_obey_every_rule(stream, preset, row_policy):
     rows, banks, cols, writes = stream
-    config = dram(preset, **{"dram.timing.nREFI": 400, "dram.controller.row_policy": row_policy})
+    t = dram(preset).timing     # refresh often, but leave time between refreshes
+    config = dram(preset, **{"dram.timing.nREFI": max(400, t["nRFC"] + t["nRP"] + 100),
+                             "dram.controller.row_policy": row_policy})
     trace = stream_trace(config, rows, banks, cols, writes)
     result = simulate_trace(config, trace, max_log=1_000_000)
     violation = check_commands(config, result.commands)
