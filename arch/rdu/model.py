@@ -1,0 +1,225 @@
+"""The rdu family's model: an rdu Program (sections of pipelined stage tasks) + RduSpec -> stats.
+
+Contract: ``simulate(spec, program)`` is pure and deterministic. Sections run one at a time,
+in program order; each pays its launch (software orchestration: host calls for argument load
+and launch, plus one for program load when its program differs from the previous section's;
+hardware orchestration: the AGCU sequencer's start-up) and, when its program changes, the
+transfer of its configuration from HBM. Inside a section every task runs on the shared
+task-graph engine, cycle by cycle from event to event: a stage's steps one after another on
+its PCUs, loads and stores sharing their tier's bandwidth FIFO (so a tier that cannot keep up
+back-pressures the pipeline through the buffer credits), collective steps on the peer link.
+A section's cycles depend only on its tasks (it starts on a drained socket), so identical
+sections (the next decoder layer) are simulated once and reused: exact, as a test checks.
+
+``by_op_kind``: launch and program load as their own kinds; a section's pipeline time split
+over the op kinds of its stages in proportion to their tasks' busy cycles (in a pipeline every
+stage runs at once; the split says where the work was). Energy: idle power for the step plus
+(TDP - idle) for the cycles in which the PCUs or HBM were busy (the busier of the two).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accsim.arch.rdu.ir import AGCU, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
+from accsim.arch.rdu.spec import RduSpec
+from accsim.arch.rdu.tiers import tier_rates
+from accsim.power import activity_energy_J
+from accsim.program import Program
+from accsim.stats import Schedule, StepStats, step_stats
+
+
+def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
+    """(busy, latency) cycles of every task, from the spec: compute on the stage's PCUs (the
+    largest of systolic, SIMD, tail and PMU-port time), transfers at their tier's rate."""
+    from accsim.engine.collectives import collective_wire
+    p, rates = spec.pcu, tier_rates(spec)
+    unit = cols["unit"]
+    pcus = np.maximum(cols["pcus"], 1).astype(np.int64)
+    m, k, n = cols["m"], cols["k"], cols["n"]
+    systolic = -(-(m * -(-k // p.stages) * -(-n // p.lanes)) // pcus)
+    simd = -(-cols["simd_elems"] // (p.lanes * pcus)) * np.ceil(cols["simd_ops"] / p.stages).astype(np.int64)
+    tail = -(-cols["tail_ops"] // (p.tail_ops_per_cycle * pcus))
+    port = -(-cols["pmu_bytes"] // (np.maximum(cols["pmus"], 1) * spec.pmu.port_bytes_per_cycle))
+    compute = np.maximum.reduce([systolic, simd, tail, port, np.ones_like(systolic)])
+    hop = spec.rdn.hops * spec.rdn.hop_latency_cycles
+    compute_latency = p.pipeline_cycles + hop + -(-cols["out_bytes"] // (pcus * spec.rdn.hop_bytes_per_cycle))
+    rate = np.where(cols["random"], rates.random_bytes_per_cycle[unit], rates.bytes_per_cycle[unit])
+    moved = np.where(cols["bytes"] > 0, np.ceil(cols["bytes"] / np.maximum(rate, 1e-12)), 0).astype(np.int64)
+    busy = np.zeros(unit.shape[0], np.int64)
+    latency = np.zeros(unit.shape[0], np.int64)
+    on_pcu = unit == PCU
+    busy[on_pcu], latency[on_pcu] = compute[on_pcu], compute_latency[on_pcu]
+    for tier in (HBM, DDR):
+        on = unit == tier
+        busy[on] = moved[on]
+        latency[on] = int(rates.latency_cycles[tier])
+    for i in np.flatnonzero(unit == LINK):
+        wire, steps = collective_wire(int(cols["link_code"][i]), float(cols["out_bytes"][i]), int(cols["group"][i]))
+        busy[i] = math.ceil(wire / rates.bytes_per_cycle[LINK]) if wire else 0
+        latency[i] = steps * int(rates.latency_cycles[LINK])
+    return busy, latency
+
+
+@dataclass(frozen=True)
+class SectionRun:
+    start: np.ndarray     # per task, from the section's first cycle after its launch
+    finish: np.ndarray
+    busy: np.ndarray
+    makespan: int
+
+
+def run_section(spec: RduSpec, cols, dep_ptr: np.ndarray, dep_idx: np.ndarray) -> SectionRun:
+    """One section's tasks on the task-graph engine: each stage is a unit of one lane (its
+    steps in order), each tier and the peer link one FIFO unit at its bandwidth."""
+    from accsim.engine import run_task_graph
+    from accsim.program import successors_csr
+    busy, latency = task_cycles(spec, cols)
+    unit = cols["unit"]
+    n_stages = int(cols["stage"].max()) + 1 if unit.shape[0] else 1
+    # local units: agcu, hbm, ddr, link, then one per stage
+    local = np.select([unit == AGCU, unit == HBM, unit == DDR, unit == LINK],
+                      [0, 1, 2, 3], 4 + cols["stage"]).astype(np.int32)
+    lanes = np.ones(4 + n_stages, np.int64)
+    succ_ptr, succ_idx = successors_csr(dep_ptr, dep_idx)
+    start, finish, _ = run_task_graph(dep_ptr, dep_idx, succ_ptr, succ_idx, local, busy, latency, lanes)
+    return SectionRun(start, finish, busy, int(finish.max()) if finish.size else 0)
+
+
+def section_cycles(spec: RduSpec, cols, dep_ptr: np.ndarray, dep_idx: np.ndarray) -> int:
+    """Cycles of one section's pipeline (the mapper's cycle-level evaluator)."""
+    return run_section(spec, cols, dep_ptr, dep_idx).makespan
+
+
+def launch_cycles(spec: RduSpec, config_units: int, new_program: bool) -> tuple[int, int]:
+    """(launch, program load) cycles of one kernel call."""
+    rt, hz = spec.runtime, spec.clock_hz
+    rates = tier_rates(spec)
+    load = math.ceil(config_units * rt.config_bytes_per_unit / rates.bytes_per_cycle[HBM]) if new_program else 0
+    if rt.orchestration == "software":
+        calls = 2 + (1 if new_program else 0)      # (program load), argument load, launch
+        return math.ceil(calls * rt.host_call_us * 1e-6 * hz), load
+    args = math.ceil(rt.argument_bytes / rates.bytes_per_cycle[HBM]) + int(rates.latency_cycles[HBM])
+    return rt.agcu_launch_cycles + args, load
+
+
+def _sections(program: Program) -> list[tuple[int, int]]:
+    sec = program.column("section")
+    bounds = np.flatnonzero(np.diff(sec)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [sec.shape[0]]))
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _local(program: Program, lo: int, hi: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    cols = {k: v[lo:hi] for k, v in program.columns.items()}
+    ptr = program.dep_ptr[lo:hi + 1] - program.dep_ptr[lo]
+    idx = program.dep_idx[program.dep_ptr[lo]:program.dep_ptr[hi]] - lo
+    return cols, ptr, idx
+
+
+def _key(cols: dict, ptr: np.ndarray, idx: np.ndarray) -> str:
+    """Content of a section apart from its op names and number: equal keys, equal cycles."""
+    h = hashlib.sha256()
+    for name in sorted(cols):
+        if name not in ("op", "section"):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(cols[name]).tobytes())
+    h.update(ptr.tobytes())
+    h.update(idx.tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    sections: list            # (lo, hi, begin cycle, launch, program load, SectionRun)
+    makespan: int
+    simulated: int
+
+
+def _timeline(spec: RduSpec, program: Program, reuse: bool = True) -> _Timeline:
+    runs: dict[str, SectionRun] = {}
+    out, now, previous = [], 0, None
+    for lo, hi in _sections(program):
+        cols, ptr, idx = _local(program, lo, hi)
+        key = _key(cols, ptr, idx) if reuse else str(lo)
+        if key not in runs:
+            runs[key] = run_section(spec, cols, ptr, idx)
+        pid = int(cols["program_id"][0])
+        launch, load = launch_cycles(spec, int(cols["config_units"][0]), pid != previous)
+        previous = pid
+        out.append((lo, hi, now, launch, load, runs[key]))
+        now += launch + load + runs[key].makespan
+    return _Timeline(out, now, len(runs))
+
+
+def schedule(spec: RduSpec, program: Program) -> Schedule:
+    """Start/finish cycle of every task on the step's timeline."""
+    tl = _timeline(spec, program)
+    n = program.n_tasks
+    start, finish, busy = (np.zeros(n, np.int64) for _ in range(3))
+    for lo, hi, begin, launch, load, run in tl.sections:
+        offset = begin + launch + load
+        start[lo:hi], finish[lo:hi], busy[lo:hi] = run.start + offset, run.finish + offset, run.busy
+        start[lo], finish[lo], busy[lo] = begin, offset, launch + load
+    lanes = np.ones(len(UNITS), np.int64)
+    return Schedule(start, finish, busy, busy.copy(), lanes, spec.clock_hz)
+
+
+def simulate(spec: RduSpec, program: Program, reuse: bool = True) -> StepStats:
+    """Simulate one step on one socket (every socket runs the same share in parallel);
+    ``reuse=False`` simulates every section afresh (the reuse check)."""
+    tl = _timeline(spec, program, reuse)
+    hz = spec.clock_hz
+    kinds, units = program.column("kind"), program.column("unit")
+    exposed = np.zeros(len(KINDS))
+    unit_busy = np.zeros(len(UNITS))
+    active_cycles = 0
+    for lo, hi, _begin, launch, load, run in tl.sections:
+        k, u, busy = kinds[lo:hi], units[lo:hi], run.busy.astype(float)
+        weight = np.bincount(k, weights=busy, minlength=len(KINDS))
+        weight[LAUNCH_KIND] = 0.0
+        if weight.sum() > 0:
+            exposed += run.makespan * weight / weight.sum()
+        exposed[LAUNCH_KIND] += launch
+        pcu_cycles = float(np.sum(busy[u == PCU] * program.column("pcus")[lo:hi][u == PCU])) / spec.pcu.count
+        per_unit = np.bincount(u, weights=busy, minlength=len(UNITS))
+        per_unit[PCU] = pcu_cycles
+        per_unit[AGCU] = launch + load
+        unit_busy += per_unit
+        active_cycles += min(run.makespan, max(pcu_cycles, per_unit[HBM]))
+    load_cycles = sum(s[4] for s in tl.sections)
+    by_kind = {KINDS[i]: {"exposed_s": float(exposed[i]) / hz} for i in range(len(KINDS)) if exposed[i]}
+    if load_cycles:
+        by_kind["program_load"] = {"exposed_s": load_cycles / hz}
+    latency_s = tl.makespan / hz
+    by_unit = {UNITS[i]: {"busy_s": float(unit_busy[i]) / hz,
+                          "util_pct": 100.0 * unit_busy[i] / tl.makespan if tl.makespan else 0.0}
+               for i in range(len(UNITS))}
+    # every hop of the (one) timeline sums exactly: rescale the float split onto the latency
+    total = sum(v["exposed_s"] for v in by_kind.values())
+    if total:
+        for v in by_kind.values():
+            v["exposed_s"] *= latency_s / total
+    rates = tier_rates(spec)
+    nbytes = program.column("bytes")
+    hbm_bytes = int(nbytes[units == HBM].sum())
+    flops = float(program.column("flops").sum())
+    peak_flops = 2.0 * spec.macs_per_cycle * spec.pcu.count * hz
+    sockets = spec.system.sockets
+    return step_stats(
+        latency_cycles=tl.makespan, clock_hz=hz,
+        energy_J=activity_energy_J(spec.power, sockets, latency_s, active_cycles / hz),
+        by_op_kind=by_kind, by_unit=by_unit,
+        kernel_calls=len(tl.sections), sections_simulated=tl.simulated,
+        tasks=program.n_tasks, sockets=sockets,
+        fusion=str(program.meta.get("fusion", "")), orchestration=spec.runtime.orchestration,
+        flops_per_socket=flops, pcu_util_pct=100.0 * flops / (peak_flops * latency_s) if latency_s else 0.0,
+        hbm_bytes_per_socket=hbm_bytes, ddr_bytes_per_socket=int(nbytes[units == DDR].sum()),
+        link_bytes_per_socket=int(program.column("out_bytes")[units == LINK].sum()),
+        hbm_bandwidth_share_pct=100.0 * hbm_bytes / (latency_s * rates.peak_GBps[HBM] * 1e9) if latency_s else 0.0,
+        placement=dict(program.meta.get("placement", {})),
+        section_search=dict(program.meta.get("section_search", {})))
