@@ -87,10 +87,11 @@ def place_symbols(graph: OpGraph, spec: RduSpec) -> Placement:
     hbm_cap, ddr_cap = spec.hbm.capacity_GiB * GIB, spec.ddr.capacity_GiB * GIB
     if resident.total_bytes > hbm_cap + ddr_cap:
         raise CapacityError([
-            f"hbm.capacity_GiB + ddr.capacity_GiB: {graph.model.name} needs "
+            f"ddr.capacity_GiB: {graph.model.name} needs "
             f"{resident.total_bytes / GIB:.1f} GiB per socket (weights {resident.weights_bytes / GIB:.1f} + "
             f"KV cache {resident.kv_bytes / GIB:.1f}) but a socket has {spec.hbm.capacity_GiB:g} GiB HBM + "
-            f"{spec.ddr.capacity_GiB:g} GiB DDR; use more sockets (--chips N) or a smaller batch/context"])
+            f"{spec.ddr.capacity_GiB:g} GiB DDR (what HBM cannot hold spills to DDR); use more sockets "
+            f"(--chips N), a larger DDR tier or a smaller batch/context"])
     tier = {name: "hbm" for name in size}
     used = float(sum(size.values()))
     for name in sorted(size, key=lambda n: (traffic.get(n, size[n]) / max(1, size[n]), n)):

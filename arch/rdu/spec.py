@@ -86,8 +86,9 @@ class MapperOptions:
                                  "(placement and routing leave the rest)", gt=0, le=1, default=0.9)
     max_steps: int = param("steps", "largest step count (tiles per stage) the search considers", gt=0,
                            default=256)
-    top_k: int = param("tilings", "best analytic step counts simulated cycle-level per section", gt=0,
-                       default=3)
+    top_k: int = param("tilings", "best analytic step counts simulated cycle-level per section "
+                       "(the default simulates every candidate: a pipeline's credit loops make "
+                       "the analytic order unreliable)", gt=0, default=16)
 
 
 @dataclass(frozen=True, kw_only=True)
