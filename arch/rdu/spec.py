@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
-from accsim.errors import ConfigError
+from accsim.errors import AccsimError, ConfigError
 from accsim.power import PowerSpec
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2}
@@ -119,7 +119,7 @@ class RduSpec:
             tier = getattr(self, name)
             try:
                 family = load_merged(tier.dram).get("family")
-            except ConfigError as exc:
+            except AccsimError as exc:
                 problems.append(f"{name}.dram: {exc}")
                 continue
             if family != "dram":

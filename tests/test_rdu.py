@@ -1,0 +1,180 @@
+"""The rdu family (SN40L-style): pipeline invariants, tiers, fusion, orchestration, placement."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import accsim
+from accsim.arch.rdu import model as M
+from accsim.arch.rdu.ir import AGCU, DDR, HBM, LINK, PCU
+from accsim.capacity import CapacityError
+from accsim.errors import ConfigError
+from accsim.mappers.rdu import DOUBLE_BUFFER, lower
+from accsim.presets import resolve_preset
+from accsim.runner import step_graph
+from accsim.workloads.graph import Phase
+from accsim.workloads.model import load_model
+from accsim.workloads.smoke import TINY_GPT2
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A two-layer GPT-2 shape as a config file (models are names or files)."""
+    path = tmp_path_factory.mktemp("models") / "small.json"
+    path.write_text(json.dumps({**TINY_GPT2, "n_layer": 2}))
+    return str(path)
+
+
+def program(arch="sn40l", model="gpt2-small", phase=Phase.decode(2, 64), **overrides):
+    preset = resolve_preset(arch, overrides)
+    return preset.spec, lower(step_graph(preset, load_model(model), phase), preset.spec)
+
+
+def sections(spec, prog):
+    for lo, hi in M._sections(prog):
+        cols, ptr, idx = M._local(prog, lo, hi)
+        yield cols, ptr, idx, M.run_section(spec, cols, ptr, idx)
+
+
+@pytest.mark.parametrize("phase", [Phase.prefill(2, 48), Phase.decode(2, 64)])
+@pytest.mark.parametrize("fusion", ["on", "off"])
+def test_schedules_obey_dependencies_units_and_credits(phase, fusion, small):
+    """Every task starts after what it depends on; a stage runs one step at a time; a tier
+    serves one transfer at a time; no stage holds more than its buffer's tiles."""
+    spec, prog = program(model=small, phase=phase, **{"mapper.fusion": fusion})
+    for cols, ptr, idx, run in sections(spec, prog):
+        for t in range(cols["unit"].shape[0]):
+            preds = idx[ptr[t]:ptr[t + 1]]
+            assert np.all(run.finish[preds] <= run.start[t])
+        unit, stage = cols["unit"], cols["stage"]
+        for u in (HBM, DDR, LINK):
+            on = np.flatnonzero(unit == u)
+            order = on[np.argsort(run.start[on], kind="stable")]
+            assert np.all(run.start[order][1:] >= (run.start + run.busy)[order][:-1])
+        for s in np.unique(stage[unit == PCU]):
+            steps = np.flatnonzero((unit == PCU) & (stage == s))
+            assert np.all(run.start[steps][1:] >= (run.start + run.busy)[steps][:-1])
+            # credits: the load of step j waits until step j - DOUBLE_BUFFER left the buffer
+            compute_finish = dict(zip(cols["step"][steps].tolist(), run.finish[steps].tolist()))
+            for t in np.flatnonzero(((unit == HBM) | (unit == DDR)) & (stage == s)):
+                j = int(cols["step"][t])
+                if j >= DOUBLE_BUFFER:
+                    assert run.start[t] >= compute_finish[j - DOUBLE_BUFFER]
+
+
+def test_identical_sections_reuse_is_exact():
+    spec, prog = program(model="llama2-7b", arch="sn40l-node8", phase=Phase.decode(1, 512))
+    reused = M.simulate(spec, prog)
+    fresh = M.simulate(spec, prog, reuse=False)
+    assert reused["sections_simulated"] < fresh["sections_simulated"] == fresh["kernel_calls"]
+    same = lambda s: {k: v for k, v in s.to_dict().items() if k != "sections_simulated"}
+    assert same(reused) == same(fresh)
+
+
+def test_decode_is_bound_by_the_hbm_tier():
+    """Decode streams weights: halving the HBM stacks slows it ~2x; the PCUs are mostly idle."""
+    full = accsim.run("sn40l", "llama2-7b", batch=1, prompt=256, gen=2)
+    half = accsim.run("sn40l", "llama2-7b", batch=1, prompt=256, gen=2, overrides={"hbm.devices": 2})
+    assert 1.7 < half["tpot_s"] / full["tpot_s"] < 2.1
+    assert full["decode"]["by_unit"]["hbm"]["busy_s"] > 0.7 * full["tpot_s"]
+
+
+def test_compute_bound_prefill_follows_the_pcus_not_hbm():
+    base = accsim.run("sn40l", "llama2-7b", batch=1, prompt=2048, gen=1)
+    more_hbm = accsim.run("sn40l", "llama2-7b", batch=1, prompt=2048, gen=1, overrides={"hbm.devices": 8})
+    fewer_pcus = accsim.run("sn40l", "llama2-7b", batch=1, prompt=2048, gen=1, overrides={"pcu.count": 520})
+    assert more_hbm["ttft_s"] > 0.9 * base["ttft_s"]
+    assert fewer_pcus["ttft_s"] > 1.5 * base["ttft_s"]
+
+
+def test_fusion_cuts_kernel_calls_and_time():
+    runs = {f: accsim.run("sn40l-node8", "llama2-7b", batch=1, prompt=1024, gen=2,
+                          overrides={"mapper.fusion": f}) for f in ("on", "off")}
+    assert runs["off"]["prefill"]["kernel_calls"] > 10 * runs["on"]["prefill"]["kernel_calls"]
+    assert runs["off"]["tpot_s"] > 1.5 * runs["on"]["tpot_s"]
+    assert runs["off"]["ttft_s"] > runs["on"]["ttft_s"]
+    # unfused, every operator's output goes through HBM
+    assert runs["off"]["prefill"]["hbm_bytes_per_socket"] > runs["on"]["prefill"]["hbm_bytes_per_socket"]
+
+
+def test_software_orchestration_pays_host_calls_per_kernel():
+    runs = {o: accsim.run("sn40l-node8", "llama2-7b", batch=1, prompt=512, gen=2,
+                          overrides={"runtime.orchestration": o}) for o in ("hardware", "software")}
+    hw, sw = runs["hardware"]["decode"], runs["software"]["decode"]
+    extra = sw["by_op_kind"]["kernel_launch"]["exposed_s"] - hw["by_op_kind"]["kernel_launch"]["exposed_s"]
+    spec = resolve_preset("sn40l-node8").spec
+    calls = runs["hardware"]["decode"]["steps"] * resolve_kernel_calls("sn40l-node8", "llama2-7b", 512)
+    # two host calls per kernel (argument load, launch), minus the AGCU's own launch
+    assert extra == pytest.approx(calls * (2 * spec.runtime.host_call_us * 1e-6), rel=0.05)
+    assert sw["latency_s"] > hw["latency_s"]
+
+
+def resolve_kernel_calls(arch, model, prompt):
+    spec, prog = program(arch=arch, model=model, phase=Phase.decode(1, prompt))
+    return len(M._sections(prog))
+
+
+def test_what_hbm_cannot_hold_spills_to_ddr_lowest_traffic_first():
+    spec, prog = program(model="llama2-70b", arch="sn40l", phase=Phase.decode(1, 128))
+    placement = prog.meta["placement"]
+    assert placement["hbm_bytes"] <= spec.hbm.capacity_GiB * 2**30
+    assert placement["ddr_bytes"] > 0
+    assert placement["ddr_symbols"][0] == "embed.tok.weight" or "embed.tok.weight" in placement["ddr_symbols"]
+    stats = M.simulate(spec, prog)
+    assert stats["ddr_bytes_per_socket"] > 0
+    # the DDR tier (~200 GB/s) sets the pace of the spilled layers
+    assert stats["by_unit"]["ddr"]["busy_s"] > 0.5 * stats["latency_s"]
+
+
+def test_tiers_come_from_the_dram_component_and_agree_with_its_cycle_level_controller():
+    """The characterised rate the model uses equals the DRAM controller's cycle-level service
+    of the same pattern (one channel; the socket scales by channels x devices)."""
+    from accsim.arch.dram.tier import characterise, pattern_requests, serve
+    from accsim.arch.rdu.tiers import dram_config, tier_rates
+    spec = resolve_preset("sn40l").spec
+    rates = tier_rates(spec)
+    for unit, tier in ((HBM, spec.hbm), (DDR, spec.ddr)):
+        config = dram_config(tier.dram)
+        one = dataclasses.replace(config, organization=dataclasses.replace(config.organization, channels=1))
+        for pattern, rate in (("streaming", rates.bytes_per_cycle), ("random", rates.random_bytes_per_cycle)):
+            c = characterise(config, pattern)
+            assert rate[unit] == pytest.approx(c.bandwidth_GBps * tier.devices * 1e9 / spec.clock_hz)
+            addr, is_write = pattern_requests(one, pattern, 8000, 0.0, 1)
+            done = serve(one, addr, is_write)
+            served_GBps = addr.size * one.organization.tx_bytes / (done.max() * one.tCK_ps * 1e-12) / 1e9
+            assert served_GBps == pytest.approx(c.per_channel_GBps, rel=0.05)
+
+
+def test_sn40l_peak_is_the_published_product_of_pcus_lanes_stages_and_clock():
+    spec = resolve_preset("sn40l").spec
+    assert 2 * spec.macs_per_cycle * spec.pcu.count * spec.clock_hz / 1e12 == pytest.approx(638, rel=0.01)
+
+
+def test_rdu_refuses_int8_and_a_tier_that_is_not_dram(small):
+    with pytest.raises(ConfigError, match="dtype: the rdu family runs"):
+        accsim.run("sn40l", small, dtype="int8", gen=2)
+    with pytest.raises(ConfigError, match="hbm.dram: 't4' is a gpu preset"):
+        accsim.run("sn40l", small, gen=2, overrides={"hbm.dram": "t4"})
+    with pytest.raises(ConfigError, match="hbm.dram"):
+        accsim.run("sn40l", small, gen=2, overrides={"hbm.dram": "hbm9"})
+
+
+def test_a_section_that_fits_no_pmus_names_the_fix(small):
+    with pytest.raises(ConfigError, match="does not fit one socket's PMUs"):
+        accsim.run("sn40l", small, gen=2, overrides={"pmu.count": 2, "pcu.count": 40})
+
+
+def test_too_big_for_both_tiers_is_a_capacity_error():
+    with pytest.raises(CapacityError, match="ddr.capacity_GiB"):
+        accsim.run("sn40l", "llama3.1-405b", gen=2, overrides={"ddr.capacity_GiB": 64})
+
+
+def test_tensor_parallel_all_reduces_run_on_the_peer_links():
+    stats = accsim.run("sn40l-node8", "llama2-7b", batch=1, prompt=256, gen=2)
+    assert stats["decode"]["by_unit"]["link"]["busy_s"] > 0
+    assert stats["prefill"]["link_bytes_per_socket"] > 0
+    one = accsim.run("sn40l", "llama2-7b", batch=1, prompt=256, gen=2)
+    assert one["prefill"]["link_bytes_per_socket"] == 0
