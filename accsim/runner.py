@@ -107,7 +107,11 @@ def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np
     return {"steps": int(contexts.size), "steps_simulated": int(sampled.size),
             "latency_s": total(latencies), "energy_J": total([s["energy_J"] for s in step_stats]),
             "first_step_s": latencies[0], "last_step_s": latencies[-1],
-            "by_op_kind": by_kind, "by_unit": by_unit}
+            "by_op_kind": by_kind, "by_unit": by_unit,
+            # the family's own per-step figures (utilisations, bytes, call counts) of the last
+            # simulated step, at the longest context
+            "last_step": {k: v for k, v in step_stats[-1].to_dict().items()
+                          if isinstance(v, (int, float, str, bool))}}
 
 
 def _combine(prefill: Stats, decode: dict | None) -> tuple[dict, dict]:
@@ -134,20 +138,50 @@ class _Passes:
 
 
 def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
-                      contexts: np.ndarray, new_tokens: int = 1, draft_modules: int = 0) -> _Passes:
-    """Simulate one-token passes at a sample of the given cache lengths; keep only their stats,
-    digests and the first and last Program (a Program can be hundreds of MB)."""
+                      contexts: np.ndarray, new_tokens: int = 1, draft_modules: int = 0,
+                      draft: ModelConfig | None = None) -> _Passes:
+    """Simulate passes at a sample of the given cache lengths (with a draft model, each step
+    is its ``new_tokens - 1`` one-token draft passes, then the verifying pass); keep only
+    their stats, digests and the first and last Program (a Program can be hundreds of MB)."""
     sampled = sample_steps(contexts.size, scenario.decode_samples)
     stats, digests, first, last = [], [], None, None
     for ctx in contexts[sampled]:
         step, program, digest = lower_and_simulate(
             preset, model, Phase.decode(scenario.batch, int(ctx), new_tokens, draft_modules),
             scenario.mapper)
+        if draft is not None:
+            step = _with_draft_passes(step, preset, draft, scenario, int(ctx), new_tokens - 1)
         stats.append(step)
         digests.append(digest)
         first = first or program
         last = program
     return _Passes(_aggregate_decode(stats, sampled, contexts), sampled, digests, first, last)
+
+
+def _with_draft_passes(verify: Stats, preset: Preset, draft: ModelConfig, scenario: Scenario,
+                       ctx: int, n: int) -> Stats:
+    """A speculative step: ``n`` one-token passes of the draft model (at contexts ctx .. ctx+n-1;
+    simulated once at their mean, exact where a pass's time is linear in its context) and
+    the verifying pass. The drafting shows as its own kind in the breakdown."""
+    mid = Phase.decode(scenario.batch, ctx + (n - 1) // 2)
+    one, _, _ = lower_and_simulate(preset, draft, mid, scenario.mapper)
+    units = {u: {"busy_s": verify["by_unit"][u]["busy_s"] + n * one["by_unit"][u]["busy_s"]
+                 if u in one["by_unit"] else verify["by_unit"][u]["busy_s"]} for u in verify["by_unit"]}
+    kinds = {**verify["by_op_kind"].to_dict(), "draft_model": {"exposed_s": n * one["latency_s"]}}
+    return Stats({**verify.to_dict(), "latency_s": verify["latency_s"] + n * one["latency_s"],
+                  "energy_J": verify["energy_J"] + n * one["energy_J"], "by_op_kind": kinds,
+                  "by_unit": units, "draft_pass_s": one["latency_s"]})
+
+
+def _draft(scenario: Scenario, model: ModelConfig) -> tuple[ModelConfig | None, int]:
+    """(draft model or None, the MTP modules that draft): speculative decoding's drafter."""
+    if scenario.draft_model:
+        return load_model(scenario.draft_model).with_dtype(scenario.dtype), 0
+    if scenario.draft_tokens > model.mtp_layers:
+        raise ConfigError([f"draft_tokens: {model.name} has {model.mtp_layers} multi-token-prediction "
+                           f"module(s) (num_nextn_predict_layers); --draft-tokens {scenario.draft_tokens} "
+                           f"needs as many, or name a draft model (--draft-model)"])
+    return None, scenario.draft_tokens
 
 
 def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
@@ -156,9 +190,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     scenario.check()
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype)
-    if scenario.mtp > model.mtp_layers:
-        raise ConfigError([f"mtp: {model.name} has {model.mtp_layers} multi-token-prediction "
-                           f"module(s) (num_nextn_predict_layers); --mtp {scenario.mtp} needs as many"])
+    draft, draft_modules = _draft(scenario, model)
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []
     if scenario.decode_only:
@@ -179,7 +211,8 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)
     decode = None
     if contexts.size:
-        passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.mtp, scenario.mtp)
+        passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.draft_tokens,
+                                   draft_modules, draft)
         decode = passes.aggregate
         digests["decode"] = passes.digests
         last = passes.sampled[-1]

@@ -38,10 +38,14 @@ class Scenario:
         "unit": "", "help": "preset field overrides, e.g. {'memory.bandwidth_GBps': 400}"})
     chips: int = param("chips", "chips in the system (sets the family's chip count; npu: packages, "
                        "gpu: devices); 0 = the preset's", default=0, ge=0)
-    mtp: int = param("tokens", "multi-token prediction: draft tokens verified per decode step",
-                     default=0, ge=0)
-    mtp_acceptance: float = param("probability", "probability that a draft token is accepted",
-                                  default=0.0, ge=0.0, le=1.0)
+    draft_tokens: int = param("tokens", "speculative decoding: draft tokens verified per decode step "
+                              "(drafted by --draft-model, or by the model's own multi-token-prediction "
+                              "modules when no draft model is named)", default=0, ge=0)
+    acceptance: float = param("probability", "speculative decoding: probability that a draft token is "
+                              "accepted (a step yields 1 + draft_tokens x acceptance tokens)",
+                              default=0.0, ge=0.0, le=1.0)
+    draft_model: str = param("model", "speculative decoding: the model that drafts (name or config); "
+                             "'' = the model's multi-token-prediction modules", default="")
     decode_only: bool = param("", "the prompt's KV cache is already in place (disaggregated "
                               "prefill): simulate decode only", default=False)
 
@@ -50,8 +54,10 @@ class Scenario:
         problems = [p for f in FIELDS if (p := field_problem(f.name, getattr(self, f.name)))]
         if self.decode_samples == 1:
             problems.append("decode_samples: 1 cannot span first and last step; use 0 (all) or >= 2")
-        if not problems and self.mtp_acceptance and not self.mtp:
-            problems.append("mtp_acceptance: set only with mtp >= 1 draft tokens per step")
+        if not problems and self.acceptance and not self.draft_tokens:
+            problems.append("acceptance: set only with draft_tokens >= 1 per step")
+        if not problems and self.draft_model and not self.draft_tokens:
+            problems.append("draft_model: set draft_tokens >= 1 (tokens it drafts per step)")
         if not problems and self.decode_only and self.gen < 2:
             problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
         if problems:
@@ -60,7 +66,7 @@ class Scenario:
     @property
     def tokens_per_step(self) -> float:
         """Expected tokens each decode step yields per sequence."""
-        return 1.0 + self.mtp * self.mtp_acceptance
+        return 1.0 + self.draft_tokens * self.acceptance
 
 
 FIELDS = tuple(dataclasses.fields(Scenario))

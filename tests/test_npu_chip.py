@@ -298,7 +298,7 @@ def test_multi_token_prediction_steps():
     base = dict(arch="ascend-910c", model="deepseek-r1", chips=16, batch=64, prompt=64, gen=9,
                 dtype="w8a8", decode_only=True)
     one = run(**base)
-    mtp = run(**base, mtp=1, mtp_acceptance=0.7)
+    mtp = run(**base, draft_tokens=1, acceptance=0.7)
     assert mtp["decode.steps"] == 5 < one["decode.steps"] == 8
     assert mtp["tpot_s"] < one["tpot_s"] and one["ttft_s"] == 0
     # the draft module (one more MLA + MoE layer and the shared head) runs in every MTP step
@@ -310,7 +310,7 @@ def test_multi_token_prediction_steps():
     assert with_draft["kernels"] > verify_only["kernels"]
     assert with_draft["latency_s"] > 1.01 * verify_only["latency_s"]
     with pytest.raises(ConfigError, match="llama2-7b has 0 multi-token-prediction module"):
-        run("ascend-910b", "llama2-7b", prompt=8, gen=3, mtp=1)
+        run("ascend-910b", "llama2-7b", prompt=8, gen=3, draft_tokens=1)
 
 
 def test_the_draft_module_is_deepseeks_mtp_layer():
@@ -332,10 +332,10 @@ def test_the_draft_module_is_deepseeks_mtp_layer():
      "batch: 3 sequences do not split evenly over 32"),
     (dict(arch="ascend-910b", model="llama2-7b", dtype="fp32"), "the npu family runs fp16, bf16, int8"),
     (dict(arch="pim-gpt", model="gpt2-small", chips=2), "chips: family 'pim' runs on one device"),
-    (dict(arch="ascend-910b", model="llama2-7b", mtp_acceptance=0.5), "mtp_acceptance: set only with mtp"),
+    (dict(arch="ascend-910b", model="llama2-7b", acceptance=0.5), "acceptance: set only with draft_tokens"),
     (dict(arch="ascend-910b", model="llama2-7b", overrides={"parallel.expert_imbalance": 1.3}),
      "expert_imbalance: 1.3 needs expert parallelism"),
-    (dict(arch="pim-gpt", model="gpt2-small", mtp=1), "gpt2-small has 0 multi-token-prediction"),
+    (dict(arch="pim-gpt", model="gpt2-small", draft_tokens=1), "gpt2-small has 0 multi-token-prediction"),
 ])
 def test_bad_scenarios_are_refused_clearly(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -372,15 +372,15 @@ def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
 def test_sweeps_take_the_serving_scenario_fields():
     from accsim.sweep import expand_points, parse_spec
     spec = parse_spec({"base": {"arch": "ascend-910c", "model": "deepseek-r1", "chips": 160,
-                                "mtp": 1, "mtp_acceptance": 0.7, "decode_only": True},
+                                "draft_tokens": 1, "acceptance": 0.7, "decode_only": True},
                        "axes": {"batch": [2560, 5120], "system.link_GBps": [98, 196]}})
     assert len(expand_points(spec)) == 4
     with pytest.raises(ConfigError) as err:
-        parse_spec({"base": {"arch": "ascend-910c", "decode_only": "yes", "mtp_acceptance": "high",
+        parse_spec({"base": {"arch": "ascend-910c", "decode_only": "yes", "acceptance": "high",
                              "chips": -1}, "axes": {"batch": [1]}})
     text = str(err.value)
     assert "base.decode_only: expected true or false" in text
-    assert "base.mtp_acceptance: expected a number" in text and "base.chips: expected an integer >= 0" in text
+    assert "base.acceptance: expected a number" in text and "base.chips: expected an integer >= 0" in text
 
 
 def test_w8a8_quantises_the_linear_layers_only():

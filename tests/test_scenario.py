@@ -34,10 +34,10 @@ def test_sweep_axes_and_validation_run_keys_derive_from_it():
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        Scenario(batch=0, prompt=True, dtype="fp4", mtp_acceptance=1.5, decode_samples=1).check()
+        Scenario(batch=0, prompt=True, dtype="fp4", acceptance=1.5, decode_samples=1).check()
     text = str(err.value)
     for expected in ("batch: expected an integer >= 1, got 0", "prompt: expected an integer >= 1, got True",
-                     "dtype: expected one of", "mtp_acceptance: expected a value <= 1.0",
+                     "dtype: expected one of", "acceptance: expected a value <= 1.0",
                      "decode_samples: 1 cannot span"):
         assert expected in text
 
