@@ -125,6 +125,9 @@ class Family:
     metrics: Mapping[str, Callable[..., float]] = field(default_factory=dict)   # validation metrics
     presets: str = ""          # a folder of preset YAML beyond arch/presets (a plugin's own)
     component: bool = False    # other families may compose its modules (a shared component: DRAM)
+    # program -> [(title, column names, rows)]: the family's own view of a Program for
+    # 'accsim show-program' (an rdu Program's sections, stages and tiers)
+    describe_program: Callable[[Any], list] | None = None
     # scenarios the contract tests run on every family with a mapper: "small" (seconds, also
     # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
     # Hugging Face config

@@ -480,7 +480,7 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
                 d.append(index[(s, 1, 0, j - 1)])
         else:                                  # store the step's output tile to HBM
             parts = split_cache.setdefault((s, "store"), _split(st.store_bytes, per[s]["share"]))
-            cols["unit"][i], cols["bytes"][i] = HBM, parts[j]
+            cols["unit"][i], cols["bytes"][i], cols["store"][i] = HBM, parts[j], True
             d.append(index[(s, 1, 0, j)])
         deps.append(sorted(set(d)) or [0])
     counts = np.array([len(d) for d in deps], np.int64)

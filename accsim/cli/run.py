@@ -147,6 +147,15 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     console.print(f"{program.family} Program: {program.n_tasks} tasks, "
                   f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")
     console.print("tasks per unit: " + ", ".join(f"{u} {n}" for u, n in program.summary_rows()))
+    from accsim.registry import families
+    describe = families().get(preset.family).describe_program
+    for title, header, body in (describe(program) if describe else []):
+        view = Table(title=title, title_justify="left")
+        for c in header:
+            view.add_column(c)
+        for row in body:
+            view.add_row(*map(str, row))
+        console.print(view)
     cols = program.columns
     shown = range(min(limit, program.n_tasks))
     # family columns that are zero on every listed task say nothing: leave them out

@@ -56,7 +56,8 @@ def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
     for tier in (HBM, DDR):
         on = unit == tier
         busy[on] = moved[on]
-        latency[on] = int(rates.latency_cycles[tier])
+        # a read's data arrives the tier's latency after it streams; a write is posted
+        latency[on & ~cols["store"]] = int(rates.latency_cycles[tier])
     for i in np.flatnonzero(unit == LINK):
         wire, steps = collective_wire(int(cols["link_code"][i]), float(cols["out_bytes"][i]), int(cols["group"][i]))
         busy[i] = math.ceil(wire / rates.bytes_per_cycle[LINK]) if wire else 0
