@@ -128,6 +128,9 @@ class Family:
     # program -> [(title, column names, rows)]: the family's own view of a Program for
     # 'accsim show-program' (an rdu Program's sections, stages and tiers)
     describe_program: Callable[[Any], list] | None = None
+    # spec -> accsim.coe.ModelTiers: where the system keeps models (fast memory, capacity
+    # tier, the copy path between them), for compositions of experts
+    model_tiers: Callable[[Any], Any] | None = None
     # scenarios the contract tests run on every family with a mapper: "small" (seconds, also
     # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
     # Hugging Face config

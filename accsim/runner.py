@@ -188,6 +188,9 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     """Simulate a scenario and return stats plus what produced them (and, if asked, the
     schedules of prefill and of the first and last simulated decode step for a timeline)."""
     scenario.check()
+    if scenario.coe:
+        from accsim.coe import run_coe
+        return run_coe(scenario, run_scenario)
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     draft, draft_modules = _draft(scenario, model)

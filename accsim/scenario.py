@@ -46,6 +46,9 @@ class Scenario:
                               default=0.0, ge=0.0, le=1.0)
     draft_model: str = param("model", "speculative decoding: the model that drafts (name or config); "
                              "'' = the model's multi-token-prediction modules", default="")
+    coe: str = param("", "composition of experts 'NxMODEL' (e.g. 150xllama2-7b): a router routes each "
+                     "request of the batch to its own expert; experts outside fast memory are copied "
+                     "in first ('' = a single model)", default="")
     decode_only: bool = param("", "the prompt's KV cache is already in place (disaggregated "
                               "prefill): simulate decode only", default=False)
 
@@ -58,6 +61,12 @@ class Scenario:
             problems.append("acceptance: set only with draft_tokens >= 1 per step")
         if not problems and self.draft_model and not self.draft_tokens:
             problems.append("draft_model: set draft_tokens >= 1 (tokens it drafts per step)")
+        if not problems and self.coe:
+            from accsim.coe import parse_coe
+            try:
+                parse_coe(self.coe)
+            except ConfigError as exc:
+                problems += exc.problems
         if not problems and self.decode_only and self.gen < 2:
             problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
         if problems:

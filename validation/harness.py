@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
-from accsim.scenario import RUN_KEYS
+from accsim.scenario import RUN_KEYS, default
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
 CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
@@ -78,7 +78,7 @@ def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
     import accsim
     args = {k: v for k, v in scenario.items() if k in RUN_KEYS}
     args.update(extra)
-    model = extra.get("model", scenario["model"])
+    model = extra.get("model", scenario.get("model", default("model")))
     key = json.dumps({**args, "model": model}, sort_keys=True, default=str)
     if key not in _RUNS:
         _RUNS[key] = accsim.run(**{**args, "model": model_path(model, tmp, "model")})
@@ -99,6 +99,14 @@ def metric_speedup(scenario: Mapping[str, Any], tmp: Path) -> float:
     return float(baseline) / float(system)
 
 
+def metric_stat_ratio(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """``stat`` of this run over ``baseline_stat`` of the ``baseline`` run (two different
+    figures, e.g. experts one system holds over experts another holds resident)."""
+    system = _run(scenario, tmp)[scenario["stat"]]
+    baseline = _run({**scenario, **scenario["baseline"]}, tmp)[scenario["baseline_stat"]]
+    return float(system) / float(baseline)
+
+
 def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Least-squares slope of TPOT over the number of layers of one model shape."""
     layers = list(scenario["layers"])
@@ -112,6 +120,7 @@ def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> f
 CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "stat": metric_stat,
     "speedup": metric_speedup,
+    "stat_ratio": metric_stat_ratio,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
 }
 

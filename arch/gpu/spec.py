@@ -62,6 +62,8 @@ class GpuSpec:
     framework: FrameworkSpec = section(FrameworkSpec, "framework execution model")
     power: PowerSpec = section(PowerSpec, "board power")
     offload: OffloadSpec = section(OffloadSpec, "scenario: data kept in host memory", default=True)
+    host_memory_GiB: float = param("GiB", "host memory of the server (where inactive models wait in "
+                                   "a composition of experts); 0 = none", ge=0, default=0.0)
 
     @property
     def clock_hz(self) -> float:

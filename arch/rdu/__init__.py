@@ -22,6 +22,7 @@ FAMILY = Family(
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
     chips_field="system.sockets", chips_per_report=_sockets,
     describe_program=lazy(".describe", "describe_program"),
+    model_tiers=lazy(".tiers", "model_tiers"),
     description="Reconfigurable dataflow sockets (SN40L-style): fused sections pipelined over PCUs/PMUs, "
                 "SRAM/HBM/DDR tiers, peer links",
     examples={"small": {"arch": "sn40l", "model": TINY_GPT2, "prompt": 8, "gen": 3},

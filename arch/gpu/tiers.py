@@ -1,0 +1,16 @@
+"""Where a GPU server keeps models in a composition of experts (accsim/coe.py)."""
+from __future__ import annotations
+
+from accsim.arch.gpu.spec import GpuSpec
+
+
+def model_tiers(spec: GpuSpec):
+    """Models run from device memory; inactive models wait in host memory; a switch streams a
+    model over one host link at its peak (the SN40L paper estimated DGX switching this way:
+    32 GB/s for A100, 64 GB/s for H100)."""
+    from accsim.capacity import GIB
+    from accsim.coe import ModelTiers
+    return ModelTiers(fast_bytes=spec.memory.capacity_GiB * GIB * spec.devices,
+                      slow_bytes=spec.host_memory_GiB * GIB,
+                      copy_GBps=spec.host_link.bandwidth_GBps, copy_latency_s=spec.host_link.latency_us * 1e-6,
+                      fast_field="memory.capacity_GiB", slow_field="host_memory_GiB", slow_name="host memory")
