@@ -189,6 +189,9 @@ def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
     schedules of prefill and of the first and last simulated decode step for a timeline)."""
     scenario.check()
     if scenario.coe:
+        if timeline:
+            raise ConfigError(["--trace: a composition of experts has no single timeline; trace one "
+                               "expert's run (drop --coe)"])
         from accsim.coe import run_coe
         return run_coe(scenario, run_scenario)
     preset = resolve_preset(scenario.arch, _with_chips(scenario))

@@ -34,6 +34,8 @@ def _print_run_summary(stats: Any) -> None:
     for r in rows:
         head.add_row(*r)
     console.print(head)
+    if "coe" in stats:
+        _print_coe(stats["coe"])
     total = stats["latency_s"]
     kinds = Table(title="where the time goes (exposed time, sums to the latency)", title_justify="left")
     for c, j in (("op kind", "left"), ("time", "right"), ("share", "right")):
@@ -48,6 +50,23 @@ def _print_run_summary(stats: Any) -> None:
     for unit, v in stats["by_unit"].items():
         units.add_row(unit, fmt_s(v["busy_s"]), f"{v['util_pct']:.1f}%")
     console.print(units)
+
+
+def _print_coe(coe: Any) -> None:
+    table = Table(title=f"composition of experts: {coe['experts']} x {coe['expert_model']} (the rows "
+                        f"above are one expert's generation)", title_justify="left")
+    table.add_column("part")
+    table.add_column("value", justify="right")
+    for row in (("router", fmt_s(coe["router_s"])),
+                ("model switches (expected)", f"{coe['expected_switches']:.2f} x {fmt_s(coe['switch_s'])}"
+                                              f" at {coe['copy_GBps']:.4g} GB/s"),
+                (f"experts ({coe['distinct_experts']} x {coe['requests_per_expert']} requests)",
+                 fmt_s(coe["experts_s"])),
+                ("overall", fmt_s(coe["overall_s"])),
+                ("experts resident / held", f"{coe['experts_resident']} / {coe['experts_held']} "
+                                            f"({coe['slow_tier']})")):
+        table.add_row(*row)
+    console.print(table)
 
 
 @cli.command("run")
