@@ -53,11 +53,10 @@ def run_coe(scenario: Any, run_scenario: Any) -> Any:
     """The CoE scenario's RunResult (``run_scenario`` simulates the router and the experts)."""
     from accsim.presets import resolve_preset
     from accsim.registry import families
-    from accsim.runner import step_graph
+    from accsim.runner import load_named, step_graph
     from accsim.scenario import default
     from accsim.stats import Stats
     from accsim.workloads.graph import Phase
-    from accsim.workloads.model import load_model
 
     n, expert_name = parse_coe(scenario.coe)
     problems = []
@@ -74,7 +73,7 @@ def run_coe(scenario: Any, run_scenario: Any) -> Any:
         raise ConfigError([f"coe: family '{family.name}' declares no model tiers (where inactive "
                            f"experts wait); use a family that does (rdu, gpu)"])
     tiers = family.model_tiers(preset.spec)
-    expert = load_model(expert_name).with_dtype(scenario.dtype)
+    expert = load_named(expert_name, "coe").with_dtype(scenario.dtype)
     distinct = min(scenario.batch, n)
     per_expert = math.ceil(scenario.batch / distinct)
     graph = step_graph(preset, expert, Phase.decode(per_expert, scenario.prompt + scenario.gen))

@@ -173,10 +173,19 @@ def _with_draft_passes(verify: Stats, preset: Preset, draft: ModelConfig, scenar
                   "by_unit": units, "draft_pass_s": one["latency_s"]})
 
 
+def load_named(model: str, field: str) -> ModelConfig:
+    """A model named in scenario ``field``; an unknown one is an error naming the field."""
+    from accsim.errors import UnknownNameError
+    try:
+        return load_model(model)
+    except (UnknownNameError, ConfigError) as exc:
+        raise ConfigError([f"{field}: {exc}"]) from None
+
+
 def _draft(scenario: Scenario, model: ModelConfig) -> tuple[ModelConfig | None, int]:
     """(draft model or None, the MTP modules that draft): speculative decoding's drafter."""
     if scenario.draft_model:
-        return load_model(scenario.draft_model).with_dtype(scenario.dtype), 0
+        return load_named(scenario.draft_model, "draft_model").with_dtype(scenario.dtype), 0
     if scenario.draft_tokens > model.mtp_layers:
         raise ConfigError([f"draft_tokens: {model.name} has {model.mtp_layers} multi-token-prediction "
                            f"module(s) (num_nextn_predict_layers); --draft-tokens {scenario.draft_tokens} "

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from accsim.arch.rdu.ir import AGCU, COLUMNS, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
 from accsim.arch.rdu.spec import DTYPE_BYTES, RduSpec
-from accsim.capacity import GIB, CapacityError, Resident, resident_bytes
+from accsim.capacity import GIB, CapacityError, resident_bytes
 from accsim.engine.collectives import COLLECTIVE_CODES
 from accsim.errors import ConfigError
 from accsim.mappers.tiling import search
@@ -428,7 +427,7 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
     cols["kind"][0] = LAUNCH_KIND
     cols["unit"][0] = AGCU
     cols["op"][0] = 0
-    cols["config_units"][0] = sum(1 for st in stages if st.unit == PCU) and sum(pcus) + sum(pmus)
+    cols["config_units"][0] = sum(pcus) + sum(pmus)
     deps: list[list[int]] = [[]]
     split_cache: dict = {}
     for i, (key, s, role, li, j) in enumerate(rows, start=1):
@@ -537,8 +536,9 @@ def plan_section(graph: OpGraph, stages: list[Stage], spec: RduSpec) -> tuple[Se
 
     names = "+".join(st.op.kind for st in stages[:4]) + ("+..." if len(stages) > 4 else "")
     try:
-        result = search({"steps": _candidates(graph, stages, spec)}, ("pipelined",), fits, estimate,
-                        evaluate, 64, spec.mapper.top_k, f"section {names}")
+        candidates = _candidates(graph, stages, spec)
+        result = search({"steps": candidates}, ("pipelined",), fits, estimate, evaluate,
+                        len(candidates), spec.mapper.top_k, f"section {names}")
     except ConfigError:
         raise ConfigError([f"mapper: section {names} ({len(stages)} stages) does not fit one socket's "
                            f"PMUs ({spec.pmu.count} x {spec.pmu.capacity_KiB:g} KiB, "

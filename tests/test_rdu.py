@@ -9,7 +9,7 @@ import pytest
 
 import accsim
 from accsim.arch.rdu import model as M
-from accsim.arch.rdu.ir import AGCU, DDR, HBM, LINK, PCU
+from accsim.arch.rdu.ir import DDR, HBM, LINK, PCU
 from accsim.capacity import CapacityError
 from accsim.errors import ConfigError
 from accsim.mappers.rdu import DOUBLE_BUFFER, lower
