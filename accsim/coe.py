@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from accsim.capacity import GIB, CapacityError, resident_bytes
 from accsim.errors import ConfigError
@@ -34,11 +34,11 @@ class ModelTiers:
 
     fast_bytes: float        # memory models run from (all devices)
     slow_bytes: float        # capacity tier where inactive models wait
-    copy_GBps: float         # slow -> fast copy bandwidth of the system
-    copy_latency_s: float    # start-up of one copy
+    switch_s: Callable[[float], float]   # seconds to copy a model of n bytes slow -> fast
     fast_field: str          # spec fields to name in capacity errors
     slow_field: str
     slow_name: str           # "DDR", "host memory"
+    copy_path: str           # what the copy goes through (for reports)
 
 
 def parse_coe(text: str) -> tuple[int, str]:
@@ -89,7 +89,7 @@ def run_coe(scenario: Any, run_scenario: Any) -> Any:
             f"{n * model_bytes / GIB:.0f} GiB but the system holds {resident} in fast memory and "
             f"{tiers.slow_bytes / GIB:.0f} GiB of {tiers.slow_name} ({holdable} experts); use fewer "
             f"experts or a larger {tiers.slow_name}"])
-    switch_s = tiers.copy_latency_s + model_bytes / (tiers.copy_GBps * 1e9)
+    switch_s = tiers.switch_s(model_bytes)
     switches = distinct * (1.0 - resident / n)
     base = replace(scenario, coe="", model=expert_name)
     router = run_scenario(replace(base, gen=1)).stats
@@ -123,6 +123,7 @@ def run_coe(scenario: Any, run_scenario: Any) -> Any:
                 "distinct_experts": distinct, "requests_per_expert": per_expert,
                 "expected_switches": switches, "switch_s": switch_s, "switching_s": switching_s,
                 "router_s": router_s, "experts_s": experts_s, "overall_s": overall_s,
-                "copy_GBps": tiers.copy_GBps, "slow_tier": tiers.slow_name}})
+                "copy_GBps": model_bytes / switch_s / 1e9, "copy_path": tiers.copy_path,
+                "slow_tier": tiers.slow_name}})
     from accsim.runner import RunResult
     return RunResult(stats, preset, expert, {"router": router["scenario"]["model"], "experts": expert_name})

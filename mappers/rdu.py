@@ -344,16 +344,17 @@ def buffer_bytes(stages: list[Stage], steps: int) -> list[int]:
     whole inputs behind a barrier (and streams that must wait for one), output tiles in flight,
     and a resident weight once it is loaded for good."""
     off = stage_offsets(stages, steps)
+    slots = min(DOUBLE_BUFFER, steps)       # a single tile needs no second buffer
     need = []
     for s, st in enumerate(stages):
         total = 0.0
         for tier, nbytes, _rand, mode in st.loads:
-            total += nbytes if mode == "once" else DOUBLE_BUFFER * nbytes / steps
+            total += nbytes if mode == "once" else slots * nbytes / steps
         for p, barrier in st.inputs:
             whole = barrier or off[p] != off[s]
             src = stages[p].out_bytes
-            total += src if whole else DOUBLE_BUFFER * src / steps
-        total += DOUBLE_BUFFER * st.store_bytes / steps
+            total += src if whole else slots * src / steps
+        total += slots * st.store_bytes / steps
         need.append(int(math.ceil(total)))
     return need
 

@@ -178,3 +178,12 @@ def test_tensor_parallel_all_reduces_run_on_the_peer_links():
     assert stats["prefill"]["link_bytes_per_socket"] > 0
     one = accsim.run("sn40l", "llama2-7b", batch=1, prompt=256, gen=2)
     assert one["prefill"]["link_bytes_per_socket"] == 0
+
+
+@pytest.mark.parametrize("overrides, bound", [({}, DDR), ({"hbm.devices": 1, "ddr.devices": 64}, HBM)])
+def test_a_ddr_to_hbm_copy_streams_at_the_slower_tier(overrides, bound):
+    from accsim.arch.rdu.tiers import tier_rates
+    spec = resolve_preset("sn40l", overrides).spec
+    nbytes = 256 * 2**20
+    cycles = M.copy_cycles(spec, nbytes)
+    assert cycles == pytest.approx(nbytes / tier_rates(spec).bytes_per_cycle[bound], rel=0.02)

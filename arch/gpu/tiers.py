@@ -10,7 +10,12 @@ def model_tiers(spec: GpuSpec):
     32 GB/s for A100, 64 GB/s for H100)."""
     from accsim.capacity import GIB
     from accsim.coe import ModelTiers
+    link = spec.host_link
+
+    def switch_s(nbytes: float) -> float:
+        return link.latency_us * 1e-6 + nbytes / (link.bandwidth_GBps * 1e9)
+
     return ModelTiers(fast_bytes=spec.memory.capacity_GiB * GIB * spec.devices,
-                      slow_bytes=spec.host_memory_GiB * GIB,
-                      copy_GBps=spec.host_link.bandwidth_GBps, copy_latency_s=spec.host_link.latency_us * 1e-6,
-                      fast_field="memory.capacity_GiB", slow_field="host_memory_GiB", slow_name="host memory")
+                      slow_bytes=spec.host_memory_GiB * GIB, switch_s=switch_s,
+                      fast_field="memory.capacity_GiB", slow_field="host_memory_GiB", slow_name="host memory",
+                      copy_path=f"one host link at {link.bandwidth_GBps:g} GB/s")

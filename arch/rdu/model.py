@@ -95,6 +95,29 @@ def section_cycles(spec: RduSpec, cols, dep_ptr: np.ndarray, dep_idx: np.ndarray
     return run_section(spec, cols, dep_ptr, dep_idx).makespan
 
 
+COPY_CHUNK_BYTES = 1 << 20    # one DMA descriptor's worth
+
+
+def copy_cycles(spec: RduSpec, nbytes: float, src: int = DDR, dst: int = HBM) -> int:
+    """Cycles of a DMA copy of ``nbytes`` between two tiers of one socket, on the task-graph
+    engine: chunks read from ``src`` and written to ``dst`` through two staging buffers (a
+    chunk's read waits until the chunk two back has been written)."""
+    from accsim.arch.rdu.ir import COLUMNS
+    chunks = max(1, math.ceil(nbytes / COPY_CHUNK_BYTES))
+    n = 2 * chunks
+    cols = {name: np.zeros(n, dt) for name, dt in COLUMNS.items()}
+    cols["unit"] = np.tile(np.array([src, dst], np.int32), chunks)
+    cols["store"][1::2] = True
+    sizes = np.full(chunks, COPY_CHUNK_BYTES, np.int64)
+    sizes[-1] = int(nbytes) - COPY_CHUNK_BYTES * (chunks - 1)
+    cols["bytes"][0::2] = cols["bytes"][1::2] = sizes
+    deps = [[] if t == 0 else ([t - 1] if t % 2 else ([t - 3] if t >= 4 else [])) for t in range(n)]
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum([len(d) for d in deps], out=ptr[1:])
+    idx = np.array([x for d in deps for x in d], np.int32)
+    return run_section(spec, cols, ptr, idx).makespan
+
+
 def launch_cycles(spec: RduSpec, config_units: int, new_program: bool) -> tuple[int, int]:
     """(launch, program load) cycles of one kernel call."""
     rt, hz = spec.runtime, spec.clock_hz

@@ -51,16 +51,19 @@ def tier_rates(spec: RduSpec) -> TierRates:
     return TierRates(stream, rand, lat, peak)
 
 
+
 def model_tiers(spec: RduSpec):
     """Models run from HBM; inactive models wait in DDR; a switch copies a model's shards
-    DDR -> HBM on every socket at once, each at the slower of its two tiers (a DMA stream)."""
+    DDR -> HBM on every socket at once, a DMA copy simulated on the task-graph engine."""
     from accsim.capacity import GIB
     from accsim.coe import ModelTiers
-    rates = tier_rates(spec)
+    from accsim.arch.rdu.model import copy_cycles
     sockets = spec.system.sockets
-    per_socket_Bpc = min(rates.bytes_per_cycle[DDR], rates.bytes_per_cycle[HBM])
-    latency_s = (rates.latency_cycles[DDR] + rates.latency_cycles[HBM]) / spec.clock_hz
+
+    def switch_s(nbytes: float) -> float:
+        return copy_cycles(spec, nbytes / sockets) / spec.clock_hz
+
     return ModelTiers(fast_bytes=spec.hbm.capacity_GiB * GIB * sockets,
-                      slow_bytes=spec.ddr.capacity_GiB * GIB * sockets,
-                      copy_GBps=per_socket_Bpc * spec.clock_hz * sockets / 1e9, copy_latency_s=latency_s,
-                      fast_field="hbm.capacity_GiB", slow_field="ddr.capacity_GiB", slow_name="DDR")
+                      slow_bytes=spec.ddr.capacity_GiB * GIB * sockets, switch_s=switch_s,
+                      fast_field="hbm.capacity_GiB", slow_field="ddr.capacity_GiB", slow_name="DDR",
+                      copy_path=f"DDR -> HBM DMA on {sockets} socket(s)")
