@@ -187,3 +187,20 @@ def test_a_ddr_to_hbm_copy_streams_at_the_slower_tier(overrides, bound):
     nbytes = 256 * 2**20
     cycles = M.copy_cycles(spec, nbytes)
     assert cycles == pytest.approx(nbytes / tier_rates(spec).bytes_per_cycle[bound], rel=0.02)
+
+
+@pytest.mark.validation
+def test_the_sn40l_case_file_loads_and_a_table_iv_case_runs():
+    from accsim.validation.harness import load_cases, run_case
+    cases = {c.id: c for c in load_cases() if c.id.startswith("sn40l-")}
+    assert len(cases) >= 23
+    outcome = run_case(cases["sn40l-llama31-8b-decode"])
+    assert outcome.failure in (None, "") and outcome.simulated > 0
+
+
+@pytest.mark.slow
+@pytest.mark.validation
+def test_every_sn40l_case_runs():
+    from accsim.validation.harness import load_cases, run_case
+    outcomes = [run_case(c) for c in load_cases() if c.id.startswith("sn40l-")]
+    assert [o.case.id for o in outcomes if o.failure] == []
