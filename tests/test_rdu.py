@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import accsim
 from accsim.arch.rdu import model as M
+from accsim.arch.rdu.checker import check_schedule
 from accsim.arch.rdu.ir import DDR, HBM, LINK, PCU
 from accsim.capacity import CapacityError
 from accsim.errors import ConfigError
@@ -45,24 +48,47 @@ def test_schedules_obey_dependencies_units_and_credits(phase, fusion, small):
     """Every task starts after what it depends on; a stage runs one step at a time; a tier
     serves one transfer at a time; no stage holds more than its buffer's tiles."""
     spec, prog = program(model=small, phase=phase, **{"mapper.fusion": fusion})
-    for cols, ptr, idx, run in sections(spec, prog):
-        for t in range(cols["unit"].shape[0]):
-            preds = idx[ptr[t]:ptr[t + 1]]
-            assert np.all(run.finish[preds] <= run.start[t])
-        unit, stage = cols["unit"], cols["stage"]
-        for u in (HBM, DDR, LINK):
-            on = np.flatnonzero(unit == u)
-            order = on[np.argsort(run.start[on], kind="stable")]
-            assert np.all(run.start[order][1:] >= (run.start + run.busy)[order][:-1])
-        for s in np.unique(stage[unit == PCU]):
-            steps = np.flatnonzero((unit == PCU) & (stage == s))
-            assert np.all(run.start[steps][1:] >= (run.start + run.busy)[steps][:-1])
-            # credits: the load of step j waits until step j - DOUBLE_BUFFER left the buffer
-            compute_finish = dict(zip(cols["step"][steps].tolist(), run.finish[steps].tolist()))
-            for t in np.flatnonzero(((unit == HBM) | (unit == DDR)) & (stage == s)):
-                j = int(cols["step"][t])
-                if j >= DOUBLE_BUFFER:
-                    assert run.start[t] >= compute_finish[j - DOUBLE_BUFFER]
+    assert check_schedule(spec, prog) == []
+
+
+def test_the_checker_catches_a_broken_schedule(small):
+    """Drop the credit edges of one section: the checker must notice tiles overrunning a buffer."""
+    spec, prog = program(model=small, phase=Phase.prefill(4, 64), **{"mapper.max_steps": 8})
+    lo, hi = M._sections(prog)[1]
+    cols, ptr, idx = M._local(prog, lo, hi)
+    keep = [list(idx[ptr[t]:ptr[t + 1]]) for t in range(hi - lo)]
+    unit, stage, step = cols["unit"], cols["stage"], cols["step"]
+    pcu_of = {(int(stage[t]), int(step[t])): t for t in range(hi - lo) if unit[t] == PCU}
+    for t in range(hi - lo):      # a load no longer waits for its buffer slot
+        if unit[t] in (HBM, DDR) and step[t] >= DOUBLE_BUFFER:
+            keep[t] = [d for d in keep[t] if d != pcu_of.get((int(stage[t]), int(step[t]) - DOUBLE_BUFFER))]
+    new_ptr = np.concatenate(([0], np.cumsum([len(k) for k in keep]))).astype(np.int64)
+    new_idx = np.array([d for k in keep for d in k], np.int32)
+    from accsim.arch.rdu.checker import _check_section
+    run = M.run_section(spec, cols, new_ptr, new_idx)
+    assert any("before tile" in p for p in _check_section(1, cols, new_ptr, new_idx, run))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers=st.integers(1, 2), heads=st.sampled_from([2, 4, 8]), width=st.sampled_from([32, 64]),
+       decode=st.booleans(), batch=st.integers(1, 4), tokens=st.integers(1, 96),
+       fusion=st.sampled_from(["on", "off"]), sockets=st.sampled_from([1, 2]),
+       hbm=st.integers(1, 4), pmus=st.sampled_from([64, 1040]), max_steps=st.sampled_from([4, 64]))
+def test_random_mappings_give_legal_schedules(tmp_path_factory, layers, heads, width, decode, batch,
+                                              tokens, fusion, sockets, hbm, pmus, max_steps):
+    path = tmp_path_factory.mktemp("m") / "m.json"
+    path.write_text(json.dumps({**TINY_GPT2, "n_layer": layers, "n_head": heads, "n_embd": heads * width}))
+    phase = Phase.decode(batch * sockets, tokens) if decode else Phase.prefill(batch * sockets, tokens)
+    try:
+        spec, prog = program(model=str(path), phase=phase, **{
+            "mapper.fusion": fusion, "system.sockets": sockets, "hbm.devices": hbm,
+            "pmu.count": pmus, "mapper.max_steps": max_steps})
+    except ConfigError as exc:          # a section too big for the PMUs is refused, clearly
+        assert "does not fit one socket's PMUs" in str(exc)
+        return
+    assert check_schedule(spec, prog) == []
+    stats = M.simulate(spec, prog)
+    assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"])
 
 
 def test_identical_sections_reuse_is_exact():
