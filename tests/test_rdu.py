@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import accsim
 from accsim.arch.rdu import model as M
 from accsim.arch.rdu.checker import check_schedule
-from accsim.arch.rdu.ir import DDR, HBM, LINK, PCU
+from accsim.arch.rdu.ir import DDR, HBM, PCU
 from accsim.capacity import CapacityError
 from accsim.errors import ConfigError
 from accsim.mappers.rdu import DOUBLE_BUFFER, lower
