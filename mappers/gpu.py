@@ -68,40 +68,61 @@ def lower(graph: OpGraph, spec: GpuSpec) -> Program:
                            f"for tp={graph.parallel.tp}"])
     check_capacity(graph, spec)
     b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
-    eager = spec.framework.mode == "eager"
-    zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1)
-    host_prev: list[int] = []
-    if not eager:
-        host_prev = [b.add("graph_launch", "host", "launch", task_class=K.GRAPH_LAUNCH,
-                           n_kernels=1, **zero)]
-    stream_prev: list[int] = []
-    layer_last_device: dict[int, int] = {}
+    stream = GpuStream(b, spec)
     for op in graph.ops():
+        stream.emit(op)
+    return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
+                         "mode": spec.framework.mode})
+
+
+class GpuStream:
+    """Emits ops as the gpu family runs them (host launches, host-link transfers of offloaded
+    data, one device task each, in stream order) into a builder with the gpu family's units,
+    kinds and columns. A family that composes the gpu side (the csd family) passes its own
+    builder, zeros for its extra columns, and the tasks an op must also wait for."""
+
+    def __init__(self, b: ProgramBuilder, spec: GpuSpec, extra_columns: dict | None = None,
+                 host: list | None = None) -> None:
+        self.b, self.spec = b, spec
+        self.extra = dict(extra_columns or {})
+        self.eager = spec.framework.mode == "eager"
+        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **self.extra)
+        self.host = host if host is not None else []       # the host's launch chain (shareable)
+        if not self.eager and not self.host:
+            self.host.append(b.add("graph_launch", "host", "launch", task_class=K.GRAPH_LAUNCH,
+                                   n_kernels=1, **zero))
+        self.stream_prev: list[int] = []
+        self.layer_last_device: dict[int, int] = {}
+
+    def emit(self, op: Op, after: list[int] | tuple = ()) -> int:
+        """Append ``op``'s tasks; return its device (or interconnect) task."""
+        b, spec = self.b, self.spec
         n_kernels = kernels_for(op, spec)
-        deps = list(stream_prev) + list(host_prev)
-        if eager and n_kernels:
-            launch = b.add(op.name, "host", "launch", host_prev, task_class=K.LAUNCH,
+        deps = list(self.stream_prev) + self.host[-1:] + list(after)
+        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **self.extra)
+        if self.eager and n_kernels:
+            launch = b.add(op.name, "host", "launch", self.host[-1:], task_class=K.LAUNCH,
                            n_kernels=n_kernels, **zero)
-            host_prev = [launch]
+            self.host.append(launch)
             deps.append(launch)
         offload = offloaded_bytes(op, spec)
         if offload:
-            window = [layer_last_device[op.layer - 2]] if op.layer - 2 in layer_last_device else []
+            window = [self.layer_last_device[op.layer - 2]] if op.layer - 2 in self.layer_last_device else []
             deps.append(b.add(op.name, "host_link", "host_transfer", window,
                               task_class=K.HOST_TRANSFER, n_kernels=0, flops=0.0, mem_bytes=0,
-                              link_bytes=offload, group=1))
+                              link_bytes=offload, group=1, **self.extra))
         if op.kind in COLLECTIVES:
             task = b.add(op.name, "interconnect", op.kind, deps, task_class=COLLECTIVES[op.kind],
                          n_kernels=n_kernels, flops=float(op.flops), mem_bytes=0,
-                         link_bytes=int(op.attrs["payload_bytes"]), group=int(op.attrs["group"]))
+                         link_bytes=int(op.attrs["payload_bytes"]), group=int(op.attrs["group"]),
+                         **self.extra)
         else:
             task = b.add(op.name, "device", op.kind, deps, task_class=K.COMPUTE,
                          n_kernels=n_kernels, flops=float(op.flops),
-                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1)
-        stream_prev = [task]
-        layer_last_device[op.layer] = task
-    return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
-                         "mode": spec.framework.mode})
+                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1, **self.extra)
+        self.stream_prev = [task]
+        self.layer_last_device[op.layer] = task
+        return task
 
 
 def parallelism(spec: GpuSpec, model: Any) -> Parallelism:
