@@ -94,12 +94,16 @@ class GpuStream:
         self.stream_prev: list[int] = []
         self.layer_last_device: dict[int, int] = {}
 
-    def emit(self, op: Op, after: list[int] | tuple = ()) -> int:
-        """Append ``op``'s tasks; return its device (or interconnect) task."""
+    def emit(self, op: Op, after: list[int] | tuple = (), transfer_after: list[int] | tuple = (),
+             columns: dict | None = None) -> int:
+        """Append ``op``'s tasks; return its device (or interconnect) task. ``after``: tasks the
+        op also waits for; ``transfer_after``: tasks its host-link transfer waits for (data
+        staged from elsewhere); ``columns``: values of the composing family's columns."""
         b, spec = self.b, self.spec
         n_kernels = kernels_for(op, spec)
         deps = list(self.stream_prev) + self.host[-1:] + list(after)
-        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **self.extra)
+        extra = {**self.extra, **(columns or {})}
+        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **extra)
         if self.eager and n_kernels:
             launch = b.add(op.name, "host", "launch", self.host[-1:], task_class=K.LAUNCH,
                            n_kernels=n_kernels, **zero)
@@ -108,18 +112,18 @@ class GpuStream:
         offload = offloaded_bytes(op, spec)
         if offload:
             window = [self.layer_last_device[op.layer - 2]] if op.layer - 2 in self.layer_last_device else []
-            deps.append(b.add(op.name, "host_link", "host_transfer", window,
+            deps.append(b.add(op.name, "host_link", "host_transfer", window + list(transfer_after),
                               task_class=K.HOST_TRANSFER, n_kernels=0, flops=0.0, mem_bytes=0,
-                              link_bytes=offload, group=1, **self.extra))
+                              link_bytes=offload, group=1, **extra))
         if op.kind in COLLECTIVES:
             task = b.add(op.name, "interconnect", op.kind, deps, task_class=COLLECTIVES[op.kind],
                          n_kernels=n_kernels, flops=float(op.flops), mem_bytes=0,
                          link_bytes=int(op.attrs["payload_bytes"]), group=int(op.attrs["group"]),
-                         **self.extra)
+                         **extra)
         else:
             task = b.add(op.name, "device", op.kind, deps, task_class=K.COMPUTE,
                          n_kernels=n_kernels, flops=float(op.flops),
-                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1, **self.extra)
+                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1, **extra)
         self.stream_prev = [task]
         self.layer_last_device[op.layer] = task
         return task

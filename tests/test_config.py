@@ -75,6 +75,8 @@ def test_every_shipped_preset_loads(name):
         assert preset.spec.pcu.count > 0 and preset.spec.hbm.devices > 0
     elif preset.family == "flash":
         assert preset.spec.flash.page_bytes >= 512 and preset.spec.flash.dies > 0
+    elif preset.family == "csd":
+        assert preset.spec.gpu_spec().memory.capacity_GiB > 0 and preset.spec.host.memory_GiB > 0
     else:
         assert preset.family in ("dram", "pim")
         preset.spec.dram.check()

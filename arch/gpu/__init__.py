@@ -21,6 +21,8 @@ FAMILY = Family(
     chips_field="devices", chips_per_report=_devices, model_tiers=lazy(".tiers", "model_tiers"),
     description="Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
     metrics={"eager_kernels_per_step": lazy(".validation", "metric_eager_kernels_per_step")},
+    # the roofline is the GPU side other families compose (a csd server's GPU)
+    component=True,
     examples={"small": {"arch": "t4", "model": TINY_GPT2, "prompt": 8, "gen": 3},
               "too_big": {"arch": "t4", "model": "llama2-70b", "gen": 2}},
 )

@@ -1,0 +1,120 @@
+"""The csd family's model: a csd Program + CsdSpec -> per-step stats, on one event timeline.
+
+Contract: ``simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed times
+sum to the step latency. GPU tasks take the gpu family's roofline times (its device rates);
+a drive's flash reads and writes hold its flash array at the rate the flash component's
+cycle-level model sustains for a page stream (characterised once), plus its idle latency; the
+engine's GeMV, softmax and filter work run at its calibrated rates; peer-to-peer and SSD
+transfers hold their links. All of it runs on the shared task-graph engine, so GPU layers of
+one microbatch overlap another's in-storage attention, and a drive's flash reads overlap its
+engine, as far as the dependencies allow. Energy: the GPU's activity-based board power (the
+drives' and the host's power are not modelled).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from accsim.arch.csd.ir import ENGINE, FLASH_READ, FLASH_WRITE, P2P, SSD_READ
+from accsim.arch.csd.spec import CsdSpec
+from accsim.power import activity_energy_J
+from accsim.program import Program
+from accsim.stats import Schedule, StepStats, schedule_breakdown, step_stats
+
+
+@dataclass(frozen=True)
+class StorageRates:
+    """Bytes (or work) per timeline cycle and latencies in timeline cycles."""
+
+    flash_read: float
+    flash_write: float
+    flash_latency: int
+    p2p: float
+    p2p_latency: int
+    ssd: float
+    ssd_latency: int
+    engine_cycle_ratio: float     # timeline cycles per engine cycle
+
+
+@lru_cache(maxsize=32)
+def storage_rates(spec: CsdSpec) -> StorageRates:
+    from accsim.arch.flash.service import characterise
+    from accsim.presets import resolve_preset
+    hz = spec.clock_hz
+    per_cycle = lambda GBps: GBps * 1e9 / hz
+    flash = resolve_preset(spec.drives.flash).spec.flash
+    read, write = characterise(flash, "read"), characterise(flash, "write")
+    ssd = characterise(resolve_preset(spec.host.ssd).spec.flash, "read")
+    ssd_GBps = min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps, spec.host.file_read_GBps)
+    return StorageRates(
+        flash_read=per_cycle(read.bandwidth_GBps), flash_write=per_cycle(write.bandwidth_GBps),
+        flash_latency=math.ceil(read.idle_latency_us * 1e-6 * hz),
+        p2p=per_cycle(spec.drives.link_GBps), p2p_latency=math.ceil(spec.drives.link_latency_us * 1e-6 * hz),
+        ssd=per_cycle(ssd_GBps), ssd_latency=math.ceil((spec.host.ssd_latency_us * 1e-6 + ssd.idle_latency_us * 1e-6) * hz),
+        engine_cycle_ratio=hz / (spec.drives.engine.clock_MHz * 1e6))
+
+
+def task_cycles(spec: CsdSpec, program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(busy, active, latency) of every task: gpu-side tasks by the gpu family's kernels,
+    storage tasks from the flash component and the drive's rates."""
+    from accsim.arch.gpu import kernels as gpu_kernels
+    from accsim.arch.gpu.model import device_rates
+    c = program.columns
+    cls = c["task_class"]
+    busy, active = gpu_kernels.task_busy_cycles(cls, c["flops"], c["mem_bytes"], c["link_bytes"],
+                                                c["n_kernels"], c["group"],
+                                                **device_rates(spec.gpu_spec(), program.meta["dtype"]))
+    latency = np.zeros_like(busy)
+    r, e = storage_rates(spec), spec.drives.engine
+    nbytes = c["storage_bytes"].astype(float)
+    for code, rate, lat in ((FLASH_READ, r.flash_read, r.flash_latency), (FLASH_WRITE, r.flash_write, 0),
+                            (P2P, r.p2p, r.p2p_latency), (SSD_READ, r.ssd, r.ssd_latency)):
+        on = cls == code
+        busy[on] = np.ceil(nbytes[on] / rate).astype(np.int64)
+        latency[on] = lat
+    on = cls == ENGINE
+    engine_cycles = (c["engine_macs"][on] / e.gemv_macs_per_cycle
+                     + c["softmax_elems"][on] / e.softmax_elements_per_cycle
+                     + c["filter_bytes"][on] / e.filter_bytes_per_cycle)
+    busy[on] = np.ceil(engine_cycles * r.engine_cycle_ratio).astype(np.int64)
+    storage = cls >= FLASH_READ
+    active[storage] = busy[storage]
+    return busy, active, latency
+
+
+def schedule(spec: CsdSpec, program: Program) -> Schedule:
+    from accsim.engine import run_task_graph
+    busy, active, latency = task_cycles(spec, program)
+    succ_ptr, succ_idx = program.successors()
+    lanes = np.ones(len(program.units), np.int64)
+    start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
+                                      program.column("unit"), busy, latency, lanes)
+    return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
+
+
+def simulate(spec: CsdSpec, program: Program) -> StepStats:
+    """Simulate one pass of the whole server (GPU, drives, host SSD)."""
+    from accsim.engine import attribute_makespan
+    sched = schedule(spec, program)
+    hz = spec.clock_hz
+    parts = schedule_breakdown(program, sched.start, sched.finish, sched.busy, hz, sched.lanes)
+    latency_s = parts["latency_cycles"] / hz
+    cls = program.column("task_class")
+    gpu_rows = cls < FLASH_READ
+    gpu_active_s = float(sched.active[gpu_rows & (program.column("unit") == program.units.index("device"))].sum()) / hz
+    exposed, _stall = attribute_makespan(sched.start, sched.finish)
+    kv_exposed_s = float(exposed[program.column("kv")].sum()) / hz
+    nbytes = program.column("storage_bytes")
+    return step_stats(
+        **parts, energy_J=activity_energy_J(spec.gpu_spec().power, 1, latency_s, gpu_active_s),
+        system=spec.system, attention=spec.attention.mode, drives=spec.drives.count,
+        kv_access_share_pct=100.0 * kv_exposed_s / latency_s if latency_s else 0.0,
+        flash_read_bytes=int(nbytes[cls == FLASH_READ].sum()),
+        flash_write_bytes=int(nbytes[cls == FLASH_WRITE].sum()),
+        flash_read_GBps=(float(nbytes[cls == FLASH_READ].sum()) / latency_s / 1e9) if latency_s else 0.0,
+        ssd_read_bytes=int(nbytes[cls == SSD_READ].sum()),
+        host_link_bytes=int(program.column("link_bytes")[program.column("unit") == program.units.index("host_link")].sum()),
+        placement=dict(program.meta.get("placement", {})))

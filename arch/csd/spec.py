@@ -1,0 +1,116 @@
+"""Schema of the ``csd`` family: a GPU server whose decode attention runs in computational
+storage drives (InstInfer), and the offloading baselines on the same machine (FlexGen: weights
+and KV cache over GPU, host memory and an SSD; DeepSpeed: KV cache in host memory).
+
+The GPU side is a preset of the gpu family (a composed component); each drive's flash array
+and the host's SSD are presets of the flash component. The attention engine's rates come from
+the InstInfer prototype's calibration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accsim.config import param, section
+from accsim.errors import AccsimError, ConfigError
+
+SYSTEMS = ("instinfer", "flexgen", "deepspeed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    clock_MHz: float = param("MHz", "clock of the in-storage attention engine", gt=0)
+    gemv_macs_per_cycle: float = param("MAC/cycle", "GeMV unit (scores q.K and context p.V)", gt=0)
+    softmax_elements_per_cycle: float = param("elements/cycle", "softmax unit", gt=0)
+    filter_bytes_per_cycle: float = param("B/cycle", "SparF filter unit (approximate scores, top-k)", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drives:
+    count: int = param("drives", "computational storage drives holding the KV cache (heads split "
+                       "over them); 0 for the baselines", ge=0, default=0)
+    flash: str = param("", "flash preset (family flash) of each drive", default="instinfer-csd-flash")
+    link_GBps: float = param("GB/s", "each drive's PCIe link (peer-to-peer with the GPU)", gt=0, default=7.0)
+    link_latency_us: float = param("us", "per peer-to-peer DMA", ge=0, default=5.0)
+    engine: Engine = section(Engine, "the in-storage attention engine", default=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host:
+    memory_GiB: float = param("GiB", "host DRAM (offloaded weights / KV cache, staging buffers)", gt=0)
+    ssd: str = param("", "flash preset (family flash) of the host's NVMe SSD", default="samsung-980pro-flash")
+    ssd_link_GBps: float = param("GB/s", "the SSD's PCIe link", gt=0, default=7.0)
+    file_read_GBps: float = param("GB/s", "what an offloading runtime's file reads achieve from the SSD "
+                                  "into host memory (file system, page cache, copies)", gt=0)
+    ssd_latency_us: float = param("us", "per file read request", ge=0, default=100.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attention:
+    mode: str = param("", "dense: every KV page; sparf: SparF (top-r query channels, approximate "
+                      "scores, top-k tokens, whole pages skipped first)", choices=("dense", "sparf"),
+                      default="dense")
+    channel_fraction: float = param("fraction", "SparF: query channels r / head dim", gt=0, le=1,
+                                    default=0.125)
+    token_fraction: float = param("fraction", "SparF: tokens kept k / context", gt=0, le=1, default=0.125)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    microbatches: int = param("microbatches", "decode batch split so one microbatch's in-storage "
+                              "attention overlaps another's GPU layers", gt=0, default=2)
+    chunks: int = param("chunks", "pieces of one drive's attention, so its flash reads overlap its "
+                        "engine", gt=0, default=8)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    grid_step: float = param("fraction", "FlexGen placement search: fractions of weights and KV cache on "
+                             "GPU / host / disk in steps of this", gt=0, le=0.5, default=0.1)
+    kv_tiers: tuple[str, ...] = param("", "where the search may put the KV cache (gpu, host, ssd)",
+                                      default=("gpu", "host", "ssd"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsdSpec:
+    system: str = param("", "instinfer: attention and KV cache in the drives; flexgen: weights and KV "
+                        "placed by FlexGen's policy over GPU, host and SSD; deepspeed: KV cache in "
+                        "host memory", choices=SYSTEMS)
+    gpu: str = param("", "gpu preset (family gpu) of the server's GPU")
+    drives: Drives = section(Drives, "computational storage drives (instinfer; count 0 for the baselines)")
+    host: Host = section(Host, "host memory and SSD")
+    attention: Attention = section(Attention, "decode attention in the drives", default=True)
+    pipeline: Pipeline = section(Pipeline, "overlap of GPU and drives", default=True)
+    policy: Policy = section(Policy, "FlexGen's placement search", default=True)
+
+    def check(self) -> None:
+        from accsim.presets import load_merged
+        problems = []
+        for field, name, family in (("gpu", self.gpu, "gpu"), ("drives.flash", self.drives.flash, "flash"),
+                                    ("host.ssd", self.host.ssd, "flash")):
+            try:
+                found = load_merged(name).get("family")
+            except AccsimError as exc:
+                problems.append(f"{field}: {exc}")
+                continue
+            if found != family:
+                problems.append(f"{field}: '{name}' is a {found} preset; name a {family} preset")
+        if self.system == "instinfer" and self.drives.count < 1:
+            problems.append("drives.count: instinfer keeps the KV cache in drives; set 1 or more")
+        if self.system != "instinfer" and self.drives.count:
+            problems.append(f"drives.count: the {self.system} baseline has no computational storage; set 0")
+        bad = sorted(set(self.policy.kv_tiers) - {"gpu", "host", "ssd"})
+        if bad or not self.policy.kv_tiers:
+            problems.append(f"policy.kv_tiers: expected a non-empty list of gpu, host, ssd; got "
+                            f"{list(self.policy.kv_tiers)}")
+        if self.system != "instinfer" and self.attention.mode != "dense":
+            problems.append(f"attention.mode: SparF runs in the drives; the {self.system} baseline is dense")
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def clock_hz(self) -> float:
+        return self.gpu_spec().clock_hz
+
+    def gpu_spec(self):
+        from accsim.presets import resolve_preset
+        return resolve_preset(self.gpu).spec

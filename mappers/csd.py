@@ -1,0 +1,276 @@
+"""Lower an OpGraph onto a GPU server with computational storage (InstInfer) or onto its
+offloading baselines (FlexGen, DeepSpeed), as one Program on one timeline.
+
+The GPU side is lowered as the gpu family lowers it (``mappers.gpu.GpuStream``: host launches,
+host-link transfers of offloaded data, device tasks). Per system:
+
+* instinfer: weights on the GPU, the KV cache in the drives' flash, heads split over the
+  drives (KV pages of a head stripe over the drive's channels and dies; the flash component's
+  page striping). Prefill runs on the GPU and writes each layer's KV cache peer-to-peer to the
+  drives as soon as the layer has produced it. In decode, each layer's attention (the cache
+  append, scores, softmax, context) runs in the drives: the GPU sends the new q, k, v
+  peer-to-peer; each drive appends the new keys and values, reads its KV pages in chunks
+  (dense: every page; SparF: the top-r query channels of the channel-major K copy, then the
+  pages of the top-k tokens) and runs its engine on each chunk as it arrives; the context
+  returns peer-to-peer before the GPU's output projection. The decode batch splits into
+  microbatches so one's in-storage attention overlaps another's GPU layers.
+* deepspeed: weights on the GPU, the KV cache in host memory, read over PCIe at every use.
+* flexgen: FlexGen's policy search: fractions of the weights and of the KV cache on GPU, host
+  memory and SSD (a grid of ``policy.grid_step``), each placement costed by FlexGen's
+  overlapped cost model (the slowest of GPU compute, host-link traffic and SSD traffic per
+  decode step), the fitting placement with the lowest cost kept; disk-resident data is read
+  from the SSD into host memory, then crosses the host link, one layer ahead.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, P2P, SSD_READ,
+                                STORAGE_KINDS, ZERO, drive_units)
+from accsim.arch.csd.spec import CsdSpec
+from accsim.capacity import GIB, CapacityError, require_fits, resident_bytes
+from accsim.errors import ConfigError
+from accsim.mappers.gpu import COLUMNS as GPU_COLUMNS
+from accsim.mappers.gpu import TASK_KINDS as GPU_KINDS
+from accsim.mappers.gpu import UNITS as GPU_UNITS
+from accsim.mappers.gpu import GpuStream
+from accsim.program import Program, ProgramBuilder
+from accsim.registry import Mapper
+from accsim.workloads.graph import Op, OpGraph, Parallelism, build_graph
+
+DTYPES = ("fp16", "bf16")
+ATTENTION = ("kv_append", "attn_score", "softmax", "attn_context")
+KV_OPS = ("kv_append", "attn_score", "attn_context")
+
+
+def lower(graph: OpGraph, spec: CsdSpec) -> Program:
+    """One pass of the server as one Program."""
+    spec.check()
+    if graph.model.dtype not in DTYPES:
+        raise ConfigError([f"dtype: the csd family runs {', '.join(DTYPES)} (the attention engine's "
+                           f"format); got {graph.model.dtype!r}"])
+    gpu = spec.gpu_spec()
+    if gpu.devices != 1:
+        raise ConfigError([f"gpu: '{spec.gpu}' has {gpu.devices} devices; the csd server has one GPU"])
+    placement = place(graph, spec, gpu)
+    gpu_side = replace(gpu, offload=replace(gpu.offload, weights_fraction=placement.weights_off_gpu,
+                                            kv_fraction=placement.kv_off_gpu))
+    mb = _microbatches(graph, spec)
+    if mb > 1:
+        graph = build_graph(graph.model, replace(graph.phase, batch=graph.phase.batch // mb), graph.parallel)
+    units = GPU_UNITS + ("ssd",) + drive_units(spec.drives.count)
+    b = ProgramBuilder("csd", units, GPU_KINDS + STORAGE_KINDS, {**GPU_COLUMNS, **EXTRA_COLUMNS})
+    host: list[int] = []
+    lowering = [_Stream(b, spec, graph, placement, GpuStream(b, gpu_side, ZERO, host), j) for j in range(mb)]
+    for op in graph.ops():
+        for stream in lowering:
+            stream.op(op)
+    return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(), "mode": gpu.framework.mode,
+                         "microbatches": mb, "placement": placement.describe()})
+
+
+def _microbatches(graph: OpGraph, spec: CsdSpec) -> int:
+    """The largest divisor of the batch up to ``pipeline.microbatches`` (decode in the drives)."""
+    if spec.system != "instinfer" or graph.phase.kind != "decode":
+        return 1
+    return max(d for d in range(1, spec.pipeline.microbatches + 1) if graph.phase.batch % d == 0)
+
+
+# --- placement ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Placement:
+    weights: tuple[float, float, float]     # fractions on GPU, host, SSD
+    kv: tuple[float, float, float]
+    search: dict
+
+    @property
+    def weights_off_gpu(self) -> float:
+        return self.weights[1] + self.weights[2]
+
+    @property
+    def kv_off_gpu(self) -> float:
+        return self.kv[1] + self.kv[2]
+
+    def describe(self) -> dict:
+        return {"weights_gpu_host_ssd": list(self.weights), "kv_gpu_host_ssd": list(self.kv), **self.search}
+
+
+def place(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
+    resident = resident_bytes(graph)
+    if spec.system == "instinfer":
+        require_fits(graph, replace(resident, kv_bytes=0), gpu.memory.capacity_GiB * GIB, "gpu.memory.capacity_GiB", "GPU",
+                     ["a GPU with more memory (gpu=...)", "or a smaller model"])
+        capacity = _flash_capacity(spec) * spec.drives.count
+        if resident.kv_bytes > capacity:
+            raise CapacityError([f"drives.count: the KV cache needs {resident.kv_bytes / GIB:.0f} GiB but "
+                                 f"{spec.drives.count} drive(s) hold {capacity / GIB:.0f} GiB; add drives or "
+                                 f"use a smaller batch/context"])
+        return Placement((1.0, 0.0, 0.0), (0.0, 0.0, 0.0), {})    # KV in the drives
+    if spec.system == "deepspeed":
+        require_fits(graph, replace(resident, kv_bytes=0), gpu.memory.capacity_GiB * GIB, "gpu.memory.capacity_GiB", "GPU",
+                     ["a GPU with more memory (gpu=...)", "or a smaller model"])
+        if resident.kv_bytes > spec.host.memory_GiB * GIB:
+            raise CapacityError([f"host.memory_GiB: the KV cache needs {resident.kv_bytes / GIB:.0f} GiB of "
+                                 f"host memory but the host has {spec.host.memory_GiB:g} GiB; use a smaller "
+                                 f"batch/context"])
+        return Placement((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), {})
+    return flexgen_policy(graph, spec, gpu)
+
+
+def _flash_capacity(spec: CsdSpec) -> float:
+    from accsim.presets import resolve_preset
+    return resolve_preset(spec.drives.flash).spec.flash.capacity_GiB * GIB
+
+
+def flexgen_policy(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
+    """FlexGen's placement search over (GPU, host, SSD) fractions of weights and KV cache."""
+    from accsim.arch.csd.model import storage_rates
+    from accsim.arch.gpu.model import device_rates
+    resident = resident_bytes(graph)
+    # FlexGen plans once for the whole sequence: the cache at the model's full context
+    W = float(resident.weights_bytes)
+    planned = max(graph.model.max_positions, graph.phase.kv_len)
+    KV = float(resident.kv_bytes) * planned / max(1, graph.phase.kv_len)
+    layers = max(1, graph.model.n_layers)
+    rates = device_rates(gpu, graph.model.dtype)
+    hz = gpu.clock_hz
+    compute_s = sum(max(op.flops / rates["flops_per_cycle"], (op.bytes_read + op.bytes_written)
+                        / rates["mem_bytes_per_cycle"]) for op in graph.ops()) / hz
+    host_Bps = rates["host_bytes_per_cycle"] * hz
+    ssd_Bps = storage_rates(spec).ssd * hz
+    steps = round(1 / spec.policy.grid_step)
+    grid = [(g / steps, c / steps, (steps - g - c) / steps) for g in range(steps, -1, -1)
+            for c in range(steps - g, -1, -1)]
+    gpu_cap, host_cap = gpu.memory.capacity_GiB * GIB, spec.host.memory_GiB * GIB
+    best, enumerated, fitting = None, 0, 0
+    allowed = spec.policy.kv_tiers
+    kv_grid = [kv for kv in grid if all(f == 0 or tier in allowed for f, tier in zip(kv, ("gpu", "host", "ssd")))]
+    for w, kv in itertools.product(grid, kv_grid):
+        enumerated += 1
+        # streamed data needs two layers' buffers where it is staged (GPU, and host for SSD data)
+        gpu_need = w[0] * W + kv[0] * KV + 2 * ((w[1] + w[2]) * W + (kv[1] + kv[2]) * KV) / layers
+        host_need = w[1] * W + kv[1] * KV + 2 * (w[2] * W + kv[2] * KV) / layers
+        if gpu_need > gpu_cap or host_need > host_cap:
+            continue
+        fitting += 1
+        cost = max(compute_s, ((w[1] + w[2]) * W + (kv[1] + kv[2]) * KV) / host_Bps,
+                   (w[2] * W + kv[2] * KV) / ssd_Bps)
+        if best is None or cost < best[0]:
+            best = (cost, w, kv)
+    if best is None:
+        raise CapacityError([f"host.memory_GiB: no FlexGen placement of {W / GIB:.0f} GiB of weights and "
+                             f"{KV / GIB:.0f} GiB of KV cache fits the GPU ({gpu.memory.capacity_GiB:g} GiB) and "
+                             f"the host ({spec.host.memory_GiB:g} GiB) with its staging buffers; use a smaller "
+                             f"batch/context"])
+    return Placement(best[1], best[2], {"policy_enumerated": enumerated, "policy_fitting": fitting,
+                                        "policy_cost_s": best[0]})
+
+
+# --- one microbatch's tasks -------------------------------------------------------------------
+class _Stream:
+    def __init__(self, b: ProgramBuilder, spec: CsdSpec, graph: OpGraph, placement: Placement,
+                 gpu: GpuStream, index: int) -> None:
+        self.b, self.spec, self.g, self.placement, self.gpu = b, spec, graph, placement, gpu
+        self.index = index
+        self.pending: list[int] = []         # the drives' results the next GPU op waits for
+        self.decode = graph.phase.kind == "decode"
+
+    def op(self, op: Op) -> None:
+        kv = {"kv": op.kind in KV_OPS}
+        if self.spec.system == "instinfer" and self.decode and op.kind in ATTENTION:
+            if op.kind == "kv_append":
+                self.pending = self.attention_in_drives(op)
+            return
+        if self.spec.system == "instinfer" and op.kind == "kv_append":
+            task = self.gpu.emit(op, columns=kv)
+            self.write_prompt_cache(op, task)
+            return
+        staged = self.from_ssd(op) if self.spec.system == "flexgen" else []
+        self.gpu.emit(op, after=self.pending, transfer_after=staged, columns=kv)
+        self.pending = []
+
+    def add(self, op: Op, unit: str, kind: str, deps, code: int, **values) -> int:
+        return self.b.add(op.name, unit, kind, deps, task_class=code, flops=0.0, mem_bytes=0,
+                          link_bytes=0, n_kernels=0, group=1, **{**ZERO, **values})
+
+    def from_ssd(self, op: Op) -> list[int]:
+        """FlexGen: the op's SSD-resident share read into host memory (one layer ahead)."""
+        w, kv = self.placement.weights[2], self.placement.kv[2]
+        weights = sum(t.bytes for t in op.weights)
+        cache = op.bytes_written if op.kind == "kv_append" else sum(t.bytes for t in op.inputs if t.role == "kv_cache")
+        nbytes = round(weights * w + cache * kv)
+        if not nbytes or op.kind == "kv_append":
+            return []
+        window = self.gpu.layer_last_device.get(op.layer - 2)
+        return [self.add(op, "ssd", "ssd_read", [window] if window is not None else [], SSD_READ,
+                         storage_bytes=nbytes, kv=cache > 0)]
+
+    def shares(self) -> list[float]:
+        """Each drive's share of the KV heads (heads split as evenly as they go)."""
+        heads, n = self.g.model.n_kv_heads, self.spec.drives.count
+        counts = [heads // n + (1 if i < heads % n else 0) for i in range(n)]
+        return [c / heads for c in counts]
+
+    def write_prompt_cache(self, op: Op, produced: int) -> None:
+        """Prefill: the layer's new keys and values go peer-to-peer to the drives and are
+        programmed into their flash."""
+        for i, share in enumerate(self.shares()):
+            nbytes = round(op.bytes_written * share)
+            if nbytes:
+                sent = self.add(op, f"csd{i}_link", "p2p", [produced], P2P, storage_bytes=nbytes, kv=True)
+                self.add(op, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE, storage_bytes=nbytes, kv=True)
+
+    def attention_in_drives(self, append: Op) -> list[int]:
+        """Decode: one layer's attention in every drive; returns the tasks returning its context."""
+        m, ph, att = self.g.model, self.g.phase, self.spec.attention
+        B, T, hd = ph.batch, ph.new_tokens, m.head_dim
+        cached, kv_len = ph.context_len, ph.kv_len
+        score = self.g.op(f"L{append.layer}.attn.score")
+        group = m.n_heads // m.n_kv_heads
+        sparf = att.mode == "sparf"
+        chunks = self.spec.pipeline.chunks
+        returned = []
+        for i, share in enumerate(self.shares()):
+            if share == 0:
+                continue
+            kv_heads = m.n_kv_heads * share
+            q_heads = kv_heads * group
+            k_bytes = B * kv_heads * cached * hd * score.inputs[1].dtype_bytes
+            q_bytes = round(B * T * q_heads * hd * score.inputs[0].dtype_bytes)
+            sent = self.add(append, f"csd{i}_link", "p2p", self.gpu.stream_prev, P2P,
+                            storage_bytes=q_bytes + round(append.bytes_written * share), kv=True)
+            # the new tokens' keys and values join the drive's buffer and are programmed
+            self.add(append, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
+                     storage_bytes=round(append.bytes_written * share), kv=True)
+            if sparf:
+                read = k_bytes * att.channel_fraction + 2 * k_bytes * att.token_fraction
+                macs = B * q_heads * T * kv_len * hd * (att.channel_fraction + 2 * att.token_fraction)
+                soft = B * q_heads * T * kv_len * att.token_fraction
+                filt = k_bytes * att.channel_fraction
+            else:
+                read, macs, soft, filt = 2 * k_bytes, 2 * B * q_heads * T * kv_len * hd, B * q_heads * T * kv_len, 0
+            previous = sent
+            for c in range(chunks):
+                got = self.add(append, f"csd{i}_flash", "flash_read", [sent], FLASH_READ,
+                               storage_bytes=round(read / chunks), kv=True)
+                previous = self.add(append, f"csd{i}_engine", "engine", [got, previous], ENGINE,
+                                    engine_macs=macs / chunks, softmax_elems=round(soft / chunks),
+                                    filter_bytes=round(filt / chunks))
+            returned.append(self.add(append, f"csd{i}_link", "p2p", [previous], P2P,
+                                     storage_bytes=q_bytes))
+        return returned
+
+
+def parallelism(spec: CsdSpec, model: Any) -> Parallelism:
+    """One GPU: no tensor parallelism (heads split over the drives inside the mapping)."""
+    return Parallelism()
+
+
+MAPPER = Mapper(name="csd-offload", family="csd", lower=lower, parallelism=parallelism,
+                description="GPU side as the gpu family lowers it; decode attention in the drives (InstInfer, "
+                            "dense or SparF) or KV offloaded by FlexGen's policy / DeepSpeed")
