@@ -111,7 +111,11 @@ def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np
             # the family's own per-step figures (utilisations, bytes, call counts) of the last
             # simulated step, at the longest context
             "last_step": {k: v for k, v in step_stats[-1].to_dict().items()
-                          if isinstance(v, (int, float, str, bool))}}
+                          if isinstance(v, (int, float, str, bool))},
+            # byte counters add up over the steps (interpolated like the latency)
+            "totals": {k: total([float(s[k]) for s in step_stats]) for k, v in step_stats[-1].to_dict().items()
+                       if k.endswith("_bytes") and isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and all(k in s for s in step_stats)}}
 
 
 def _combine(prefill: Stats, decode: dict | None) -> tuple[dict, dict]:

@@ -24,11 +24,9 @@ host-link transfers of offloaded data, device tasks). Per system:
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 
 from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, P2P, SSD_READ,
                                 STORAGE_KINDS, ZERO, drive_units)

@@ -158,6 +158,7 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
                 problems.add(where, f"metric {raw.get('metric')!r}: expected one of {', '.join(known_metrics)}")
             if (raw.get("published") is None) == (raw.get("published_range") is None):
                 problems.add(where, "give exactly one of published or published_range")
+            _check_published(raw, where, problems)
             if not raw.get("source"):
                 problems.add(where, "every case needs its source (paper, table or figure)")
             _check_curve(raw.get("curve"), f"{where}.curve", problems)
@@ -173,6 +174,22 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
     if duplicates:
         raise ConfigError([f"duplicate case ids: {', '.join(duplicates)}"])
     return cases
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_published(raw: Mapping[str, Any], where: str, problems: ProblemList) -> None:
+    """Published figures are numbers (YAML reads 1.5e9 without a sign as a string: write 1.5e+9)."""
+    value, rng = raw.get("published"), raw.get("published_range")
+    if value is not None and not _is_number(value):
+        problems.add(where, f"published: expected a number, got {value!r} (YAML needs 1.5e+9, not 1.5e9)")
+    if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(map(_is_number, rng))
+                                and rng[0] <= rng[1]):
+        problems.add(where, f"published_range: expected [low, high] numbers with low <= high, got {rng!r}")
+    if not _is_number(raw.get("tolerance_pct", 20)) or raw.get("tolerance_pct", 20) < 0:
+        problems.add(where, f"tolerance_pct: expected a number >= 0, got {raw.get('tolerance_pct')!r}")
 
 
 def _check_curve(curve: Any, where: str, problems: ProblemList) -> None:
