@@ -1,0 +1,124 @@
+"""The csd family (InstInfer + offloading baselines): where attention runs, what moves, the
+placement search, overlap, capacity and bad input."""
+from __future__ import annotations
+
+import pytest
+
+import accsim
+from accsim.arch.csd import model as M
+from accsim.arch.csd.ir import ENGINE, FLASH_READ, P2P
+from accsim.capacity import CapacityError
+from accsim.errors import ConfigError
+from accsim.mappers.csd import lower
+from accsim.presets import resolve_preset
+from accsim.runner import step_graph
+from accsim.workloads.graph import Phase
+from accsim.workloads.model import load_model
+
+OPT = load_model("opt-13b")
+
+
+def program(arch, phase, model=OPT, **overrides):
+    preset = resolve_preset(arch, overrides)
+    return preset.spec, lower(step_graph(preset, model, phase), preset.spec)
+
+
+def kv_bytes_per_token_layer(model=OPT):
+    return 2 * model.n_kv_heads * model.head_dim * 2
+
+
+def test_decode_attention_runs_in_the_drive_and_reads_the_whole_cache():
+    spec, prog = program("instinfer-a6000-1csd", Phase.decode(4, 512))
+    cls = prog.column("task_class")
+    units = [prog.units[u] for u in prog.column("unit")]
+    # no attention op on the GPU; every layer reads its cache from flash and runs the engine
+    gpu_kinds = {prog.kinds[k] for k, u in zip(prog.column("kind"), units) if u == "device"}
+    assert not gpu_kinds & {"attn_score", "softmax", "attn_context", "kv_append"}
+    read = prog.column("storage_bytes")[cls == FLASH_READ].sum()
+    assert read == pytest.approx(4 * 512 * kv_bytes_per_token_layer() * OPT.n_layers, rel=1e-3)
+    assert (cls == ENGINE).sum() == OPT.n_layers * spec.pipeline.chunks * 2     # 2 microbatches
+    stats = M.simulate(spec, prog)
+    assert stats["by_unit"]["csd0_engine"]["busy_s"] > 0 and stats["flash_read_bytes"] == read
+
+
+def test_sparf_reads_the_channel_and_token_fractions():
+    _, dense = program("instinfer-a6000-1csd", Phase.decode(4, 512))
+    _, sparse = program("instinfer-a6000-1csd", Phase.decode(4, 512), **{"attention.mode": "sparf"})
+    read = lambda p: p.column("storage_bytes")[p.column("task_class") == FLASH_READ].sum()
+    # K's channel-major copy at r = 1/8, then K and V of the top 1/8 tokens: 3/16 of K + V
+    assert read(sparse) / read(dense) == pytest.approx(0.5 * (1 / 8) + 1 / 8, rel=1e-3)
+
+
+def test_prefill_runs_on_the_gpu_and_writes_each_layer_to_the_drives():
+    spec, prog = program("instinfer-a6000-2csd", Phase.prefill(2, 256))
+    cls = prog.column("task_class")
+    written = prog.column("storage_bytes")[cls == 21].sum()
+    assert written == pytest.approx(2 * 256 * kv_bytes_per_token_layer() * OPT.n_layers, rel=1e-3)
+    drives = {prog.units[u].split("_")[0] for u, c in zip(prog.column("unit"), cls) if c == P2P}
+    assert drives == {"csd0", "csd1"}
+
+
+def test_more_drives_share_the_heads_and_speed_up_attention_bound_decode():
+    one = accsim.run("instinfer-a6000-1csd", "opt-13b", batch=16, prompt=512, gen=2)
+    two = accsim.run("instinfer-a6000-2csd", "opt-13b", batch=16, prompt=512, gen=2)
+    assert 1.6 < one["tpot_s"] / two["tpot_s"] < 2.05
+
+
+def test_microbatches_overlap_gpu_layers_with_in_storage_attention():
+    base = dict(batch=16, prompt=512, gen=2)
+    one = accsim.run("instinfer-a6000-1csd", "opt-13b", **base, overrides={"pipeline.microbatches": 1})
+    two = accsim.run("instinfer-a6000-1csd", "opt-13b", **base, overrides={"pipeline.microbatches": 2})
+    assert two["tpot_s"] < one["tpot_s"]
+
+
+def test_flexgen_search_puts_the_kv_cache_where_the_baseline_allows_and_keeps_weights_on_gpu():
+    spec, prog = program("flexgen-a6000-ssd", Phase.decode(64, 1536))
+    place = prog.meta["placement"]
+    assert place["kv_gpu_host_ssd"] == [0.0, 0.0, 1.0]
+    assert place["weights_gpu_host_ssd"][0] == 1.0          # OPT-13B's 24 GiB fit the A6000
+    assert place["policy_enumerated"] == 66 >= place["policy_fitting"] > 0   # 66 weight splits x 1
+    stats = M.simulate(spec, prog)
+    assert stats["ssd_read_bytes"] > 0 and stats["kv_access_share_pct"] > 90
+    # with host memory allowed, a cache that fits there stays off the SSD
+    free = program("flexgen-a6000-ssd", Phase.decode(8, 512), **{"policy.kv_tiers": ["gpu", "host", "ssd"]})[1]
+    assert free.meta["placement"]["kv_gpu_host_ssd"][2] == 0.0
+
+
+def test_flexgen_moves_weights_off_the_gpu_when_they_do_not_fit():
+    spec, prog = program("flexgen-a6000-ssd", Phase.decode(4, 256), model=load_model("opt-30b"))
+    assert prog.meta["placement"]["weights_gpu_host_ssd"][0] < 1.0
+
+
+def test_deepspeed_reads_the_cache_from_host_memory_and_runs_out_of_it():
+    spec, prog = program("deepspeed-a6000-hostkv", Phase.decode(8, 512))
+    stats = M.simulate(spec, prog)
+    assert stats["host_link_bytes"] >= 8 * 512 * kv_bytes_per_token_layer() * OPT.n_layers
+    with pytest.raises(CapacityError, match="host.memory_GiB: the KV cache needs 100 GiB"):
+        accsim.run("deepspeed-a6000-hostkv", "opt-13b", batch=64, prompt=1024, gen=1024, decode_samples=2)
+
+
+def test_the_breakdown_sums_and_the_kv_share_is_reported_for_every_system():
+    for arch in ("instinfer-a6000-1csd", "flexgen-a6000-ssd", "deepspeed-a6000-hostkv"):
+        s = accsim.run(arch, "opt-13b", batch=8, prompt=256, gen=3)
+        assert sum(v["exposed_s"] for v in s["by_op_kind"].values()) == pytest.approx(s["latency_s"])
+        assert 0 < s["decode"]["last_step"]["kv_access_share_pct"] <= 100
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"drives.count": 0}, "drives.count: instinfer keeps the KV cache in drives"),
+    ({"gpu": "sn40l"}, "gpu: 'sn40l' is a rdu preset"),
+    ({"drives.flash": "t4"}, "drives.flash: 't4' is a gpu preset"),
+    ({"policy.kv_tiers": ["tape"]}, "policy.kv_tiers"),
+])
+def test_bad_csd_configurations_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        accsim.run("instinfer-a6000-1csd", "opt-13b", gen=2, overrides=overrides)
+
+
+def test_baselines_refuse_sparf_and_drives():
+    with pytest.raises(ConfigError, match="SparF runs in the drives"):
+        accsim.run("flexgen-a6000-ssd", "opt-13b", gen=2, overrides={"attention.mode": "sparf"})
+    with pytest.raises(ConfigError, match="has no computational storage"):
+        accsim.run("deepspeed-a6000-hostkv", "opt-13b", gen=2, chips=2)
+    with pytest.raises(ConfigError, match="dtype: the csd family runs"):
+        accsim.run("instinfer-a6000-1csd", "opt-13b", gen=2, dtype="int8")
