@@ -214,6 +214,11 @@ class _Stream:
         counts = [heads // n + (1 if i < heads % n else 0) for i in range(n)]
         return [c / heads for c in counts]
 
+    def programmed(self, nbytes: int) -> int:
+        """Flash bytes for ``nbytes`` of new keys and values: SparF keeps K twice (token-major
+        pages for the exact attention, channel-major pages for the approximate scores)."""
+        return nbytes + nbytes // 2 if self.spec.attention.mode == "sparf" else nbytes
+
     def write_prompt_cache(self, op: Op, produced: int) -> None:
         """Prefill: the layer's new keys and values go peer-to-peer to the drives and are
         programmed into their flash."""
@@ -221,7 +226,8 @@ class _Stream:
             nbytes = round(op.bytes_written * share)
             if nbytes:
                 sent = self.add(op, f"csd{i}_link", "p2p", [produced], P2P, storage_bytes=nbytes, kv=True)
-                self.add(op, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE, storage_bytes=nbytes, kv=True)
+                self.add(op, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
+                         storage_bytes=self.programmed(nbytes), kv=True)
 
     def attention_in_drives(self, append: Op) -> list[int]:
         """Decode: one layer's attention in every drive; returns the tasks returning its context."""
@@ -244,7 +250,7 @@ class _Stream:
                             storage_bytes=q_bytes + round(append.bytes_written * share), kv=True)
             # the new tokens' keys and values join the drive's buffer and are programmed
             self.add(append, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
-                     storage_bytes=round(append.bytes_written * share), kv=True)
+                     storage_bytes=self.programmed(round(append.bytes_written * share)), kv=True)
             if sparf:
                 read = k_bytes * att.channel_fraction + 2 * k_bytes * att.token_fraction
                 macs = B * q_heads * T * kv_len * hd * (att.channel_fraction + 2 * att.token_fraction)

@@ -122,3 +122,10 @@ def test_baselines_refuse_sparf_and_drives():
         accsim.run("deepspeed-a6000-hostkv", "opt-13b", gen=2, chips=2)
     with pytest.raises(ConfigError, match="dtype: the csd family runs"):
         accsim.run("instinfer-a6000-1csd", "opt-13b", gen=2, dtype="int8")
+
+
+def test_sparf_keeps_a_second_channel_major_copy_of_k():
+    _, dense = program("instinfer-a6000-1csd", Phase.prefill(2, 128))
+    _, sparse = program("instinfer-a6000-1csd", Phase.prefill(2, 128), **{"attention.mode": "sparf"})
+    written = lambda p: p.column("storage_bytes")[p.column("task_class") == 21].sum()
+    assert written(sparse) == pytest.approx(1.5 * written(dense), rel=1e-3)
