@@ -107,3 +107,15 @@ def test_accsim_flash_runs_a_trace(tmp_path):
     assert "bandwidth_GBps" in out.output and "checker_violations" in out.output
     bad = CliRunner().invoke(cli, ["flash", "--preset", "t4", "--trace", str(trace)])
     assert bad.exit_code != 0 and "not a flash array" in bad.output
+
+
+def test_a_kv_chunk_reads_at_the_characterised_rate_the_csd_model_uses():
+    """One drive's chunk of KV pages (heads x 16-token blocks, consecutive logical pages) served
+    event by event takes what the csd model charges: the idle latency, then the bytes at the
+    characterised bandwidth."""
+    config = flash()
+    for heads, blocks in ((10, 96), (40, 512)):
+        pages = np.arange(heads * blocks)
+        run = serve(config, pages, np.zeros(pages.size, bool), np.zeros(pages.size, np.int64))
+        charged_s = characterise(config, "read").transfer_s(pages.size * config.page_bytes)
+        assert run.done.max() * 1e-9 == pytest.approx(charged_s, rel=0.03)
