@@ -9,6 +9,8 @@ problems before raising.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -157,3 +159,16 @@ def resolve_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None
     for path in overrides:
         sources[path] = "override (--set)"
     return Preset(name, family.name, str(data.get("description", "")), spec, body, sources, overrides)
+
+
+@lru_cache(maxsize=256)
+def preset_spec(name: str) -> Any:
+    """The spec of preset ``name`` without overrides, resolved once per process: how a family
+    composes another family's or a component's preset by name (a DRAM tier, a server's GPU)."""
+    return resolve_preset(name).spec
+
+
+@lru_cache(maxsize=256)
+def preset_family(name: str) -> str:
+    """The family preset ``name`` belongs to (read once per process)."""
+    return str(load_merged(name).get("family"))

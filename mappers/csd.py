@@ -121,8 +121,8 @@ def place(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
 
 
 def _flash_capacity(spec: CsdSpec) -> float:
-    from accsim.presets import resolve_preset
-    return resolve_preset(spec.drives.flash).spec.flash.capacity_GiB * GIB
+    from accsim.presets import preset_spec
+    return preset_spec(spec.drives.flash).flash.capacity_GiB * GIB
 
 
 def flexgen_policy(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:

@@ -42,12 +42,12 @@ class StorageRates:
 @lru_cache(maxsize=32)
 def storage_rates(spec: CsdSpec) -> StorageRates:
     from accsim.arch.flash.service import characterise
-    from accsim.presets import resolve_preset
+    from accsim.presets import preset_spec
     hz = spec.clock_hz
     per_cycle = lambda GBps: GBps * 1e9 / hz
-    flash = resolve_preset(spec.drives.flash).spec.flash
+    flash = preset_spec(spec.drives.flash).flash
     read, write = characterise(flash, "read"), characterise(flash, "write")
-    ssd = characterise(resolve_preset(spec.host.ssd).spec.flash, "read")
+    ssd = characterise(preset_spec(spec.host.ssd).flash, "read")
     ssd_GBps = min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps, spec.host.file_read_GBps)
     return StorageRates(
         flash_read=per_cycle(read.bandwidth_GBps), flash_write=per_cycle(write.bandwidth_GBps),

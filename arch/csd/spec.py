@@ -83,12 +83,12 @@ class CsdSpec:
     policy: Policy = section(Policy, "FlexGen's placement search", default=True)
 
     def check(self) -> None:
-        from accsim.presets import load_merged
+        from accsim.presets import preset_family
         problems = []
         for field, name, family in (("gpu", self.gpu, "gpu"), ("drives.flash", self.drives.flash, "flash"),
                                     ("host.ssd", self.host.ssd, "flash")):
             try:
-                found = load_merged(name).get("family")
+                found = preset_family(name)
             except AccsimError as exc:
                 problems.append(f"{field}: {exc}")
                 continue
@@ -112,5 +112,5 @@ class CsdSpec:
         return self.gpu_spec().clock_hz
 
     def gpu_spec(self):
-        from accsim.presets import resolve_preset
-        return resolve_preset(self.gpu).spec
+        from accsim.presets import preset_spec
+        return preset_spec(self.gpu)

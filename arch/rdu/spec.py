@@ -113,12 +113,12 @@ class RduSpec:
         return self.pcu.lanes * self.pcu.stages
 
     def check(self) -> None:
-        from accsim.presets import load_merged
+        from accsim.presets import preset_family
         problems = []
         for name in ("hbm", "ddr"):
             tier = getattr(self, name)
             try:
-                family = load_merged(tier.dram).get("family")
+                family = preset_family(tier.dram)
             except AccsimError as exc:
                 problems.append(f"{name}.dram: {exc}")
                 continue

@@ -27,8 +27,8 @@ class TierRates:
 
 
 def dram_config(name: str):
-    from accsim.presets import resolve_preset
-    return resolve_preset(name).spec.dram
+    from accsim.presets import preset_spec
+    return preset_spec(name).dram
 
 
 @lru_cache(maxsize=64)
