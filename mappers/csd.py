@@ -55,6 +55,9 @@ def lower(graph: OpGraph, spec: CsdSpec) -> Program:
     gpu = spec.gpu_spec()
     if gpu.devices != 1:
         raise ConfigError([f"gpu: '{spec.gpu}' has {gpu.devices} devices; the csd server has one GPU"])
+    if spec.drives.count > graph.model.n_kv_heads:
+        raise ConfigError([f"drives.count: {spec.drives.count} drives for {graph.model.n_kv_heads} KV heads; "
+                           f"heads split over the drives, so use at most {graph.model.n_kv_heads}"])
     placement = place(graph, spec, gpu)
     gpu_side = replace(gpu, offload=replace(gpu.offload, weights_fraction=placement.weights_off_gpu,
                                             kv_fraction=placement.kv_off_gpu))

@@ -116,6 +116,9 @@ def partition(graph: OpGraph, spec: RduSpec) -> list[list[Op]]:
         else:
             groups.append([op])
     budget = int(spec.pcu.count * spec.mapper.unit_fraction)
+    if budget < 1 or int(spec.pmu.count * spec.mapper.unit_fraction) < 1:
+        raise ConfigError([f"mapper.unit_fraction: {spec.mapper.unit_fraction:g} of {spec.pcu.count} PCUs and "
+                           f"{spec.pmu.count} PMUs leaves no unit for a section; raise it or the unit counts"])
     sections: list[list[Op]] = []
     for g in groups:
         while len(g) > budget:

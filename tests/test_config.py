@@ -167,3 +167,8 @@ def _value(data, path):
     for part in path.split("."):
         data = data[part]
     return data
+
+
+def test_set_options_read_scientific_notation_as_numbers():
+    assert parse_set_options(["a=1e-9", "b=2E+3", "c=5.5e2", "d=e5", "e=1e"]) == {
+        "a": 1e-9, "b": 2000.0, "c": 550.0, "d": "e5", "e": "1e"}

@@ -129,3 +129,10 @@ def test_sparf_keeps_a_second_channel_major_copy_of_k():
     _, sparse = program("instinfer-a6000-1csd", Phase.prefill(2, 128), **{"attention.mode": "sparf"})
     written = lambda p: p.column("storage_bytes")[p.column("task_class") == 21].sum()
     assert written(sparse) == pytest.approx(1.5 * written(dense), rel=1e-3)
+
+
+def test_more_drives_than_kv_heads_or_huge_chunk_counts_are_refused():
+    with pytest.raises(ConfigError, match="drives.count: 1000 drives for 40 KV heads"):
+        accsim.run("instinfer-a6000-1csd", "opt-13b", gen=2, chips=1000)
+    with pytest.raises(ConfigError, match="pipeline.chunks: expected a value <= 256"):
+        accsim.run("instinfer-a6000-1csd", "opt-13b", gen=2, overrides={"pipeline.chunks": 100000})

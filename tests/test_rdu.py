@@ -230,3 +230,10 @@ def test_every_sn40l_case_runs():
     from accsim.validation.harness import load_cases, run_case
     outcomes = [run_case(c) for c in load_cases() if c.id.startswith("sn40l-")]
     assert [o.case.id for o in outcomes if o.failure] == []
+
+
+def test_a_unit_budget_of_zero_is_refused_not_looped_on(small):
+    with pytest.raises(ConfigError, match="mapper.unit_fraction: .* leaves no unit"):
+        accsim.run("sn40l", small, gen=2, overrides={"mapper.unit_fraction": 0.0001})
+    with pytest.raises(ConfigError, match="leaves no unit"):
+        accsim.run("sn40l", small, gen=2, overrides={"pcu.count": 1})

@@ -57,9 +57,9 @@ class Attention:
 @dataclass(frozen=True, kw_only=True)
 class Pipeline:
     microbatches: int = param("microbatches", "decode batch split so one microbatch's in-storage "
-                              "attention overlaps another's GPU layers", gt=0, default=2)
+                              "attention overlaps another's GPU layers", gt=0, le=64, default=2)
     chunks: int = param("chunks", "pieces of one drive's attention, so its flash reads overlap its "
-                        "engine", gt=0, default=8)
+                        "engine", gt=0, le=256, default=8)
 
 
 @dataclass(frozen=True, kw_only=True)
