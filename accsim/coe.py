@@ -49,8 +49,9 @@ def parse_coe(text: str) -> tuple[int, str]:
     return int(match.group(1)), match.group(2)
 
 
-def run_coe(scenario: Any, run_scenario: Any) -> Any:
-    """The CoE scenario's RunResult (``run_scenario`` simulates the router and the experts)."""
+def run_coe(scenario: Any, run_scenario: Callable[[Any], Any]) -> Any:
+    """The CoE scenario's RunResult (``run_scenario(scenario)`` simulates the router and the
+    experts)."""
     from accsim.presets import resolve_preset
     from accsim.registry import families
     from accsim.runner import load_named, step_graph

@@ -10,7 +10,7 @@ length (sums of parts stay equal to totals). ``decode_samples=0`` simulates ever
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -141,9 +141,21 @@ class _Passes:
     last: Program
 
 
+class _Ticks:
+    """Counts simulated passes for a progress display: ``report(done, total)`` after each."""
+
+    def __init__(self, report: Callable[[int, int], None] | None, total: int) -> None:
+        self.report, self.total, self.done = report, total, 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.report:
+            self.report(self.done, self.total)
+
+
 def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
                       contexts: np.ndarray, new_tokens: int = 1, draft_modules: int = 0,
-                      draft: ModelConfig | None = None) -> _Passes:
+                      draft: ModelConfig | None = None, tick: Callable[[], None] = lambda: None) -> _Passes:
     """Simulate passes at a sample of the given cache lengths (with a draft model, each step
     is its ``new_tokens - 1`` one-token draft passes, then the verifying pass); keep only
     their stats, digests and the first and last Program (a Program can be hundreds of MB)."""
@@ -156,6 +168,7 @@ def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
         if draft is not None:
             step = _with_draft_passes(step, preset, draft, scenario, int(ctx), new_tokens - 1)
         stats.append(step)
+        tick()
         digests.append(digest)
         first = first or program
         last = program
@@ -197,41 +210,48 @@ def _draft(scenario: Scenario, model: ModelConfig) -> tuple[ModelConfig | None, 
     return None, scenario.draft_tokens
 
 
-def run_scenario(scenario: Scenario, timeline: bool = False) -> RunResult:
+def run_scenario(scenario: Scenario, timeline: bool = False,
+                 on_pass: Callable[[int, int], None] | None = None) -> RunResult:
     """Simulate a scenario and return stats plus what produced them (and, if asked, the
-    schedules of prefill and of the first and last simulated decode step for a timeline)."""
+    schedules of prefill and of the first and last simulated decode step for a timeline).
+    ``on_pass(done, total)`` is called after each simulated pass (for a progress display)."""
     scenario.check()
     if scenario.coe:
         if timeline:
             raise ConfigError(["--trace: a composition of experts has no single timeline; trace one "
                                "expert's run (drop --coe)"])
         from accsim.coe import run_coe
-        return run_coe(scenario, run_scenario)
+        return run_coe(scenario, lambda s: run_scenario(s, on_pass=on_pass))
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype)
     draft, draft_modules = _draft(scenario, model)
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []
+    contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)
+    prefill_passes = (0 if scenario.decode_only else sample_steps(scenario.prompt, scenario.decode_samples).size
+                      if family.prefill == "token_by_token" else 1)
+    tick = _Ticks(on_pass, prefill_passes + sample_steps(contexts.size, scenario.decode_samples).size)
     if scenario.decode_only:
         prefill = Stats({"latency_s": 0.0, "energy_J": 0.0, "by_op_kind": {}, "by_unit": {},
                          "skipped": "decode_only: the prompt's KV cache is already in place"})
         prefill_digest = None
     elif family.prefill == "token_by_token":
         # the prompt runs one token per pass: pass i reads a cache of i tokens
-        passes = _one_token_passes(preset, model, scenario, np.arange(scenario.prompt, dtype=np.int64))
+        passes = _one_token_passes(preset, model, scenario, np.arange(scenario.prompt, dtype=np.int64),
+                                   tick=tick)
         prefill = Stats(passes.aggregate)
         prefill_digest = passes.digests[0]
         steps.append(("prompt token 1", passes.first))
     else:
         prefill, prefill_program, prefill_digest = lower_and_simulate(
             preset, model, Phase.prefill(scenario.batch, scenario.prompt), scenario.mapper)
+        tick()
         steps.append(("prefill", prefill_program))
     digests: dict[str, Any] = {"prefill": prefill_digest, "decode": []}
-    contexts = decode_contexts(scenario.prompt, scenario.gen, scenario.tokens_per_step)
     decode = None
     if contexts.size:
         passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.draft_tokens,
-                                   draft_modules, draft)
+                                   draft_modules, draft, tick)
         decode = passes.aggregate
         digests["decode"] = passes.digests
         last = passes.sampled[-1]

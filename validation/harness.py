@@ -242,9 +242,15 @@ def _curve(case: Case, tmp: Path) -> tuple:
     return tuple((v, float(_run({**case.scenario, over: v}, tmp)[stat])) for v in case.curve["values"])
 
 
-def run_all(select: str | None = None) -> list[Outcome]:
+def run_all(select: str | None = None, on_case: Callable[[int, int], None] | None = None) -> list[Outcome]:
+    """Every (selected) case; ``on_case(done, total)`` after each (for a progress display)."""
     cases = [c for c in load_cases() if not select or select in c.id]
-    return [run_case(c) for c in cases]
+    outcomes = []
+    for case in cases:
+        outcomes.append(run_case(case))
+        if on_case:
+            on_case(len(outcomes), len(cases))
+    return outcomes
 
 
 def markdown_table(outcomes: list[Outcome]) -> str:

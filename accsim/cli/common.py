@@ -6,7 +6,8 @@ loaded only when named or listed), so a family's command lives next to its famil
 from __future__ import annotations
 
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -15,6 +16,17 @@ import accsim
 
 # tables keep their shape when stdout is a pipe or a file (rich would assume 80 columns)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal (none when quiet or piped); yields ``report(done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=True, disable=quiet or not console.is_terminal)
+    with progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def fmt_s(seconds: float) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console, fmt_s
+from accsim.cli.common import cli, console, fmt_s, progress_bar
 from accsim.scenario import DTYPES, click_options
 
 PHASES = ("prefill", "decode")
@@ -77,7 +77,7 @@ def _print_coe(coe: Any) -> None:
               help="write a Chrome trace-event timeline (Perfetto, chrome://tracing)")
 @click.option("--trace-max-events", default=50_000, show_default=True, type=click.IntRange(min=100),
               help="aggregate tasks beyond this many timeline events")
-@click.option("--quiet", is_flag=True, help="no summary tables")
+@click.option("--quiet", is_flag=True, help="no progress bar and no summary tables")
 def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool,
             **fields: Any) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
@@ -88,7 +88,8 @@ def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet
     from accsim.timeline import write_timeline
 
     scenario = Scenario(**{**fields, "overrides": parse_set_options(fields["overrides"])})
-    result = run_scenario(scenario, timeline=trace_path is not None)
+    with progress_bar("simulating passes", quiet) as on_pass:
+        result = run_scenario(scenario, timeline=trace_path is not None, on_pass=on_pass)
     payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
                "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
     write_json_atomic(json_path, payload)

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console
+from accsim.cli.common import cli, console, progress_bar
 
 
 @cli.command("validate")
@@ -17,14 +17,16 @@ from accsim.cli.common import cli, console
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="published vs simulated, log-log, with y = x (PNG)")
 @click.option("--strict", is_flag=True, help="exit 1 on any miss, not only on cases that fail to run")
+@click.option("--quiet", is_flag=True, help="no progress bar")
 def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
-                 strict: bool) -> None:
+                 strict: bool, quiet: bool) -> None:
     """Simulate every published case and compare: misses are shown, not hidden."""
     from accsim.files import write_atomic
     from accsim.stats import write_json_atomic
     from accsim.validation.harness import markdown_table, run_all
 
-    outcomes = run_all(select)
+    with progress_bar("validating cases", quiet) as on_case:
+        outcomes = run_all(select, on_case)
     table = Table(title="published vs simulated", title_justify="left")
     for c in ("case", "metric", "published", "simulated", "error %", "within tolerance"):
         table.add_column(c, justify="right" if c in ("published", "simulated", "error %") else "left",
