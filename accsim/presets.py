@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from accsim import config
-from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
+from accsim.errors import AccsimError, ConfigError, ProblemList, UnknownNameError, did_you_mean
 from accsim.registry import families
 
 META_KEYS = ("family", "extends", "description", "sources")
@@ -179,3 +179,18 @@ def preset_spec(name: str) -> Any:
 def preset_family(name: str) -> str:
     """The family preset ``name`` belongs to (read once per process)."""
     return str(load_merged(name).get("family"))
+
+
+def preset_reference_problems(refs: Sequence[tuple[str, str, str, str]]) -> list[str]:
+    """Problems with spec fields that name another preset: each ref is (field, preset name,
+    the family it must belong to, an example for the message)."""
+    problems = []
+    for field, name, family, example in refs:
+        try:
+            found = preset_family(name)
+        except AccsimError as exc:
+            problems.append(f"{field}: {exc}")
+            continue
+        if found != family:
+            problems.append(f"{field}: '{name}' is a {found} preset; name a {family} preset (e.g. {example})")
+    return problems

@@ -412,6 +412,12 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
     pcus, pmus = alloc
     off = stage_offsets(stages, steps)
     per = [_per_step(st, steps, graph) for st in stages]
+    # consumers a stage streams to through a credited buffer (same step offset, no barrier)
+    streams_to: list[list[int]] = [[] for _ in stages]
+    for c, cst in enumerate(stages):
+        for p, barrier in cst.inputs:
+            if not barrier and off[c] == off[p]:
+                streams_to[p].append(c)
     rows: list[tuple] = []          # (sort key, role, stage, step, payload)
     for s, st in enumerate(stages):
         for j in range(steps):
@@ -473,10 +479,8 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
                         d.append(index[(p, 1, 0, steps - 1)])
                 else:
                     d.append(index[(p, 1, 0, j)])
-            for c, cst in enumerate(stages):    # the consumer's input buffer has a free slot
-                for p, barrier in cst.inputs:
-                    if p == s and not barrier and off[c] == off[s] and j >= DOUBLE_BUFFER:
-                        d.append(index[(c, 1, 0, j - DOUBLE_BUFFER)])
+            if j >= DOUBLE_BUFFER:             # the consumer's input buffer has a free slot
+                d += [index[(c, 1, 0, j - DOUBLE_BUFFER)] for c in streams_to[s]]
             if st.store_bytes and j >= DOUBLE_BUFFER:
                 d.append(index[(s, 2, 0, j - DOUBLE_BUFFER)])
             if j:

@@ -6,6 +6,7 @@ devices: all-reduce puts 2(p-1)/p of the payload on the wire in 2(p-1) latency-b
 all-gather (p-1)/p in p-1 steps; all-to-all over a full mesh (or a non-blocking switch) sends
 its off-device bytes in one step.
 """
+import numpy as np
 from numba import njit
 
 ALL_REDUCE, ALL_GATHER, ALL_TO_ALL = 0, 1, 2
@@ -22,3 +23,14 @@ def collective_wire(code, payload_bytes, p):
     if code == ALL_GATHER:
         return (p - 1) / p * payload_bytes, p - 1
     return float(payload_bytes), 1
+
+
+@njit(cache=True)
+def collective_wire_many(codes, payload_bytes, groups):
+    """``collective_wire`` over arrays: (wire bytes, latency-bound steps) per collective."""
+    n = codes.shape[0]
+    wire = np.zeros(n, np.float64)
+    steps = np.zeros(n, np.int64)
+    for i in range(n):
+        wire[i], steps[i] = collective_wire(codes[i], payload_bytes[i], groups[i])
+    return wire, steps

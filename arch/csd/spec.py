@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
-from accsim.errors import AccsimError, ConfigError
+from accsim.errors import ConfigError
 
 SYSTEMS = ("instinfer", "flexgen", "deepspeed")
 
@@ -83,17 +83,10 @@ class CsdSpec:
     policy: Policy = section(Policy, "FlexGen's placement search", default=True)
 
     def check(self) -> None:
-        from accsim.presets import preset_family
-        problems = []
-        for field, name, family in (("gpu", self.gpu, "gpu"), ("drives.flash", self.drives.flash, "flash"),
-                                    ("host.ssd", self.host.ssd, "flash")):
-            try:
-                found = preset_family(name)
-            except AccsimError as exc:
-                problems.append(f"{field}: {exc}")
-                continue
-            if found != family:
-                problems.append(f"{field}: '{name}' is a {found} preset; name a {family} preset")
+        from accsim.presets import preset_reference_problems
+        problems = preset_reference_problems([
+            ("gpu", self.gpu, "gpu", "a6000"), ("drives.flash", self.drives.flash, "flash", "instinfer-csd-flash"),
+            ("host.ssd", self.host.ssd, "flash", "samsung-980pro-flash")])
         if self.system == "instinfer" and self.drives.count < 1:
             problems.append("drives.count: instinfer keeps the KV cache in drives; set 1 or more")
         if self.system != "instinfer" and self.drives.count:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accsim.config import param, section
-from accsim.errors import AccsimError, ConfigError
+from accsim.errors import ConfigError
 from accsim.power import PowerSpec
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2}
@@ -113,17 +113,8 @@ class RduSpec:
         return self.pcu.lanes * self.pcu.stages
 
     def check(self) -> None:
-        from accsim.presets import preset_family
-        problems = []
-        for name in ("hbm", "ddr"):
-            tier = getattr(self, name)
-            try:
-                family = preset_family(tier.dram)
-            except AccsimError as exc:
-                problems.append(f"{name}.dram: {exc}")
-                continue
-            if family != "dram":
-                problems.append(f"{name}.dram: '{tier.dram}' is a {family} preset; name a DRAM preset "
-                                f"(family dram, e.g. hbm3-7200, ddr5-3200)")
+        from accsim.presets import preset_reference_problems
+        problems = preset_reference_problems([("hbm.dram", self.hbm.dram, "dram", "hbm3-7200"),
+                                              ("ddr.dram", self.ddr.dram, "dram", "ddr5-3200")])
         if problems:
             raise ConfigError(problems)
