@@ -54,7 +54,7 @@ def run_coe(scenario: Any, run_scenario: Callable[[Any], Any]) -> Any:
     experts)."""
     from accsim.presets import resolve_preset
     from accsim.registry import families
-    from accsim.runner import load_named, step_graph
+    from accsim.runner import _with_chips, load_named, step_graph
     from accsim.scenario import default
     from accsim.stats import Stats
     from accsim.workloads.graph import Phase
@@ -67,7 +67,6 @@ def run_coe(scenario: Any, run_scenario: Callable[[Any], Any]) -> Any:
         problems.append("coe: speculative decoding and decode_only are not modelled with a composition of experts")
     if problems:
         raise ConfigError(problems)
-    from accsim.runner import _with_chips
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     family = families().get(preset.family)
     if family.model_tiers is None:

@@ -498,7 +498,7 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
 
 
 # --- the search over step counts --------------------------------------------------------------
-def _candidates(graph: OpGraph, stages: list[Stage], spec: RduSpec) -> list[int]:
+def _candidates(graph: OpGraph, spec: RduSpec) -> list[int]:
     limit = spec.mapper.max_steps
     if graph.phase.kind == "prefill":
         limit = min(limit, graph.phase.tokens)
@@ -544,7 +544,7 @@ def plan_section(graph: OpGraph, stages: list[Stage], spec: RduSpec) -> tuple[Se
 
     names = "+".join(st.op.kind for st in stages[:4]) + ("+..." if len(stages) > 4 else "")
     try:
-        candidates = _candidates(graph, stages, spec)
+        candidates = _candidates(graph, spec)
         result = search({"steps": candidates}, ("pipelined",), fits, estimate, evaluate,
                         len(candidates), spec.mapper.top_k, f"section {names}")
     except ConfigError:
