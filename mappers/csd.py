@@ -67,7 +67,9 @@ def lower(graph: OpGraph, spec: CsdSpec) -> Program:
     units = GPU_UNITS + ("ssd",) + drive_units(spec.drives.count)
     b = ProgramBuilder("csd", units, GPU_KINDS + STORAGE_KINDS, {**GPU_COLUMNS, **EXTRA_COLUMNS})
     host: list[int] = []
-    lowering = [_Stream(b, spec, graph, placement, GpuStream(b, gpu_side, ZERO, host), j) for j in range(mb)]
+    gpu_streams = [GpuStream(b, gpu_side, graph.model.model_type, graph.phase.kind, ZERO, host)
+                   for _ in range(mb)]
+    lowering = [_Stream(b, spec, graph, placement, stream, j) for j, stream in enumerate(gpu_streams)]
     for op in graph.ops():
         for stream in lowering:
             stream.op(op)
@@ -196,8 +198,8 @@ class _Stream:
         self.pending = []
 
     def add(self, op: Op, unit: str, kind: str, deps, code: int, **values) -> int:
-        return self.b.add(op.name, unit, kind, deps, task_class=code, flops=0.0, mem_bytes=0,
-                          link_bytes=0, n_kernels=0, group=1, **{**ZERO, **values})
+        return self.b.add(op.name, unit, kind, deps, task_class=code, n_kernels=0,
+                          **{**self.gpu.zero, **values})
 
     def from_ssd(self, op: Op) -> list[int]:
         """FlexGen: the op's SSD-resident share read into host memory (one layer ahead)."""

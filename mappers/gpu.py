@@ -1,10 +1,17 @@
 """Lower an OpGraph onto the gpu family: tasks as an eager framework (or a captured graph) runs them.
 
-Per op: a host *launch* task (eager mode; its length is the op's kernel count times the
-per-kernel framework overhead), an optional *host_transfer* task for data offloaded to host
-memory, and one device task (compute on the device stream, or a collective on the
-interconnect). Device tasks keep stream order. Offloaded data is prefetched at most one layer
-ahead (two layers' buffers), as double-buffered offloading runtimes do.
+Per op: a host *launch* task (when the host launches kernels one by one; its length is the
+op's kernel count times the per-kernel framework overhead), an optional *host_transfer* task for
+data offloaded to host memory, and one device task (compute on the device stream, or a
+collective on the interconnect). Device tasks keep stream order. Offloaded data is prefetched
+at most one layer ahead (two layers' buffers), as double-buffered offloading runtimes do.
+
+The framework (``framework.mode``) decides the kernel table and who launches: eager (HF
+transformers' kernels per model type, launched one by one), graph (the same kernels, one
+captured graph per step), vllm (fused kernels; decode one captured graph, prefill launched
+one by one). Each step also carries the framework's fixed work: its per-forward kernels
+(rotary tables, masks, positions) and the host's per-step time outside launches.
+A GEMM's compute time counts its waves of output tiles over the SMs (``compute_util``).
 """
 from __future__ import annotations
 
@@ -19,24 +26,51 @@ from accsim.capacity import GIB, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.program import Program, ProgramBuilder
-from accsim.workloads.graph import OP_KINDS, Op, OpGraph, Parallelism
+from accsim.workloads.graph import OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
 
 UNITS = ("host", "device", "host_link", "interconnect")
-TASK_KINDS = OP_KINDS + ("launch", "host_transfer")
+TASK_KINDS = OP_KINDS + ("launch", "host_transfer", "framework")
 COLUMNS = {"task_class": np.int32, "flops": np.float64, "mem_bytes": np.int64,
-           "link_bytes": np.int64, "n_kernels": np.int64, "group": np.int64}
+           "link_bytes": np.int64, "n_kernels": np.int64, "group": np.int64,
+           "compute_util": np.float64, "host_us": np.float64}
+GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
+
+
+def kernel_table(spec: GpuSpec, model_type: str) -> dict[str, int]:
+    """The framework's kernels per op key for ``model_type`` (fused table in vllm mode)."""
+    fw = spec.framework
+    if fw.mode == "vllm":
+        return dict(fw.fused_kernels_per_op)
+    if model_type not in fw.kernels_by_model_type:
+        raise ConfigError([f"framework.kernels_by_model_type: no entry for model type '{model_type}' "
+                           f"(known: {', '.join(fw.kernels_by_model_type)}); add the kernels its "
+                           f"modeling code issues where they differ from kernels_per_op, or {{}}"])
+    return {**fw.kernels_per_op, **fw.kernels_by_model_type[model_type]}
+
+
+def table_name(spec: GpuSpec) -> str:
+    return ("framework.fused_kernels_per_op" if spec.framework.mode == "vllm"
+            else "framework.kernels_per_op")
+
+
+def wave_util(op: Op, spec: GpuSpec) -> float:
+    """Share of the SMs a GEMM's output tiles keep busy over its waves (1 for other ops):
+    tiles / (ceil(tiles / SMs) * SMs)."""
+    if op.kind not in GEMM_KINDS:
+        return 1.0
+    a = op.attrs
+    tile = spec.compute.gemm_tile
+    tiles = a.get("batch", 1) * math.ceil(a["m"] / tile[0]) * math.ceil(a["n"] / tile[1])
+    if op.kind == "expert_matmul":
+        tiles *= max(1, math.ceil(a["experts_active"]))
+    sms = spec.compute.sms
+    return tiles / (math.ceil(tiles / sms) * sms)
 COLLECTIVES = {"all_reduce": K.ALL_REDUCE, "all_gather": K.ALL_GATHER, "all_to_all": K.ALL_TO_ALL}
 
 
-def kernels_for(op: Op, spec: GpuSpec) -> int:
-    """Kernels an eager framework launches for ``op`` (per active expert for expert matmuls)."""
-    table = spec.framework.kernels_per_op
-    fn = op.attrs.get("fn")
-    key = f"{op.kind}_{fn}" if fn and f"{op.kind}_{fn}" in table else op.kind
-    if key not in table:
-        raise ConfigError([f"framework.kernels_per_op: no entry for '{key}' (needed by op "
-                           f"{op.name}); add it to the preset or with --set"])
-    per_op = table[key]
+def kernels_for(op: Op, spec: GpuSpec, table: dict[str, int]) -> int:
+    """Kernels the framework runs for ``op`` (per active expert for expert matmuls)."""
+    per_op = op_table_entry(table, op, table_name(spec), "add it to the preset or with --set")
     if op.kind == "expert_matmul":
         return per_op * math.ceil(op.attrs["experts_active"])
     return per_op
@@ -68,7 +102,8 @@ def lower(graph: OpGraph, spec: GpuSpec) -> Program:
                            f"for tp={graph.parallel.tp}"])
     check_capacity(graph, spec)
     b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
-    stream = GpuStream(b, spec)
+    stream = GpuStream(b, spec, graph.model.model_type, graph.phase.kind)
+    stream.framework_step()
     for op in graph.ops():
         stream.emit(op)
     return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
@@ -81,18 +116,44 @@ class GpuStream:
     kinds and columns. A family that composes the gpu side (the csd family) passes its own
     builder, zeros for its extra columns, and the tasks an op must also wait for."""
 
-    def __init__(self, b: ProgramBuilder, spec: GpuSpec, extra_columns: dict | None = None,
-                 host: list | None = None) -> None:
+    def __init__(self, b: ProgramBuilder, spec: GpuSpec, model_type: str, phase_kind: str,
+                 extra_columns: dict | None = None, host: list | None = None) -> None:
         self.b, self.spec = b, spec
         self.extra = dict(extra_columns or {})
-        self.eager = spec.framework.mode == "eager"
-        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **self.extra)
+        self.table = kernel_table(spec, model_type)
+        mode = spec.framework.mode
+        self.eager = mode == "eager" or (mode == "vllm" and phase_kind == "prefill")
+        self.zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, compute_util=1.0,
+                         host_us=0.0, **self.extra)   # a task's columns before its own values
         self.host = host if host is not None else []       # the host's launch chain (shareable)
         if not self.eager and not self.host:
             self.host.append(b.add("graph_launch", "host", "launch", task_class=K.GRAPH_LAUNCH,
-                                   n_kernels=1, **zero))
+                                   n_kernels=1, **self.zero))
         self.stream_prev: list[int] = []
         self.layer_last_device: dict[int, int] = {}
+
+    def framework_step(self) -> None:
+        """The framework's fixed work of one step: host time outside launches, then the
+        per-forward kernels (launched by the host when it launches kernels one by one)."""
+        spec, fw = self.spec, self.spec.framework
+        host_us = fw.vllm_step_host_us if fw.mode == "vllm" else fw.step_host_us
+        zero = self.zero
+        self.host.append(self.b.add("framework.step_host", "host", "framework", self.host[-1:],
+                                    task_class=K.HOST_WORK, n_kernels=0, **{**zero, "host_us": host_us}))
+        if "forward" not in self.table:
+            raise ConfigError([f"{table_name(spec)}: no entry for 'forward' (kernels once per "
+                               f"forward pass); add it, 0 if the framework has none"])
+        n_kernels = self.table["forward"]
+        if not n_kernels:
+            return
+        deps = self.host[-1:]
+        if self.eager:
+            launch = self.b.add("framework.forward", "host", "launch", deps, task_class=K.LAUNCH,
+                                n_kernels=n_kernels, **zero)
+            self.host.append(launch)
+            deps = [launch]
+        self.stream_prev = [self.b.add("framework.forward", "device", "framework", deps,
+                                       task_class=K.COMPUTE, n_kernels=n_kernels, **zero)]
 
     def emit(self, op: Op, after: list[int] | tuple = (), transfer_after: list[int] | tuple = (),
              columns: dict | None = None) -> int:
@@ -100,10 +161,9 @@ class GpuStream:
         op also waits for; ``transfer_after``: tasks its host-link transfer waits for (data
         staged from elsewhere); ``columns``: values of the composing family's columns."""
         b, spec = self.b, self.spec
-        n_kernels = kernels_for(op, spec)
+        n_kernels = kernels_for(op, spec, self.table)
         deps = list(self.stream_prev) + self.host[-1:] + list(after)
-        extra = {**self.extra, **(columns or {})}
-        zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, **extra)
+        zero = {**self.zero, **(columns or {})}
         if self.eager and n_kernels:
             launch = b.add(op.name, "host", "launch", self.host[-1:], task_class=K.LAUNCH,
                            n_kernels=n_kernels, **zero)
@@ -113,17 +173,18 @@ class GpuStream:
         if offload:
             window = [self.layer_last_device[op.layer - 2]] if op.layer - 2 in self.layer_last_device else []
             deps.append(b.add(op.name, "host_link", "host_transfer", window + list(transfer_after),
-                              task_class=K.HOST_TRANSFER, n_kernels=0, flops=0.0, mem_bytes=0,
-                              link_bytes=offload, group=1, **extra))
+                              task_class=K.HOST_TRANSFER, n_kernels=0,
+                              **{**zero, "link_bytes": offload}))
         if op.kind in COLLECTIVES:
             task = b.add(op.name, "interconnect", op.kind, deps, task_class=COLLECTIVES[op.kind],
-                         n_kernels=n_kernels, flops=float(op.flops), mem_bytes=0,
-                         link_bytes=int(op.attrs["payload_bytes"]), group=int(op.attrs["group"]),
-                         **extra)
+                         n_kernels=n_kernels, **{**zero, "flops": float(op.flops),
+                                                 "link_bytes": int(op.attrs["payload_bytes"]),
+                                                 "group": int(op.attrs["group"])})
         else:
             task = b.add(op.name, "device", op.kind, deps, task_class=K.COMPUTE,
-                         n_kernels=n_kernels, flops=float(op.flops),
-                         mem_bytes=op.bytes_read + op.bytes_written, link_bytes=0, group=1, **extra)
+                         n_kernels=n_kernels, **{**zero, "flops": float(op.flops),
+                                                 "mem_bytes": op.bytes_read + op.bytes_written,
+                                                 "compute_util": wave_util(op, spec)})
         self.stream_prev = [task]
         self.layer_last_device[op.layer] = task
         return task

@@ -32,15 +32,17 @@ from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.mappers.tiling import search
 from accsim.program import Program
-from accsim.workloads.graph import Op, OpGraph
+from accsim.workloads.graph import Op, OpGraph, op_table_entry
 
 KINDS = COMMANDS + (BARRIER_KIND,)
 K_ID = {k: i for i, k in enumerate(KINDS)}
 MATRIX_KINDS = ("matmul", "attn_score", "attn_context", "moe_router", "expert_matmul")
 # ASIC cost per element of each non-matrix op: (vector ops, special-function ops)
-ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "elementwise": (1, 0),
-             "embedding": (0, 0), "sampling": (1, 0), "rope": (3, 0), "kv_append": (0, 0),
-             "activation": (6, 1)}
+ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "elementwise_add": (1, 0),
+             "elementwise_mul": (1, 0), "elementwise_concat": (0, 0), "elementwise_rope": (3, 0),
+             "embedding": (0, 0), "sampling": (1, 0), "kv_append": (0, 0),
+             "activation_gelu_tanh": (6, 1), "activation_gelu": (6, 1), "activation_silu": (6, 1),
+             "activation_relu": (1, 0)}
 
 
 @dataclass
@@ -300,7 +302,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
             raise ConfigError([f"pim: {op.kind} ({op.name}): PIM-GPT is a single-device system; use tp=1"])
         else:
             elements = max(1, op.bytes_written // max(graph.model.dtype_bytes, 1))
-            vec, special = ASIC_COST.get(op.kind, (1, 0))
+            vec, special = op_table_entry(ASIC_COST, op, "pim ASIC_COST", "the ASIC has no unit for it")
             pending_vector += vec * elements
             pending_special += special * elements
             elementwise_ops += (vec + special) * elements

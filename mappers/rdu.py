@@ -40,12 +40,14 @@ from accsim.errors import ConfigError
 from accsim.mappers.tiling import search
 from accsim.program import Program
 from accsim.registry import Mapper
-from accsim.workloads.graph import OP_KINDS, Op, OpGraph, Parallelism
+from accsim.workloads.graph import OP_KEYS, OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
 
 TIER_UNITS = {"hbm": HBM, "ddr": DDR}
 MATRIX = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 ROW_REDUCTIONS = ("layernorm", "rmsnorm", "sampling")     # need a whole row of their input
-TRANSCENDENTAL = {"activation": 1.0, "softmax": 1.0}      # tail-unit results per element
+# tail-unit (transcendental) results per element, every op key that runs on a PCU
+TRANSCENDENTAL = {key: 0.0 for key in OP_KEYS} | {
+    "softmax": 1.0, **{f"activation_{fn}": 1.0 for fn in ("gelu_tanh", "gelu", "silu")}}
 DOUBLE_BUFFER = 2                                          # tiles per buffer (credits)
 
 
@@ -240,7 +242,7 @@ def _work(graph: OpGraph, op: Op) -> Stage:
         elems = out_elems or int(a.get("rows", 1) * a.get("width", 1))
         st.simd_elems = elems
         st.simd_ops = op.flops / elems if elems else 0.0
-        st.tail_ops = int(elems * TRANSCENDENTAL.get(op.kind, 0.0))
+        st.tail_ops = int(elems * op_table_entry(TRANSCENDENTAL, op, "rdu TRANSCENDENTAL", "add the op key"))
         if op.kind in ("layernorm", "rmsnorm"):
             st.tail_ops = ph.tokens          # one reciprocal square root per row
         if op.kind == "softmax" and graph.phase.new_tokens > 1:

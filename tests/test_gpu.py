@@ -46,7 +46,7 @@ def test_no_device_task_beats_its_roofline(arch, model, phase):
     rates = device_rates(spec, "fp16")
     c = program.columns
     busy, _ = K.task_busy_cycles(c["task_class"], c["flops"], c["mem_bytes"], c["link_bytes"],
-                                 c["n_kernels"], c["group"], **rates)
+                                 c["n_kernels"], c["group"], c["compute_util"], c["host_us"], **rates)
     compute = c["task_class"] == K.COMPUTE
     hz = spec.clock_hz
     peak_flops_per_cycle = spec.compute.peak_TFLOPS["fp16"] * 1e12 / hz
@@ -143,3 +143,80 @@ def test_decode_time_per_layer_matches_measurement(tmp_path, gpu_reference, n_em
     slope_ms = np.polyfit(layers, tpots, 1)[0] * 1e3
     measured_ms = gpu_reference["decode_time_per_layer_ms"][n_embd]
     assert slope_ms == pytest.approx(measured_ms, rel=0.25)
+
+
+def _device_cycles(spec, ops):
+    """Busy cycles of the device tasks of ``ops`` lowered alone (helper for probes)."""
+    from accsim.mappers.gpu import GpuStream, COLUMNS, TASK_KINDS, UNITS
+    from accsim.program import ProgramBuilder
+    b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
+    stream = GpuStream(b, spec, "gpt2", "decode")
+    tasks = [stream.emit(op) for op in ops]
+    program = b.build(meta={"dtype": "fp16", "mode": spec.framework.mode})
+    c = program.columns
+    busy, _ = K.task_busy_cycles(c["task_class"], c["flops"], c["mem_bytes"], c["link_bytes"],
+                                 c["n_kernels"], c["group"], c["compute_util"], c["host_us"],
+                                 **device_rates(spec, "fp16"))
+    return [int(busy[t]) for t in tasks]
+
+
+def _gemm(m, n, k, name="g"):
+    from accsim.workloads.graph import Op
+    return Op(name, "matmul", 0, (), (), 2 * m * n * k, 0, 0, {"m": m, "n": n, "k": k, "batch": 1})
+
+
+def test_gemm_waves_quantise_over_the_sms():
+    """One tile more than the SMs takes a second full wave: twice the time of a full wave
+    (a compute-bound probe: no bytes)."""
+    spec = resolve_preset("h100-sxm").spec
+    tm, tn = spec.compute.gemm_tile
+    full, one_more = _device_cycles(spec, [_gemm(tm * spec.compute.sms, tn, 65536),
+                                           _gemm(tm * (spec.compute.sms + 1), tn, 65536, "h")])
+    assert one_more == pytest.approx(2 * full, rel=1e-6)
+
+
+def test_a_kernel_pays_the_memory_latency_before_its_bytes():
+    from accsim.workloads.graph import Op
+    spec = resolve_preset("h100-sxm", {"framework.min_kernel_us": 0}).spec
+    rates = device_rates(spec, "fp16")
+    small = Op("s", "elementwise", 0, (), (), 0, 64, 64, {"fn": "add"})
+    big = Op("b", "elementwise", 0, (), (), 0, 2 ** 30, 0, {"fn": "add"})
+    s_cycles, b_cycles = _device_cycles(spec, [small, big])
+    assert s_cycles == int(np.ceil(rates["mem_latency_cycles"] + 128 / rates["mem_bytes_per_cycle"]))
+    assert b_cycles == int(np.ceil(rates["mem_latency_cycles"] + 2 ** 30 / rates["mem_bytes_per_cycle"]))
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "vllm"])
+def test_framework_modes_launch_as_declared(mode):
+    """eager: every op launched by the host; graph: one graph launch per step; vllm: one graph
+    launch per decode step, host launches in prefill, fewer device kernels than eager."""
+    spec = resolve_preset("h100-sxm", {"framework.mode": mode}).spec
+    model = load_model("llama2-7b")
+    decode = lower(build_graph(model, Phase.decode(1, 64)), spec)
+    prefill = lower(build_graph(model, Phase.prefill(1, 64)), spec)
+    launches = lambda p: int((p.columns["task_class"] == K.LAUNCH).sum())
+    graphs = lambda p: int((p.columns["task_class"] == K.GRAPH_LAUNCH).sum())
+    device_kernels = lambda p: int(p.columns["n_kernels"][p.columns["task_class"] == K.COMPUTE].sum())
+    host_work = lambda p: p.columns["host_us"][p.columns["task_class"] == K.HOST_WORK]
+    if mode == "eager":
+        assert graphs(decode) == 0 and launches(decode) > 32 * 10
+        assert device_kernels(decode) == 32 * 41 + 10 + 1 + 8 + 1 + 3   # 41 per layer (HF llama)
+    else:
+        assert graphs(decode) == 1 and launches(decode) == 0
+    assert (launches(prefill) > 0) == (mode in ("eager", "vllm"))
+    eager_kernels = device_kernels(lower(build_graph(model, Phase.decode(1, 64)),
+                                         resolve_preset("h100-sxm").spec))
+    assert (device_kernels(decode) < eager_kernels / 2) == (mode == "vllm")
+    fw = spec.framework
+    assert list(host_work(decode)) == [fw.vllm_step_host_us if mode == "vllm" else fw.step_host_us]
+
+
+def test_vllm_decode_is_bandwidth_bound_and_faster_than_eager():
+    eager = accsim.run(arch="h100-sxm", model="llama2-7b", prompt=64, gen=3)
+    vllm = accsim.run(arch="h100-sxm", model="llama2-7b", prompt=64, gen=3,
+                      overrides={"framework.mode": "vllm"})
+    assert vllm["tpot_s"] < eager["tpot_s"] / 3
+    weights_s = load_model("llama2-7b").num_params * 2 / 3.35e12
+    assert weights_s < vllm["tpot_s"] < 2 * weights_s
+    assert "vLLM" in vllm["decode.last_step.execution_model"]
+    assert "eager" in eager["decode.last_step.execution_model"]

@@ -26,6 +26,11 @@ from accsim.workloads.model import ModelConfig
 OP_KINDS = ("embedding", "layernorm", "rmsnorm", "matmul", "attn_score", "softmax",
             "attn_context", "kv_append", "rope", "activation", "elementwise", "moe_router",
             "expert_matmul", "sampling", "all_reduce", "all_gather", "all_to_all")
+# functions of the ``elementwise`` and ``activation`` ops; an op's table key is ``kind_fn``
+ELEMENTWISE_FNS = ("add", "mul", "rope", "concat")
+ACTIVATION_FNS = ("gelu_tanh", "gelu", "silu", "relu")
+OP_KEYS = tuple(k for k in OP_KINDS if k not in ("elementwise", "activation", "rope")) + tuple(
+    f"elementwise_{fn}" for fn in ELEMENTWISE_FNS) + tuple(f"activation_{fn}" for fn in ACTIVATION_FNS)
 ELEMENT_FLOPS = {"layernorm": 8, "rmsnorm": 4, "softmax": 5, "gelu_tanh": 8, "gelu": 8,
                  "silu": 4, "relu": 1, "add": 1, "mul": 1, "rope": 3}
 ROLES = ("weight", "activation", "kv_cache")
@@ -67,6 +72,21 @@ class Op:
     @property
     def weights(self) -> tuple[Tensor, ...]:
         return tuple(t for t in self.inputs if t.role == "weight")
+
+    @property
+    def key(self) -> str:
+        """What a per-op cost table is keyed by: the kind, or ``kind_fn`` for element-wise ops
+        and activations (one of ``OP_KEYS``)."""
+        fn = self.attrs.get("fn")
+        return f"{self.kind}_{fn}" if fn else self.kind
+
+
+def op_table_entry(table: Mapping[str, Any], op: Op, where: str, fix: str) -> Any:
+    """``table[op.key]``, or a ConfigError naming the table and the fix: a cost table never
+    falls back to another entry (a missing key once charged RoPE as one add)."""
+    if op.key not in table:
+        raise ConfigError([f"{where}: no entry for '{op.key}' (needed by op {op.name}); {fix}"])
+    return table[op.key]
 
 
 @dataclass(frozen=True)
@@ -265,7 +285,7 @@ class _TransformerGraph:
 
     def eltwise(self, name: str, layer: int, fn: str, inputs: list[Tensor], rows: int, width: int) -> Tensor:
         y = self.b.act(name, rows, width)
-        kind = "activation" if fn in ("gelu_tanh", "gelu", "silu", "relu") else "elementwise"
+        kind = "activation" if fn in ACTIVATION_FNS else "elementwise"
         self.b.add(name, kind, layer, inputs, [y], ELEMENT_FLOPS[fn] * rows * width, fn=fn)
         return y
 

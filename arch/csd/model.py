@@ -65,8 +65,8 @@ def task_cycles(spec: CsdSpec, program: Program) -> tuple[np.ndarray, np.ndarray
     c = program.columns
     cls = c["task_class"]
     busy, active = gpu_kernels.task_busy_cycles(cls, c["flops"], c["mem_bytes"], c["link_bytes"],
-                                                c["n_kernels"], c["group"],
-                                                **device_rates(spec.gpu_spec(), program.meta["dtype"]))
+                                                c["n_kernels"], c["group"], c["compute_util"],
+                                                c["host_us"], **device_rates(spec.gpu_spec(), program.meta["dtype"]))
     latency = np.zeros_like(busy)
     r, e = storage_rates(spec), spec.drives.engine
     nbytes = c["storage_bytes"].astype(float)

@@ -5,18 +5,20 @@ from numba import njit
 from accsim.engine.collectives import collective_wire
 
 # task classes (column ``task_class`` of a gpu Program)
-COMPUTE, LAUNCH, HOST_TRANSFER, ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, GRAPH_LAUNCH = 0, 1, 2, 3, 4, 5, 6
+COMPUTE, LAUNCH, HOST_TRANSFER, ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, GRAPH_LAUNCH, HOST_WORK = range(8)
 
 
 @njit(cache=True)
-def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
-                     flops_per_cycle, mem_bytes_per_cycle, min_kernel_cycles, launch_cycles,
-                     graph_launch_cycles, host_bytes_per_cycle, host_latency_cycles,
-                     ic_bytes_per_cycle, ic_latency_cycles):
+def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group, compute_util,
+                     host_us, flops_per_cycle, mem_bytes_per_cycle, mem_latency_cycles,
+                     min_kernel_cycles, launch_cycles, graph_launch_cycles, host_bytes_per_cycle,
+                     host_latency_cycles, ic_bytes_per_cycle, ic_latency_cycles, cycles_per_us):
     """Busy cycles of each task and the roofline-active cycles inside them.
 
-    compute: max(flops / rate, bytes / bandwidth, kernels * min kernel time)
-    launch: kernels * host launch time (eager); graph launch: one captured-graph launch
+    compute: max(flops / (rate * wave utilisation), memory latency + bytes / bandwidth,
+    kernels * min kernel time) (no memory latency for a task that moves no bytes)
+    launch: kernels * host launch time (eager); graph launch: one captured-graph launch;
+    host work: its own host time
     host transfer: bytes / host-link bandwidth + latency
     collectives: bytes and steps from accsim.engine.collectives (task class - ALL_REDUCE is
     the shared collective code).
@@ -27,11 +29,14 @@ def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
     for t in range(n):
         c = task_class[t]
         if c == COMPUTE:
-            roof = max(flops[t] / flops_per_cycle, mem_bytes[t] / mem_bytes_per_cycle)
+            memory = mem_latency_cycles + mem_bytes[t] / mem_bytes_per_cycle if mem_bytes[t] else 0.0
+            roof = max(flops[t] / (flops_per_cycle * compute_util[t]), memory)
             active[t] = int(np.ceil(roof))
             busy[t] = max(active[t], int(np.ceil(n_kernels[t] * min_kernel_cycles)))
         elif c == LAUNCH:
             busy[t] = int(np.ceil(n_kernels[t] * launch_cycles))
+        elif c == HOST_WORK:
+            busy[t] = int(np.ceil(host_us[t] * cycles_per_us))
         elif c == GRAPH_LAUNCH:
             busy[t] = int(np.ceil(graph_launch_cycles))
         elif c == HOST_TRANSFER:

@@ -16,7 +16,7 @@ from accsim.power import activity_energy_J
 from accsim.program import Program
 from accsim.stats import Schedule, StepStats, schedule_breakdown, step_stats
 from accsim.arch.gpu import kernels
-from accsim.arch.gpu.spec import GpuSpec
+from accsim.arch.gpu.spec import EXECUTION_MODELS, GpuSpec
 
 
 def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
@@ -29,6 +29,7 @@ def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
     return {
         "flops_per_cycle": spec.compute.peak_TFLOPS[dtype] * 1e12 * spec.compute.efficiency / hz,
         "mem_bytes_per_cycle": spec.memory.bandwidth_GBps * 1e9 * spec.memory.efficiency / hz,
+        "mem_latency_cycles": spec.memory.latency_ns * 1e-3 * us,
         "min_kernel_cycles": spec.framework.min_kernel_us * us,
         "launch_cycles": spec.framework.launch_overhead_us * us,
         "graph_launch_cycles": spec.framework.graph_launch_us * us,
@@ -36,6 +37,7 @@ def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
         "host_latency_cycles": spec.host_link.latency_us * us,
         "ic_bytes_per_cycle": spec.interconnect.bandwidth_GBps * 1e9 * spec.interconnect.efficiency / hz,
         "ic_latency_cycles": spec.interconnect.latency_us * us,
+        "cycles_per_us": us,
     }
 
 
@@ -45,7 +47,7 @@ def schedule(spec: GpuSpec, program: Program) -> Schedule:
     c = program.columns
     busy, active = kernels.task_busy_cycles(
         c["task_class"], c["flops"], c["mem_bytes"], c["link_bytes"], c["n_kernels"], c["group"],
-        **rates)
+        c["compute_util"], c["host_us"], **rates)
     succ_ptr, succ_idx = program.successors()
     lanes = np.ones(len(program.units), dtype=np.int64)
     start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
@@ -63,4 +65,5 @@ def simulate(spec: GpuSpec, program: Program) -> StepStats:
     energy_J = activity_energy_J(spec.power, spec.devices, makespan_s, active_s)
     return step_stats(**schedule_breakdown(program, start, finish, busy, spec.clock_hz, lanes),
                       energy_J=energy_J, flops=float(c["flops"].sum()) * spec.devices,
-                      device_bytes=int(c["mem_bytes"].sum()) * spec.devices)
+                      device_bytes=int(c["mem_bytes"].sum()) * spec.devices,
+                      execution_model=EXECUTION_MODELS[program.meta["mode"]])

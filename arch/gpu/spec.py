@@ -7,6 +7,12 @@ from accsim.config import param, section
 from accsim.power import PowerSpec
 
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
+# framework.mode -> what a run's stats say the step models
+EXECUTION_MODELS = {
+    "eager": "eager framework: the host launches every kernel (PyTorch + HF transformers)",
+    "graph": "captured graph: the eager framework's kernels, one graph launch per step",
+    "vllm": "vLLM-like engine: fused kernels, decode as one captured graph, prefill launched by the host",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,6 +21,11 @@ class ComputeSpec:
     peak_TFLOPS: dict[str, float] = param(
         "TFLOP/s", "dense peak per dtype (fp32, fp16, bf16, fp8, int8); a dtype not listed is unsupported")
     efficiency: float = param("fraction", "achieved / peak on large GEMMs", gt=0, le=1)
+    sms: int = param("SMs", "streaming multiprocessors (CPU: cores): the units a GEMM's output "
+                     "tiles are spread over, one tile per SM at a time (wave quantisation)", gt=0)
+    gemm_tile: tuple[int, ...] = param(
+        "elements", "output tile (rows, cols) of one GEMM thread block: a GEMM runs in "
+        "ceil(tiles / sms) waves at the peak rate of full waves")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +33,8 @@ class MemorySpec:
     capacity_GiB: float = param("GiB", "device memory per device", gt=0)
     bandwidth_GBps: float = param("GB/s", "peak device-memory bandwidth per device", gt=0)
     efficiency: float = param("fraction", "achieved / peak on streaming copies", gt=0, le=1)
+    latency_ns: float = param("ns", "first-byte latency of a kernel's memory stream (global-memory "
+                              "load latency): a kernel moving B bytes takes latency + B / bandwidth", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,14 +46,28 @@ class LinkSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class FrameworkSpec:
-    mode: str = param("", "eager: the host launches every kernel; graph: one captured graph per step",
-                      choices=("eager", "graph"), default="eager")
-    launch_overhead_us: float = param("us", "host framework + launch time per kernel in eager mode", ge=0)
-    graph_launch_us: float = param("us", "host time to launch one captured graph (graph mode)", ge=0)
+    mode: str = param("", "eager: the host launches every kernel (PyTorch + HF transformers); graph: "
+                      "the same kernels in one captured graph per step; vllm: fused kernels "
+                      "(fused_kernels_per_op), decode steps as one captured graph, prefill launched "
+                      "kernel by kernel", choices=("eager", "graph", "vllm"), default="eager")
+    launch_overhead_us: float = param("us", "host framework + launch time per kernel launched by the "
+                                      "host (eager; vllm prefill)", ge=0)
+    graph_launch_us: float = param("us", "host time to launch one captured graph (graph, vllm decode)", ge=0)
     min_kernel_us: float = param("us", "shortest device time of one kernel (launch latency, tail)", ge=0)
     kernels_per_op: dict[str, int] = param(
-        "kernels", "kernels an eager framework launches per op; key is the op kind, or "
-        "activation_<fn> / elementwise_<fn>")
+        "kernels", "kernels the eager framework launches per op, keyed by op kind or kind_fn "
+        "(activation_silu, elementwise_rope, ...); 'forward': kernels once per forward pass "
+        "outside the ops (rotary tables, masks, positions); a missing key is an error")
+    kernels_by_model_type: dict[str, dict[str, int]] = param(
+        "kernels", "per Hugging Face model_type, entries that replace kernels_per_op's (its "
+        "modeling code issues other kernels); every model type run needs an entry ({} = none)")
+    step_host_us: float = param("us", "host time per generation step outside kernel launches "
+                                "(eager, graph: the generate loop's Python and its device sync)", ge=0)
+    fused_kernels_per_op: dict[str, int] = param(
+        "kernels", "vllm mode: kernels per op with fused kernels (QKV, add+RMSNorm, SiLU-and-mul, "
+        "rotary, paged attention, cache write), same keys as kernels_per_op")
+    vllm_step_host_us: float = param("us", "vllm mode: host time per step (scheduler, input "
+                                     "preparation, sampler) not overlapped with the device", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)

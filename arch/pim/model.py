@@ -98,9 +98,19 @@ def simulate(spec: PimSpec, program: Program) -> StepStats:
                                   "util_pct": 100.0 * (total - asic_cycles) / total if total else 0.0},
                  "asic": {"busy_s": asic_cycles / hz,
                           "util_pct": 100.0 * asic_cycles / total if total else 0.0}},
-        commands=counts, refreshes=refreshes,
+        commands=counts, refreshes=refreshes, row_hit_pct=row_hit_pct(counts, banks),
+        asic_share_pct=100.0 * breakdown.get(ASIC_KIND, 0.0) / (total / hz) if total else 0.0,
         mac_lane_ops=counts.get("MACab", 0) * banks * lanes + counts.get("MACsb", 0) * lanes,
         useful_macs=int(program.meta.get("useful_macs", 0)), energy_breakdown_J=energy)
+
+
+def row_hit_pct(counts: dict[str, int], banks: int) -> float:
+    """Share of bank column accesses (MACs in every bank, reads, writes) that found their row
+    open: 100 * (1 - bank activations / bank column accesses)."""
+    accesses = (counts.get("MACab", 0) * banks + counts.get("MACsb", 0) + counts.get("RD", 0)
+                + counts.get("RDMAC", 0) + counts.get("WR", 0))
+    activations = counts.get("ACTab", 0) * banks + counts.get("ACT", 0)
+    return 100.0 * (1.0 - activations / accesses) if accesses else 0.0
 
 
 def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> tuple[dict[str, float], dict[str, int]]:
