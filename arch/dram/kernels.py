@@ -231,15 +231,17 @@ def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level, iss
 
 
 @njit(cache=True)
-def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, read_latency,
+def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size, read_latency,
                    read_cap, write_cap, wr_high, wr_low, closed_row, refresh_interval,
                    refresh_level, rule_ptr, rule_next, rule_lat, rule_win, scope, bank_level,
                    max_log):
     """Run a request trace through the memory system.
 
     req_node[r, level]: node index of request r at every level (level 0 = channel), numbered
-    hierarchically so that a node's children are contiguous. Returns (counters, arrive, depart,
-    log) where log rows are (cycle, command, node at each level..., row, column).
+    hierarchically so that a node's children are contiguous. req_cycle[r]: the cycle from which
+    the frontend may offer request r (0 for untimed traces; requests stay in trace order, as
+    DRAMsim3's trace CPU offers a request once its cycle has come). Returns (counters, arrive,
+    depart, log) where log rows are (cycle, command, node at each level..., row, column).
     """
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
@@ -277,7 +279,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
     while sent < n or served < n_reads or counters[C_WRITES] < n_writes:
         activity = False
         # ---- frontend: offer the next request (before the memory system ticks) ----
-        if sent < n:
+        if sent < n and req_cycle[sent] <= clk:
             r = sent
             c = req_node[r, 0]
             q = QWRITE if req_write[r] else QREAD
@@ -501,6 +503,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, level_size, 
                         pool[c, pe, F_T] = t
                         pool[c, pe, F_VER] = version[c]
                         min_t[c, qq] = min(min_t[c, qq], t)
+        if sent < n and req_cycle[sent] > clk:
+            next_event = min(next_event, req_cycle[sent] + 1)   # the frontend offers at that cycle
         counters[C_EVENTS] += 1
         # ---- nothing happened anywhere: jump to the cycle before the next event ----
         if activity:

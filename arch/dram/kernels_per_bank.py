@@ -50,7 +50,7 @@ def _bank_path(bank, level_size, path):
 
 
 @njit(cache=True)
-def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, level_size,
+def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size,
                             read_latency, trans_cap, bank_cap, drain_threshold,
                             refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope,
                             max_log):
@@ -216,8 +216,9 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
                 break
         clk += 1
         counters[C_EVENTS] += 1
-        # ---- frontend: offer the next request after the tick ----
-        if sent < n:
+        # ---- frontend: offer the next request after the tick (once its arrival cycle has come:
+        # it arrives in cycle clk - 1) ----
+        if sent < n and req_cycle[sent] <= clk - 1:
             r = sent
             c = req_node[r, 0]
             b = bank_of[r]
@@ -261,6 +262,8 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, lev
             if refresh_interval > 0:
                 next_event = min(next_event, (clk // refresh_interval + 1) * refresh_interval
                                  if clk % refresh_interval else clk)
+            if sent < n and req_cycle[sent] > clk - 1:
+                next_event = min(next_event, req_cycle[sent])     # tick there, then offer
             if next_event >= FAR:
                 raise RuntimeError("per-bank DRAM controller deadlock: nothing can issue")
             clk = max(clk, next_event)

@@ -16,6 +16,7 @@ import numpy as np
 from accsim.arch.dram.spec import DramConfig, map_addresses, request_nodes
 from accsim.files import write_atomic
 from accsim.stats import Stats
+from accsim.errors import TraceFormatError
 from accsim.traces import Trace
 
 
@@ -28,7 +29,8 @@ class TraceResult:
 
 
 def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceResult:
-    """Run a trace (requests offered in order, one per cycle at most) through the memory system."""
+    """Run a trace through the memory system: requests offered in order, at most one per cycle,
+    none before its arrival cycle (timed and DRAMsim3 traces; untimed traces arrive at 0)."""
     from accsim.arch.dram import kernels as K   # numba loads only when a trace runs
     config.check()
     fields = map_addresses(config, trace.addr)
@@ -38,7 +40,8 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
     refresh_interval = int(t["nREFI"]) if c.refresh == "allbank" else 0
     refresh_level = config.levels().index(config.std.refresh_scope)
     args = (nodes, fields["row"], fields["column"], trace.is_write.astype(np.bool_),
-            trace.addr.astype(np.int64), config.level_sizes(), int(t["nCL"]) + int(t["nBL"]))
+            trace.addr.astype(np.int64), arrival_cycles(trace), config.level_sizes(),
+            int(t["nCL"]) + int(t["nBL"]))
     if c.scheduler == "per_bank":
         from accsim.arch.dram.kernels_per_bank import simulate_trace_per_bank
         counters, arrive, depart, log = simulate_trace_per_bank(
@@ -50,6 +53,18 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
             c.row_policy == "closed", refresh_interval, refresh_level, rules.ptr, rules.following,
             rules.latency, rules.window, rules.scope, len(config.levels()) - 1, max_log)
     return TraceResult(Stats(_trace_stats(config, trace, counters, arrive, depart)), log, arrive, depart)
+
+
+def arrival_cycles(trace: Trace) -> np.ndarray:
+    """The cycle from which each request may be offered: the trace's cycles, which must not go
+    backwards (requests are offered in trace order); untimed traces give zeros."""
+    cycle = np.ascontiguousarray(trace.cycle, dtype=np.int64)
+    if cycle.size and (cycle.min() < 0 or np.any(np.diff(cycle) < 0)):
+        bad = int(np.argmax(np.diff(cycle) < 0)) + 1 if cycle.min() >= 0 else int(np.argmin(cycle))
+        raise TraceFormatError(f"trace request {bad + 1}: arrival cycle {int(cycle[bad])} is "
+                               f"{'negative' if cycle[bad] < 0 else 'before the previous request'}"
+                               f"; timed traces must be sorted by cycle")
+    return cycle
 
 
 def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive: np.ndarray,
