@@ -5,6 +5,8 @@ preset; a tier of another family); ``DramSpec`` is the ``dram`` family's preset 
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +15,11 @@ from accsim.config import param, section
 from accsim.errors import ConfigError
 from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, compile_rules, standard
 
-MAPPINGS = ("RoBaRaCoCh", "RoCoBaRaCh", "ChRaBaRoCo")
+# address-mapping tokens (case-insensitive) -> the fields they hold; "Ba" holds bank group and
+# bank unless the mapping also names "Bg" (then, as in DRAMsim3's strings, "ba" is the bank)
+MAPPING_TOKENS = {"ro": "row", "co": "column", "ch": "channel", "ra": "pseudochannel",
+                  "bg": "bankgroup", "ba": "bank"}
+_TOKEN = re.compile(r"([A-Za-z]{2})(\d*)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +57,12 @@ class Controller:
                                      ge=0, default=7)
     row_policy: str = param("", "open: rows stay open; closed: every access auto-precharges (RDA/WRA)",
                             choices=("open", "closed"), default="open")
-    address_mapping: str = param("", "address bit order, MSB to LSB (Ro row, Ba bank group + bank, "
-                                 "Ra pseudochannel, Co column, Ch channel)", choices=MAPPINGS, default="RoBaRaCoCh")
+    address_mapping: str = param(
+        "", "address fields, MSB to LSB, as two-letter tokens (case-insensitive): Ro row, Co column, "
+        "Ch channel, Ra pseudochannel, Bg bank group, Ba bank (bank group + bank when no Bg is "
+        "named); a token may end in a bit count to split a field, e.g. RoBaRaCoChCo3 interleaves "
+        "channels every 8 column accesses (DRAMsim3's rorabgbachco, Ramulator's RoBaRaCoCh)",
+        default="RoBaRaCoCh")
     refresh: str = param("", "allbank: REFab per refresh scope every nREFI; off: no refresh",
                          choices=("allbank", "off"), default="allbank")
     act_pre_scope: str = param("", "bank: nRAS/nRP per bank (JEDEC); channel: also across the channel "
@@ -121,6 +131,7 @@ class DramConfig:
         if c.scheduler == "per_bank" and self.std.refresh_scope != "channel":
             problems.append(f"dram.controller.scheduler: per_bank refreshes whole channels; {self.standard} "
                             f"refreshes per {self.std.refresh_scope}: use scheduler frfcfs")
+        problems += mapping_problems(self)
         if c.write_low_watermark > c.write_high_watermark or c.write_high_watermark > c.write_queue:
             problems.append("dram.controller: need write_low_watermark <= write_high_watermark <= write_queue")
         if problems:
@@ -144,25 +155,82 @@ def _bits(n: int) -> int:
     return int(n).bit_length() - 1
 
 
+def field_bits(config: DramConfig) -> dict[str, int]:
+    """Address bits of every field (above the offset within one access)."""
+    o = config.organization
+    return {"row": _bits(o.rows), "column": _bits(o.column_accesses), "channel": _bits(o.channels),
+            "pseudochannel": _bits(o.pseudochannels), "bankgroup": _bits(o.bank_groups),
+            "bank": _bits(o.banks_per_group)}
+
+
+def parse_mapping(config: DramConfig) -> list[tuple[str, int]]:
+    """The mapping as (field, bits) chunks from the least significant bits up; raises
+    ConfigError naming dram.controller.address_mapping."""
+    problems = mapping_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return _chunks(config)[0]
+
+
+def mapping_problems(config: DramConfig) -> list[str]:
+    return _chunks(config)[1]
+
+
+def _chunks(config: DramConfig) -> tuple[list[tuple[str, int]], list[str]]:
+    text, where = config.controller.address_mapping, "dram.controller.address_mapping"
+    matches = list(_TOKEN.finditer(text))
+    if "".join(m.group(0) for m in matches) != text or not matches:
+        return [], [f"{where}: {text!r} is not a sequence of two-letter tokens with optional bit "
+                    f"counts (known tokens: Ro, Co, Ch, Ra, Bg, Ba)"]
+    tokens = [(m.group(1).lower(), int(m.group(2)) if m.group(2) else None) for m in matches]
+    unknown = sorted({t for t, _ in tokens if t not in MAPPING_TOKENS})
+    if unknown:
+        return [], [f"{where}: unknown token(s) {', '.join(unknown)} in {text!r}; known: Ro, Co, Ch, Ra, Bg, Ba"]
+    has_bg = any(t == "bg" for t, _ in tokens)
+    bits = field_bits(config)
+    expanded: list[tuple[str, int | None]] = []
+    for token, n in tokens:
+        if token == "ba" and not has_bg:
+            if n is not None:
+                return [], [f"{where}: give Bg and Ba separately to split bank bits ({text!r})"]
+            expanded += [("bank", None), ("bankgroup", None)]    # MSB to LSB: group above bank
+        else:
+            expanded.append((MAPPING_TOKENS[token], n))
+    problems, chunks = [], []
+    for name, total in bits.items():
+        parts = [n for f, n in expanded if f == name]
+        free = [n for n in parts if n is None]
+        fixed = sum(n for n in parts if n is not None)
+        if not parts and total:
+            problems.append(f"{where}: {text!r} has no token for the {name} ({total} bits)")
+        elif len(free) > 1:
+            problems.append(f"{where}: the {name} appears more than once without a bit count in {text!r}")
+        elif fixed > total or (not free and fixed != total):
+            problems.append(f"{where}: {text!r} gives the {name} {fixed} bits; it has {total}")
+    if problems:
+        return [], problems
+    for name, n in reversed(expanded):
+        given = n if n is not None else bits[name] - sum(k for f, k in expanded if f == name and k is not None)
+        chunks.append((name, given))
+    return chunks, []
+
+
 def map_addresses(config: DramConfig, addr: np.ndarray) -> dict[str, np.ndarray]:
     """Split byte addresses into channel, pseudochannel, bank group, bank, row and column.
 
-    Fields are taken from the least significant bits up in the reverse of the mapping's name
-    (RoBaRaCoCh: channel, column, pseudochannel, bank group, bank, row), after dropping the
-    offset within one access; bits above the row are ignored (the address space wraps).
+    After dropping the offset within one access, fields are taken from the least significant
+    bits up, in the reverse of the mapping (RoBaRaCoCh: channel, column, pseudochannel, bank
+    group, bank, row); a field split over several tokens gets its low bits from the lowest
+    one. Bits above the mapping are ignored (the address space wraps).
     """
-    o = config.organization
-    a = np.asarray(addr, dtype=np.uint64) >> np.uint64(_bits(o.tx_bytes))
-    widths = {"Ch": [("channel", o.channels)], "Co": [("column", o.column_accesses)],
-              "Ra": [("pseudochannel", o.pseudochannels)],
-              "Ba": [("bankgroup", o.bank_groups), ("bank", o.banks_per_group)], "Ro": [("row", o.rows)]}
-    tokens = [config.controller.address_mapping[i:i + 2] for i in range(0, 10, 2)]
-    out: dict[str, np.ndarray] = {}
-    for token in reversed(tokens):
-        for name, size in widths[token]:
-            bits = np.uint64(_bits(size))
-            out[name] = (a & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-            a = a >> bits
+    a = np.asarray(addr, dtype=np.uint64) >> np.uint64(_bits(config.organization.tx_bytes))
+    out = {name: np.zeros(a.shape, np.int64) for name in field_bits(config)}
+    filled = dict.fromkeys(out, 0)
+    for name, n in parse_mapping(config):
+        bits = np.uint64(n)
+        out[name] |= ((a & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64) << filled[name])
+        filled[name] += n
+        a = a >> bits
     return out
 
 
