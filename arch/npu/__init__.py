@@ -24,7 +24,8 @@ FAMILY = Family(
     description="NPU chips of Da Vinci-class or systolic cores (cube/vector, L0/L1/UB, DMA, shared HBM), "
                 "multi-chip collectives; single GEMMs with 'accsim gemm'",
     commands={"gemm": lazy(".cli", "gemm_cmd")},
-    metrics={"gemm_cycles": lazy(".validation", "metric_gemm_cycles")},
+    metrics={"gemm_cycles": lazy(".validation", "metric_gemm_cycles"),
+             "moe_all_to_all_us": lazy(".validation", "metric_moe_all_to_all_us")},
     examples={"small": {"arch": "ascend-910b", "model": TINY_GPT2, "prompt": 8, "gen": 3},
               "too_big": {"arch": "ascend-910b", "model": "llama2-70b", "gen": 2}},
 )

@@ -93,6 +93,12 @@ class System:
     link_efficiency: float = param("fraction", "achieved / peak link bandwidth of the collective "
                                    "kernels", gt=0, le=1, default=1.0)
     link_latency_us: float = param("us", "per collective step (hop + software)", ge=0)
+    all_to_all_fixed_us: float = param(
+        "us", "per all-to-all (MoE dispatch/combine): routing metadata exchange, token "
+        "permutation and the final synchronisation, independent of the group", ge=0, default=0.0)
+    all_to_all_per_peer_us: float = param(
+        "us", "per all-to-all and per peer in the group: each destination's message setup, "
+        "completion flag and wait", ge=0, default=0.0)
     kernel_launch_us: float = param("us", "per kernel: task dispatch to the cores and the "
                                     "end-of-kernel synchronisation", ge=0)
 

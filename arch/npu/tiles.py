@@ -380,11 +380,18 @@ def vector_tasks(spec: NpuSpec, kern: VectorKernel):
 
 
 def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
-    from accsim.engine.collectives import collective_wire
+    """One task on the die's port: wire bytes at the link rate, plus the latency of its steps;
+    an all-to-all also pays a fixed cost and a cost per peer (a 256-way dispatch talks to 255)."""
+    from accsim.engine.collectives import ALL_TO_ALL, collective_wire
     r = _rates(spec, 2)
     wire, steps = collective_wire(kern.code, kern.payload_bytes, kern.group)
     busy = np.array([math.ceil(wire / r.link)], np.int64)
-    lat = np.array([steps * r.link_latency], np.int64)
+    latency = steps * r.link_latency
+    if kern.code == ALL_TO_ALL and kern.group > 1:
+        s = spec.system
+        latency += math.ceil((s.all_to_all_fixed_us + s.all_to_all_per_peer_us * (kern.group - 1))
+                             * 1e-6 * spec.clock_hz)
+    lat = np.array([latency], np.int64)
     return (np.zeros(2, np.int64), np.zeros(0, np.int32), np.array([LINK], np.int32), busy, lat,
             np.array([0, 0], np.int64), int(wire))
 
