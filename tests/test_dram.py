@@ -254,10 +254,11 @@ def test_random_streams_obey_every_rule(stream, preset, row_policy):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(request_streams(), st.sampled_from(["gddr6-dramsim3", "gddr6-14gbps"]))
+@given(request_streams(), st.sampled_from(["gddr6-dramsim3", "gddr6-14gbps", "hbm2-dramsim3"]))
 def test_random_streams_through_per_bank_queues_obey_every_rule(stream, preset):
-    """The per-bank controller: every command legal, every read served once (merged reads and
-    reads of a pending write's data need no command of their own), no write issued twice."""
+    """The per-bank controller (with dual row + column issue on hbm2-dramsim3): every command
+    legal, every read served once (merged reads and reads of a pending write's data need no
+    command of their own), no write issued twice."""
     rows, banks, cols, writes = stream
     config = dram(preset, **{"dram.timing.nREFI": 400, "dram.controller.scheduler": "per_bank"})
     trace = stream_trace(config, rows, banks, cols, writes)

@@ -32,6 +32,9 @@ class Violation:
         return f"cycle {self.cycle}: {self.command} at {self.where}: {self.rule}"
 
 
+COLUMN_COMMANDS = ("RD", "WR", "RDA", "WRA")
+
+
 class _Replay:
     def __init__(self, config: DramConfig) -> None:
         self.config = config
@@ -52,7 +55,9 @@ class _Replay:
         depth = max([r[4] for r in self.rules] + [1])
         self.history: dict[tuple[int, int, str], deque] = defaultdict(lambda: deque(maxlen=depth))
         self.open_row: dict[int, int] = {}
-        self.last_cycle_on_channel: dict[int, int] = {}
+        # command buses: one per channel, or a row and a column bus with dual issue (HBM)
+        self.last_cycle_on_bus: dict[tuple[int, bool], int] = {}
+        self.dual_issue = config.controller.dual_issue
 
     def where(self, nodes: list[int]) -> str:
         parts = []
@@ -73,10 +78,12 @@ class _Replay:
         bank_level = len(self.levels) - 1
         where = self.where(nodes)
         channel = nodes[0]
-        if self.last_cycle_on_channel.get(channel, -1) >= cycle:
-            return Violation(cycle, cmd, where, "two commands in one cycle on a channel's command bus "
-                             "(or commands out of order)")
-        self.last_cycle_on_channel[channel] = cycle
+        bus = (channel, self.dual_issue and cmd in COLUMN_COMMANDS)
+        if self.last_cycle_on_bus.get(bus, -1) >= cycle or self.last_cycle_on_bus.get(
+                (channel, not bus[1]), -1) > cycle:
+            return Violation(cycle, cmd, where, "two commands in one cycle on a channel's "
+                             f"{'column' if bus[1] else 'command'} bus (or commands out of order)")
+        self.last_cycle_on_bus[bus] = cycle
         for level, prev, nxt, latency, window, text in self.rules:
             if nxt != cmd:
                 continue

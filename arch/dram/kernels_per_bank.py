@@ -13,6 +13,10 @@ queue: the first, in arrival order, whose bank queue has room - reads normally, 
 the write buffer drains (it starts draining when full, or when every bank queue is empty and it
 holds more than ``write_drain_threshold``; draining stops when a write would pass a read to
 its address).
+With ``dual_issue`` (HBM: separate row and column command buses) the channel then asks its
+queues once more in the same cycle, the round-robin moving on, and issues that command too when
+it is of the other kind (a column command after a row command, or the reverse), as DRAMsim3's
+enable_hbm_dual_cmd does.
 Reads to an address that is still pending merge; a read to a pending write's address returns
 the next cycle. A read's data returns ``read_latency`` cycles after its RD; writes are posted.
 Timing rules are the standard's compiled tables, as in ``kernels.py``. The frontend offers the
@@ -53,7 +57,7 @@ def _bank_path(bank, level_size, path):
 def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size,
                             read_latency, trans_cap, bank_cap, drain_threshold,
                             refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope,
-                            max_log):
+                            max_log, dual_issue):
     """Run a request trace; returns (counters, arrive, depart, log) as kernels.simulate_trace."""
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
@@ -105,87 +109,31 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                 if cmd < 0 and n_closed_ready == per_ch:
                     cmd, bank = REFAB, first_bank
             else:
-                for i in range(per_ch):
-                    queue_idx[c] = (queue_idx[c] + 1) % per_ch
-                    b = first_bank + queue_idx[c]
-                    for k in range(bq_len[b]):
-                        r = bq[b, k]
-                        if open_row[b] < 0:
-                            need = ACT
-                        elif open_row[b] == req_row[r]:
-                            need = WR if req_write[r] else RD
-                        else:
-                            need = PRE
-                        t = _ready_at(ready, level_off, level_size, b, need, n_levels)
-                        if clk < t:
-                            next_event = min(next_event, t)
-                            continue
-                        if need == PRE:
-                            if k > 0:
-                                continue
-                            hit_waits = False
-                            for j in range(k + 1, bq_len[b]):
-                                if req_row[bq[b, j]] == open_row[b]:
-                                    hit_waits = True
-                                    break
-                            if hit_waits and row_hits[b] < ROW_HIT_LIMIT:
-                                continue
-                        elif need == WR:
-                            blocked = False
-                            for j in range(k):
-                                o = bq[b, j]
-                                if not req_write[o] and req_row[o] == req_row[r] and req_col[o] == req_col[r]:
-                                    blocked = True
-                                    break
-                            if blocked:
-                                continue
-                        cmd, bank, pos = need, b, k
-                        break
-                    if cmd >= 0:
-                        break
+                cmd, bank, pos, next_event = _pick_from_queues(
+                    c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
+                    req_write, ready, level_off, level_size, n_levels, clk, next_event)
             if cmd >= 0:
                 activity = True
-                # issue
-                if cmd == REFAB:
-                    path[0] = c
-                    for lvl in range(1, n_levels):
-                        path[lvl] = -1
-                    ref_waiting[c] = False
-                else:
-                    _bank_path(bank, level_size, path)
-                _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
-                                rule_ptr, rule_next, rule_lat, rule_win)
-                counters[C_CMD0 + cmd] += 1
-                n_log = log_command(log, n_log, counters, clk, cmd, path, n_levels,
-                                    req_row[bq[bank, pos]] if pos >= 0 else
-                                    (open_row[bank] if cmd == PRE else -1),
-                                    req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
-                if cmd == ACT:
-                    open_row[bank] = req_row[bq[bank, pos]]
-                    row_hits[bank] = 0
-                elif cmd == PRE:
-                    open_row[bank] = -1
-                    row_hits[bank] = 0
-                elif cmd == RD or cmd == WR:
-                    if row_hits[bank] != 0:
-                        counters[C_ROW_HIT] += 1
-                    else:
-                        counters[C_ROW_MISS] += 1
-                    row_hits[bank] += 1
-                    r = bq[bank, pos]
-                    for j in range(pos, bq_len[bank] - 1):
-                        bq[bank, j] = bq[bank, j + 1]
-                    bq_len[bank] -= 1
-                    if cmd == RD:
-                        while r >= 0:
-                            depart[r] = clk + read_latency
-                            last_depart = max(last_depart, depart[r])
-                            reads_done += 1
-                            counters[C_READS] += 1
-                            r = follower[r]
-                    else:
-                        counters[C_WRITES] += 1
-                        counters[C_T_WR_DONE] = clk
+                n_log, last_depart, reads_done = _issue(
+                    c, cmd, bank, pos, clk, ready, hist, head, level_off, level_size, path, scope,
+                    rule_ptr, rule_next, rule_lat, rule_win, counters, log, n_log, n_levels,
+                    open_row, row_hits, bq, bq_len, req_row, req_col, req_write, depart,
+                    follower, read_latency, ref_waiting, last_depart, reads_done)
+                if dual_issue and pos >= 0:
+                    # DRAMsim3 asks its queues once more in the same cycle (the round-robin
+                    # moves on) and issues the answer if it is of the other kind: a column
+                    # command after a row command or the reverse (two column commands cannot
+                    # both be legal in one cycle: the data bus spaces them by nBL)
+                    cmd2, bank2, pos2, next_event = _pick_from_queues(
+                        c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
+                        req_write, ready, level_off, level_size, n_levels, clk, next_event)
+                    if cmd2 >= 0 and _is_column(cmd2) != _is_column(cmd):
+                        n_log, last_depart, reads_done = _issue(
+                            c, cmd2, bank2, pos2, clk, ready, hist, head, level_off, level_size,
+                            path, scope, rule_ptr, rule_next, rule_lat, rule_win, counters, log,
+                            n_log, n_levels, open_row, row_hits, bq, bq_len, req_row, req_col,
+                            req_write, depart, follower, read_latency, ref_waiting, last_depart,
+                            reads_done)
             # ---- move one transaction into its bank queue ----
             if draining[c] == 0 and (wb_len[c] >= trans_cap or (
                     wb_len[c] > drain_threshold and _bank_queues_empty(bq_len, first_bank, per_ch))):
@@ -270,6 +218,108 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
     counters[C_T_RD_DONE] = last_depart
     counters[C_CYCLES] = clk
     return counters, arrive, depart, log[:n_log]
+
+
+@njit(cache=True)
+def _is_column(cmd):
+    return cmd == RD or cmd == WR
+
+
+@njit(cache=True)
+def _pick_from_queues(c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
+                      req_write, ready, level_off, level_size, n_levels, clk, next_event):
+    """The command a channel's bank queues offer this cycle, round-robin from the queue after
+    the last one visited: (command, bank, queue position, next_event) or (-1, -1, -1, ...)."""
+    first_bank = c * per_ch
+    for i in range(per_ch):
+        queue_idx[c] = (queue_idx[c] + 1) % per_ch
+        b = first_bank + queue_idx[c]
+        for k in range(bq_len[b]):
+            r = bq[b, k]
+            if open_row[b] < 0:
+                need = ACT
+            elif open_row[b] == req_row[r]:
+                need = WR if req_write[r] else RD
+            else:
+                need = PRE
+            t = _ready_at(ready, level_off, level_size, b, need, n_levels)
+            if clk < t:
+                next_event = min(next_event, t)
+                continue
+            if need == PRE:
+                if k > 0:
+                    continue
+                hit_waits = False
+                for j in range(k + 1, bq_len[b]):
+                    if req_row[bq[b, j]] == open_row[b]:
+                        hit_waits = True
+                        break
+                if hit_waits and row_hits[b] < ROW_HIT_LIMIT:
+                    continue
+            elif need == WR:
+                blocked = False
+                for j in range(k):
+                    o = bq[b, j]
+                    if not req_write[o] and req_row[o] == req_row[r] and req_col[o] == req_col[r]:
+                        blocked = True
+                        break
+                if blocked:
+                    continue
+            return need, b, k, next_event
+    return -1, -1, -1, next_event
+
+
+@njit(cache=True)
+def _issue(c, cmd, bank, pos, clk, ready, hist, head, level_off, level_size, path, scope,
+           rule_ptr, rule_next, rule_lat, rule_win, counters, log, n_log, n_levels, open_row,
+           row_hits, bq, bq_len, req_row, req_col, req_write, depart, follower, read_latency,
+           ref_waiting, last_depart, reads_done):
+    """Issue ``cmd`` at ``clk``: record it against the timing rules, log it, update the bank and
+    its queue; a RD returns its read (and any reads merged into it). Returns (n_log,
+    last_depart, reads_done)."""
+    if cmd == REFAB:
+        # the channel's refresh: down to the standard's refresh scope (a pseudochannel when
+        # it is the channel's only one), every node below it
+        path[0] = c
+        for lvl in range(1, n_levels):
+            path[lvl] = path[lvl - 1] * level_size[lvl] if lvl <= scope[cmd] else -1
+        ref_waiting[c] = False
+    else:
+        _bank_path(bank, level_size, path)
+    _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
+                    rule_ptr, rule_next, rule_lat, rule_win)
+    counters[C_CMD0 + cmd] += 1
+    n_log = log_command(log, n_log, counters, clk, cmd, path, n_levels,
+                        req_row[bq[bank, pos]] if pos >= 0 else
+                        (open_row[bank] if cmd == PRE else -1),
+                        req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
+    if cmd == ACT:
+        open_row[bank] = req_row[bq[bank, pos]]
+        row_hits[bank] = 0
+    elif cmd == PRE:
+        open_row[bank] = -1
+        row_hits[bank] = 0
+    elif cmd == RD or cmd == WR:
+        if row_hits[bank] != 0:
+            counters[C_ROW_HIT] += 1
+        else:
+            counters[C_ROW_MISS] += 1
+        row_hits[bank] += 1
+        r = bq[bank, pos]
+        for j in range(pos, bq_len[bank] - 1):
+            bq[bank, j] = bq[bank, j + 1]
+        bq_len[bank] -= 1
+        if cmd == RD:
+            while r >= 0:
+                depart[r] = clk + read_latency
+                last_depart = max(last_depart, depart[r])
+                reads_done += 1
+                counters[C_READS] += 1
+                r = follower[r]
+        else:
+            counters[C_WRITES] += 1
+            counters[C_T_WR_DONE] = clk
+    return n_log, last_depart, reads_done
 
 
 @njit(cache=True)

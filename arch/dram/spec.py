@@ -76,6 +76,9 @@ class Controller:
     write_drain_threshold: int = param("requests", "per_bank: drain writes when every bank queue is "
                                        "empty and the write buffer holds more than this many", gt=0,
                                        default=8)
+    dual_issue: bool = param("", "per_bank: issue a row command (ACT/PRE/REF) and a column command "
+                             "(RD/WR) in the same cycle when both are ready (HBM's separate row and "
+                             "column command buses; DRAMsim3's enable_hbm_dual_cmd)", default=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,9 +131,14 @@ class DramConfig:
         if c.scheduler == "per_bank" and c.row_policy == "closed":
             problems.append("dram.controller.row_policy: the per_bank scheduler keeps rows open "
                             "(DRAMsim3's OPEN_PAGE); use row_policy open or scheduler frfcfs")
-        if c.scheduler == "per_bank" and self.std.refresh_scope != "channel":
+        if (c.scheduler == "per_bank" and self.std.refresh_scope != "channel"
+                and not (self.std.refresh_scope == "pseudochannel" and o.pseudochannels == 1)):
             problems.append(f"dram.controller.scheduler: per_bank refreshes whole channels; {self.standard} "
-                            f"refreshes per {self.std.refresh_scope}: use scheduler frfcfs")
+                            f"refreshes per {self.std.refresh_scope}: use scheduler frfcfs (or one "
+                            f"pseudochannel per channel)")
+        if c.dual_issue and c.scheduler != "per_bank":
+            problems.append("dram.controller.dual_issue: only the per_bank scheduler issues two commands "
+                            "per cycle; set scheduler per_bank or dual_issue false")
         problems += mapping_problems(self)
         if c.write_low_watermark > c.write_high_watermark or c.write_high_watermark > c.write_queue:
             problems.append("dram.controller: need write_low_watermark <= write_high_watermark <= write_queue")

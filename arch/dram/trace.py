@@ -46,7 +46,7 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
         from accsim.arch.dram.kernels_per_bank import simulate_trace_per_bank
         counters, arrive, depart, log = simulate_trace_per_bank(
             *args, c.read_queue, c.bank_queue, c.write_drain_threshold, refresh_interval,
-            rules.ptr, rules.following, rules.latency, rules.window, rules.scope, max_log)
+            rules.ptr, rules.following, rules.latency, rules.window, rules.scope, max_log, c.dual_issue)
     else:
         counters, arrive, depart, log = K.simulate_trace(
             *args, c.read_queue, c.write_queue, c.write_high_watermark, c.write_low_watermark,
