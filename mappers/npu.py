@@ -93,9 +93,9 @@ class _Lowering:
     # --- ops --------------------------------------------------------------------------------
     def op(self, op: Op) -> None:
         if op.kind in COLLECTIVES:
-            self.add(op, "link", T.CollectiveKernel(COLLECTIVE_CODES[op.kind],
-                                                    int(op.attrs["payload_bytes"]),
-                                                    int(op.attrs["group"])))
+            self.add(op, "link", T.CollectiveKernel(
+                COLLECTIVE_CODES[op.kind], int(op.attrs["payload_bytes"]), int(op.attrs["group"]),
+                T.PATTERNS.index(op.attrs["pattern"])))
         elif op.kind == "softmax" and self.fusable_softmax(op):
             return
         elif op.kind in GEMM_KINDS:

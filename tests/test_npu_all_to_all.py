@@ -28,3 +28,27 @@ def test_dispatch_latency_grows_with_the_ep_degree():
     from accsim.arch.npu.validation import metric_moe_all_to_all_us as latency
     sc = {"arch": "ascend-910c", "model": "deepseek-r1", "dtype": "w8a8", "tokens": 128, "direction": "dispatch"}
     assert latency({**sc, "ep": 8}, None) < latency({**sc, "ep": 64}, None) < latency({**sc, "ep": 256}, None)
+
+
+def test_dispatch_and_combine_take_their_own_measured_rates():
+    """MoE all-to-alls are marked by the workload; each takes its pattern's link efficiency, any
+    other collective (or a pattern without a figure) the generic one."""
+    from accsim.arch.npu.tiles import PATTERNS
+    costs = {"system.all_to_all_fixed_us": 0, "system.all_to_all_per_peer_us": 0}
+    base = resolve_preset("ascend-910c", {**costs, "system.link_efficiency": 0.5}).spec
+    spec = resolve_preset("ascend-910c", {**costs, "system.link_efficiency": 0.5,
+                                          "system.dispatch_link_efficiency": 0.25,
+                                          "system.combine_link_efficiency": 0.0}).spec
+    payload = 1 << 24
+    generic = simulate_kernel(base, CollectiveKernel(ALL_TO_ALL, payload, 8)).cycles
+    dispatch = simulate_kernel(spec, CollectiveKernel(ALL_TO_ALL, payload, 8, PATTERNS.index("moe_dispatch"))).cycles
+    combine = simulate_kernel(spec, CollectiveKernel(ALL_TO_ALL, payload, 8, PATTERNS.index("moe_combine"))).cycles
+    assert dispatch == pytest.approx(2 * generic, rel=1e-3)
+    assert combine == generic
+
+
+def test_the_workload_marks_moe_all_to_alls():
+    from accsim.workloads import Parallelism, Phase, build_graph, load_model
+    graph = build_graph(load_model("deepseek-r1"), Phase.decode(4, 64), Parallelism(ep=8))
+    patterns = {op.name.rsplit(".", 1)[1]: op.attrs["pattern"] for op in graph.ops() if op.kind == "all_to_all"}
+    assert patterns == {"dispatch": "moe_dispatch", "combine": "moe_combine"}

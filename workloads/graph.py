@@ -292,7 +292,7 @@ class _TransformerGraph:
     def collective(self, name: str, kind: str, layer: int, x: Tensor, group: int) -> Tensor:
         y = self.b.act(name, *x.shape)
         self.b.add(name, kind, layer, [x], [y], x.elements if kind == "all_reduce" else 0,
-                   group=group, payload_bytes=x.bytes)
+                   group=group, payload_bytes=x.bytes, pattern="generic")
         return y
 
     # --- model --------------------------------------------------------------------------------
@@ -512,7 +512,8 @@ class _TransformerGraph:
         what the experts' GEMMs consume (quantised under w8a8)."""
         payload = routed_tokens * self.m.d_model * element_bytes * (ep - 1) // ep
         y = self.b.act(name, routed_tokens, self.m.d_model)
-        self.b.add(name, "all_to_all", i, [x], [y], 0, group=ep, payload_bytes=payload)
+        self.b.add(name, "all_to_all", i, [x], [y], 0, group=ep, payload_bytes=payload,
+                   pattern="moe_" + name.rsplit(".", 1)[1])     # moe_dispatch / moe_combine
         return y
 
     def _experts(self, i: int, x: Tensor, n_local: int, active: float, routed: int, d_ff: int) -> Tensor:

@@ -92,6 +92,12 @@ class System:
     link_GBps: float = param("GB/s", "network bandwidth per die per direction (collectives)", gt=0)
     link_efficiency: float = param("fraction", "achieved / peak link bandwidth of the collective "
                                    "kernels", gt=0, le=1, default=1.0)
+    dispatch_link_efficiency: float = param(
+        "fraction", "achieved / peak link bandwidth of MoE dispatch all-to-alls; 0 = link_efficiency",
+        ge=0, le=1, default=0.0)
+    combine_link_efficiency: float = param(
+        "fraction", "achieved / peak link bandwidth of MoE combine all-to-alls; 0 = link_efficiency",
+        ge=0, le=1, default=0.0)
     link_latency_us: float = param("us", "per collective step (hop + software)", ge=0)
     all_to_all_fixed_us: float = param(
         "us", "per all-to-all (MoE dispatch/combine): routing metadata exchange, token "

@@ -75,11 +75,16 @@ class VectorKernel:
     elem_bytes: int
 
 
+# what an all-to-all carries: generic, or an MoE dispatch / combine (their own achieved rates)
+PATTERNS = ("generic", "moe_dispatch", "moe_combine")
+
+
 @dataclass(frozen=True)
 class CollectiveKernel:
     code: int              # accsim.engine.collectives code
     payload_bytes: int
     group: int
+    pattern: int = 0       # index in PATTERNS
 
 
 @dataclass(frozen=True)
@@ -379,13 +384,21 @@ def vector_tasks(spec: NpuSpec, kern: VectorKernel):
     return ptr, idx, unit, busy, lat, traffic
 
 
+def _pattern_efficiency(spec: NpuSpec, pattern: int) -> float:
+    """The pattern's achieved share of the link rate, relative to link_efficiency (which
+    _rates already applies); a pattern without its own figure takes link_efficiency."""
+    s = spec.system
+    own = {1: s.dispatch_link_efficiency, 2: s.combine_link_efficiency}.get(pattern, 0.0)
+    return own / s.link_efficiency if own else 1.0
+
+
 def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
     """One task on the die's port: wire bytes at the link rate, plus the latency of its steps;
     an all-to-all also pays a fixed cost and a cost per peer (a 256-way dispatch talks to 255)."""
     from accsim.engine.collectives import ALL_TO_ALL, collective_wire
     r = _rates(spec, 2)
     wire, steps = collective_wire(kern.code, kern.payload_bytes, kern.group)
-    busy = np.array([math.ceil(wire / r.link)], np.int64)
+    busy = np.array([math.ceil(wire / (r.link * _pattern_efficiency(spec, kern.pattern)))], np.int64)
     latency = steps * r.link_latency
     if kern.code == ALL_TO_ALL and kern.group > 1:
         s = spec.system
@@ -429,6 +442,7 @@ KERNEL_COLUMNS = {
     "causal_group": np.int64, "causal_offset": np.int64,
     "elements": np.int64, "vec_flops": np.float64, "bytes_in": np.int64, "bytes_out": np.int64,
     "elem_bytes": np.int64, "coll_code": np.int32, "payload_bytes": np.int64, "group": np.int64,
+    "coll_pattern": np.int32,
     "flops": np.float64,     # the op's useful flops (for utilisation and the roofline check)
 }
 
@@ -451,7 +465,7 @@ def kernel_row(kern, flops: float) -> dict:
                    c_dst=kern.dst, elem_bytes=kern.elem_bytes)
     else:
         row.update(kclass=COLLECTIVE, coll_code=kern.code, payload_bytes=kern.payload_bytes,
-                   group=kern.group)
+                   group=kern.group, coll_pattern=kern.pattern)
     return row
 
 
@@ -467,4 +481,4 @@ def kernel_of_row(columns, i: int):
     if c["kclass"] == VECTOR_KERNEL:
         return VectorKernel(c["elements"], c["vec_flops"], c["bytes_in"], c["bytes_out"],
                             c["a_src"], c["c_dst"], c["elem_bytes"])
-    return CollectiveKernel(c["coll_code"], c["payload_bytes"], c["group"])
+    return CollectiveKernel(c["coll_code"], c["payload_bytes"], c["group"], c["coll_pattern"])
