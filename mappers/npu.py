@@ -34,7 +34,7 @@ from accsim.program import Program, ProgramBuilder
 from accsim.stats import Stats
 from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph, build_graph
 
-UNITS = ("aicore", "link")
+UNITS = tuple(T.UNIT_STREAMS)
 COLLECTIVES = tuple(COLLECTIVE_CODES)
 GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 FUSABLE = ("activation", "elementwise", "rope")
@@ -122,7 +122,7 @@ class _Lowering:
         name, unit, kind, kern, flops = self.rows[row]
         per_elem = op.flops / max(1, kern.g * kern.m * kern.n)
         kern = _with(kern, c_dst=T.ON_CHIP, epilogue_flops=kern.epilogue_flops + per_elem)
-        self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
+        self.rows[row] = (name, unit, kind, self.retile(kern, unit), flops + op.flops)
         score_op = self.g.op(name)
         cache = next(t.name for t in score_op.inputs if t.role == "kv_cache")
         self.fused_scores[op.outputs[0].name] = cache
@@ -147,7 +147,7 @@ class _Lowering:
         kern = _with(kern, epilogue_flops=kern.epilogue_flops + per_elem,
                      extra_read_bytes=kern.extra_read_bytes + extra, c_dst=self.where(out.bytes),
                      c_bytes=max(1, out.bytes // max(1, kern.g * kern.m * kern.n)))
-        self.rows[row] = (name, unit, kind, self.retile(kern), flops + op.flops)
+        self.rows[row] = (name, unit, kind, self.retile(kern, unit), flops + op.flops)
         self.gemm_of_tensor[out.name] = row
         self.row_of_tensor[out.name] = row
         return True
@@ -184,11 +184,18 @@ class _Lowering:
         kern = T.GemmKernel(g, m, k, n, 0, 0, 0, "mn", a_bytes, b_bytes,
                             op.outputs[0].dtype_bytes, a_src, b_src, c_dst, int8, float(epi), 0,
                             causal_axis, group, offset)
-        self.gemm_of_tensor[op.outputs[0].name] = self.add(op, "aicore", self.retile(kern))
+        unit = self.compute_unit(op)
+        self.gemm_of_tensor[op.outputs[0].name] = self.add(op, unit, self.retile(kern, unit))
 
-    def retile(self, kern: T.GemmKernel) -> T.GemmKernel:
+    def compute_unit(self, op: Op) -> str:
+        """Where a compute kernel runs: the MoE stream's cores for the MoE block's ops (router,
+        experts, shared experts) when the cores are split, else the die's cores."""
+        return "aicore_moe" if self.spec.parallel.stream_cores and ".moe." in op.name else "aicore"
+
+    def retile(self, kern: T.GemmKernel, unit: str) -> T.GemmKernel:
+        """The tiling the shared search picks for the cores of ``unit``'s stream."""
         shape = _with(kern, m_t=0, k_t=0, n_t=0, order="mn")
-        found = search_tiling(self.spec, shape)
+        found = search_tiling(self.spec.stream_spec(T.UNIT_STREAMS[unit]), shape)
         self.searched[shape] = found
         best = found["best"]
         return _with(kern, m_t=best["m_t"], k_t=best["k_t"], n_t=best["n_t"], order=best["order"])
@@ -202,7 +209,7 @@ class _Lowering:
         dst = T.IN_HBM if op.kind == "kv_append" else self.where(bytes_out)
         kern = T.VectorKernel(int(elements), float(op.flops), int(bytes_in), int(bytes_out), src,
                               dst, self.dt)
-        self.add(op, "aicore", kern)
+        self.add(op, self.compute_unit(op), kern)
 
     def build(self, microbatches: int = 1) -> Program:
         """The kernels in order, each microbatch a dependency chain; with several microbatches

@@ -29,6 +29,18 @@ def _kernels(program: Program) -> list:
     return [T.kernel_of_row(program.columns, i) for i in range(program.n_tasks)]
 
 
+def _unit_specs(spec: NpuSpec, program: Program) -> list[NpuSpec]:
+    """The die as each task's unit sees it (a stream's cores and bandwidth share when the
+    cores are split between an attention and an MoE stream)."""
+    per_unit = [spec.stream_spec(T.UNIT_STREAMS[u]) for u in program.units]
+    return [per_unit[u] for u in program.column("unit")]
+
+
+def _results(spec: NpuSpec, program: Program) -> tuple[list, list[T.KernelResult]]:
+    specs = _unit_specs(spec, program)
+    return specs, [T.simulate_kernel(s, k) for s, k in zip(specs, _kernels(program))]
+
+
 def launch_cycles(spec: NpuSpec) -> int:
     return math.ceil(spec.system.kernel_launch_us * 1e-6 * spec.clock_hz)
 
@@ -37,17 +49,18 @@ def schedule(spec: NpuSpec, program: Program) -> Schedule:
     """Start/finish cycle of every kernel: compute kernels one at a time on the die's cores,
     collectives one at a time on its network port, each after the kernels it depends on (one
     chain per microbatch; with one microbatch, every kernel after the previous one drains)."""
-    return _schedule(spec, program, [T.simulate_kernel(spec, k) for k in _kernels(program)])
+    return _schedule(spec, program, *_results(spec, program))
 
 
-def _schedule(spec: NpuSpec, program: Program, results: list[T.KernelResult]) -> Schedule:
+def _schedule(spec: NpuSpec, program: Program, specs: list[NpuSpec],
+              results: list[T.KernelResult]) -> Schedule:
     from accsim.engine import run_task_graph
     busy = np.array([r.cycles for r in results], np.int64) + launch_cycles(spec)
     succ_ptr, succ_idx = program.successors()
     lanes = np.ones(len(program.units), np.int64)
     start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
                                       program.column("unit"), busy, np.zeros_like(busy), lanes)
-    active = np.array([_active_cycles(spec, r) for r in results], np.int64)
+    active = np.array([_active_cycles(s, r) for s, r in zip(specs, results)], np.int64)
     return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
 
 
@@ -83,8 +96,8 @@ def _by_op_kind(program: Program, sched: Schedule, launch: int, hz: float) -> di
 def simulate(spec: NpuSpec, program: Program) -> StepStats:
     """Simulate one step (one die; all dies run the same share in parallel)."""
     kernels = _kernels(program)
-    results = [T.simulate_kernel(spec, k) for k in kernels]
-    sched = _schedule(spec, program, results)
+    specs, results = _results(spec, program)
+    sched = _schedule(spec, program, specs, results)
     hz = spec.clock_hz
     makespan = int(sched.finish.max()) if sched.finish.size else 0
     by_kind = _by_op_kind(program, sched, launch_cycles(spec), hz)

@@ -7,7 +7,7 @@ with a dataflow): a TPU-like or SCALE-Sim-style NPU is just another preset.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accsim.config import param, section
 from accsim.errors import ConfigError
@@ -120,6 +120,12 @@ class Parallel:
     microbatches: int = param("microbatches", "the die's batch split into this many microbatches "
                               "whose kernels interleave, so one microbatch's collectives overlap "
                               "another's compute (1 = none)", gt=0, default=1)
+    stream_cores: int = param(
+        "cores", "with microbatches: cores of the attention stream; the MoE stream (router, "
+        "experts, shared experts) runs on the other cores at the same time, so one microbatch's "
+        "MoE overlaps another's attention; HBM and L2 bandwidth are split between the streams "
+        "in proportion to their cores (0 = every kernel on all cores, one at a time)",
+        ge=0, default=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,8 +168,27 @@ class NpuSpec:
         if a.kind == "cube" and a.dataflow != "os":
             problems.append(f"array.dataflow: a cube has no dataflow choice, got {a.dataflow!r}; "
                             f"remove it or use array.kind: systolic")
+        p = self.parallel
+        if p.stream_cores and not 0 < p.stream_cores < self.cores:
+            problems.append(f"parallel.stream_cores: {p.stream_cores} leaves no cores for the MoE "
+                            f"stream; use 1..{self.cores - 1} (or 0 for no split)")
+        if p.stream_cores and p.microbatches < 2:
+            problems.append("parallel.stream_cores: streams overlap microbatches; set "
+                            "parallel.microbatches >= 2 or stream_cores 0")
         if problems:
             raise ConfigError(problems)
+
+    def stream_spec(self, stream: str) -> "NpuSpec":
+        """The die as one stream sees it: its cores, and HBM / L2 bandwidth in proportion
+        ('all' when the cores are not split)."""
+        split = self.parallel.stream_cores
+        if stream == "all" or not split:
+            return self
+        cores = split if stream == "attention" else self.cores - split
+        share = cores / self.cores
+        memory = replace(self.memory, bandwidth_GBps=self.memory.bandwidth_GBps * share,
+                         l2_bandwidth_GBps=self.memory.l2_bandwidth_GBps * share)
+        return replace(self, cores=cores, memory=memory)
 
     def macs_per_cycle(self, dtype: str) -> int:
         """Peak MACs per cycle of one core at ``dtype``."""

@@ -33,6 +33,10 @@ from accsim.arch.npu.systolic import plan as systolic_plan
 from accsim.program import successors_csr
 
 UNITS = ("cube", "vector", "hbm", "l2", "link", "onchip")
+# an npu Program's units (one kernel at a time each) and the stream whose share of the die
+# each runs on (NpuSpec.stream_spec): with parallel.stream_cores the MoE block's kernels run
+# on their own cores, beside the attention stream
+UNIT_STREAMS = {"aicore": "attention", "link": "all", "aicore_moe": "moe"}
 CUBE, VECTOR, HBM, L2, LINK, ONCHIP = range(6)
 # where an operand lives: code -> unit
 ON_CHIP, IN_L2, IN_HBM = 0, 1, 2
