@@ -26,14 +26,13 @@ from accsim.capacity import GIB, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.program import Program, ProgramBuilder
-from accsim.workloads.graph import OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
+from accsim.workloads.graph import GEMM_KINDS, OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
 
 UNITS = ("host", "device", "host_link", "interconnect")
 TASK_KINDS = OP_KINDS + ("launch", "host_transfer", "framework")
 COLUMNS = {"task_class": np.int32, "flops": np.float64, "mem_bytes": np.int64,
            "link_bytes": np.int64, "n_kernels": np.int64, "group": np.int64,
            "compute_util": np.float64, "host_us": np.float64}
-GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 
 
 def kernel_table(spec: GpuSpec, model_type: str) -> dict[str, int]:
@@ -137,9 +136,8 @@ class GpuStream:
         per-forward kernels (launched by the host when it launches kernels one by one)."""
         spec, fw = self.spec, self.spec.framework
         host_us = fw.vllm_step_host_us if fw.mode == "vllm" else fw.step_host_us
-        zero = self.zero
         self.host.append(self.b.add("framework.step_host", "host", "framework", self.host[-1:],
-                                    task_class=K.HOST_WORK, n_kernels=0, **{**zero, "host_us": host_us}))
+                                    task_class=K.HOST_WORK, n_kernels=0, **{**self.zero, "host_us": host_us}))
         if "forward" not in self.table:
             raise ConfigError([f"{table_name(spec)}: no entry for 'forward' (kernels once per "
                                f"forward pass); add it, 0 if the framework has none"])
@@ -149,11 +147,11 @@ class GpuStream:
         deps = self.host[-1:]
         if self.eager:
             launch = self.b.add("framework.forward", "host", "launch", deps, task_class=K.LAUNCH,
-                                n_kernels=n_kernels, **zero)
+                                n_kernels=n_kernels, **self.zero)
             self.host.append(launch)
             deps = [launch]
         self.stream_prev = [self.b.add("framework.forward", "device", "framework", deps,
-                                       task_class=K.COMPUTE, n_kernels=n_kernels, **zero)]
+                                       task_class=K.COMPUTE, n_kernels=n_kernels, **self.zero)]
 
     def emit(self, op: Op, after: list[int] | tuple = (), transfer_after: list[int] | tuple = (),
              columns: dict | None = None) -> int:

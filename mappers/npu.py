@@ -32,11 +32,10 @@ from accsim.registry import Mapper
 from accsim.mappers.tiling import search, tile_sizes
 from accsim.program import Program, ProgramBuilder
 from accsim.stats import Stats
-from accsim.workloads.graph import ELEMENT_FLOPS, OP_KINDS, Op, OpGraph, build_graph
+from accsim.workloads.graph import ELEMENT_FLOPS, GEMM_KINDS, OP_KINDS, Op, OpGraph, build_graph
 
 UNITS = tuple(T.UNIT_STREAMS)
 COLLECTIVES = tuple(COLLECTIVE_CODES)
-GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 FUSABLE = ("activation", "elementwise", "rope")
 TILE_CAP = 2048       # largest tile edge considered (elements)
 
@@ -93,9 +92,7 @@ class _Lowering:
     # --- ops --------------------------------------------------------------------------------
     def op(self, op: Op) -> None:
         if op.kind in COLLECTIVES:
-            self.add(op, "link", T.CollectiveKernel(
-                COLLECTIVE_CODES[op.kind], int(op.attrs["payload_bytes"]), int(op.attrs["group"]),
-                T.PATTERNS.index(op.attrs["pattern"])))
+            self.add(op, "link", T.collective_kernel(op.kind, op.attrs))
         elif op.kind == "softmax" and self.fusable_softmax(op):
             return
         elif op.kind in GEMM_KINDS:

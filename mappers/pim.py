@@ -32,11 +32,10 @@ from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.mappers.tiling import search
 from accsim.program import Program
-from accsim.workloads.graph import Op, OpGraph, op_table_entry
+from accsim.workloads.graph import GEMM_KINDS, Op, OpGraph, op_table_entry
 
 KINDS = COMMANDS + (BARRIER_KIND,)
 K_ID = {k: i for i, k in enumerate(KINDS)}
-MATRIX_KINDS = ("matmul", "attn_score", "attn_context", "moe_router", "expert_matmul")
 # ASIC cost per element of each non-matrix op: (vector ops, special-function ops)
 ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "elementwise_add": (1, 0),
              "elementwise_mul": (1, 0), "elementwise_concat": (0, 0), "elementwise_rope": (3, 0),
@@ -280,7 +279,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     asic_op = -1          # the last op whose ASIC work is pending (names the barrier)
     for op in graph.ops():
         op_id = streams.op_index(op.name)
-        if op.kind in MATRIX_KINDS:
+        if op.kind in GEMM_KINDS:
             if pending_vector or pending_special:
                 streams.barrier(asic_op if asic_op >= 0 else op_id,
                                 _asic_cycles(spec, pending_vector, pending_special))

@@ -4,7 +4,6 @@ command on the first 2000 requests of each reference trace, and exactly on the m
 runs (slow)."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 

@@ -4,11 +4,11 @@ import pytest
 
 from accsim.errors import ConfigError
 from accsim.mappers.gpu import kernel_table, kernels_for
-from accsim.mappers.pim import ASIC_COST, MATRIX_KINDS
+from accsim.mappers.pim import ASIC_COST
 from accsim.mappers.rdu import TRANSCENDENTAL
 from accsim.presets import resolve_preset, preset_names
 from accsim.workloads import Phase, build_graph, load_model, model_names
-from accsim.workloads.graph import OP_KEYS, op_table_entry
+from accsim.workloads.graph import GEMM_KINDS, OP_KEYS, op_table_entry
 
 
 def shipped_op_keys() -> dict[str, set[str]]:
@@ -40,7 +40,7 @@ def test_gpu_kernel_tables_cover_every_shipped_op(preset, mode):
 
 def test_pim_and_rdu_tables_cover_every_shipped_op():
     everything = set().union(*KEYS.values())
-    assert {k for k in everything if k not in MATRIX_KINDS} - {"all_reduce", "all_gather", "all_to_all"} <= set(ASIC_COST)
+    assert {k for k in everything if k not in GEMM_KINDS} - {"all_reduce", "all_gather", "all_to_all"} <= set(ASIC_COST)
     assert everything <= set(TRANSCENDENTAL)
 
 

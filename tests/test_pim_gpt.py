@@ -10,7 +10,8 @@ from accsim.arch.dram.checker import check_commands
 from accsim.arch.pim.model import simulate, stream_arrays
 from accsim.cli import main
 from accsim.errors import ConfigError
-from accsim.mappers.pim import KINDS, MATRIX_KINDS, lower
+from accsim.mappers.pim import KINDS, lower
+from accsim.workloads.graph import GEMM_KINDS
 from accsim.presets import resolve_preset
 from accsim.workloads import Phase, build_graph, load_model
 from contract import assert_breakdown_sums
@@ -34,7 +35,7 @@ def spec():
 def test_useful_macs_equal_the_models_multiply_adds(tiny, spec):
     graph = build_graph(load_model(tiny), Phase.decode(1, 37))
     program = lower(graph, spec)
-    matrix_macs = sum(op.flops for op in graph.ops() if op.kind in MATRIX_KINDS) // 2
+    matrix_macs = sum(op.flops for op in graph.ops() if op.kind in GEMM_KINDS) // 2
     assert program.meta["useful_macs"] == matrix_macs
     stats = simulate(spec, program)
     assert stats["mac_lane_ops"] >= matrix_macs          # idle lanes/banks are padding, never less

@@ -26,6 +26,8 @@ from accsim.workloads.model import ModelConfig
 OP_KINDS = ("embedding", "layernorm", "rmsnorm", "matmul", "attn_score", "softmax",
             "attn_context", "kv_append", "rope", "activation", "elementwise", "moe_router",
             "expert_matmul", "sampling", "all_reduce", "all_gather", "all_to_all")
+# ops that multiply matrices (a mapper's GEMM / GEMV path)
+GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 # functions of the ``elementwise`` and ``activation`` ops; an op's table key is ``kind_fn``
 ELEMENTWISE_FNS = ("add", "mul", "rope", "concat")
 ACTIVATION_FNS = ("gelu_tanh", "gelu", "silu", "relu")
@@ -495,11 +497,11 @@ class _TransformerGraph:
         x = h
         if ep > 1:
             x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep,
-                                 self.m.role_bytes("linear_input"))
+                                 self.m.role_bytes("linear_input"), "moe_dispatch")
         d_ff = (m.moe_d_ff or m.d_ff) // (self.par.tp if ep == 1 else 1)
         y = self._experts(i, x, local_experts, active, routed_tokens, d_ff)
         if ep > 1:
-            y = self._all_to_all(f"L{i}.moe.combine", i, y, routed_tokens, ep, self.b.dt)
+            y = self._all_to_all(f"L{i}.moe.combine", i, y, routed_tokens, ep, self.b.dt, "moe_combine")
         out = self.eltwise(f"L{i}.moe.combine_sum", i, "add", [y, logits], T * k, m.d_model)
         if m.n_shared_experts:
             shared = self.ffn(f"L{i}.moe.shared", i, h, m.n_shared_experts * m.moe_d_ff, reduce=False)
@@ -507,13 +509,13 @@ class _TransformerGraph:
         return self.all_reduce_if_tp(f"L{i}.moe.allreduce", i, out)
 
     def _all_to_all(self, name: str, i: int, x: Tensor, routed_tokens: int, ep: int,
-                    element_bytes: int) -> Tensor:
+                    element_bytes: int, pattern: str) -> Tensor:
         """Tokens sent to (dispatch) or back from (combine) the expert ranks; dispatch sends
         what the experts' GEMMs consume (quantised under w8a8)."""
         payload = routed_tokens * self.m.d_model * element_bytes * (ep - 1) // ep
         y = self.b.act(name, routed_tokens, self.m.d_model)
         self.b.add(name, "all_to_all", i, [x], [y], 0, group=ep, payload_bytes=payload,
-                   pattern="moe_" + name.rsplit(".", 1)[1])     # moe_dispatch / moe_combine
+                   pattern=pattern)
         return y
 
     def _experts(self, i: int, x: Tensor, n_local: int, active: float, routed: int, d_ff: int) -> Tensor:

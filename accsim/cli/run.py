@@ -31,9 +31,9 @@ def _print_run_summary(stats: Any) -> None:
         rows += [(f"prefill tokens/s per chip ({per_chip['chips']} chips)",
                   f"{per_chip['prefill_tokens_per_s']:.4g}"),
                  ("decode tokens/s per chip", f"{per_chip['decode_tokens_per_s']:.4g}")]
-    phase = stats["decode"] if "execution_model" in stats["decode"].get("last_step", {}) else None
-    if phase is not None:     # what the family says its step models (e.g. a framework's mode)
-        head.caption, head.caption_justify = f"models: {phase['last_step']['execution_model']}", "left"
+    last_step = stats["decode"].get("last_step", {})
+    if "execution_model" in last_step:     # what the family says its step models (a framework's mode)
+        head.caption, head.caption_justify = f"models: {last_step['execution_model']}", "left"
     for r in rows:
         head.add_row(*r)
     console.print(head)

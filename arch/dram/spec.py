@@ -174,10 +174,10 @@ def field_bits(config: DramConfig) -> dict[str, int]:
 def parse_mapping(config: DramConfig) -> list[tuple[str, int]]:
     """The mapping as (field, bits) chunks from the least significant bits up; raises
     ConfigError naming dram.controller.address_mapping."""
-    problems = mapping_problems(config)
+    chunks, problems = _chunks(config)
     if problems:
         raise ConfigError(problems)
-    return _chunks(config)[0]
+    return chunks
 
 
 def mapping_problems(config: DramConfig) -> list[str]:

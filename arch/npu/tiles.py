@@ -388,11 +388,19 @@ def vector_tasks(spec: NpuSpec, kern: VectorKernel):
     return ptr, idx, unit, busy, lat, traffic
 
 
+def collective_kernel(kind: str, attrs) -> CollectiveKernel:
+    """The kernel of a collective op (its kind and graph attributes)."""
+    from accsim.engine.collectives import COLLECTIVE_CODES
+    return CollectiveKernel(COLLECTIVE_CODES[kind], int(attrs["payload_bytes"]), int(attrs["group"]),
+                            PATTERNS.index(attrs["pattern"]))
+
+
 def _pattern_efficiency(spec: NpuSpec, pattern: int) -> float:
     """The pattern's achieved share of the link rate, relative to link_efficiency (which
     _rates already applies); a pattern without its own figure takes link_efficiency."""
     s = spec.system
-    own = {1: s.dispatch_link_efficiency, 2: s.combine_link_efficiency}.get(pattern, 0.0)
+    own = {"moe_dispatch": s.dispatch_link_efficiency,
+           "moe_combine": s.combine_link_efficiency}.get(PATTERNS[pattern], 0.0)
     return own / s.link_efficiency if own else 1.0
 
 

@@ -19,8 +19,7 @@ def metric_moe_all_to_all_us(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Latency of one MoE dispatch or combine (``direction``) on an npu preset: the all-to-all
     op of a decode graph with ``tokens`` tokens per rank under expert parallelism ``ep``, run as
     the model runs it (one collective kernel on the die's port)."""
-    from accsim.arch.npu.tiles import PATTERNS, CollectiveKernel, simulate_kernel
-    from accsim.engine.collectives import ALL_TO_ALL
+    from accsim.arch.npu.tiles import collective_kernel, simulate_kernel
     from accsim.presets import resolve_preset
     from accsim.workloads import Parallelism, Phase, build_graph, load_model
 
@@ -28,6 +27,4 @@ def metric_moe_all_to_all_us(scenario: Mapping[str, Any], tmp: Path) -> float:
     model = load_model(scenario["model"]).with_dtype(scenario.get("dtype", "bf16"))
     graph = build_graph(model, Phase.decode(int(scenario["tokens"]), 1024), Parallelism(ep=int(scenario["ep"])))
     op = next(o for o in graph.ops() if o.name.endswith(f"moe.{scenario['direction']}"))
-    kern = CollectiveKernel(ALL_TO_ALL, int(op.attrs["payload_bytes"]), int(op.attrs["group"]),
-                            PATTERNS.index(op.attrs["pattern"]))
-    return simulate_kernel(spec, kern).cycles / spec.clock_hz * 1e6
+    return simulate_kernel(spec, collective_kernel(op.kind, op.attrs)).cycles / spec.clock_hz * 1e6
