@@ -93,47 +93,114 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
             first_bank = c * per_ch
             if refresh_interval > 0 and clk > 0 and clk % refresh_interval == 0:
                 ref_waiting[c] = True
-            cmd, bank, pos = -1, -1, -1
-            if ref_waiting[c]:
-                n_closed_ready = 0
-                for b in range(first_bank, first_bank + per_ch):
-                    need = PRE if open_row[b] >= 0 else REFAB
-                    t = _ready_at(ready, level_off, level_size, b, need, n_levels)
-                    if clk < t:
-                        next_event = min(next_event, t)
-                    elif need == PRE:
-                        cmd, bank = PRE, b
+            # one command, or with dual issue a second of the other kind (row / column) in the
+            # same cycle: DRAMsim3 asks its queues once more, the round-robin moving on (two
+            # column commands are never both legal in one cycle: the data bus spaces them)
+            first = -1
+            for attempt in range(2 if dual_issue else 1):
+                cmd, bank, pos = -1, -1, -1
+                if ref_waiting[c]:
+                    if attempt:             # a pending refresh keeps the bank queues closed
                         break
-                    else:
-                        n_closed_ready += 1
-                if cmd < 0 and n_closed_ready == per_ch:
-                    cmd, bank = REFAB, first_bank
-            else:
-                cmd, bank, pos, next_event = _pick_from_queues(
-                    c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
-                    req_write, ready, level_off, level_size, n_levels, clk, next_event)
-            if cmd >= 0:
+                    n_closed_ready = 0
+                    for b in range(first_bank, first_bank + per_ch):
+                        need = PRE if open_row[b] >= 0 else REFAB
+                        t = _ready_at(ready, level_off, level_size, b, need, n_levels)
+                        if clk < t:
+                            next_event = min(next_event, t)
+                        elif need == PRE:
+                            cmd, bank = PRE, b
+                            break
+                        else:
+                            n_closed_ready += 1
+                    if cmd < 0 and n_closed_ready == per_ch:
+                        cmd, bank = REFAB, first_bank
+                else:
+                    for i in range(per_ch):
+                        queue_idx[c] = (queue_idx[c] + 1) % per_ch
+                        b = first_bank + queue_idx[c]
+                        for k in range(bq_len[b]):
+                            r = bq[b, k]
+                            if open_row[b] < 0:
+                                need = ACT
+                            elif open_row[b] == req_row[r]:
+                                need = WR if req_write[r] else RD
+                            else:
+                                need = PRE
+                            t = _ready_at(ready, level_off, level_size, b, need, n_levels)
+                            if clk < t:
+                                next_event = min(next_event, t)
+                                continue
+                            if need == PRE:
+                                if k > 0:
+                                    continue
+                                hit_waits = False
+                                for j in range(k + 1, bq_len[b]):
+                                    if req_row[bq[b, j]] == open_row[b]:
+                                        hit_waits = True
+                                        break
+                                if hit_waits and row_hits[b] < ROW_HIT_LIMIT:
+                                    continue
+                            elif need == WR:
+                                blocked = False
+                                for j in range(k):
+                                    o = bq[b, j]
+                                    if not req_write[o] and req_row[o] == req_row[r] and req_col[o] == req_col[r]:
+                                        blocked = True
+                                        break
+                                if blocked:
+                                    continue
+                            cmd, bank, pos = need, b, k
+                            break
+                        if cmd >= 0:
+                            break
+                if cmd < 0 or (attempt and (cmd == RD or cmd == WR) == (first == RD or first == WR)):
+                    break
+                first = cmd
                 activity = True
-                n_log, last_depart, reads_done = _issue(
-                    c, cmd, bank, pos, clk, ready, hist, head, level_off, level_size, path, scope,
-                    rule_ptr, rule_next, rule_lat, rule_win, counters, log, n_log, n_levels,
-                    open_row, row_hits, bq, bq_len, req_row, req_col, req_write, depart,
-                    follower, read_latency, ref_waiting, last_depart, reads_done)
-                if dual_issue and pos >= 0:
-                    # DRAMsim3 asks its queues once more in the same cycle (the round-robin
-                    # moves on) and issues the answer if it is of the other kind: a column
-                    # command after a row command or the reverse (two column commands cannot
-                    # both be legal in one cycle: the data bus spaces them by nBL)
-                    cmd2, bank2, pos2, next_event = _pick_from_queues(
-                        c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
-                        req_write, ready, level_off, level_size, n_levels, clk, next_event)
-                    if cmd2 >= 0 and _is_column(cmd2) != _is_column(cmd):
-                        n_log, last_depart, reads_done = _issue(
-                            c, cmd2, bank2, pos2, clk, ready, hist, head, level_off, level_size,
-                            path, scope, rule_ptr, rule_next, rule_lat, rule_win, counters, log,
-                            n_log, n_levels, open_row, row_hits, bq, bq_len, req_row, req_col,
-                            req_write, depart, follower, read_latency, ref_waiting, last_depart,
-                            reads_done)
+                # issue
+                if cmd == REFAB:
+                    # the channel's refresh: down to the standard's refresh scope (a
+                    # pseudochannel when it is the channel's only one), every node below it
+                    path[0] = c
+                    for lvl in range(1, n_levels):
+                        path[lvl] = path[lvl - 1] * level_size[lvl] if lvl <= scope[cmd] else -1
+                    ref_waiting[c] = False
+                else:
+                    _bank_path(bank, level_size, path)
+                _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
+                                rule_ptr, rule_next, rule_lat, rule_win)
+                counters[C_CMD0 + cmd] += 1
+                n_log = log_command(log, n_log, counters, clk, cmd, path, n_levels,
+                                    req_row[bq[bank, pos]] if pos >= 0 else
+                                    (open_row[bank] if cmd == PRE else -1),
+                                    req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
+                if cmd == ACT:
+                    open_row[bank] = req_row[bq[bank, pos]]
+                    row_hits[bank] = 0
+                elif cmd == PRE:
+                    open_row[bank] = -1
+                    row_hits[bank] = 0
+                elif cmd == RD or cmd == WR:
+                    if row_hits[bank] != 0:
+                        counters[C_ROW_HIT] += 1
+                    else:
+                        counters[C_ROW_MISS] += 1
+                    row_hits[bank] += 1
+                    r = bq[bank, pos]
+                    for j in range(pos, bq_len[bank] - 1):
+                        bq[bank, j] = bq[bank, j + 1]
+                    bq_len[bank] -= 1
+                    if cmd == RD:
+                        while r >= 0:
+                            depart[r] = clk + read_latency
+                            last_depart = max(last_depart, depart[r])
+                            reads_done += 1
+                            counters[C_READS] += 1
+                            r = follower[r]
+                    else:
+                        counters[C_WRITES] += 1
+                        counters[C_T_WR_DONE] = clk
             # ---- move one transaction into its bank queue ----
             if draining[c] == 0 and (wb_len[c] >= trans_cap or (
                     wb_len[c] > drain_threshold and _bank_queues_empty(bq_len, first_bank, per_ch))):
@@ -218,108 +285,6 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
     counters[C_T_RD_DONE] = last_depart
     counters[C_CYCLES] = clk
     return counters, arrive, depart, log[:n_log]
-
-
-@njit(cache=True)
-def _is_column(cmd):
-    return cmd == RD or cmd == WR
-
-
-@njit(cache=True)
-def _pick_from_queues(c, per_ch, queue_idx, bq, bq_len, open_row, row_hits, req_row, req_col,
-                      req_write, ready, level_off, level_size, n_levels, clk, next_event):
-    """The command a channel's bank queues offer this cycle, round-robin from the queue after
-    the last one visited: (command, bank, queue position, next_event) or (-1, -1, -1, ...)."""
-    first_bank = c * per_ch
-    for i in range(per_ch):
-        queue_idx[c] = (queue_idx[c] + 1) % per_ch
-        b = first_bank + queue_idx[c]
-        for k in range(bq_len[b]):
-            r = bq[b, k]
-            if open_row[b] < 0:
-                need = ACT
-            elif open_row[b] == req_row[r]:
-                need = WR if req_write[r] else RD
-            else:
-                need = PRE
-            t = _ready_at(ready, level_off, level_size, b, need, n_levels)
-            if clk < t:
-                next_event = min(next_event, t)
-                continue
-            if need == PRE:
-                if k > 0:
-                    continue
-                hit_waits = False
-                for j in range(k + 1, bq_len[b]):
-                    if req_row[bq[b, j]] == open_row[b]:
-                        hit_waits = True
-                        break
-                if hit_waits and row_hits[b] < ROW_HIT_LIMIT:
-                    continue
-            elif need == WR:
-                blocked = False
-                for j in range(k):
-                    o = bq[b, j]
-                    if not req_write[o] and req_row[o] == req_row[r] and req_col[o] == req_col[r]:
-                        blocked = True
-                        break
-                if blocked:
-                    continue
-            return need, b, k, next_event
-    return -1, -1, -1, next_event
-
-
-@njit(cache=True)
-def _issue(c, cmd, bank, pos, clk, ready, hist, head, level_off, level_size, path, scope,
-           rule_ptr, rule_next, rule_lat, rule_win, counters, log, n_log, n_levels, open_row,
-           row_hits, bq, bq_len, req_row, req_col, req_write, depart, follower, read_latency,
-           ref_waiting, last_depart, reads_done):
-    """Issue ``cmd`` at ``clk``: record it against the timing rules, log it, update the bank and
-    its queue; a RD returns its read (and any reads merged into it). Returns (n_log,
-    last_depart, reads_done)."""
-    if cmd == REFAB:
-        # the channel's refresh: down to the standard's refresh scope (a pseudochannel when
-        # it is the channel's only one), every node below it
-        path[0] = c
-        for lvl in range(1, n_levels):
-            path[lvl] = path[lvl - 1] * level_size[lvl] if lvl <= scope[cmd] else -1
-        ref_waiting[c] = False
-    else:
-        _bank_path(bank, level_size, path)
-    _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
-                    rule_ptr, rule_next, rule_lat, rule_win)
-    counters[C_CMD0 + cmd] += 1
-    n_log = log_command(log, n_log, counters, clk, cmd, path, n_levels,
-                        req_row[bq[bank, pos]] if pos >= 0 else
-                        (open_row[bank] if cmd == PRE else -1),
-                        req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
-    if cmd == ACT:
-        open_row[bank] = req_row[bq[bank, pos]]
-        row_hits[bank] = 0
-    elif cmd == PRE:
-        open_row[bank] = -1
-        row_hits[bank] = 0
-    elif cmd == RD or cmd == WR:
-        if row_hits[bank] != 0:
-            counters[C_ROW_HIT] += 1
-        else:
-            counters[C_ROW_MISS] += 1
-        row_hits[bank] += 1
-        r = bq[bank, pos]
-        for j in range(pos, bq_len[bank] - 1):
-            bq[bank, j] = bq[bank, j + 1]
-        bq_len[bank] -= 1
-        if cmd == RD:
-            while r >= 0:
-                depart[r] = clk + read_latency
-                last_depart = max(last_depart, depart[r])
-                reads_done += 1
-                counters[C_READS] += 1
-                r = follower[r]
-        else:
-            counters[C_WRITES] += 1
-            counters[C_T_WR_DONE] = clk
-    return n_log, last_depart, reads_done
 
 
 @njit(cache=True)
