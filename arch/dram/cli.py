@@ -5,7 +5,7 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import console
+from accsim.cli.common import console, progress_bar
 
 
 @click.command("dram")
@@ -32,8 +32,12 @@ def dram_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...],
     if preset.family != "dram":
         raise click.BadParameter(f"'{preset_name}' is a {preset.family} preset, not a DRAM standard",
                                  param_hint="--standard")
-    trace = read_trace(trace_path, fmt)
-    result = simulate_trace(preset.spec.dram, trace, max_log=max_commands if dump_path else 0)
+    with progress_bar(f"{preset.name}: read the trace, simulate", quiet) as report:
+        report(0, 2)
+        trace = read_trace(trace_path, fmt)
+        report(1, 2)
+        result = simulate_trace(preset.spec.dram, trace, max_log=max_commands if dump_path else 0)
+        report(2, 2)
     stats = result.stats
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,

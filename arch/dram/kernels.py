@@ -230,7 +230,7 @@ def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level, iss
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
 def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size, read_latency,
                    read_cap, write_cap, wr_high, wr_low, closed_row, refresh_interval,
                    refresh_level, rule_ptr, rule_next, rule_lat, rule_win, scope, bank_level,

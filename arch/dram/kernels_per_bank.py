@@ -53,7 +53,7 @@ def _bank_path(bank, level_size, path):
         node = node // level_size[lvl]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
 def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size,
                             read_latency, trans_cap, bank_cap, drain_threshold,
                             refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope,
