@@ -18,6 +18,7 @@ cnp.import_array()
 FORMATS = ("ldst", "timed", "dramsim3")
 cdef int FMT_LDST = 0, FMT_TIMED = 1, FMT_DRAMSIM3 = 2
 cdef uint64_t ADDR_LIMIT = <uint64_t>1 << 63
+SHOWN_BYTES = 60
 
 
 cdef inline bint _is_space(char c) nogil:
@@ -81,6 +82,14 @@ def _expected(int fmt):
     return ("'LD|ST <address>'", "'<cycle> R|W <address>'", "'<address> READ|WRITE <cycle>'")[fmt]
 
 
+def _shown(bytes line):
+    """A bad line as a message shows it: escaped (binary data, terminal escape sequences) and cut
+    to SHOWN_BYTES (a 100 KB line is not echoed whole)."""
+    text = line[:SHOWN_BYTES].strip().decode("latin-1").encode("unicode_escape")
+    more = f" ... ({len(line):,} bytes)" if len(line) > SHOWN_BYTES else ""
+    return f"'{text.decode('ascii')}'{more}"
+
+
 def parse_trace(bytes data, str fmt, str source="<trace>"):
     """Parse trace text; return (addr int64, is_write uint8, cycle int64)."""
     if fmt not in FORMATS:
@@ -129,8 +138,7 @@ def parse_trace(bytes data, str fmt, str source="<trace>"):
             raise ValueError(f"{source}:{line_no}: cycle {when} goes back in time (previous "
                              f"{last_cycle}); requests must be in arrival order")
         if not ok:
-            text = data[pos:line_end].decode("utf-8", "replace").strip()
-            raise ValueError(f"{source}:{line_no}: expected {_expected(f)}, got '{text}'")
+            raise ValueError(f"{source}:{line_no}: expected {_expected(f)}, got {_shown(data[pos:line_end])}")
         last_cycle = <int64_t>when
         addr[count] = <int64_t>value
         is_write[count] = wr

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import typing
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -88,6 +90,8 @@ def _coerce(tp: Any, value: Any, meta: Mapping[str, Any], path: str, problems: P
             problems.add(path, f"expected true or false, got {value!r}")
         return value
     if tp is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)                 # 1e3 is an integer written in another notation
         if isinstance(value, bool) or not isinstance(value, int):
             problems.add(path, f"expected an integer, got {value!r}")
             return value
@@ -96,6 +100,9 @@ def _coerce(tp: Any, value: Any, meta: Mapping[str, Any], path: str, problems: P
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.add(path, f"expected a number, got {value!r}")
+            return value
+        if not math.isfinite(value):
+            problems.add(path, f"expected a finite number, got {value!r}")
             return value
         _check_range(float(value), meta, path, problems)
         return float(value)
@@ -216,17 +223,87 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a read or syntax error becomes a ConfigError naming file and line."""
+# YAML 1.1 (PyYAML) reads 1e9 and 1.5E-3 as strings; YAML 1.2 and every user read them as numbers
+_FLOAT_1_2 = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$")
+MAX_YAML_NODES = 1_000_000          # after alias expansion: an "alias bomb" is refused, not expanded
+MAX_CONFIG_BYTES = 16 * 2 ** 20       # a preset or sweep spec is kilobytes
+
+
+def _strict_loader() -> type:
+    """A SafeLoader that refuses duplicate keys, reads every float notation and bounds aliases."""
     import yaml
+    from yaml.constructor import ConstructorError
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *base` may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in first_line:
+                        raise ConstructorError(None, None, f"duplicate key {key!r} (first at line "
+                                               f"{first_line[key]}); keep one", key_node.start_mark)
+                except TypeError:
+                    raise ConstructorError(None, None, f"a key must be a name, got {key!r}",
+                                           key_node.start_mark) from None
+                first_line[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)
+
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
+    return StrictLoader
+
+
+def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` becomes once every alias is expanded (aliases share node objects)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0                 # a recursive alias counts once, then stops the walk
+        children = node.value if isinstance(node.value, list) else []
+        flat = [c for child in children for c in (child if isinstance(child, tuple) else (child,))]
+        memo[key] = 1 + sum(_expanded_nodes(c, memo) for c in flat)
+    return memo[key]
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text strictly (see ``_strict_loader``); problems name ``where`` and the line."""
+    import yaml
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{where}: {len(text):,} bytes; a configuration file is at most "
+                           f"{MAX_CONFIG_BYTES:,}"])
+    loader = _strict_loader()(text)
     try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_nodes(node, {})
+        if size > MAX_YAML_NODES:
+            raise ConfigError([f"{where}: aliases expand to {size:,} nodes, more than {MAX_YAML_NODES:,}; "
+                               "write the values out instead of nesting aliases"])
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise ConfigError([f"{at}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: nested too deeply to be a configuration"]) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file strictly; a read or syntax error becomes a ConfigError naming file and line."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: {path.stat().st_size:,} bytes; a configuration file is at "
+                               f"most {MAX_CONFIG_BYTES:,}"])
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a text file (not UTF-8)"]) from None
+    return parse_yaml(text, str(path))
 
 
 def to_plain(spec: Any) -> Any:

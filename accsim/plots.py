@@ -114,6 +114,6 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> None:
 
 def _save(fig, out: str | Path) -> None:
     """The figure, written atomically in the format its suffix names (png, svg, pdf)."""
-    from accsim.files import atomic_output
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
+    from accsim.files import open_output
+    with open_output(out, binary=True) as fh:
+        fig.savefig(fh, dpi=120, format=Path(out).suffix.lstrip(".") or "png")

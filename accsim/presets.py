@@ -10,13 +10,11 @@ problems before raising.
 from __future__ import annotations
 
 from functools import lru_cache
-import re
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
 
 from accsim import config
 from accsim.errors import AccsimError, ConfigError, ProblemList, UnknownNameError, did_you_mean
@@ -103,9 +101,6 @@ def load_merged(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[str, An
     return merged
 
 
-_SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-
 def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
     """``["memory.bandwidth_GBps=400", ...]`` -> {path: value}; values parse as YAML scalars."""
     problems = ProblemList()
@@ -116,12 +111,9 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
             problems.add("--set", f"expected KEY=VALUE (e.g. memory.bandwidth_GBps=400), got {item!r}")
             continue
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            problems.add(f"--set {key}", f"cannot parse value {text!r}")
-            continue
-        # YAML 1.1 reads 1e-9 (no dot) as a string; on a command line it is a number
-        result[key.strip()] = float(value) if isinstance(value, str) and _SCIENTIFIC.match(value) else value
+            result[key.strip()] = config.parse_yaml(text, f"--set {key.strip()}")
+        except ConfigError as exc:
+            problems.problems += exc.problems
     problems.raise_if_any()
     return result
 

@@ -103,8 +103,8 @@ class Program:
         stem = Path(stem)
         npz_path, json_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
         arrays = {f"col_{k}": v for k, v in self.columns.items()}
-        from accsim.files import atomic_output, write_atomic
-        with atomic_output(npz_path) as tmp, open(tmp, "wb") as fh:
+        from accsim.files import open_output, write_atomic
+        with open_output(npz_path, binary=True) as fh:
             np.savez(fh, dep_ptr=self.dep_ptr, dep_idx=self.dep_idx, **arrays)
         write_atomic(json_path, json.dumps(self._header(), indent=1, sort_keys=True))
         return npz_path, json_path

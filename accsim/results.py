@@ -10,12 +10,11 @@ import csv
 import datetime as _dt
 import json
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from accsim.errors import AccsimError
-from accsim.files import atomic_output
+from accsim.files import open_output
 
 FIXED_COLUMNS = ("point_id", "idx", "status", "error", "elapsed_s", "finished_at")
 
@@ -110,13 +109,8 @@ def read_axes(path: str | Path) -> list[str]:
 def export_csv(path: str | Path, out: str | Path) -> int:
     """Write the results table as CSV to ``out`` ("-": standard output); return the rows."""
     columns, rows = read_table(path)
-    if str(out) == "-":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return len(rows)
-    with atomic_output(out) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
+    with open_output(out) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
     return len(rows)
@@ -130,8 +124,8 @@ def export_parquet(path: str | Path, out: str | Path) -> int:
         raise AccsimError("--parquet needs pyarrow: pip install pyarrow") from None
     columns, rows = read_table(path)
     table = pa.table({c: _column_array(pa, [r[i] for r in rows]) for i, c in enumerate(columns)})
-    with atomic_output(out) as tmp:
-        pq.write_table(table, tmp)
+    with open_output(out, binary=True) as fh:
+        pq.write_table(table, fh)
     return len(rows)
 
 

@@ -9,11 +9,14 @@ utilization); ``schedule_breakdown`` derives those parts from the schedule of on
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+
+from accsim.errors import AccsimError
 
 
 STALL = "stall"
@@ -83,10 +86,25 @@ class Stats(Mapping[str, Any]):
         return out
 
 
-def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write JSON so that the file exists only once complete (no half-written results)."""
+def _non_finite_paths(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _non_finite_paths(v, f"{prefix}{k}.")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite_paths(v, f"{prefix}{i}.")]
+    return [f"{prefix.rstrip('.')} = {value}"] if isinstance(value, float) and not math.isfinite(value) else []
+
+
+def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON so that the file exists only once complete (no half-written results).
+
+    JSON has no infinity or NaN: a non-finite figure is an error naming it, never a null."""
     from accsim.files import write_atomic
-    return write_atomic(path, json.dumps(_plain(payload), indent=1, sort_keys=False, allow_nan=False))
+    plain = _plain(payload)
+    bad = _non_finite_paths(plain)
+    if bad:
+        raise AccsimError(f"{path}: not written: non-finite figures ({', '.join(bad[:5])}); a field "
+                          "of the configuration is probably 0 or out of its physical range")
+    write_atomic(path, json.dumps(plain, indent=1, sort_keys=False, allow_nan=False))
 
 
 class StepStats(Stats):

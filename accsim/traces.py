@@ -8,8 +8,10 @@ import numpy as np
 
 from accsim import _trace
 from accsim.errors import TraceFormatError
+from accsim.limits import require_memory
 
 FORMATS = _trace.FORMATS
+MIN_LINE_BYTES = 5           # the shortest request line: "LD 0\n"
 _FORMAT_ALIASES = {"ramulator": "ldst", "ramulator-timed": "timed", "dramsim3": "dramsim3",
                    "ldst": "ldst", "timed": "timed"}
 
@@ -59,6 +61,10 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
     path = Path(path)
     fmt = fmt if fmt == "auto" else canonical_format(fmt)
     try:
+        size = path.stat().st_size
+        # the text, then per line an address, a flag and a cycle (17 bytes), built then trimmed
+        require_memory(f"trace {path} ({size:,} bytes)", size + (size // MIN_LINE_BYTES + 1) * 34,
+                       "split the trace")
         data = path.read_bytes()
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
@@ -67,6 +73,9 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
         addr, is_write, cycle = _trace.parse_trace(data, fmt, str(path))
     except ValueError as exc:
         raise TraceFormatError(str(exc)) from None
+    if addr.size == 0:
+        raise TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
+                               "a trace needs at least one request line")
     return Trace(addr, is_write.astype(bool), cycle)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
-import yaml
 
+from accsim.config import read_yaml
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 from accsim.scenario import RUN_KEYS, default
 
@@ -145,9 +145,9 @@ def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
     known_metrics = metrics()
     for path in sorted(directory.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            problems.add(path.name, f"invalid YAML: {exc}")
+            data = read_yaml(path)
+        except ConfigError as exc:
+            problems.problems += exc.problems
             continue
         for i, raw in enumerate(data.get("cases", [])):
             where = f"{path.name}: cases[{i}]"
@@ -181,10 +181,10 @@ def _is_number(x: Any) -> bool:
 
 
 def _check_published(raw: Mapping[str, Any], where: str, problems: ProblemList) -> None:
-    """Published figures are numbers (YAML reads 1.5e9 without a sign as a string: write 1.5e+9)."""
+    """Published figures are numbers (any notation, 1.5e9 included)."""
     value, rng = raw.get("published"), raw.get("published_range")
     if value is not None and not _is_number(value):
-        problems.add(where, f"published: expected a number, got {value!r} (YAML needs 1.5e+9, not 1.5e9)")
+        problems.add(where, f"published: expected a number, got {value!r}")
     if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(map(_is_number, rng))
                                 and rng[0] <= rng[1]):
         problems.add(where, f"published_range: expected [low, high] numbers with low <= high, got {rng!r}")

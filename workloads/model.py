@@ -9,11 +9,13 @@ silently ignored.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from accsim.config import MAX_CONFIG_BYTES
 from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -193,32 +195,33 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         problems.raise_if_any()
     values: dict[str, Any] = dict(ARCHITECTURES[model_type])
     for field in ("n_layers", "d_model", "n_heads", "vocab_size"):
-        value = _pick(raw, field)
-        if not isinstance(value, int) or value <= 0:
-            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer > 0, got {value!r}")
-        values[field] = value
+        values[field] = _integer(raw, field, 1, where, problems)
     problems.raise_if_any()
     d, h = values["d_model"], values["n_heads"]
-    optional_ints = {"n_kv_heads": h, "head_dim": d // h, "d_ff": 4 * d, "max_positions": 0,
-                     "sliding_window": 0, "n_experts": 0, "experts_per_token": 0,
-                     "n_shared_experts": 0, "moe_d_ff": 0, "first_dense_layers": 0,
-                     "q_lora_rank": 0, "kv_lora_rank": 0, "qk_nope_head_dim": 0,
-                     "qk_rope_head_dim": 0, "v_head_dim": 0, "mtp_layers": 0}
-    for field, default in optional_ints.items():
-        value = _pick(raw, field)
-        value = default if value is None else value
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer >= 0, got {value!r}")
-        values[field] = value
+    if _pick(raw, "head_dim") is None and d % h:
+        problems.add(f"{where}: num_attention_heads", f"{h} does not divide hidden_size {d}; give "
+                     "head_dim if the heads are not hidden_size / num_attention_heads wide")
+    optional_ints = {"n_kv_heads": (h, 1), "head_dim": (d // h, 1), "d_ff": (4 * d, 1),
+                     "max_positions": (0, 0), "sliding_window": (0, 0), "n_experts": (0, 0),
+                     "experts_per_token": (0, 0), "n_shared_experts": (0, 0), "moe_d_ff": (0, 0),
+                     "first_dense_layers": (0, 0), "q_lora_rank": (0, 0), "kv_lora_rank": (0, 0),
+                     "qk_nope_head_dim": (0, 0), "qk_rope_head_dim": (0, 0), "v_head_dim": (0, 0),
+                     "mtp_layers": (0, 0)}
+    for field, (default, low) in optional_ints.items():
+        values[field] = _integer(raw, field, low, where, problems, default)
     act = _pick(raw, "activation")
     if act is not None:
         if act not in ACTIVATIONS:
             problems.add(f"{where}: {KEY_ALIASES['activation'][0]}",
                          f"expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
         values["activation"] = ACTIVATIONS.get(act, act)
-    if _pick(raw, "tied_embeddings") is not None:
-        values["tied_embeddings"] = bool(_pick(raw, "tied_embeddings"))
-    if _pick(raw, "attention_bias") or _pick(raw, "mlp_bias"):
+    for field in ("tied_embeddings", "attention_bias", "mlp_bias"):
+        if _pick(raw, field) is not None and not isinstance(_pick(raw, field), bool):
+            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected true or false, got "
+                         f"{_pick(raw, field)!r}")
+    if isinstance(_pick(raw, "tied_embeddings"), bool):
+        values["tied_embeddings"] = _pick(raw, "tied_embeddings")
+    if _pick(raw, "attention_bias") is True or _pick(raw, "mlp_bias") is True:
         problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
     _check_consistency(values, model_type, where, problems)
     problems.raise_if_any()
@@ -226,7 +229,30 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
                        **values)
 
 
+def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
+             default: int | None = None) -> Any:
+    """An integer field >= ``low`` (``default`` when absent; required when no default). A float
+    with an integral value (1e3) is that integer; true/false is not a number."""
+    value = _pick(raw, field)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer >= {low}, got {value!r}")
+    return value
+
+
 def _check_consistency(v: dict, model_type: str, where: str, problems: ProblemList) -> None:
+    if problems.problems:         # the checks below assume every field is a valid integer
+        return
+    if v["first_dense_layers"] > v["n_layers"]:
+        problems.add(f"{where}: first_k_dense_replace", f"{v['first_dense_layers']} exceeds "
+                     f"num_hidden_layers {v['n_layers']}")
+    for field in ("experts_per_token", "n_shared_experts", "moe_d_ff"):
+        if v[field] and not v["n_experts"]:
+            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"set without experts "
+                         f"({' / '.join(KEY_ALIASES['n_experts'])}); give the expert count or drop it")
     if v["n_heads"] % max(v["n_kv_heads"], 1) != 0:
         problems.add(f"{where}: num_key_value_heads", f"{v['n_kv_heads']} does not divide "
                      f"num_attention_heads {v['n_heads']}")
@@ -244,6 +270,22 @@ def _check_consistency(v: dict, model_type: str, where: str, problems: ProblemLi
 
 def model_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+class _JsonProblem(ValueError):
+    """A JSON document that parses but is not a valid config (duplicate key, NaN)."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicated:
+        raise _JsonProblem(f"duplicate key {duplicated[0]!r}; keep one")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise _JsonProblem(f"{name} is not a number a config can hold")
 
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
@@ -265,7 +307,15 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
             raise UnknownNameError(f"unknown model '{name}'{did_you_mean(name, names)}. "
                                    f"Known: {', '.join(names)} (or pass a path to a config.json)")
     try:
-        raw = json.loads(path.read_text())
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: {path.stat().st_size:,} bytes; a model config is at most "
+                               f"{MAX_CONFIG_BYTES:,}"])
+        raw = json.loads(path.read_text(), object_pairs_hook=_no_duplicate_keys,
+                         parse_constant=_no_constant)
+    except _JsonProblem as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply to be a model config"]) from None
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -7,6 +7,7 @@ one module per group (``info``, ``run``, ``sweeps``, ``validate``); families add
 """
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Sequence
 
@@ -19,10 +20,22 @@ from accsim.errors import AccsimError
 __all__ = ["cli", "main"]
 
 
+MAX_MESSAGE_CHARS = 400
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """One message line safe for a terminal: control characters (escape sequences, NULs) shown
+    escaped, and at most ``limit`` characters (an echoed 100 KB trace line is cut)."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= limit else f"{safe[:limit]}... ({len(safe) - limit} more characters)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and turn user errors into one-line messages and exit codes."""
     def err_line(text: str) -> None:
-        click.echo(text, err=True)
+        click.echo(printable(text), err=True)
+    if hasattr(signal, "SIGXFSZ"):       # a file-size limit: a write fails with EFBIG, not a core dump
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         # without standalone mode click returns (not raises) the code of a command's Exit
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="accsim",

@@ -5,6 +5,7 @@ loaded only when named or listed), so a family's command lives next to its famil
 """
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -27,6 +28,24 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]
     with progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def tables_off_stdout(*output_params: str) -> Callable:
+    """Decorate a command whose outputs (named parameters) may be '-' (standard output): while
+    one is, the console's tables go to standard error, so standard output carries only the data."""
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if "-" not in (kwargs.get(name) for name in output_params):
+                return command(*args, **kwargs)
+            saved = console._file            # rich's own default (None: follow sys.stdout)
+            console.file = sys.stderr
+            try:
+                return command(*args, **kwargs)
+            finally:
+                console._file = saved
+        return wrapper
+    return decorate
 
 
 def fmt_s(seconds: float) -> str:

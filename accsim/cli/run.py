@@ -8,7 +8,8 @@ import numpy as np
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console, fmt_s, progress_bar
+from accsim.cli.common import cli, console, fmt_s, progress_bar, tables_off_stdout
+from accsim.files import OUTPUT
 from accsim.scenario import DTYPES, click_options
 
 PHASES = ("prefill", "decode")
@@ -74,13 +75,14 @@ def _print_coe(coe: Any) -> None:
 
 @cli.command("run")
 @click_options
-@click.option("--json", "json_path", default="stats.json", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", default="stats.json", show_default=True, type=OUTPUT,
               help="where to write the stats (resolved config, program hashes, version)")
-@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--trace", "trace_path", default=None, type=OUTPUT,
               help="write a Chrome trace-event timeline (Perfetto, chrome://tracing)")
 @click.option("--trace-max-events", default=50_000, show_default=True, type=click.IntRange(min=100),
               help="aggregate tasks beyond this many timeline events")
 @click.option("--quiet", is_flag=True, help="no progress bar and no summary tables")
+@tables_off_stdout('json_path', 'trace_path')
 def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool,
             **fields: Any) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""

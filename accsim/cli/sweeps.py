@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from accsim.cli.common import cli, console
+from accsim.files import OUTPUT
 
 
 @cli.command("sweep")
@@ -48,8 +49,8 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
 
 @cli.command("results")
 @click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="export CSV ('-': to standard output)")
-@click.option("--parquet", "parquet_path", default=None, type=click.Path(dir_okay=False), help="export Parquet")
+@click.option("--csv", "csv_path", default=None, type=OUTPUT, help="export CSV ('-': to standard output)")
+@click.option("--parquet", "parquet_path", default=None, type=OUTPUT, help="export Parquet")
 def results_cmd(db_path: str, csv_path: str | None, parquet_path: str | None) -> None:
     """Export a sweep's results, or summarise them."""
     from accsim.results import export_csv, export_parquet, read_axes, read_table
@@ -77,7 +78,7 @@ def results_cmd(db_path: str, csv_path: str | None, parquet_path: str | None) ->
 @click.option("--y-goal", default="max", show_default=True, type=click.Choice(["min", "max"]))
 @click.option("--logx", is_flag=True)
 @click.option("--logy", is_flag=True)
-@click.option("--out", default="sweep.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", default="sweep.png", show_default=True, type=OUTPUT)
 def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
              logx: bool, logy: bool, out: str) -> None:
     """Scatter two result columns (PNG), with the Pareto front if asked."""

@@ -7,17 +7,19 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console, progress_bar
+from accsim.cli.common import cli, console, progress_bar, tables_off_stdout
+from accsim.files import OUTPUT
 
 
 @cli.command("validate")
 @click.option("-k", "select", default=None, help="only cases whose id contains this text")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--markdown", "md_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", default=None, type=OUTPUT)
+@click.option("--markdown", "md_path", default=None, type=OUTPUT)
+@click.option("--plot", "plot_path", default=None, type=OUTPUT,
               help="published vs simulated, log-log, with y = x (PNG)")
 @click.option("--strict", is_flag=True, help="exit 1 on any miss, not only on cases that fail to run")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@tables_off_stdout('json_path', 'md_path', 'plot_path')
 def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
                  strict: bool, quiet: bool) -> None:
     """Simulate every published case and compare: misses are shown, not hidden."""

@@ -5,7 +5,8 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, progress_bar
+from accsim.cli.common import console, progress_bar, tables_off_stdout
+from accsim.files import OUTPUT
 
 
 @click.command("dram")
@@ -14,12 +15,13 @@ from accsim.cli.common import console, progress_bar
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "ramulator", "ldst", "timed", "dramsim3"]))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a preset field")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--dump-commands", "dump_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", default=None, type=OUTPUT)
+@click.option("--dump-commands", "dump_path", default=None, type=OUTPUT,
               help="write the issued command trace (cycle, command, address fields)")
 @click.option("--max-commands", default=10_000_000, show_default=True, type=click.IntRange(min=0),
               help="cap on commands kept for --dump-commands")
 @click.option("--quiet", is_flag=True)
+@tables_off_stdout('json_path', 'dump_path')
 def dram_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], json_path: str | None,
              dump_path: str | None, max_commands: int, quiet: bool) -> None:
     """Trace-driven DRAM simulation (Ramulator 2 / DRAMsim3 trace formats)."""

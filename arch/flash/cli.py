@@ -9,7 +9,8 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import console
+from accsim.cli.common import console, tables_off_stdout
+from accsim.files import OUTPUT
 
 
 @click.command("flash")
@@ -19,8 +20,9 @@ from accsim.cli.common import console
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "ramulator", "ldst", "timed", "dramsim3"]))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a preset field")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--quiet", is_flag=True)
+@tables_off_stdout('json_path')
 def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], json_path: str | None,
               quiet: bool) -> None:
     """Trace-driven flash simulation: dies, planes and channels, event by event."""

@@ -7,7 +7,8 @@ import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, fmt_s
+from accsim.cli.common import console, fmt_s, tables_off_stdout
+from accsim.files import OUTPUT
 
 
 def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
@@ -47,7 +48,8 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
 @click.option("--dtype", default=None, type=click.Choice(["fp16", "bf16", "int8"]),
               help="operand type on cube presets (default bf16; systolic presets count words)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--json", "json_path", default=None, type=OUTPUT)
+@tables_off_stdout('json_path')
 def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | None, n: int | None,
              topology: str | None, dtype: str | None, sets: tuple[str, ...], json_path: str | None) -> None:
     """One GEMM (or a topology of GEMMs): fold by fold on a systolic-array preset; tiled over
