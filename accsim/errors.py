@@ -52,3 +52,13 @@ class ProblemList:
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+MAX_MESSAGE_CHARS = 400
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """One message line safe for a terminal: control characters (escape sequences, NULs) shown
+    escaped, and at most ``limit`` characters (an echoed 100 KB trace line is cut)."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= limit else f"{safe[:limit]}... ({len(safe) - limit} more characters)"

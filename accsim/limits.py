@@ -6,6 +6,8 @@ import os
 
 from accsim.errors import AccsimError
 
+DEFAULT_MAX_POINTS = 100_000       # sweep points, before constraints (accsim sweep --max-points)
+
 
 class TooLargeError(AccsimError):
     """Work that would need more memory than the machine has."""

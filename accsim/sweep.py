@@ -14,26 +14,35 @@ Spec (every key checked; a bad spec fails before any point runs)::
     samples: 100
     seed: 0
 
-Each point's id is a hash of its parameters, so re-running a spec skips the points already
-stored (resume after SIGINT or SIGKILL) and never duplicates a row.
+A point's id hashes everything its result depends on: its resolved scenario (base, set, axis
+values) and the content of the presets and model configs it names. Re-running a spec skips the
+points already stored (resume after SIGINT, SIGTERM or SIGKILL) and never duplicates a row; an
+edited spec, preset or model config gives new ids, so stale results are never reused. A spec
+larger than ``max_points`` is refused before anything is expanded.
 """
 from __future__ import annotations
 
-import ast
+import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import signal
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from accsim.constraints import Constraint
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
+from accsim.limits import DEFAULT_MAX_POINTS
 from accsim.scenario import AXIS_TYPES as SCENARIO_FIELDS, default as _default, field_problem
+
 TOP_KEYS = ("base", "axes", "constraints", "mode", "samples", "seed")
 VALUE_FORMS = ("range", "lin", "log", "uniform", "loguniform")
 
@@ -58,11 +67,22 @@ def _is_int(*values: Any) -> bool:
 
 def _numbers(value: Any, count: int) -> bool:
     return (isinstance(value, list) and len(value) == count
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in value))
 
 
-def expand_values(form: Any, rng: np.random.Generator, path: str, problems: ProblemList) -> tuple:
-    """An axis's values from a list or one of the value forms (see module docstring)."""
+def _too_many(count: float, limit: int, path: str, problems: ProblemList) -> bool:
+    if count > limit:
+        problems.add(path, f"{count:,.0f} values, more than the {limit:,} points a sweep may have "
+                     "(--max-points)")
+        return True
+    return False
+
+
+def expand_values(form: Any, rng: np.random.Generator, path: str, problems: ProblemList,
+                  limit: int = DEFAULT_MAX_POINTS) -> tuple:
+    """An axis's values from a list or one of the value forms (see module docstring); at most
+    ``limit`` of them."""
     if isinstance(form, list):
         if not form:
             problems.add(path, "an axis needs at least one value")
@@ -80,6 +100,8 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
         if not _numbers(args, 2) or not isinstance(n, int) or n < 1:
             problems.add(path, f"{kind}: expected [low, high] and n: count >= 1, got {form!r}")
             return ()
+        if _too_many(n, limit, path, problems):
+            return ()
         low, high = args
         if kind == "loguniform" and (low <= 0 or high <= 0):
             problems.add(path, "loguniform: bounds must be > 0")
@@ -96,55 +118,19 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
             problems.add(path, f"range: expected start <= stop and step > 0, got {args!r}")
             return ()
         count = int(math.floor((stop - start) / third + 1e-9)) + 1
+        if _too_many(count, limit, path, problems):
+            return ()
         values = [start + i * third for i in range(count)]
         return tuple(int(v) for v in values) if _is_int(start, stop, third) else tuple(float(v) for v in values)
     if not isinstance(third, int) or third < 1 or (kind == "log" and (start <= 0 or stop <= 0)):
         problems.add(path, f"{kind}: expected a count >= 1{' and bounds > 0' if kind == 'log' else ''}, got {args!r}")
         return ()
+    if _too_many(third, limit, path, problems):
+        return ()
     values = np.linspace(start, stop, third) if kind == "lin" else np.geomspace(start, stop, third)
     if _is_int(start, stop):
         return tuple(dict.fromkeys(int(round(v)) for v in values))
     return tuple(float(v) for v in values)
-
-
-# ---- constraints ---------------------------------------------------------------------------
-_ALLOWED_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Name,
-                  ast.Constant, ast.Load, ast.And, ast.Or, ast.Not, ast.Add, ast.Sub, ast.Mult,
-                  ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd, ast.Eq, ast.NotEq,
-                  ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-
-
-class Constraint:
-    """A safe boolean expression over axis and base names (dotted preset paths allowed)."""
-
-    def __init__(self, text: str, names: Iterable[str], path: str) -> None:
-        self.text = text
-        # dotted names are not Python identifiers: each gets a placeholder (longest first, so a
-        # name that contains another is replaced whole)
-        self._alias: dict[str, str] = {}
-        expr = text
-        for i, name in enumerate(sorted(names, key=len, reverse=True)):
-            alias = f"_v{i}" if "." in name else name
-            expr = expr.replace(name, alias) if "." in name else expr
-            self._alias[alias] = name
-        try:
-            tree = ast.parse(expr, mode="eval")
-        except SyntaxError as exc:
-            raise ConfigError([f"{path}: cannot parse {text!r}: {exc.msg}"]) from None
-        bad = [type(n).__name__ for n in ast.walk(tree) if not isinstance(n, _ALLOWED_NODES)]
-        if bad:
-            raise ConfigError([f"{path}: {text!r} uses {bad[0]}; only arithmetic, comparisons "
-                               "and and/or/not over axis names are allowed"])
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id not in self._alias:
-                known = sorted(self._alias.values())
-                raise ConfigError([f"{path}: unknown name '{node.id}'{did_you_mean(node.id, known)}; "
-                                   f"known: {', '.join(known)}"])
-        self._code = compile(tree, path, "eval")
-
-    def holds(self, values: Mapping[str, Any]) -> bool:
-        env = {alias: values[name] for alias, name in self._alias.items() if name in values}
-        return bool(eval(self._code, {"__builtins__": {}}, env))  # noqa: S307 (AST checked above)
 
 
 # ---- spec loading --------------------------------------------------------------------------
@@ -194,14 +180,21 @@ def _preset_field_paths(archs: Iterable[str]) -> list[str]:
     return paths
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def load_spec(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
     from accsim.config import read_yaml
     path = Path(path)
-    return parse_spec(read_yaml(path), str(path))
+    return parse_spec(read_yaml(path), str(path), max_points)
 
 
-def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
-    """Validate a sweep spec completely (names, values, constraints) before anything runs."""
+def _whole(value: Any) -> Any:
+    """1e6 written as a float is the integer 1000000 (any notation); anything else as is."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
+    """Validate a sweep spec completely (names, values, constraints, size) before anything runs."""
     problems = ProblemList()
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: expected a mapping with keys {', '.join(TOP_KEYS)}"])
@@ -214,7 +207,10 @@ def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
         base_raw = {}
     base = {name: _default(name) for name in ("arch", "model", "batch", "prompt", "gen", "dtype",
                                                "decode_samples")}
-    overrides = dict(base_raw.get("set") or {})
+    overrides = base_raw.get("set") or {}
+    if not isinstance(overrides, dict):
+        problems.add("base.set", f"expected a mapping of preset field -> value, got {overrides!r}")
+        overrides = {}
     for key, value in base_raw.items():
         if key == "set":
             continue
@@ -227,19 +223,26 @@ def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
     mode = raw.get("mode", "grid")
     if mode not in ("grid", "random"):
         problems.add("mode", f"expected grid or random, got {mode!r}")
-    seed = raw.get("seed", 0)
-    samples = raw.get("samples", 0)
+    seed = _whole(raw.get("seed", 0))
+    samples = _whole(raw.get("samples", 0))
     if not _is_int(seed):
         problems.add("seed", f"expected an integer, got {seed!r}")
         seed = 0
     if mode == "random" and (not _is_int(samples) or samples < 1):
         problems.add("samples", f"mode random needs samples: N >= 1, got {samples!r}")
+    elif mode == "random":
+        _too_many(samples, max_points, "samples", problems)
     rng = np.random.default_rng(seed)
     axes_raw = raw.get("axes") or {}
     if not isinstance(axes_raw, dict) or not axes_raw:
         problems.add("axes", "expected a mapping of at least one axis name -> values")
         axes_raw = {}
-    axes = {str(name): expand_values(form, rng, f"axes.{name}", problems) for name, form in axes_raw.items()}
+    axes = {str(name): expand_values(form, rng, f"axes.{name}", problems, max_points)
+            for name, form in axes_raw.items()}
+    grid = math.prod(len(v) for v in axes.values())
+    if mode == "grid" and not problems.problems and grid > max_points:
+        problems.add("axes", f"the grid has {grid:,} points, more than {max_points:,} (--max-points); "
+                     "use mode: random with samples, fewer values, or raise --max-points")
     archs = axes.get("arch", (base["arch"],))
     preset_fields = _preset_field_paths(archs)
     for name, values in axes.items():
@@ -267,13 +270,14 @@ def parse_spec(raw: Any, source: str = "<spec>") -> SweepSpec:
     names = set(axes) | set(base) | set(overrides)
     for i, text in enumerate(constraints):
         Constraint(text, names, f"constraints[{i}]")
-    return SweepSpec(base, overrides, axes, tuple(constraints), mode, int(samples or 0), int(seed),
+    return SweepSpec(base, dict(overrides), axes, tuple(constraints), mode, int(samples or 0), int(seed),
                      source, raw)
 
 
 # ---- points --------------------------------------------------------------------------------
 def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Axis assignments of every point (grid product or seeded random draws), after constraints."""
+    """Axis assignments of every point (grid product or seeded random draws), after constraints;
+    a constraint that cannot be evaluated at a point is a ConstraintError naming the point."""
     names = list(spec.axes)
     if spec.mode == "grid":
         combos: Iterable[tuple] = itertools.product(*(spec.axes[n] for n in names))
@@ -287,16 +291,11 @@ def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
     for combo in combos:
         point = dict(zip(names, combo))
         env = {**spec.base, **spec.overrides, **point}
-        if all(c.holds(env) for c in checks):
-            pid = point_id(point)
-            if pid not in seen:
-                seen.add(pid)
-                points.append(point)
+        key = json.dumps(point, sort_keys=True)
+        if key not in seen and all(c.holds(env, point) for c in checks):
+            seen.add(key)
+            points.append(point)
     return points
-
-
-def point_id(point: Mapping[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(point, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def point_scenario(spec: SweepSpec, point: Mapping[str, Any]) -> dict[str, Any]:
@@ -310,6 +309,70 @@ def point_scenario(spec: SweepSpec, point: Mapping[str, Any]) -> dict[str, Any]:
             overrides[name] = value
     scenario["overrides"] = overrides
     return scenario
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _strings(data: Any) -> Iterable[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+
+
+@lru_cache(maxsize=None)
+def preset_content_digest(arch: str) -> str:
+    """Digest of what preset ``arch`` says: its merged data (extends chain) and that of every
+    preset it names (a DRAM tier, a server's GPU), so that editing any of them changes it."""
+    from accsim.presets import load_merged, preset_names
+
+    names, contents = set(preset_names(include_bases=True)), {}
+
+    def visit(name: str) -> None:
+        if name not in contents:
+            contents[name] = load_merged(name)
+            for text in _strings(contents[name]):
+                if text in names and text != name:
+                    visit(text)
+    try:
+        visit(arch)
+    except AccsimError as exc:          # the point will fail with this error; its id still says why
+        return _digest(f"unreadable: {exc}")
+    return _digest(contents)
+
+
+@lru_cache(maxsize=None)
+def model_content_digest(name: str) -> str:
+    """Digest of the model config ``name`` resolves to (shipped name, config.json or folder)."""
+    from accsim.workloads import load_model
+    try:
+        return _digest(dataclasses.asdict(load_model(name)))
+    except AccsimError as exc:
+        return _digest(f"unreadable: {exc}")
+
+
+def scenario_identity(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a point's result depends on: the scenario and the content it names."""
+    from accsim.coe import parse_coe
+
+    models = [scenario["model"], scenario.get("draft_model") or ""]
+    if scenario.get("coe"):
+        try:
+            models.append(parse_coe(scenario["coe"])[1])
+        except AccsimError:
+            pass                        # the point fails on its coe; the scenario says which
+    return {"scenario": dict(scenario), "preset": preset_content_digest(str(scenario["arch"])),
+            "models": {m: model_content_digest(m) for m in models if m}}
+
+
+def point_id(scenario: Mapping[str, Any]) -> str:
+    return _digest(scenario_identity(scenario))[:16]
 
 
 def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,16 +392,49 @@ def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---- execution -----------------------------------------------------------------------------
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) during a sweep: stop the workers, keep what is stored."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise Stopped in the main thread while a sweep runs."""
+    saved = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def _worker_init() -> None:
+    """Workers leave SIGINT to the parent (a terminal's Ctrl-C reaches the whole group), which
+    stops them itself; no half-finished traceback from every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass
 class SweepSummary:
     total: int
     skipped: int
     ok: int = 0
     failed: int = 0
+    spec_id: str = ""
+    stored_failed: int = 0          # failed points already stored and not retried
 
 
-def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[], None]]:
-    """A concurrent.futures executor (local processes, or a Dask cluster) and its closer."""
+def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool], None]]:
+    """A concurrent.futures executor (local processes, or a Dask cluster) and its closer
+    (``close(stop)``: wait for the workers, or stop them at once)."""
     if scheduler:
         try:
             from distributed import Client
@@ -348,48 +444,77 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[], N
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise ConfigError([f"--scheduler: cannot reach {scheduler}: {exc}"]) from None
-        return client.get_executor(), client.close
+        return client.get_executor(), lambda stop: client.close()
     from concurrent.futures import ProcessPoolExecutor
-    executor = ProcessPoolExecutor(max_workers=jobs)
-    return executor, lambda: executor.shutdown(wait=False, cancel_futures=True)
+    executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+
+    def close(stop: bool) -> None:
+        if not stop:
+            executor.shutdown(wait=True)
+            return
+        workers = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
+    return executor, close
+
+
+def plan_sweep(spec: SweepSpec) -> tuple[list[tuple[dict, dict, str]], str]:
+    """Every point as (axis values, scenario, point id), and the spec's id (its text and the
+    ids of its points: an edited preset or model gives a new spec id too)."""
+    planned = []
+    for point in expand_points(spec):
+        scenario = point_scenario(spec, point)
+        planned.append((point, scenario, point_id(scenario)))
+    spec_id = _digest({"spec": spec.raw, "points": [pid for _, _, pid in planned]})[:12]
+    return planned, spec_id
 
 
 def run_sweep(spec: SweepSpec, db_path: str | Path, jobs: int = 1, scheduler: str | None = None,
-              on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> SweepSummary:
-    """Run every point not yet stored in ``db_path``; store each result as soon as it arrives."""
+              on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+              retry_failed: bool = False) -> SweepSummary:
+    """Run every point not yet stored in ``db_path`` (and, with ``retry_failed``, every point
+    stored as failed); store each result as soon as it arrives."""
     from accsim.results import ResultStore
 
-    points = expand_points(spec)
+    planned, spec_id = plan_sweep(spec)
     store = ResultStore(db_path)
-    store.record_spec(spec.raw, list(spec.axes))
-    done = store.finished_ids()
-    todo = [(i, p) for i, p in enumerate(points) if point_id(p) not in done]
-    summary = SweepSummary(total=len(points), skipped=len(points) - len(todo))
-
-    def record(index: int, point: dict[str, Any], result: dict[str, Any]) -> None:
-        store.record(point_id(point), index, point, result)
-        if result["status"] == "ok":
-            summary.ok += 1
-        else:
-            summary.failed += 1
-        if on_result:
-            on_result(point, result)
-
     try:
+        store.record_spec(spec_id, spec.source, spec.raw, list(spec.axes),
+                          [(pid, i) for i, (_, _, pid) in enumerate(planned)])
+        stored = store.stored_status()
+        redo = {pid for pid, status in stored.items() if status != "ok"} if retry_failed else set()
+        todo = [(i, p, s, pid) for i, (p, s, pid) in enumerate(planned) if pid not in stored or pid in redo]
+        summary = SweepSummary(total=len(planned), skipped=len(planned) - len(todo), spec_id=spec_id,
+                               stored_failed=sum(1 for _, _, pid in planned
+                                                 if stored.get(pid, "ok") != "ok" and pid not in redo))
+
+        def record(index: int, point: dict[str, Any], pid: str, result: dict[str, Any]) -> None:
+            store.record(pid, index, point, result)
+            if result["status"] == "ok":
+                summary.ok += 1
+            else:
+                summary.failed += 1
+            if on_result:
+                on_result(point, result)
+
         if jobs == 1 and not scheduler:
-            for index, point in todo:
-                record(index, point, run_point(point_scenario(spec, point)))
+            for index, point, scenario, pid in todo:
+                record(index, point, pid, run_point(scenario))
             return summary
         from concurrent.futures import as_completed
         executor, close = make_executor(jobs, scheduler)
+        stop = True
         try:
-            futures = {executor.submit(run_point, point_scenario(spec, p)): (i, p) for i, p in todo}
+            futures = {executor.submit(run_point, s): (i, p, pid) for i, p, s, pid in todo}
             for future in as_completed(futures):
-                index, point = futures[future]
-                record(index, point, future.result())
+                index, point, pid = futures[future]
+                record(index, point, pid, future.result())
+            stop = False
         finally:
-            close()
+            close(stop)
         return summary
     finally:
         store.close()
-

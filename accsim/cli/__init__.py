@@ -15,19 +15,9 @@ import click
 
 from accsim.cli import info, run, sweeps, validate  # noqa: F401  (each adds its commands)
 from accsim.cli.common import cli
-from accsim.errors import AccsimError
+from accsim.errors import AccsimError, printable
 
 __all__ = ["cli", "main"]
-
-
-MAX_MESSAGE_CHARS = 400
-
-
-def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """One message line safe for a terminal: control characters (escape sequences, NULs) shown
-    escaped, and at most ``limit`` characters (an echoed 100 KB trace line is cut)."""
-    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return safe if len(safe) <= limit else f"{safe[:limit]}... ({len(safe) - limit} more characters)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,25 +6,36 @@ from pathlib import Path
 import click
 
 from accsim.cli.common import cli, console
+from accsim.errors import printable
 from accsim.files import OUTPUT
+from accsim.limits import DEFAULT_MAX_POINTS
 
 
 @cli.command("sweep")
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False))
 @click.option("--db", "db_path", default=None, type=click.Path(dir_okay=False),
-              help="results database (default: SPEC.db beside the spec)")
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="local worker processes")
+              help="results database (default: SPEC.db beside the spec); several sweeps may share one")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1, max=1024),
+              help="local worker processes")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on a Dask distributed cluster")
+@click.option("--max-points", default=DEFAULT_MAX_POINTS, show_default=True, type=click.IntRange(min=1),
+              help="refuse a spec with more points (checked before anything is expanded)")
+@click.option("--retry-failed", is_flag=True, help="run again the points stored as failed")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | None, quiet: bool) -> None:
-    """Run a design-space sweep; finished points are stored at once and skipped on re-run."""
+def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | None, max_points: int,
+              retry_failed: bool, quiet: bool) -> None:
+    """Run a design-space sweep; finished points are stored at once and skipped on re-run.
+
+    A point is identified by everything its result depends on (base, set, axis values, the
+    presets' and model configs' content): an edited spec or preset runs new points. SIGINT or
+    SIGTERM stops the workers and keeps every finished point."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from accsim.sweep import expand_points, load_spec, run_sweep
+    from accsim.sweep import Stopped, load_spec, plan_sweep, run_sweep, stop_on_signals
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, max_points)
     db = db_path or str(Path(spec_path).with_suffix(".db"))
-    total = len(expand_points(spec))
+    total = len(plan_sweep(spec)[0])
     counts = {"ok": 0, "failed": 0}
     progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("[red]{task.fields[failed]} failed"), TimeRemainingColumn(),
@@ -38,34 +49,65 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
             progress.update(task, advance=1, failed=counts["failed"])
 
         try:
-            summary = run_sweep(spec, db, jobs=jobs, scheduler=scheduler, on_result=on_result)
-        except KeyboardInterrupt:
-            console.print(f"interrupted: {counts['ok'] + counts['failed']} new points are stored in {db}; "
-                          "run the same command again to resume")
-            raise click.exceptions.Exit(130)
-    console.print(f"{summary.total} points: {summary.skipped} already stored, {summary.ok} ok, "
-                  f"{summary.failed} failed -> {db}")
+            with stop_on_signals():
+                summary = run_sweep(spec, db, jobs=jobs, scheduler=scheduler, on_result=on_result,
+                                    retry_failed=retry_failed)
+        except Stopped as stop:
+            console.print(f"stopped by {stop}: {counts['ok'] + counts['failed']} new points are stored in "
+                          f"{db}; run the same command again to resume")
+            raise click.exceptions.Exit(128 + stop.signum)
+    console.print(f"{summary.total} points (spec {summary.spec_id}): {summary.skipped} already stored, "
+                  f"{summary.ok} ok, {summary.failed} failed -> {db}")
+    if summary.stored_failed:
+        console.print(f"{summary.stored_failed} points stored as failed were not run again "
+                      "(--retry-failed runs them); 'accsim results DB' says why they failed")
 
 
 @cli.command("results")
 @click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
+@click.option("--spec", "spec", default=None, metavar="ID|latest",
+              help="only the points of this spec (an id prefix from the summary, or 'latest')")
 @click.option("--csv", "csv_path", default=None, type=OUTPUT, help="export CSV ('-': to standard output)")
 @click.option("--parquet", "parquet_path", default=None, type=OUTPUT, help="export Parquet")
-def results_cmd(db_path: str, csv_path: str | None, parquet_path: str | None) -> None:
-    """Export a sweep's results, or summarise them."""
-    from accsim.results import export_csv, export_parquet, read_axes, read_table
+def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_path: str | None) -> None:
+    """Export a sweep's results, or summarise them: the specs held and why points failed."""
+    from accsim.results import export_csv, export_parquet, resolve_spec_id
 
-    if csv_path == "-":                  # the table itself is the output: the count goes to stderr
-        click.echo(f"{export_csv(db_path, csv_path)} rows", err=True)
-    elif csv_path:
-        console.print(f"{export_csv(db_path, csv_path)} rows -> {csv_path}")
+    spec_id = resolve_spec_id(db_path, spec) if spec else None
+    say = (lambda text: click.echo(text, err=True)) if "-" in (csv_path, parquet_path) else console.print
+    if csv_path:
+        say(f"{export_csv(db_path, csv_path, spec_id)} rows -> {csv_path}")
     if parquet_path:
-        console.print(f"{export_parquet(db_path, parquet_path)} rows -> {parquet_path}")
+        say(f"{export_parquet(db_path, parquet_path, spec_id)} rows -> {parquet_path}")
     if not csv_path and not parquet_path:
-        columns, rows = read_table(db_path)
-        status = [r[columns.index("status")] for r in rows]
-        console.print(f"{len(rows)} points ({status.count('ok')} ok, {len(rows) - status.count('ok')} "
-                      f"failed); axes: {', '.join(read_axes(db_path))}; {len(columns)} columns")
+        _print_results_summary(db_path, spec_id)
+
+
+def _print_results_summary(db_path: str, spec_id: str | None) -> None:
+    from rich.table import Table
+
+    from accsim.results import failure_reasons, read_specs, read_table
+
+    columns, rows = read_table(db_path, spec_id)
+    status = [r[columns.index("status")] for r in rows]
+    console.print(f"{len(rows)} points ({status.count('ok')} ok, {len(rows) - status.count('ok')} "
+                  f"failed); {len(columns)} columns")
+    specs = Table(title="specs in this database", title_justify="left")
+    for c in ("spec", "file", "axes", "points", "ok", "failed", "recorded"):
+        specs.add_column(c, justify="right" if c in ("points", "ok", "failed") else "left")
+    for s in read_specs(db_path):
+        if spec_id in (None, s["spec_id"]):
+            specs.add_row(s["spec_id"], s["source"], ", ".join(s["axes"]), str(s["points"]), str(s["ok"]),
+                          str(s["failed"]), s["recorded_at"][:19])
+    console.print(specs)
+    reasons = failure_reasons(columns, rows)
+    if reasons:
+        why = Table(title="why points failed", title_justify="left")
+        for c in ("reason", "points", "e.g. point"):
+            why.add_column(c, overflow="fold", justify="right" if c == "points" else "left")
+        for reason, count, example in reasons:
+            why.add_row(printable(reason), str(count), example)
+        console.print(why)
 
 
 @cli.command("plot")
