@@ -54,7 +54,7 @@ class ProblemList:
             raise ConfigError(self.problems)
 
 
-MAX_MESSAGE_CHARS = 400
+MAX_MESSAGE_CHARS = 1000
 
 
 def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -57,9 +57,16 @@ def check_output(path: str | Path) -> Path | None:
     read-only file or folder)."""
     if str(path) == STDOUT:
         return None
-    path = Path(path)
     if not str(path).strip():
         raise OutputError("an output path is empty; give a file name, or '-' for standard output")
+    try:
+        return _writable_target(Path(path))
+    except (OSError, RuntimeError, ValueError) as exc:    # too long, a symlink loop, a NUL byte
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise OutputError(f"{path}: cannot be an output file ({reason})") from None
+
+
+def _writable_target(path: Path) -> Path | None:
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
     if path.exists() and not path.is_file():
@@ -67,7 +74,7 @@ def check_output(path: str | Path) -> Path | None:
             return None
         raise OutputError(f"{path}: is {_kind(os.stat(path).st_mode)}, not a regular file; give a "
                           "file name, or '-' for standard output")
-    target = path.resolve() if path.is_symlink() else path
+    target = path.resolve(strict=False) if path.is_symlink() else path
     if not target.parent.is_dir():
         raise OutputError(f"{path}: folder '{target.parent}' does not exist; create it or choose "
                           "another path")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -44,6 +45,13 @@ def _now() -> str:
 
 
 def _check_db_path(path: Path) -> None:
+    try:
+        _check_db_location(path)
+    except (OSError, RuntimeError, ValueError) as exc:    # too long, a symlink loop, a NUL byte
+        raise AccsimError(f"{path}: cannot be a database ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _check_db_location(path: Path) -> None:
     if path.is_dir():
         raise AccsimError(f"{path}: is a folder; give a database file name")
     if path.exists() and not path.is_file():
@@ -206,15 +214,17 @@ def read_axes(path: str | Path) -> list[str]:
 
 def failure_reasons(columns: list[str], rows: list[tuple]) -> list[tuple[str, int, str]]:
     """(reason, count, example point id) for the failed points, most frequent first; the reason
-    is the error's last line (a traceback's is the exception)."""
+    is the error's last line (a traceback's is the exception), shown as its first instance."""
     status_at, error_at, id_at = (columns.index(c) for c in ("status", "error", "point_id"))
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, tuple[str, list[str]]] = {}
     for row in rows:
         if row[status_at] != "ok":
             lines = [line for line in str(row[error_at] or "no message").splitlines() if line.strip()]
-            reason = f"[{row[status_at]}] {lines[-1] if lines else 'no message'}"
-            groups.setdefault(reason, []).append(row[id_at])
-    return sorted(((r, len(ids), ids[0]) for r, ids in groups.items()), key=lambda g: (-g[1], g[0]))
+            reason = f"{row[status_at]}: {lines[-1] if lines else 'no message'}"
+            # messages that differ only in their numbers (the point's values) are one reason
+            shape = re.sub(r"\d+(\.\d+)?", "#", reason)
+            groups.setdefault(shape, (reason, []))[1].append(row[id_at])
+    return sorted(((r, len(ids), ids[0]) for r, ids in groups.values()), key=lambda g: (-g[1], g[0]))
 
 
 def export_csv(path: str | Path, out: str | Path, spec_id: str | None = None) -> int:

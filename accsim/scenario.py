@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -100,8 +101,9 @@ def field_problem(name: str, value: Any) -> str | None:
                       or (meta.get("ge") is not None and value < meta["ge"])):
         low = f" >= {meta['ge']}" if meta.get("ge") is not None else ""
         return f"{f.name}: expected an integer{low}, got {value!r}"
-    if tp is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return f"{f.name}: expected a number, got {value!r}"
+    if tp is float and (isinstance(value, bool) or not isinstance(value, (int, float))
+                        or not math.isfinite(value)):
+        return f"{f.name}: expected a finite number, got {value!r}"
     if tp is bool and not isinstance(value, bool):
         return f"{f.name}: expected true or false, got {value!r}"
     if tp is str and not isinstance(value, str):

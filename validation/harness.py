@@ -244,7 +244,12 @@ def _curve(case: Case, tmp: Path) -> tuple:
 
 def run_all(select: str | None = None, on_case: Callable[[int, int], None] | None = None) -> list[Outcome]:
     """Every (selected) case; ``on_case(done, total)`` after each (for a progress display)."""
-    cases = [c for c in load_cases() if not select or select in c.id]
+    every = load_cases()
+    cases = [c for c in every if not select or select in c.id]
+    if not cases:
+        groups = sorted({c.id.split("-")[0] for c in every})
+        raise AccsimError(f"-k {select}: no case id contains it; ids start with {', '.join(groups)} "
+                          "(see 'accsim validate --help')")
     outcomes = []
     for case in cases:
         outcomes.append(run_case(case))

@@ -177,6 +177,11 @@ def _pick(raw: dict, field: str) -> Any:
     return None
 
 
+def _key(raw: dict, field: str) -> str:
+    """The config.json key the file uses for ``field`` (for messages), else the usual one."""
+    return next((key for key in KEY_ALIASES[field] if key in raw), KEY_ALIASES[field][0])
+
+
 def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
     """Turn a HF-style config mapping into a ModelConfig; collect every problem first."""
     problems = ProblemList()
@@ -189,7 +194,7 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         if key in raw and raw[key] != expected:
             problems.add(f"{where}: {key}", f"only {expected!r} is supported, got {raw[key]!r}")
     model_type = raw.get("model_type")
-    if model_type not in ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in ARCHITECTURES:
         problems.add(f"{where}: model_type", f"expected one of {', '.join(ARCHITECTURES)}, got "
                      f"{model_type!r}{did_you_mean(str(model_type), ARCHITECTURES)}")
         problems.raise_if_any()
@@ -212,12 +217,12 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
     act = _pick(raw, "activation")
     if act is not None:
         if act not in ACTIVATIONS:
-            problems.add(f"{where}: {KEY_ALIASES['activation'][0]}",
+            problems.add(f"{where}: {_key(raw, 'activation')}",
                          f"expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
         values["activation"] = ACTIVATIONS.get(act, act)
     for field in ("tied_embeddings", "attention_bias", "mlp_bias"):
         if _pick(raw, field) is not None and not isinstance(_pick(raw, field), bool):
-            problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected true or false, got "
+            problems.add(f"{where}: {_key(raw, field)}", f"expected true or false, got "
                          f"{_pick(raw, field)!r}")
     if isinstance(_pick(raw, "tied_embeddings"), bool):
         values["tied_embeddings"] = _pick(raw, "tied_embeddings")
@@ -239,7 +244,7 @@ def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        problems.add(f"{where}: {KEY_ALIASES[field][0]}", f"expected an integer >= {low}, got {value!r}")
+        problems.add(f"{where}: {_key(raw, field)}", f"expected an integer >= {low}, got {value!r}")
     return value
 
 

@@ -84,6 +84,7 @@ def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_pa
 
 
 def _print_results_summary(db_path: str, spec_id: str | None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from accsim.results import failure_reasons, read_specs, read_table
@@ -106,7 +107,7 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
         for c in ("reason", "points", "e.g. point"):
             why.add_column(c, overflow="fold", justify="right" if c == "points" else "left")
         for reason, count, example in reasons:
-            why.add_row(printable(reason), str(count), example)
+            why.add_row(escape(printable(reason)), str(count), example)
         console.print(why)
 
 
