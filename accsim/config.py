@@ -272,8 +272,9 @@ def parse_yaml(text: str, where: str) -> Any:
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{where}: {len(text):,} bytes; a configuration file is at most "
                            f"{MAX_CONFIG_BYTES:,}"])
-    loader = _strict_loader()(text)
+    loader = None
     try:
+        loader = _strict_loader()(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -289,7 +290,8 @@ def parse_yaml(text: str, where: str) -> Any:
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply to be a configuration"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml(path: Path) -> Any:

@@ -130,16 +130,25 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 
 
 class OutputPath(click.ParamType):
-    """A click parameter for an output file: checked when the command line is read."""
+    """A click parameter for an output file: checked when the command line is read (and its
+    suffix, when the format follows from it)."""
 
     name = "FILE"
+
+    def __init__(self, suffixes: tuple[str, ...] = ()) -> None:
+        self.suffixes = suffixes
 
     def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
             check_output(value)
         except OutputError as exc:
             self.fail(str(exc), param, ctx)
+        suffix = Path(value).suffix.lstrip(".").lower()
+        if self.suffixes and value != STDOUT and suffix not in self.suffixes:
+            self.fail(f"{value}: the suffix names the format; use one of "
+                      f"{', '.join('.' + s for s in self.suffixes)}", param, ctx)
         return value
 
 
 OUTPUT = OutputPath()
+FIGURE_OUTPUT = OutputPath(("png", "svg", "pdf"))

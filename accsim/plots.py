@@ -116,4 +116,4 @@ def _save(fig, out: str | Path) -> None:
     """The figure, written atomically in the format its suffix names (png, svg, pdf)."""
     from accsim.files import open_output
     with open_output(out, binary=True) as fh:
-        fig.savefig(fh, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
+        fig.savefig(fh, dpi=120, format=Path(out).suffix.lstrip(".").lower() or "png")

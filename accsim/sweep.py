@@ -96,7 +96,7 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
         problems.add(path, f"unknown key(s) {sorted(extra)} in {kind} form")
     args = form[kind]
     if kind in ("uniform", "loguniform"):
-        n = form.get("n")
+        n = _whole(form.get("n"))
         if not _numbers(args, 2) or not isinstance(n, int) or n < 1:
             problems.add(path, f"{kind}: expected [low, high] and n: count >= 1, got {form!r}")
             return ()
@@ -112,7 +112,7 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
     if not _numbers(args, 3):
         problems.add(path, f"{kind}: expected [start, stop, {'step' if kind == 'range' else 'count'}], got {args!r}")
         return ()
-    start, stop, third = args
+    start, stop, third = args[0], args[1], _whole(args[2]) if kind != "range" else args[2]
     if kind == "range":
         if third <= 0 or stop < start:
             problems.add(path, f"range: expected start <= stop and step > 0, got {args!r}")

@@ -7,7 +7,7 @@ import click
 
 from accsim.cli.common import cli, console
 from accsim.errors import printable
-from accsim.files import OUTPUT
+from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
 
 
@@ -73,7 +73,7 @@ def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_pa
     """Export a sweep's results, or summarise them: the specs held and why points failed."""
     from accsim.results import export_csv, export_parquet, resolve_spec_id
 
-    spec_id = resolve_spec_id(db_path, spec) if spec else None
+    spec_id = resolve_spec_id(db_path, spec) if spec is not None else None
     say = (lambda text: click.echo(text, err=True)) if "-" in (csv_path, parquet_path) else console.print
     if csv_path:
         say(f"{export_csv(db_path, csv_path, spec_id)} rows -> {csv_path}")
@@ -121,7 +121,7 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
 @click.option("--y-goal", default="max", show_default=True, type=click.Choice(["min", "max"]))
 @click.option("--logx", is_flag=True)
 @click.option("--logy", is_flag=True)
-@click.option("--out", default="sweep.png", show_default=True, type=OUTPUT)
+@click.option("--out", default="sweep.png", show_default=True, type=FIGURE_OUTPUT)
 def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
              logx: bool, logy: bool, out: str) -> None:
     """Scatter two result columns (PNG), with the Pareto front if asked."""

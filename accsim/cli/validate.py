@@ -8,14 +8,14 @@ from rich.table import Table
 
 import accsim
 from accsim.cli.common import cli, console, progress_bar, tables_off_stdout
-from accsim.files import OUTPUT
+from accsim.files import FIGURE_OUTPUT, OUTPUT
 
 
 @cli.command("validate")
 @click.option("-k", "select", default=None, help="only cases whose id contains this text")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--markdown", "md_path", default=None, type=OUTPUT)
-@click.option("--plot", "plot_path", default=None, type=OUTPUT,
+@click.option("--plot", "plot_path", default=None, type=FIGURE_OUTPUT,
               help="published vs simulated, log-log, with y = x (PNG)")
 @click.option("--strict", is_flag=True, help="exit 1 on any miss, not only on cases that fail to run")
 @click.option("--quiet", is_flag=True, help="no progress bar")
