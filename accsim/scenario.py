@@ -17,6 +17,9 @@ from typing import Any, Callable, Mapping
 from accsim.config import param
 from accsim.errors import ConfigError
 
+# every decode step simulated one by one: beyond this many the run takes hours; sampled steps
+# (decode_samples >= 2) interpolate between and stay exact on the sampled ones
+MAX_DECODE_STEPS_SIMULATED = 100_000
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "w8a8")
 
 
@@ -68,6 +71,10 @@ class Scenario:
                 parse_coe(self.coe)
             except ConfigError as exc:
                 problems += exc.problems
+        if not problems and self.decode_samples == 0 and self.gen - 1 > MAX_DECODE_STEPS_SIMULATED:
+            problems.append(f"decode_samples: 0 simulates every one of {self.gen - 1:,} decode steps (at "
+                            f"most {MAX_DECODE_STEPS_SIMULATED:,}); sample them, e.g. --decode-samples 64 "
+                            "(the steps between are interpolated)")
         if not problems and self.decode_only and self.gen < 2:
             problems.append("decode_only: needs gen >= 2 (the first token comes from prefill)")
         if problems:

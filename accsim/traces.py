@@ -61,7 +61,7 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
     path = Path(path)
     fmt = fmt if fmt == "auto" else canonical_format(fmt)
     try:
-        if not path.is_file():      # a FIFO or /dev/zero would be read forever
+        if path.exists() and not path.is_file():      # a FIFO or /dev/zero would be read forever
             raise TraceFormatError(f"{path}: not a regular file; a trace is a text file")
         size = path.stat().st_size
         # the text, then per line an address, a flag and a cycle (17 bytes), built then trimmed

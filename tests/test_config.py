@@ -172,3 +172,18 @@ def _value(data, path):
 def test_set_options_read_scientific_notation_as_numbers():
     assert parse_set_options(["a=1e-9", "b=2E+3", "c=5.5e2", "d=e5", "e=1e"]) == {
         "a": 1e-9, "b": 2000.0, "c": 550.0, "d": "e5", "e": "1e"}
+
+
+def test_numbers_in_any_notation_are_numbers(tmp_path):
+    """1e3, 3.2E2, 1_000 and 0x10 are numbers in presets and in --set (YAML 1.1 reads 1e3 as a
+    string); an integral float is accepted where an integer is asked."""
+    from accsim.config import parse_yaml
+    from accsim.presets import parse_set_options, resolve_preset
+    assert parse_yaml("a: 1e3\nb: 3.2E2\nc: 1_000\nd: 0x10\ne: '1e3'\n", "x.yaml") == {
+        "a": 1000.0, "b": 320.0, "c": 1000, "d": 16, "e": "1e3"}
+    preset = tmp_path / "p.yaml"
+    preset.write_text("family: gpu\nextends: t4\nmemory: {bandwidth_GBps: 3.2e2}\ncompute: {sms: 4e1}\n")
+    spec = resolve_preset(str(preset)).spec
+    assert spec.memory.bandwidth_GBps == 320.0 and spec.compute.sms == 40 and isinstance(spec.compute.sms, int)
+    assert parse_set_options(["memory.bandwidth_GBps=1e30", "compute.sms=8E1"]) == {
+        "memory.bandwidth_GBps": 1e30, "compute.sms": 80.0}

@@ -382,7 +382,7 @@ def test_sweeps_take_the_serving_scenario_fields():
                              "chips": -1}, "axes": {"batch": [1]}})
     text = str(err.value)
     assert "base.decode_only: expected true or false" in text
-    assert "base.acceptance: expected a number" in text and "base.chips: expected an integer >= 0" in text
+    assert "base.acceptance: expected a finite number" in text and "base.chips: expected an integer >= 0" in text
 
 
 def test_w8a8_quantises_the_linear_layers_only():

@@ -10,7 +10,7 @@ from accsim.traces import Trace, read_trace, write_trace
 pytestmark = pytest.mark.unit
 
 requests = st.lists(st.tuples(st.integers(0, 2**63 - 1), st.booleans(), st.integers(0, 2**40)),
-                    min_size=0, max_size=50)
+                    min_size=1, max_size=50)   # an empty trace is refused (tests/badinput)
 
 
 def to_trace(reqs, timed=True):

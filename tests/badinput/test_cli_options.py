@@ -16,6 +16,7 @@ CASES = [
     (RUN + ["--dtype", "fp7"], "--dtype"),
     (RUN + ["--decode-samples", "1"], "decode_samples: 1 cannot span"),
     (RUN + ["--decode-samples", "-1"], "--decode-samples"),
+    (RUN + ["--decode-samples", "0", "--gen", "1000000"], "decode_samples: 0 simulates every one of 999,999"),
     (RUN + ["--acceptance", "1.5"], "--acceptance"),
     (RUN + ["--acceptance", "nan"], "acceptance: expected a finite number"),
     (RUN + ["--acceptance", "0.5"], "acceptance: set only with draft_tokens"),

@@ -1,0 +1,1 @@
+"""Hostile and broken inputs (one module per input class); see conftest.py for the contract."""
