@@ -223,6 +223,7 @@ def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
     """Cycles one channel takes for a command stream (refresh included), cycle by cycle."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
+    d.require_state_memory()
     n_ch = d.organization.channels
     ptr = np.zeros(n_ch + 1, np.int64)
     ptr[1:] = kinds.size

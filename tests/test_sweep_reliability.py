@@ -13,7 +13,7 @@ import yaml
 
 from accsim.cli import main
 from accsim.results import read_specs, read_table
-from accsim.sweep import parse_spec, plan_sweep, run_sweep
+from accsim.sweep import parse_spec, plan_sweep
 
 pytestmark = pytest.mark.unit
 

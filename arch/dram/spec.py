@@ -13,6 +13,7 @@ import numpy as np
 
 from accsim.config import param, section
 from accsim.errors import ConfigError
+from accsim.limits import require_memory
 from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, compile_rules, standard
 
 # address-mapping tokens (case-insensitive) -> the fields they hold; "Ba" holds bank group and
@@ -20,6 +21,12 @@ from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, co
 MAPPING_TOKENS = {"ro": "row", "co": "column", "ch": "channel", "ra": "pseudochannel",
                   "bg": "bankgroup", "ba": "bank"}
 _TOKEN = re.compile(r"([A-Za-z]{2})(\d*)")
+
+
+# bytes of controller state per tree node (ready cycle, history window and head per command kind:
+# ~8 kinds x up to 6 entries x 8 B) and per queue entry (a request copy and its queue slots)
+NODE_STATE_BYTES = 512
+QUEUE_ENTRY_BYTES = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +116,19 @@ class DramConfig:
         sizes = {"channel": o.channels, "pseudochannel": o.pseudochannels, "bankgroup": o.bank_groups,
                  "bank": o.banks_per_group}
         return np.array([sizes[level] for level in self.levels()], dtype=np.int64)
+
+    def node_count(self) -> int:
+        """Nodes of the channel -> ... -> bank tree (each holds per-command timing state)."""
+        return int(np.cumprod(self.level_sizes()).sum())
+
+    def require_state_memory(self) -> None:
+        """Refuse an organization whose controller state would not fit in memory."""
+        c = self.controller
+        banks = int(np.prod(self.level_sizes()))
+        entries = self.organization.channels * (c.read_queue + c.write_queue) + banks * c.bank_queue
+        require_memory(f"the controller state of {self.standard} ({self.node_count():,} nodes)",
+                       self.node_count() * NODE_STATE_BYTES + entries * QUEUE_ENTRY_BYTES,
+                       "use fewer channels, banks or queue entries")
 
     def check(self) -> None:
         problems = check_timing(self.std, self.timing, "dram.timing")

@@ -279,6 +279,11 @@ def names_in(expression: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression))
 
 
+# the longest timing parameter a real device has is tREFI (~3.9-7.8 us: ~10^4 cycles); 10^7 leaves
+# room for any clock and refuses values that would make a run step through 10^12 cycles
+MAX_TIMING_CYCLES = 10_000_000
+
+
 def check_timing(std: Standard, timing: Mapping[str, int], path: str = "timing") -> list[str]:
     """Problems with a timing table: unknown names, missing names the rules use, bad values."""
     problems = []
@@ -290,6 +295,9 @@ def check_timing(std: Standard, timing: Mapping[str, int], path: str = "timing")
                             f"{did_you_mean(name, std.timing_help)}")
         elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
             problems.append(f"{path}.{name}: expected an integer >= 0 cycles, got {value!r}")
+        elif value > MAX_TIMING_CYCLES:
+            problems.append(f"{path}.{name}: {value:,} cycles, more than {MAX_TIMING_CYCLES:,}; a "
+                            "cycle-level run steps through every one (no DRAM parameter is that long)")
     used = set().union(*(names_in(r.latency) for r in std.rules)) | {"nCL", "nBL", "nREFI"}
     for name in sorted(used - set(timing)):
         problems.append(f"{path}.{name}: missing ({std.timing_help.get(name, 'used by the rules')})")

@@ -33,6 +33,7 @@ def simulate_trace(config: DramConfig, trace: Trace, max_log: int = 0) -> TraceR
     none before its arrival cycle (timed and DRAMsim3 traces; untimed traces arrive at 0)."""
     from accsim.arch.dram import kernels as K   # numba loads only when a trace runs
     config.check()
+    config.require_state_memory()
     fields = map_addresses(config, trace.addr)
     nodes = request_nodes(config, fields)
     rules = config.compiled_rules()

@@ -50,6 +50,7 @@ def _issue(spec: PimSpec, program: Program) -> tuple:
     """Run the streams; return (stream arrays, issue cycles, per-channel stats, releases)."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
+    d.require_state_memory()
     arrays = stream_arrays(program)
     ptr, cmd, bank, row, barrier, latency = arrays
     rules = d.compiled_rules()
