@@ -25,9 +25,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from accsim.arch.dram.tier import capacity_bytes
 from accsim.arch.pim.standards import COMMANDS
 from accsim.arch.pim.spec import BARRIER_KIND, PimSpec
-from accsim.capacity import CapacityError
+from accsim.capacity import CapacityError, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.mappers.tiling import search
@@ -273,6 +274,11 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     if graph.model.dtype not in ("bf16", "fp16"):
         raise ConfigError([f"dtype: the AiM MAC units multiply bf16; got {graph.model.dtype!r} "
                            f"(use --dtype bf16 or fp16)"])
+    # weights and KV cache live in the banks: a model larger than the DRAM is refused before its
+    # streams are built (row-aligned tiles need more still: the row allocator checks that)
+    require_fits(graph, resident_bytes(graph), capacity_bytes(spec.dram), "dram.organization.channels",
+                 "PIM system", ["more channels (--set dram.organization.channels=N)", "more rows per bank",
+                                "or a smaller model"])
     n_ch = spec.dram.organization.channels
     streams = _Streams(n_ch)
     rows = _RowAllocator(spec.dram.organization.rows, n_ch)

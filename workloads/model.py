@@ -234,6 +234,11 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
                        **values)
 
 
+# no model dimension comes near 2^40 (a trillion); larger numbers are typos or hostile input and
+# would overflow the float arithmetic of FLOP and byte counts
+MAX_DIMENSION = 2 ** 40
+
+
 def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
              default: int | None = None) -> Any:
     """An integer field >= ``low`` (``default`` when absent; required when no default). A float
@@ -243,8 +248,9 @@ def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
         return default
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        problems.add(f"{where}: {_key(raw, field)}", f"expected an integer >= {low}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DIMENSION:
+        problems.add(f"{where}: {_key(raw, field)}", f"expected an integer in {low}..{MAX_DIMENSION:,}, "
+                     f"got {value!r}")
     return value
 
 

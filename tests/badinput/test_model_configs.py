@@ -38,28 +38,30 @@ CASES = [
     (changed(GPT2, model_type="bert"), "model_type: expected one of"),
     (changed(GPT2, model_type=["gpt2"]), "model_type: expected one of"),
     (changed(GPT2, n_layerz=2), ("n_layerz", "did you mean")),
-    (changed(GPT2, n_layer=0), "n_layer: expected an integer >= 1"),
-    (changed(GPT2, n_layer=-2), "n_layer: expected an integer >= 1"),
-    (changed(GPT2, n_layer=True), "n_layer: expected an integer >= 1, got True"),
-    (changed(GPT2, n_layer="12"), "n_layer: expected an integer >= 1"),
-    (changed(GPT2, n_layer=2.5), "n_layer: expected an integer >= 1"),
-    (changed(GPT2, n_layer=None), "n_layer: expected an integer >= 1"),
-    (changed(GPT2, n_embd=...), "hidden_size: expected an integer >= 1"),
-    (changed(GPT2, vocab_size=0), "vocab_size: expected an integer >= 1"),
+    (changed(GPT2, n_layer=0), "n_layer: expected an integer in 1.."),
+    (changed(GPT2, n_layer=-2), "n_layer: expected an integer in 1.."),
+    (changed(GPT2, n_layer=True), "n_layer: expected an integer in 1..1,099,511,627,776, got True"),
+    (changed(GPT2, n_layer="12"), "n_layer: expected an integer in 1.."),
+    (changed(GPT2, n_layer=2.5), "n_layer: expected an integer in 1.."),
+    (changed(GPT2, n_layer=None), "n_layer: expected an integer in 1.."),
+    (changed(GPT2, n_embd=...), "hidden_size: expected an integer in 1.."),
+    (changed(GPT2, vocab_size=0), "vocab_size: expected an integer in 1.."),
     (changed(GPT2, n_head=7), "num_attention_heads: 7 does not divide hidden_size 64"),
-    (changed(GPT2, n_inner=0), "n_inner: expected an integer >= 1"),
-    (changed(GPT2, n_inner=False), "n_inner: expected an integer >= 1"),
+    (changed(GPT2, n_inner=0), "n_inner: expected an integer in 1.."),
+    (changed(GPT2, n_inner=False), "n_inner: expected an integer in 1.."),
     (changed(GPT2, n_positions=...), "max_position_embeddings: required"),
     (changed(GPT2, activation_function="gelu_fast"), "activation_function: expected one of"),
     (changed(GPT2, tie_word_embeddings="yes"), "tie_word_embeddings: expected true or false"),
     (changed(GPT2, tie_word_embeddings=1), "tie_word_embeddings: expected true or false"),
     (changed(GPT2, n_layer=10 ** 9), ("op graph (1,000,000,000 layers) would need about", "GiB")),
+    (changed(GPT2, n_embd=10 ** 400, n_head=1), "n_embd: expected an integer in 1..1,099,511,627,776"),
+    (changed(GPT2, vocab_size=2 ** 41), "vocab_size: expected an integer in 1.."),
     (changed(LLAMA, num_key_value_heads=3), "num_key_value_heads: 3 does not divide"),
-    (changed(LLAMA, num_key_value_heads=0), "num_key_value_heads: expected an integer >= 1"),
-    (changed(LLAMA, head_dim=0), "head_dim: expected an integer >= 1"),
+    (changed(LLAMA, num_key_value_heads=0), "num_key_value_heads: expected an integer in 1.."),
+    (changed(LLAMA, head_dim=0), "head_dim: expected an integer in 1.."),
     (changed(LLAMA, attention_bias=True), "biases on llama-type layers are not modelled"),
     (changed(LLAMA, mlp_bias="no"), "mlp_bias: expected true or false"),
-    (changed(LLAMA, sliding_window=-1), "sliding_window: expected an integer >= 0"),
+    (changed(LLAMA, sliding_window=-1), "sliding_window: expected an integer in 0.."),
     (changed(LLAMA, num_experts_per_tok=2), "num_experts_per_tok: set without experts"),
     (changed(LLAMA, moe_intermediate_size=32), "moe_intermediate_size: set without experts"),
     (changed(MIXTRAL, num_experts_per_tok=5), "num_experts_per_tok: expected 1..4"),
@@ -75,6 +77,12 @@ CASES = [
 def test_bad_model_config_is_refused(refused, text, expect):
     refused(["run", "--model", "m.json", "--gen", "2", "--quiet", "--json", "out.json"], expect,
             files={"m.json": text}, lines=None)
+
+
+@pytest.mark.parametrize("arch", ["t4", "pim-gpt", "ascend-910b", "sn40l", "instinfer-a6000-1csd"])
+def test_a_model_too_large_for_the_machine_is_refused_up_front(refused, arch):
+    refused(["run", "--arch", arch, "--model", "m.json", "--gen", "2", "--quiet"], ("needs", "GiB per"),
+            files={"m.json": changed(GPT2, n_embd=2 ** 30, n_head=1)})
 
 
 def test_a_folder_without_config_json(refused, tmp_path):
