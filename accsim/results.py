@@ -120,6 +120,11 @@ class ResultStore:
             self._ensure_columns(axes)
         self._write(write)
 
+    def status(self, pid: str) -> str | None:
+        """The stored status of one point, None if it is not stored."""
+        row = self.conn.execute("SELECT status FROM points WHERE point_id = ?", (pid,)).fetchone()
+        return row[0] if row else None
+
     def stored_status(self) -> dict[str, str]:
         """point id -> status of every point stored."""
         return dict(self.conn.execute("SELECT point_id, status FROM points"))

@@ -422,6 +422,10 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+IN_FLIGHT_PER_WORKER = 2        # points submitted ahead per worker (keeps every worker busy)
+STORED_ELSEWHERE = "stored elsewhere"   # a point another sweep sharing the database finished
+
+
 @dataclass
 class SweepSummary:
     total: int
@@ -474,9 +478,11 @@ def plan_sweep(spec: SweepSpec) -> tuple[list[tuple[dict, dict, str]], str]:
 
 def run_sweep(spec: SweepSpec, db_path: str | Path, jobs: int = 1, scheduler: str | None = None,
               on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-              retry_failed: bool = False) -> SweepSummary:
+              retry_failed: bool = False, on_plan: Callable[[int], None] | None = None) -> SweepSummary:
     """Run every point not yet stored in ``db_path`` (and, with ``retry_failed``, every point
-    stored as failed); store each result as soon as it arrives."""
+    stored as failed); store each result as soon as it arrives. ``on_plan(n)`` learns how many
+    points are to run; ``on_result(point, result)`` follows each (a point another sweep sharing
+    the database stored meanwhile is not run again: its result has status STORED_ELSEWHERE)."""
     from accsim.results import ResultStore
 
     planned, spec_id = plan_sweep(spec)
@@ -490,6 +496,8 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, jobs: int = 1, scheduler: st
         summary = SweepSummary(total=len(planned), skipped=len(planned) - len(todo), spec_id=spec_id,
                                stored_failed=sum(1 for _, _, pid in planned
                                                  if stored.get(pid, "ok") != "ok" and pid not in redo))
+        if on_plan:
+            on_plan(len(todo))
 
         def record(index: int, point: dict[str, Any], pid: str, result: dict[str, Any]) -> None:
             store.record(pid, index, point, result)
@@ -500,21 +508,50 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, jobs: int = 1, scheduler: st
             if on_result:
                 on_result(point, result)
 
-        if jobs == 1 and not scheduler:
+        def still_to_run() -> Iterator[tuple[int, dict, dict, str]]:
+            """The points to run, each checked just before it starts: one that another sweep
+            stored since this one began is skipped."""
             for index, point, scenario, pid in todo:
+                if store.status(pid) != stored.get(pid):
+                    summary.skipped += 1
+                    if on_result:
+                        on_result(point, {"status": STORED_ELSEWHERE})
+                    continue
+                yield index, point, scenario, pid
+
+        if jobs == 1 and not scheduler:
+            for index, point, scenario, pid in still_to_run():
                 record(index, point, pid, run_point(scenario))
             return summary
-        from concurrent.futures import as_completed
-        executor, close = make_executor(jobs, scheduler)
-        stop = True
-        try:
-            futures = {executor.submit(run_point, s): (i, p, pid) for i, p, s, pid in todo}
-            for future in as_completed(futures):
-                index, point, pid = futures[future]
-                record(index, point, pid, future.result())
-            stop = False
-        finally:
-            close(stop)
+        _run_parallel(still_to_run(), record, jobs, scheduler)
         return summary
     finally:
         store.close()
+
+
+def _run_parallel(points: Iterator[tuple[int, dict, dict, str]], record: Callable, jobs: int,
+                  scheduler: str | None) -> None:
+    """Run points on an executor, a few per worker in flight at a time (a new one is submitted
+    as one finishes), so that a long sweep holds no backlog and a stop loses little."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    executor, close = make_executor(jobs, scheduler)
+    in_flight: dict[Any, tuple[int, dict, str]] = {}
+
+    def submit_next() -> None:
+        for index, point, scenario, pid in points:
+            in_flight[executor.submit(run_point, scenario)] = (index, point, pid)
+            return
+
+    stop = True
+    try:
+        for _ in range(IN_FLIGHT_PER_WORKER * jobs):
+            submit_next()
+        while in_flight:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, point, pid = in_flight.pop(future)
+                record(index, point, pid, future.result())
+                submit_next()
+        stop = False
+    finally:
+        close(stop)

@@ -31,27 +31,28 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
     SIGTERM stops the workers and keeps every finished point."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from accsim.sweep import Stopped, load_spec, plan_sweep, run_sweep, stop_on_signals
+    from accsim.sweep import STORED_ELSEWHERE, Stopped, load_spec, run_sweep, stop_on_signals
 
     spec = load_spec(spec_path, max_points)
     db = db_path or str(Path(spec_path).with_suffix(".db"))
-    total = len(plan_sweep(spec)[0])
     counts = {"ok": 0, "failed": 0}
     progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("[red]{task.fields[failed]} failed"), TimeRemainingColumn(),
                         console=console, disable=quiet)
 
     with progress:
-        task = progress.add_task("points", total=total, failed=0)
+        task = progress.add_task("points", total=None, failed=0)
 
         def on_result(point: dict, result: dict) -> None:
-            counts["ok" if result["status"] == "ok" else "failed"] += 1
+            if result["status"] != STORED_ELSEWHERE:
+                counts["ok" if result["status"] == "ok" else "failed"] += 1
             progress.update(task, advance=1, failed=counts["failed"])
 
         try:
             with stop_on_signals():
                 summary = run_sweep(spec, db, jobs=jobs, scheduler=scheduler, on_result=on_result,
-                                    retry_failed=retry_failed)
+                                    retry_failed=retry_failed,
+                                    on_plan=lambda n: progress.update(task, total=n))
         except Stopped as stop:
             console.print(f"stopped by {stop}: {counts['ok'] + counts['failed']} new points are stored in "
                           f"{db}; run the same command again to resume")
