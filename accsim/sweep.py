@@ -436,9 +436,10 @@ class SweepSummary:
     stored_failed: int = 0          # failed points already stored and not retried
 
 
-def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool], None]]:
-    """A concurrent.futures executor (local processes, or a Dask cluster) and its closer
-    (``close(stop)``: wait for the workers, or stop them at once)."""
+def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool], None], int]:
+    """A concurrent.futures executor (local processes, or a Dask cluster), its closer
+    (``close(stop)``: wait for the workers, or stop them at once) and how many points it runs
+    at once (``jobs``, or the cluster's worker threads)."""
     if scheduler:
         try:
             from distributed import Client
@@ -448,7 +449,8 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise ConfigError([f"--scheduler: cannot reach {scheduler}: {exc}"]) from None
-        return client.get_executor(), lambda stop: client.close()
+        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        return client.get_executor(), lambda stop: client.close(), max(threads, 1)
     from concurrent.futures import ProcessPoolExecutor
     executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
 
@@ -462,7 +464,7 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool
             worker.terminate()
         for worker in workers:
             worker.join(timeout=10)
-    return executor, close
+    return executor, close, jobs
 
 
 def plan_sweep(spec: SweepSpec) -> tuple[list[tuple[dict, dict, str]], str]:
@@ -534,7 +536,7 @@ def _run_parallel(points: Iterator[tuple[int, dict, dict, str]], record: Callabl
     """Run points on an executor, a few per worker in flight at a time (a new one is submitted
     as one finishes), so that a long sweep holds no backlog and a stop loses little."""
     from concurrent.futures import FIRST_COMPLETED, wait
-    executor, close = make_executor(jobs, scheduler)
+    executor, close, slots = make_executor(jobs, scheduler)
     in_flight: dict[Any, tuple[int, dict, str]] = {}
 
     def submit_next() -> None:
@@ -544,7 +546,7 @@ def _run_parallel(points: Iterator[tuple[int, dict, dict, str]], record: Callabl
 
     stop = True
     try:
-        for _ in range(IN_FLIGHT_PER_WORKER * jobs):
+        for _ in range(IN_FLIGHT_PER_WORKER * slots):
             submit_next()
         while in_flight:
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
