@@ -114,3 +114,17 @@ def test_gemm_dataflow_is_recorded_in_resolved_config(capsys, tmp_path):
     payload = json.loads(path.read_text())
     assert code == 0 and payload["gemms"][0]["dataflow"] == "ws"
     assert payload["resolved_config"]["spec"]["array"]["dataflow"] == "ws"
+
+
+def test_decode_only_shows_no_ttft(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "run", "--decode-only", "--gen", "3", "--json", str(tmp_path / "s.json"))
+    assert code == 0 and "n/a (decode only: no prefill)" in out and "TTFT" in out
+
+
+def test_the_readme_example_sweep_runs_every_point(tmp_path):
+    from pathlib import Path
+
+    from accsim.sweep import load_spec, run_sweep
+    spec = load_spec(Path(__file__).parent.parent / "examples" / "sweep-t4.yaml")
+    summary = run_sweep(spec, tmp_path / "t4.db", jobs=2)
+    assert summary.total == 24 and (summary.ok, summary.failed) == (24, 0)

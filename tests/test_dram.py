@@ -334,6 +334,21 @@ def test_dram_cli_runs_a_trace_and_dumps_commands(tmp_path, capsys):
         stats["commands"].values())
 
 
+def test_dram_cli_generates_the_reference_traces(tmp_path, capsys):
+    """--generate runs the same requests as a trace file holding make_trace's output."""
+    from accsim.arch.dram.cli import GENERATED_KINDS
+    from accsim.arch.dram.patterns import KINDS
+    assert GENERATED_KINDS == KINDS
+    trace = tmp_path / "mix.trace"
+    write_trace(trace, make_trace("mix", 3000), "ldst")
+    stats = []
+    for source in (["--generate", "mix", "3000"], ["--trace", str(trace)]):
+        out = tmp_path / "s.json"
+        assert main(["dram", "--standard", "gddr6-14gbps", *source, "--json", str(out), "--quiet"]) == 0
+        stats.append(json.loads(out.read_text())["stats"])
+    assert stats[0] == stats[1] and stats[0]["writes"] == 1000
+
+
 @pytest.mark.parametrize("argv, message", [
     (["dram", "--standard", "gddr7", "--trace", "x"], "unknown preset 'gddr7'"),
     (["dram", "--standard", "t4", "--trace", "x"], "'t4' is a gpu preset, not a DRAM standard"),

@@ -21,7 +21,8 @@ def _print_run_summary(stats: Any) -> None:
                        f"prompt {sc['prompt']}, gen {sc['gen']}, {sc['dtype']}", title_justify="left")
     head.add_column("metric")
     head.add_column("value", justify="right")
-    rows = [("TTFT", fmt_s(stats["ttft_s"])), ("TPOT", fmt_s(stats["tpot_s"])),
+    ttft = "n/a (decode only: no prefill)" if sc["decode_only"] else fmt_s(stats["ttft_s"])
+    rows = [("TTFT", ttft), ("TPOT", fmt_s(stats["tpot_s"])),
             ("tokens/s (whole generation)", f"{stats['tokens_per_s']:.4g}"),
             ("decode tokens/s", f"{stats['decode_tokens_per_s']:.4g}"),
             ("latency", fmt_s(stats["latency_s"])), ("energy", f"{stats['energy_J']:.4g} J"),

@@ -8,10 +8,17 @@ import accsim
 from accsim.cli.common import console, progress_bar, tables_off_stdout
 from accsim.files import OUTPUT
 
+GENERATED_KINDS = ("seq", "rand", "mix")   # accsim.arch.dram.patterns.KINDS (numpy loads only on use)
+MAX_GENERATED = 100_000_000                # requests (1.7 GB of arrays)
+
 
 @click.command("dram")
 @click.option("--standard", "preset_name", required=True, help="DRAM preset (family dram), e.g. gddr6-14gbps")
-@click.option("--trace", "trace_path", required=True, type=click.Path(dir_okay=False), help="memory trace file")
+@click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
+              help="memory trace file (or --generate)")
+@click.option("--generate", "generate", default=None, nargs=2, type=(click.Choice(GENERATED_KINDS), click.IntRange(1, MAX_GENERATED)),
+              metavar="seq|rand|mix N", help="instead of a trace file: N 64 B requests, sequential reads, "
+              "uniform random reads over 4 GiB, or random with a third writes (the peers' reference traces)")
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "ramulator", "ldst", "timed", "dramsim3"]))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a preset field")
@@ -22,34 +29,39 @@ from accsim.files import OUTPUT
               help="cap on commands kept for --dump-commands")
 @click.option("--quiet", is_flag=True)
 @tables_off_stdout('json_path', 'dump_path')
-def dram_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], json_path: str | None,
-             dump_path: str | None, max_commands: int, quiet: bool) -> None:
-    """Trace-driven DRAM simulation (Ramulator 2 / DRAMsim3 trace formats)."""
+def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int] | None, fmt: str,
+             sets: tuple[str, ...], json_path: str | None, dump_path: str | None, max_commands: int,
+             quiet: bool) -> None:
+    """Trace-driven DRAM simulation (Ramulator 2 / DRAMsim3 trace formats, or a generated trace)."""
+    from accsim.arch.dram.patterns import make_trace
     from accsim.arch.dram.trace import simulate_trace, write_command_trace
     from accsim.presets import parse_set_options, resolve_preset
     from accsim.stats import write_json_atomic
     from accsim.traces import read_trace
 
+    if (trace_path is None) == (generate is None):
+        raise click.UsageError("give --trace FILE or --generate seq|rand|mix N (one of them)")
+    source = trace_path or f"generated {generate[0]} trace of {generate[1]:,} requests"
     preset = resolve_preset(preset_name, parse_set_options(sets))
     if preset.family != "dram":
         raise click.BadParameter(f"'{preset_name}' is a {preset.family} preset, not a DRAM standard",
                                  param_hint="--standard")
     with progress_bar(f"{preset.name}: read the trace, simulate", quiet) as report:
         report(0, 2)
-        trace = read_trace(trace_path, fmt)
+        trace = read_trace(trace_path, fmt) if trace_path else make_trace(*generate)
         report(1, 2)
         result = simulate_trace(preset.spec.dram, trace, max_log=max_commands if dump_path else 0)
         report(2, 2)
     stats = result.stats
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,
-                                      "resolved_config": preset.resolved_config(), "trace": trace_path,
+                                      "resolved_config": preset.resolved_config(), "trace": source,
                                       "stats": stats.to_dict()})
     if dump_path:
         write_command_trace(dump_path, preset.spec.dram, result.commands)
     if quiet:
         return
-    table = Table(title=f"{trace_path} on {preset.name} ({stats['standard']}, tCK {stats['tCK_ps']} ps)",
+    table = Table(title=f"{source} on {preset.name} ({stats['standard']}, tCK {stats['tCK_ps']} ps)",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")

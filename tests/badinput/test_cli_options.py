@@ -52,7 +52,10 @@ CASES = [
     (RUN + ["--set", "framework.mode=turbo"], ("framework.mode", "expected one of")),
     # other commands
     (["rnu"], "No such command 'rnu'"),
-    (["dram", "--standard", "gddr6-14gbps"], "Missing option '--trace'"),
+    (["dram", "--standard", "gddr6-14gbps"], "give --trace FILE or --generate seq|rand|mix N"),
+    (["dram", "--standard", "gddr6-14gbps", "--trace", "x.trace", "--generate", "seq", "8"], "one of them"),
+    (["dram", "--standard", "gddr6-14gbps", "--generate", "zigzag", "8"], "--generate"),
+    (["dram", "--standard", "gddr6-14gbps", "--generate", "seq", "0"], "--generate"),
     (["dram", "--standard", "t4", "--trace", "x.trace"], ("--standard", "not a DRAM standard")),
     (["dram", "--standard", "gddr6-14gbps", "--trace", "x.trace", "--format", "csv"], "--format"),
     (["dram", "--standard", "gddr6-14gbps", "--trace", "x.trace", "--max-commands", "-1"], "--max-commands"),
