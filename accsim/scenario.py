@@ -151,6 +151,8 @@ def click_options(command: Callable) -> Callable:
     """Decorate a click command with one option per scenario field (``overrides`` as
     ``--set KEY=VALUE``, repeatable); the command receives them under the field names."""
     import click
+
+    from accsim.completion import BY_UNIT
     for f in reversed(FIELDS):
         tp, meta, name = TYPES[f.name], f.metadata, f.name
         flag = "--" + name.replace("_", "-")
@@ -169,6 +171,7 @@ def click_options(command: Callable) -> Callable:
             elif tp is float:
                 kind = click.FloatRange(min=meta.get("ge"), max=meta.get("le"))
             option = click.option(flag, name, default=default(name), type=kind, help=meta["help"],
-                                  show_default=default(name) not in ("", 0, 0.0))
+                                  show_default=default(name) not in ("", 0, 0.0),
+                                  shell_complete=BY_UNIT.get(meta["unit"]))
         command = option(command)
     return command

@@ -128,3 +128,30 @@ def test_the_readme_example_sweep_runs_every_point(tmp_path):
     spec = load_spec(Path(__file__).parent.parent / "examples" / "sweep-t4.yaml")
     summary = run_sweep(spec, tmp_path / "t4.db", jobs=2)
     assert summary.total == 24 and (summary.ok, summary.failed) == (24, 0)
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("accsim run --arch h1", {"h100-sxm"}),
+    ("accsim run --model llama3", {"llama3.1-8b", "llama3.1-70b", "llama3.1-405b"}),
+    ("accsim dram --standard hbm3", {"hbm3-6400", "hbm3-7200"}),
+    ("accsim show-preset sn40", {"sn40l", "sn40l-node8", "sn40l-node16"}),
+])
+def test_shell_completion_completes_preset_and_model_names(words, expected):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1),
+           "_ACCSIM_COMPLETE": "bash_complete"}
+    out = subprocess.run([sys.executable, "-m", "accsim.cli"], env=env, capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    names = {line.split(",", 1)[1] for line in out if line.startswith("plain,")}
+    assert names == expected and f"file,{words.split()[-1]}" in out     # paths complete too
+
+
+@pytest.mark.parametrize("argv", [["dram", "--standard", "gddr6-14gbps"], ["flash", "--preset", "instinfer-csd-flash"]])
+def test_the_shipped_sample_trace_runs(argv, tmp_path):
+    from pathlib import Path
+    trace = Path(__file__).parent.parent / "examples" / "sample.trace"
+    out = tmp_path / "s.json"
+    assert main([*argv, "--trace", str(trace), "--json", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["stats"]["requests"] == 2000

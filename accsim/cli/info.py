@@ -7,6 +7,7 @@ import click
 from rich.table import Table
 
 from accsim.cli.common import cli, console
+from accsim.completion import complete_presets
 
 
 @cli.command("list")
@@ -48,7 +49,7 @@ def list_cmd(what: str | None) -> None:
 
 
 @cli.command("show-preset")
-@click.argument("preset")
+@click.argument("preset", shell_complete=complete_presets)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a field")
 def show_preset(preset: str, sets: tuple[str, ...]) -> None:
     """Every field of a preset: value, unit, help and source."""

@@ -9,6 +9,7 @@ from rich.table import Table
 
 import accsim
 from accsim.cli.common import cli, console, fmt_s, progress_bar, tables_off_stdout
+from accsim.completion import complete_models, complete_presets
 from accsim.files import OUTPUT
 from accsim.scenario import DTYPES, click_options
 
@@ -110,7 +111,7 @@ def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet
 
 def _phase_options(f: Any) -> Any:
     for decorator in reversed([
-        click.option("--model", default="gpt2-small", show_default=True),
+        click.option("--model", default="gpt2-small", show_default=True, shell_complete=complete_models),
         click.option("--phase", default="decode", show_default=True, type=click.Choice(PHASES)),
         click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1)),
         click.option("--tokens", default=64, show_default=True, type=click.IntRange(min=1),
@@ -154,7 +155,7 @@ def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: 
 
 
 @cli.command("show-program")
-@click.option("--arch", default="t4", show_default=True)
+@click.option("--arch", default="t4", show_default=True, shell_complete=complete_presets)
 @_phase_options
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--mapper", default=None)

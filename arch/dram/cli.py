@@ -6,6 +6,7 @@ from rich.table import Table
 
 import accsim
 from accsim.cli.common import console, progress_bar, tables_off_stdout
+from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
 GENERATED_KINDS = ("seq", "rand", "mix")   # accsim.arch.dram.patterns.KINDS (numpy loads only on use)
@@ -13,7 +14,7 @@ MAX_GENERATED = 100_000_000                # requests (1.7 GB of arrays)
 
 
 @click.command("dram")
-@click.option("--standard", "preset_name", required=True, help="DRAM preset (family dram), e.g. gddr6-14gbps")
+@click.option("--standard", "preset_name", required=True, shell_complete=complete_presets, help="DRAM preset (family dram), e.g. gddr6-14gbps")
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False),
               help="memory trace file (or --generate)")
 @click.option("--generate", "generate", default=None, nargs=2, type=(click.Choice(GENERATED_KINDS), click.IntRange(1, MAX_GENERATED)),

@@ -10,11 +10,12 @@ from rich.table import Table
 
 import accsim
 from accsim.cli.common import console, tables_off_stdout
+from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
 
 @click.command("flash")
-@click.option("--preset", "preset_name", required=True, help="flash preset (family flash), e.g. instinfer-csd-flash")
+@click.option("--preset", "preset_name", required=True, shell_complete=complete_presets, help="flash preset (family flash), e.g. instinfer-csd-flash")
 @click.option("--trace", "trace_path", required=True, type=click.Path(dir_okay=False),
               help="memory trace: byte address -> page; a timed trace's cycles are arrival ns")
 @click.option("--format", "fmt", default="auto", show_default=True,

@@ -8,6 +8,7 @@ from rich.table import Table
 
 import accsim
 from accsim.cli.common import console, fmt_s, tables_off_stdout
+from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
 
@@ -37,7 +38,8 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
 
 
 @click.command("gemm")
-@click.option("--arch", "preset_name", default="systolic-32x32", show_default=True, help="npu preset")
+@click.option("--arch", "preset_name", default="systolic-32x32", show_default=True, help="npu preset",
+              shell_complete=complete_presets)
 @click.option("--dataflow", default=None, type=click.Choice(["os", "ws", "is"]),
               help="override the preset's dataflow")
 @click.option("--m", "m", type=click.IntRange(min=1), help="rows of A and C")
