@@ -48,8 +48,10 @@ setup(
     extras_require={
         "cluster": ["distributed>=2024.1"],
         "parquet": ["pyarrow>=14"],
+        "pandas": ["pandas>=2.0"],
         "test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0", "distributed>=2024.1", "pyarrow>=14",
-                 "setuptools>=68", "wheel>=0.41"],   # the wheel-content test builds a wheel
+                 "setuptools>=68", "wheel>=0.41",     # the wheel-content test builds a wheel
+                 "pandas>=2.0", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25"],  # the example notebook
     },
     entry_points={"console_scripts": ["accsim=accsim.cli:main"]},
 )

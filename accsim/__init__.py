@@ -1,18 +1,25 @@
 """accsim: a cycle-level simulator of LLM accelerators.
 
 ``accsim.run(arch=..., model=..., batch=..., prompt=..., gen=..., overrides={...}) -> Stats``
-mirrors the ``accsim run`` command.
+mirrors the ``accsim run`` command; ``accsim.sweep(spec, db=..., jobs=...)`` mirrors
+``accsim sweep``, and ``accsim.results.load(db)`` reads a sweep's results as a pandas DataFrame.
 """
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # accsim.run is the runner's (its signature comes from the Scenario declaration); loading
-    # it on first use keeps 'import accsim' cheap
+    # accsim.run is the runner's (its signature comes from the Scenario declaration) and
+    # accsim.sweep the sweep module's; loading them on first use keeps 'import accsim' cheap
     if name == "run":
         from accsim.runner import run
         return run
+    if name == "sweep":
+        from accsim.sweeps import sweep
+        return sweep
+    if name == "results":
+        import accsim.results as results
+        return results
     raise AttributeError(f"module 'accsim' has no attribute {name!r}")
 
 
-__all__ = ["run", "__version__"]
+__all__ = ["run", "sweep", "results", "__version__"]

@@ -232,6 +232,20 @@ def failure_reasons(columns: list[str], rows: list[tuple]) -> list[tuple[str, in
     return sorted(((r, len(ids), ids[0]) for r, ids in groups.values()), key=lambda g: (-g[1], g[0]))
 
 
+def load(db: str | Path, spec: str | None = None) -> Any:
+    """The results table as a pandas DataFrame, one row per point (``spec``: only that spec's
+    points, an id prefix or 'latest'); ``frame.attrs`` holds the database's axes and specs."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise AccsimError("accsim.results.load needs pandas: pip install 'accsim[pandas]'") from None
+    spec_id = resolve_spec_id(db, spec) if spec is not None else None
+    columns, rows = read_table(db, spec_id)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame.attrs.update(axes=read_axes(db), specs=read_specs(db))
+    return frame
+
+
 def export_csv(path: str | Path, out: str | Path, spec_id: str | None = None) -> int:
     """Write the results table as CSV to ``out`` ("-": standard output); return the rows."""
     columns, rows = read_table(path, spec_id)

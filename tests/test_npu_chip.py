@@ -372,7 +372,7 @@ def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
 
 
 def test_sweeps_take_the_serving_scenario_fields():
-    from accsim.sweep import expand_points, parse_spec
+    from accsim.sweeps import expand_points, parse_spec
     spec = parse_spec({"base": {"arch": "ascend-910c", "model": "deepseek-r1", "chips": 160,
                                 "draft_tokens": 1, "acceptance": 0.7, "decode_only": True},
                        "axes": {"batch": [2560, 5120], "system.link_GBps": [98, 196]}})

@@ -26,7 +26,7 @@ def test_run_command_has_one_option_per_field():
 
 
 def test_sweep_axes_and_validation_run_keys_derive_from_it():
-    from accsim.sweep import SCENARIO_FIELDS
+    from accsim.sweeps import SCENARIO_FIELDS
     from accsim.validation import harness
     assert list(SCENARIO_FIELDS) == [n for n in NAMES if n != "overrides"]
     assert harness.RUN_KEYS == RUN_KEYS and set(RUN_KEYS) == set(NAMES) - {"model"}

@@ -13,7 +13,7 @@ from accsim.cli import main
 from accsim.errors import ConfigError
 from accsim.plots import pareto_front
 from accsim.results import export_csv, export_parquet, read_table
-from accsim.sweep import expand_points, parse_spec, run_sweep
+from accsim.sweeps import expand_points, parse_spec, run_sweep
 
 pytestmark = pytest.mark.unit
 

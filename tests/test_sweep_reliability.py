@@ -13,7 +13,7 @@ import yaml
 
 from accsim.cli import main
 from accsim.results import read_specs, read_table
-from accsim.sweep import parse_spec, plan_sweep
+from accsim.sweeps import parse_spec, plan_sweep
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +34,7 @@ def test_a_point_id_covers_base_set_and_axes():
 
 
 def test_a_point_id_covers_the_content_of_presets_and_models(tmp_path):
-    from accsim.sweep import model_content_digest, preset_content_digest
+    from accsim.sweeps import model_content_digest, preset_content_digest
     preset = tmp_path / "mine.yaml"
     preset.write_text("family: gpu\nextends: t4\nmemory: {bandwidth_GBps: 300}\n")
     model = tmp_path / "tiny.json"
@@ -54,7 +54,7 @@ def test_a_point_id_covers_the_content_of_presets_and_models(tmp_path):
 def test_a_preset_named_by_another_is_part_of_its_content(monkeypatch):
     """csd composes a GPU preset by name: editing that GPU preset changes the csd points' ids."""
     from accsim import presets
-    from accsim.sweep import preset_content_digest
+    from accsim.sweeps import preset_content_digest
     before = preset_content_digest("instinfer-a6000-1csd")
     real = presets.load_merged
     monkeypatch.setattr(presets, "load_merged", lambda name, *a: {**real(name, *a), "edited": True}
@@ -171,3 +171,28 @@ def _alive(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_python_api_sweep_and_dataframe(tmp_path):
+    import accsim
+    pytest.importorskip("pandas")
+    summary = accsim.sweep(SPEC, db=tmp_path / "api.db")
+    assert (summary.ok, summary.failed, summary.db) == (2, 0, str(tmp_path / "api.db"))
+    frame = accsim.results.load(tmp_path / "api.db")
+    assert list(frame["batch"]) == [1, 2] and frame["tpot_s"].gt(0).all()
+    assert frame.attrs["axes"] == ["batch"] and frame.attrs["specs"][0]["spec_id"] == summary.spec_id
+    assert accsim.sweep(SPEC, db=tmp_path / "api.db").skipped == 2
+
+
+def test_the_example_notebook_runs(tmp_path):
+    """examples/sweep-notebook.ipynb executes top to bottom in a real Jupyter kernel."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from pathlib import Path
+    notebook = nbformat.read(Path(__file__).parent.parent / "examples" / "sweep-notebook.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)      # the plot rendered
+    assert (tmp_path / "notebook-sweep.db").exists()

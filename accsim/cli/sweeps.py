@@ -31,7 +31,7 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
     SIGTERM stops the workers and keeps every finished point."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from accsim.sweep import STORED_ELSEWHERE, Stopped, load_spec, run_sweep, stop_on_signals
+    from accsim.sweeps import STORED_ELSEWHERE, Stopped, load_spec, run_sweep, stop_on_signals
 
     spec = load_spec(spec_path, max_points)
     db = db_path or str(Path(spec_path).with_suffix(".db"))

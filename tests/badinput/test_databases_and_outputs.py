@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from accsim.sweep import parse_spec, run_sweep
+from accsim.sweeps import parse_spec, run_sweep
 
 pytestmark = [pytest.mark.unit, pytest.mark.badinput]
 

@@ -10,7 +10,7 @@ from accsim import config
 from accsim.constraints import Constraint
 from accsim.errors import AccsimError
 from accsim.presets import parse_set_options
-from accsim.sweep import expand_points, parse_spec
+from accsim.sweeps import expand_points, parse_spec
 from accsim.traces import read_trace
 from accsim.workloads.model import parse_config
 

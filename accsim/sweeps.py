@@ -434,6 +434,7 @@ class SweepSummary:
     failed: int = 0
     spec_id: str = ""
     stored_failed: int = 0          # failed points already stored and not retried
+    db: str = ""                    # the database the results went to
 
 
 def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool], None], int]:
@@ -557,3 +558,21 @@ def _run_parallel(points: Iterator[tuple[int, dict, dict, str]], record: Callabl
         stop = False
     finally:
         close(stop)
+
+
+def sweep(spec: str | Path | Mapping[str, Any], db: str | Path | None = None, jobs: int = 1,
+          scheduler: str | None = None, retry_failed: bool = False,
+          max_points: int = DEFAULT_MAX_POINTS) -> SweepSummary:
+    """Run a sweep from Python, as ``accsim sweep`` does: ``spec`` is a spec file or the same
+    mapping; results go to ``db`` (default: SPEC.db beside a spec file). Read them back with
+    ``accsim.results.load(db)`` (a pandas DataFrame)."""
+    if isinstance(spec, Mapping):
+        if db is None:
+            raise ConfigError(["db: a spec given as a mapping needs db='results.db' (where to store)"])
+        parsed = parse_spec(dict(spec), "<mapping>", max_points)
+    else:
+        parsed = load_spec(spec, max_points)
+        db = db if db is not None else Path(spec).with_suffix(".db")
+    summary = run_sweep(parsed, db, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed)
+    summary.db = str(db)
+    return summary
