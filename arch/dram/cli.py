@@ -72,4 +72,12 @@ def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int]
         value = stats[key]
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     table.add_row("commands", ", ".join(f"{k} {v:,}" for k, v in stats["commands"].items()))
+    energy = stats["energy"]
+    if energy:
+        parts = {k[:-3]: v for k, v in energy.items() if k.endswith("_pJ") and k != "total_pJ"}
+        table.add_row("energy", f"{energy['total_pJ'] / 1e6:,.4f} uJ, {energy['average_power_mW']:,.1f} mW")
+        table.add_row("energy by part", ", ".join(f"{k} {100 * v / energy['total_pJ']:.1f}%"
+                                                  for k, v in parts.items()))
+    else:
+        table.add_row("energy", "n/a: the preset has no IDD currents (dram.power)")
     console.print(table)

@@ -41,6 +41,7 @@ F_REQ, F_CMD, F_T, F_ARRIVE, F_ROW, F_FINAL, F_COUNTED, F_VER, F_NODE = 0, 1, 2,
 C_ROW_HIT, C_ROW_MISS, C_ROW_CONFLICT, C_READS, C_WRITES, C_FORWARDED = 0, 1, 2, 3, 4, 5
 C_T_ACCEPT, C_T_RD_DONE, C_LAT_SUM, C_LAT_MAX, C_CYCLES, C_LOG_DROPPED, C_EVENTS = 6, 7, 8, 9, 10, 11, 12
 C_T_WR_DONE = 13
+C_OPEN_CYCLES = 14                # cycles with a row open, summed over channels (background energy)
 C_CMD0 = 16                      # counters[C_CMD0 + cmd] = commands issued (one per command code)
 FAR = np.int64(1) << 62
 
@@ -82,6 +83,30 @@ def _record_on_node(ready, hist, head, g, cmd, clk, key, rule_ptr, rule_next, ru
         past = hist[g, cmd, slot]
         if past >= 0 and past + rule_lat[k] > ready[g, rule_next[k]]:
             ready[g, rule_next[k]] = past + rule_lat[k]
+
+
+@njit(cache=True, inline="always")
+def bank_opened(open_banks, open_since, c, clk):
+    """A row opened in channel c: the channel is active from now if it was not already."""
+    if open_banks[c] == 0:
+        open_since[c] = clk
+    open_banks[c] += 1
+
+
+@njit(cache=True, inline="always")
+def bank_closed(open_banks, open_since, counters, c, clk):
+    """A row closed in channel c: the channel's active interval ends with its last open row."""
+    open_banks[c] -= 1
+    if open_banks[c] == 0:
+        counters[C_OPEN_CYCLES] += clk - open_since[c]
+
+
+@njit(cache=True)
+def close_active_intervals(open_banks, open_since, counters, end):
+    """At the end of a run: channels still holding an open row were active until ``end``."""
+    for c in range(open_banks.shape[0]):
+        if open_banks[c] > 0:
+            counters[C_OPEN_CYCLES] += end - open_since[c]
 
 
 @njit(cache=True)
@@ -264,6 +289,8 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
     pend = np.zeros((n_ch, pend_cap), np.int64)
     pend_head = np.zeros(n_ch, np.int64)
     pend_len = np.zeros(n_ch, np.int64)
+    open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
+    open_since = np.zeros(n_ch, np.int64)
     write_mode = np.zeros(n_ch, np.bool_)
     ref_per_ch = level_count[refresh_level] // n_ch
     prio = np.zeros((n_ch, 4 * ref_per_ch + 4), np.int64)
@@ -453,12 +480,17 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
                                 req_row[r] if r >= 0 else -1, req_col[r] if r >= 0 else -1)
             # bank state
             if cmd == ACT:
+                bank_opened(open_banks, open_since, c, clk)
                 open_row[path[bank_level]] = pool[c, p, F_ROW]
             elif cmd == PRE or cmd == RDA or cmd == WRA:
+                if open_row[path[bank_level]] >= 0:
+                    bank_closed(open_banks, open_since, counters, c, clk)
                 open_row[path[bank_level]] = -1
             elif cmd == PREA:
                 first, last = _descendants(path[scope[PREA]], scope[PREA], bank_level, level_size)
                 for b in range(first, last):
+                    if open_row[b] >= 0:
+                        bank_closed(open_banks, open_since, counters, c, clk)
                     open_row[b] = -1
             # request state
             if q == PRIO:
@@ -516,6 +548,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
             if next_event > clk + 1:
                 clk = next_event - 1
     counters[C_CYCLES] = clk
+    close_active_intervals(open_banks, open_since, counters, clk)
     return counters, arrive, depart, log[:n_log]
 
 

@@ -27,7 +27,8 @@ from numba import njit
 
 from accsim.arch.dram.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
                                      C_T_WR_DONE, C_WRITES, FAR, PRE, RD, REFAB,
-                                     WR, _record_command, log_command, timing_state, trace_outputs)
+                                     WR, _record_command, bank_closed, bank_opened, close_active_intervals,
+                                     log_command, timing_state, trace_outputs)
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
 
@@ -66,6 +67,8 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
     n_banks = level_count[n_levels - 1]      # banks in the whole system
     per_ch = n_banks // n_ch
     open_row = np.full(n_banks, -1, np.int64)
+    open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
+    open_since = np.zeros(n_ch, np.int64)
     row_hits = np.zeros(n_banks, np.int64)
     rq = np.zeros((n_ch, trans_cap), np.int64)
     rq_len = np.zeros(n_ch, np.int64)
@@ -176,9 +179,11 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                                     (open_row[bank] if cmd == PRE else -1),
                                     req_col[bq[bank, pos]] if (cmd == RD or cmd == WR) else -1)
                 if cmd == ACT:
+                    bank_opened(open_banks, open_since, c, clk)
                     open_row[bank] = req_row[bq[bank, pos]]
                     row_hits[bank] = 0
                 elif cmd == PRE:
+                    bank_closed(open_banks, open_since, counters, c, clk)
                     open_row[bank] = -1
                     row_hits[bank] = 0
                 elif cmd == RD or cmd == WR:
@@ -284,6 +289,7 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
             clk = max(clk, next_event)
     counters[C_T_RD_DONE] = last_depart
     counters[C_CYCLES] = clk
+    close_active_intervals(open_banks, open_since, counters, clk)
     return counters, arrive, depart, log[:n_log]
 
 

@@ -89,12 +89,34 @@ class Controller:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Power:
+    """Datasheet supply currents per device (the Micron power model DRAMPower and DRAMsim3 use).
+    All zero (the default): the preset has no currents and runs report no energy."""
+
+    VDD_V: float = param("V", "core supply voltage", ge=0.0, default=0.0)
+    IDD0_mA: float = param("mA", "one bank's ACT-PRE cycle at tRC", ge=0.0, default=0.0)
+    IDD2N_mA: float = param("mA", "precharge standby (all banks closed)", ge=0.0, default=0.0)
+    IDD3N_mA: float = param("mA", "active standby (a row open)", ge=0.0, default=0.0)
+    IDD4R_mA: float = param("mA", "burst read", ge=0.0, default=0.0)
+    IDD4W_mA: float = param("mA", "burst write", ge=0.0, default=0.0)
+    IDD5AB_mA: float = param("mA", "all-bank refresh", ge=0.0, default=0.0)
+    IDD5PB_mA: float = param("mA", "per-bank refresh", ge=0.0, default=0.0)
+    devices_per_channel: int = param("devices", "devices sharing a channel's commands (bus width / "
+                                     "device width)", ge=0, default=0)
+
+    @property
+    def given(self) -> bool:
+        return self.VDD_V > 0 and self.devices_per_channel > 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class DramConfig:
     standard: str = param("", "DRAM standard whose command set and timing rules apply (GDDR6, HBM2, "
                           "HBM3, DDR5, or one a family registers, e.g. GDDR6-AiM)")
     organization: Organization = section(Organization, "channels, banks, rows, columns")
     timing: dict[str, int] = param("cycles of tCK_ps", "timing parameters, JEDEC names; tCK_ps is the clock period in ps")
     controller: Controller = section(Controller, "memory controller", default=True)
+    power: Power = section(Power, "IDD currents for energy (optional)", default=True)
 
     @property
     def tCK_ps(self) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from accsim.arch.dram.energy import energy_stats
 from accsim.arch.dram.spec import DramConfig, map_addresses, request_nodes
 from accsim.files import write_atomic
 from accsim.stats import Stats
@@ -81,6 +82,8 @@ def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive:
     moved = len(trace) * config.organization.tx_bytes
     commands = {name: int(counters[K.C_CMD0 + i]) for i, name in enumerate(config.std.commands)
                 if counters[K.C_CMD0 + i]}
+    simulated, active = int(counters[K.C_CYCLES]), int(counters[K.C_OPEN_CYCLES])
+    energy = energy_stats(config, commands, simulated, active) if config.power.given else {}
     return {
         "standard": config.standard, "requests": len(trace), "reads": int(reads.sum()),
         "writes": int(trace.is_write.sum()), "total_cycles": total, "accept_cycles": int(counters[K.C_T_ACCEPT]),
@@ -96,6 +99,7 @@ def _trace_stats(config: DramConfig, trace: Trace, counters: np.ndarray, arrive:
         "max_read_latency_cycles": int(latency.max()) if latency.size else 0,
         "commands": commands, "events": int(counters[K.C_EVENTS]),
         "commands_not_logged": int(counters[K.C_LOG_DROPPED]),
+        "simulated_cycles": simulated, "active_cycles": active, "energy": energy,
     }
 
 
