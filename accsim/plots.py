@@ -1,4 +1,5 @@
-"""PNG plots (matplotlib, headless): sweep scatter with Pareto front, validation parity plot."""
+"""Plots (matplotlib, headless; PNG, SVG or PDF by suffix): sweep scatter with Pareto front,
+validation parity plot."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -82,34 +83,67 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
     return len(keep)
 
 
-def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> None:
-    """Published vs simulated on log-log axes with the y = x line; misses in red."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 6))
-    pts = [c for c in cases if c.get("simulated") and c.get("published")]
-    if not pts:
+def _published_point(case: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(x, low, high) of a case's published figure: a value, or a range drawn at its geometric
+    middle with the range as error bar."""
+    if case.get("published"):
+        value = float(case["published"])
+        return value, value, value
+    if case.get("published_range"):
+        low, high = map(float, case["published_range"])
+        return float(np.sqrt(low * high)), low, high
+    return None
+
+
+def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> int:
+    """Published vs simulated, one log-log panel per unit (cycles, ratio, tokens/s, ...), each
+    with its y = x line; a published range is an error bar; misses in red. Returns the points."""
+    # log axes: a case with a non-positive figure cannot be placed (none of ours has one)
+    drawn = [(c, _published_point(c)) for c in cases if (c.get("simulated") or 0) > 0]
+    drawn = [(c, p) for c, p in drawn if p is not None and p[1] > 0]
+    if not drawn:
         raise AccsimError("no case has both a published and a simulated value to plot")
-    pub = np.array([c["published"] for c in pts], float)
-    sim = np.array([c["simulated"] for c in pts], float)
-    ok = np.array([bool(c["within"]) for c in pts])
-    lo, hi = min(pub.min(), sim.min()) / 2, max(pub.max(), sim.max()) * 2
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-    ax.scatter(pub[ok], sim[ok], color="tab:green", label="within tolerance")
-    ax.scatter(pub[~ok], sim[~ok], color="tab:red", label="miss")
-    for c, p, s in zip(pts, pub, sim):
-        ax.annotate(c["id"], (p, s), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_aspect("equal")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_xlabel("published")
-    ax.set_ylabel("simulated")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
+    units = sorted({c.get("unit", "") for c, _ in drawn})
+    plt = _pyplot()
+    cols = min(3, len(units))
+    rows = -(-len(units) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.4 * rows), squeeze=False)
+    for ax, unit in zip(axes.flat, units):
+        _parity_panel(ax, [(c, p) for c, p in drawn if c.get("unit", "") == unit], unit)
+    for ax in list(axes.flat)[len(units):]:
+        ax.set_visible(False)
+    fig.suptitle(f"published vs simulated: {sum(bool(c['within']) for c, _ in drawn)} of {len(drawn)} "
+                 "within tolerance", fontsize=11)
     fig.tight_layout()
     _save(fig, out)
     plt.close(fig)
+    return len(drawn)
+
+
+def _parity_panel(ax: Any, drawn: list, unit: str) -> None:
+    pub = np.array([p[0] for _, p in drawn])
+    err = np.array([[p[0] - p[1] for _, p in drawn], [p[2] - p[0] for _, p in drawn]])
+    sim = np.array([float(c["simulated"]) for c, _ in drawn])
+    ok = np.array([bool(c["within"]) for c, _ in drawn])
+    lo = min(min(p[1] for _, p in drawn), sim.min()) / 1.5
+    hi = max(max(p[2] for _, p in drawn), sim.max()) * 1.5
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    for mask, colour, label in ((ok, "tab:green", "within tolerance"), (~ok, "tab:red", "miss")):
+        if mask.any():
+            ax.errorbar(pub[mask], sim[mask], xerr=err[:, mask], fmt="o", ms=4, color=colour,
+                        ecolor=colour, elinewidth=1, capsize=2, label=label)
+    for (c, _), x, y in zip(drawn, pub, sim):
+        ax.annotate(c["id"], (x, y), fontsize=5, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_title(f"{unit} ({len(drawn)} cases)", fontsize=10)
+    ax.set_xlabel(f"published [{unit}]")
+    ax.set_ylabel(f"simulated [{unit}]")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
 
 
 def _save(fig, out: str | Path) -> None:

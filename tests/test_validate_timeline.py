@@ -107,3 +107,25 @@ def test_validate_shows_what_a_case_asks_for(tmp_path, capsys):
     assert "by_op_kind = pim_mac" in text and "activation_refresh" in text
     shown = json.loads(out.read_text())["cases"][0]["shown"]
     assert set(shown) >= {"pim_mac", "activation_refresh", "data_movement", "asic"}
+
+
+def test_parity_plot_has_a_panel_per_unit_and_draws_ranges(tmp_path):
+    """Ranges are error bars (not dropped), each unit has its own panel, SVG works too."""
+    from accsim.plots import plot_parity
+    rows = [{"id": "a", "unit": "cycles", "published": 100.0, "published_range": None, "simulated": 110.0,
+             "within": True},
+            {"id": "b", "unit": "ratio", "published": None, "published_range": [41.0, 137.0],
+             "simulated": 20.0, "within": False},
+            {"id": "c", "unit": "ratio", "published": 3.0, "published_range": None, "simulated": 3.1,
+             "within": True}]
+    assert plot_parity(rows, tmp_path / "p.svg") == 3
+    svg = (tmp_path / "p.svg").read_text()
+    assert "cycles (1 cases)" in svg and "ratio (2 cases)" in svg and "2 of 3 within tolerance" in svg
+
+
+def test_markdown_table_gives_unit_and_source():
+    from accsim.validation.harness import Outcome, markdown_table
+    case = _case(published_range=(41.0, 137.0))
+    text = markdown_table([Outcome(case, 100.0, 0.0, True)])
+    header, _, row = text.splitlines()
+    assert "| unit |" in header and "| source |" in header and case.source in row

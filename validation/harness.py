@@ -53,12 +53,28 @@ class Outcome:
 
     def as_row(self) -> dict[str, Any]:
         c = self.case
-        return {"id": c.id, "system": c.system, "metric": c.metric, "source": c.source,
+        return {"id": c.id, "system": c.system, "metric": c.metric, "unit": case_unit(c), "source": c.source,
                 "published": c.published if c.published is not None else None,
                 "published_range": list(c.published_range) if c.published_range else None,
                 "tolerance_pct": c.tolerance_pct, "simulated": self.simulated,
                 "error_pct": self.error_pct, "within": self.within, "failure": self.failure,
                 "curve": [list(point) for point in self.curve], "shown": self.shown}
+
+
+# stat-name suffixes -> the unit they carry (names say their units: _s, _cycles, _J, ...)
+UNIT_SUFFIXES = (("tokens_per_s", "tokens/s"), ("_pct", "%"), ("_cycles", "cycles"), ("_ms", "ms"),
+                 ("_us", "us"), ("_s", "s"), ("_J", "J"), ("_bytes", "bytes"), ("_GBps", "GB/s"))
+# metrics whose name is not a stat name
+METRIC_UNITS = {"speedup": "ratio", "stat_ratio": "ratio", "eager_kernels_per_step": "kernels",
+                "gemm_cycles": "cycles"}
+
+
+def case_unit(case: Case) -> str:
+    """The unit of a case's published and simulated figures, from its metric or stat name."""
+    if case.metric in METRIC_UNITS:
+        return METRIC_UNITS[case.metric]
+    name = str(case.scenario.get("stat", case.metric))
+    return next((unit for suffix, unit in UNIT_SUFFIXES if name.endswith(suffix)), "count")
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -259,13 +275,15 @@ def run_all(select: str | None = None, on_case: Callable[[int, int], None] | Non
 
 
 def markdown_table(outcomes: list[Outcome]) -> str:
-    lines = ["| case | metric | published | simulated | error % | within tolerance |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = ["| case | metric | unit | published | simulated | error % | within tolerance | source |",
+             "|---|---|---|---:|---:|---:|---|---|"]
     for o in outcomes:
         c = o.case
         pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
         sim = f"{o.simulated:.4g}" if o.simulated is not None else "failed to run"
         err = f"{o.error_pct:+.1f}" if o.error_pct is not None else "-"
         verdict = "yes" if o.within else ("no (miss)" if o.failure is None else "no (failed)")
-        lines.append(f"| {c.id} | {c.metric} | {pub} | {sim} | {err} | {verdict} (±{c.tolerance_pct:g}%) |")
+        source = c.source.replace("|", "/").replace("\n", " ")
+        lines.append(f"| {c.id} | {c.metric} | {case_unit(c)} | {pub} | {sim} | {err} | "
+                     f"{verdict} (±{c.tolerance_pct:g}%) | {source} |")
     return "\n".join(lines) + "\n"
