@@ -9,6 +9,7 @@ import numpy as np
 
 from accsim.errors import AccsimError, did_you_mean
 from accsim.results import read_table
+from accsim.units import label_of
 
 
 def _pyplot() -> Any:
@@ -40,47 +41,141 @@ def _column(columns: list[str], rows: list[tuple], name: str) -> list[Any]:
     return [r[i] for r in rows]
 
 
+MAX_CATEGORIES = 12     # a colour column with at most this many values gets a legend, not a colour bar
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _sorted_values(values: Sequence[Any]) -> list[Any]:
+    distinct = set(values)
+    return sorted(distinct) if _numeric(list(distinct)) else sorted(distinct, key=str)
+
+
+def _sweep_title(db: str | Path, spec_id: str | None) -> str:
+    from accsim.results import read_specs
+    sources = [s["source"] for s in read_specs(db) if spec_id in (None, s["spec_id"])]
+    return f"sweep of {', '.join(dict.fromkeys(sources))}" if sources else f"sweep in {Path(db).name}"
+
+
 def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = False,
                color: str | None = None, x_goal: str = "min", y_goal: str = "max",
-               logx: bool = False, logy: bool = False) -> int:
-    """Scatter of finished points (status ok); returns how many were drawn."""
-    columns, rows = read_table(db)
+               logx: bool = False, logy: bool = False, lines: bool = False, facet: str | None = None,
+               spec_id: str | None = None) -> int:
+    """Finished points (status ok) of a sweep: ``y`` over ``x``, coloured by a column (a legend
+    for a few discrete values, else a colour bar), optionally joined into one line per colour,
+    one panel per value of ``facet``, with the Pareto front. Axis labels and units come from
+    the column names. Returns how many points were drawn."""
+    columns, rows = read_table(db, spec_id)
     rows = [r for r in rows if r[columns.index("status")] == "ok"]
     xs, ys = _column(columns, rows, x), _column(columns, rows, y)
-    keep = [i for i, (a, b) in enumerate(zip(xs, ys)) if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+    keep = [i for i, (a, b) in enumerate(zip(xs, ys)) if _numeric([a, b])]
     if not keep:
         raise AccsimError(f"no finished point has numeric '{x}' and '{y}'")
-    xs, ys = np.asarray(xs, float)[keep], np.asarray(ys, float)[keep]
+    pick = lambda name: [_column(columns, rows, name)[i] for i in keep] if name else [None] * len(keep)
+    points = {"x": np.asarray(xs, float)[keep], "y": np.asarray(ys, float)[keep], "color": pick(color),
+              "facet": pick(facet)}
+    panels = _sorted_values(points["facet"])
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5))
-    if color:
-        cs = [_column(columns, rows, color)[i] for i in keep]
-        numeric = all(isinstance(c, (int, float)) for c in cs)
-        if numeric:
-            sc = ax.scatter(xs, ys, c=cs, cmap="viridis", s=18)
-            fig.colorbar(sc, ax=ax, label=color)
-        else:
-            for value in sorted(set(map(str, cs))):
-                mask = np.array([str(c) == value for c in cs])
-                ax.scatter(xs[mask], ys[mask], s=18, label=f"{color}={value}")
+    cols = min(3, len(panels))
+    grid_rows = -(-len(panels) // cols)
+    size = (7, 5) if len(panels) == 1 else (4.4 * cols, 3.6 * grid_rows)
+    fig, axes = plt.subplots(grid_rows, cols, figsize=size, squeeze=False, sharex=True, sharey=True)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax, value in zip(axes.flat, panels):
+        mask = np.array([f == value for f in points["facet"]])
+        _sweep_panel(fig, ax, {k: (v[mask] if isinstance(v, np.ndarray) else [c for c, m in zip(v, mask) if m])
+                               for k, v in points.items()}, color, lines)
+        if pareto:
+            front = pareto_front(points["x"][mask], points["y"][mask], x_goal, y_goal)
+            ax.plot(points["x"][mask][front], points["y"][mask][front], "-", color="black", lw=2, alpha=0.6,
+                    label=f"Pareto front ({x_goal} x, {y_goal} y)", zorder=0)
+        ax.set_xscale("log" if logx else "linear")
+        ax.set_yscale("log" if logy else "linear")
+        ax.set_xlabel(label_of(x))
+        ax.set_title(f"{label_of(facet)} = {value}" if facet else "", fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    else:
-        ax.scatter(xs, ys, s=18, color="tab:blue")
-    if pareto:
-        front = pareto_front(xs, ys, x_goal, y_goal)
-        ax.plot(xs[front], ys[front], "-o", color="tab:red", ms=4, lw=1.5,
-                label=f"Pareto front ({x} {x_goal}, {y} {y_goal})")
-        ax.legend(fontsize=8)
-    ax.set_xscale("log" if logx else "linear")
-    ax.set_yscale("log" if logy else "linear")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(f"{Path(db).name}: {len(keep)} points")
-    ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel(label_of(y))
+    fig.suptitle(f"{_sweep_title(db, spec_id)}: {len(keep)} points", fontsize=11)
     fig.tight_layout()
     _save(fig, out)
     plt.close(fig)
     return len(keep)
+
+
+def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool) -> None:
+    """One panel: a series per colour value (a legend), or a colour bar for many values."""
+    order = np.argsort(points["x"], kind="stable")
+    values = points["color"]
+    if color and _numeric(values) and len(set(values)) > MAX_CATEGORIES:
+        sc = ax.scatter(points["x"], points["y"], c=values, cmap="viridis", s=18)
+        fig.colorbar(sc, ax=ax, label=label_of(color))
+        return
+    for value in _sorted_values(values):
+        mask = np.array([v == value for v in values])[order]
+        ax.plot(points["x"][order][mask], points["y"][order][mask], "-o" if lines else "o", ms=4, lw=1.2,
+                label=f"{label_of(color)} = {value}" if color else None)
+
+
+PHASES = ("prefill", "decode")
+
+
+def read_run_stats(path: str | Path) -> dict[str, Any]:
+    """The stats of an ``accsim run --json`` file (an error naming the file otherwise)."""
+    import json
+    try:
+        data = json.loads(Path(path).read_text())
+        stats = data["stats"]
+        return {"scenario": stats["scenario"], **{phase: stats[phase] for phase in PHASES}}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AccsimError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except (ValueError, KeyError, TypeError):
+        raise AccsimError(f"{path}: not the stats of 'accsim run' (expected its --json output)") from None
+
+
+def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
+    """Where a run's time goes, per phase: exposed time per op kind stacked (the bars' heights
+    are the phase latencies) and each unit's busy time. Returns the op kinds drawn."""
+    stats = read_run_stats(stats_path)
+    phases = [p for p in PHASES if stats[p].get("latency_s", 0) > 0]
+    if not phases:
+        raise AccsimError(f"{stats_path}: the run has no simulated phase to break down")
+    kinds = sorted({k for p in phases for k in stats[p]["by_op_kind"]},
+                   key=lambda k: -sum(stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) for p in phases))
+    units = sorted({u for p in phases for u in stats[p]["by_unit"]})
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    cmap = plt.get_cmap("tab20")
+    bottom = np.zeros(len(phases))
+    for i, kind in enumerate(kinds):
+        ms = np.array([stats[p]["by_op_kind"].get(kind, {}).get("exposed_s", 0.0) * 1e3 for p in phases])
+        left.bar(phases, ms, bottom=bottom, color=cmap(i % 20), label=kind)
+        bottom += ms
+    for x, total in enumerate(bottom):
+        left.annotate(f"{total:.4g} ms", (x, total), ha="center", va="bottom", fontsize=8)
+    left.set_ylabel("exposed time [ms]")
+    left.set_title("where the time goes (exposed time per op kind)", fontsize=10)
+    left.legend(fontsize=7, ncol=2)
+    width = 0.8 / len(phases)
+    for j, phase in enumerate(phases):
+        busy = [stats[phase]["by_unit"].get(u, {}).get("busy_s", 0.0) * 1e3 for u in units]
+        right.bar(np.arange(len(units)) + j * width, busy, width, label=phase)
+    right.set_xticks(np.arange(len(units)) + width * (len(phases) - 1) / 2, units, rotation=30, ha="right")
+    right.set_ylabel("busy time [ms]")
+    right.set_title("busy time per unit", fontsize=10)
+    right.legend(fontsize=8)
+    sc = stats["scenario"]
+    fig.suptitle(f"{sc['model']} on {sc['arch']}: batch {sc['batch']}, prompt {sc['prompt']}, gen {sc['gen']}",
+                 fontsize=11)
+    fig.tight_layout()
+    _save(fig, out)
+    plt.close(fig)
+    return len(kinds)
 
 
 def _published_point(case: dict[str, Any]) -> tuple[float, float, float] | None:

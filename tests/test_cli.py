@@ -155,3 +155,13 @@ def test_the_shipped_sample_trace_runs(argv, tmp_path):
     out = tmp_path / "s.json"
     assert main([*argv, "--trace", str(trace), "--json", str(out), "--quiet"]) == 0
     assert json.loads(out.read_text())["stats"]["requests"] == 2000
+
+
+def test_plot_breaks_a_run_down_per_phase_and_unit(tmp_path):
+    stats = tmp_path / "run.json"
+    assert main(["run", "--gen", "3", "--quiet", "--json", str(stats)]) == 0
+    out = tmp_path / "b.svg"
+    assert main(["plot", str(stats), "--out", str(out)]) == 0
+    svg = out.read_text()
+    for text in ("where the time goes", "busy time per unit", "prefill", "decode", "launch"):
+        assert text in svg, text

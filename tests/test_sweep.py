@@ -180,3 +180,16 @@ def test_200_point_pim_sweep_on_two_workers(tmp_path):
              r[columns.index("asic.vector_lanes")]): r[columns.index("tpot_s")] for r in rows}
     assert tpot[(2, 40, 256)] > tpot[(16, 40, 256)]        # more channels, faster
     assert tpot[(8, 76, 256)] > tpot[(8, 40, 256)]         # slower activation, slower
+
+
+def test_plot_series_facets_and_labels_from_names(tmp_path):
+    """Discrete colours get a legend (lines per series), facets get panels, labels carry units."""
+    db = tmp_path / "p.db"
+    run_sweep(parse_spec({"base": {"arch": "t4", "gen": 2, "decode_samples": 2},
+                          "axes": {"batch": [1, 2], "prompt": [16, 32]}}, "p.yaml"), db)
+    out = tmp_path / "p.svg"
+    assert main(["plot", str(db), "--x", "prompt", "--y", "tokens_per_s", "--color", "batch", "--lines",
+                 "--facet", "batch", "--out", str(out)]) == 0
+    svg = out.read_text()
+    for text in ("throughput [tokens/s]", "batch = 1", "batch = 2", "sweep of p.yaml: 4 points"):
+        assert text in svg, text

@@ -19,6 +19,7 @@ import numpy as np
 from accsim.config import read_yaml
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 from accsim.scenario import RUN_KEYS, default
+from accsim.units import unit_of
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
 CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
@@ -61,10 +62,7 @@ class Outcome:
                 "curve": [list(point) for point in self.curve], "shown": self.shown}
 
 
-# stat-name suffixes -> the unit they carry (names say their units: _s, _cycles, _J, ...)
-UNIT_SUFFIXES = (("tokens_per_s", "tokens/s"), ("_pct", "%"), ("_cycles", "cycles"), ("_ms", "ms"),
-                 ("_us", "us"), ("_s", "s"), ("_J", "J"), ("_bytes", "bytes"), ("_GBps", "GB/s"))
-# metrics whose name is not a stat name
+# metrics whose name is not a stat name (a stat's unit is its name's suffix: accsim.units)
 METRIC_UNITS = {"speedup": "ratio", "stat_ratio": "ratio", "eager_kernels_per_step": "kernels",
                 "gemm_cycles": "cycles"}
 
@@ -73,8 +71,7 @@ def case_unit(case: Case) -> str:
     """The unit of a case's published and simulated figures, from its metric or stat name."""
     if case.metric in METRIC_UNITS:
         return METRIC_UNITS[case.metric]
-    name = str(case.scenario.get("stat", case.metric))
-    return next((unit for suffix, unit in UNIT_SUFFIXES if name.endswith(suffix)), "count")
+    return unit_of(str(case.scenario.get("stat", case.metric))) or "count"
 
 
 # ---- metrics ------------------------------------------------------------------------------

@@ -113,20 +113,34 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
 
 
 @cli.command("plot")
-@click.argument("db_path", metavar="DB", type=click.Path(dir_okay=False))
-@click.option("--x", "x", required=True, help="column for the x axis")
-@click.option("--y", "y", required=True, help="column for the y axis")
+@click.argument("db_path", metavar="DB|STATS.json", type=click.Path(dir_okay=False))
+@click.option("--x", "x", default=None, help="column for the x axis (a sweep database)")
+@click.option("--y", "y", default=None, help="column for the y axis (a sweep database)")
 @click.option("--color", default=None, help="colour points by this column (e.g. an axis)")
 @click.option("--pareto", is_flag=True, help="draw the Pareto front")
 @click.option("--x-goal", default="min", show_default=True, type=click.Choice(["min", "max"]))
 @click.option("--y-goal", default="max", show_default=True, type=click.Choice(["min", "max"]))
 @click.option("--logx", is_flag=True)
 @click.option("--logy", is_flag=True)
-@click.option("--out", default="sweep.png", show_default=True, type=FIGURE_OUTPUT)
+@click.option("--lines", is_flag=True, help="join the points of each --color value into a line")
+@click.option("--facet", default=None, help="one panel per value of this column")
+@click.option("--spec", "spec", default=None, metavar="ID|latest", help="only this spec's points")
+@click.option("--out", default="sweep.png", show_default=True, type=FIGURE_OUTPUT,
+              help="figure file: .png, .svg or .pdf")
 def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
-             logx: bool, logy: bool, out: str) -> None:
-    """Scatter two result columns (PNG), with the Pareto front if asked."""
-    from accsim.plots import plot_sweep
+             logx: bool, logy: bool, lines: bool, facet: str | None, spec: str | None, out: str) -> None:
+    """Plot a sweep (DB: --y over --x, series per --color, panels per --facet, Pareto front) or a
+    run (the STATS.json of 'accsim run --json': where the time goes per phase and unit)."""
+    from accsim.plots import plot_breakdown, plot_sweep
+    from accsim.results import resolve_spec_id
 
-    n = plot_sweep(db_path, x, y, out, pareto, color, x_goal, y_goal, logx, logy)
+    if db_path.endswith(".json"):
+        n = plot_breakdown(db_path, out)
+        console.print(f"{n} op kinds -> {out}")
+        return
+    if x is None or y is None:
+        raise click.UsageError("a sweep database needs --x and --y (columns: 'accsim results DB --csv -')")
+
+    spec_id = resolve_spec_id(db_path, spec) if spec is not None else None
+    n = plot_sweep(db_path, x, y, out, pareto, color, x_goal, y_goal, logx, logy, lines, facet, spec_id)
     console.print(f"{n} points -> {out}")

@@ -89,9 +89,13 @@ CASES = [
     (["sweep", "s.yaml", "--max-points", "0"], "--max-points"),
     (["results", "missing.db"], "missing.db: no such results database"),
     (["plot", "missing.db", "--x", "a", "--y", "b"], "missing.db"),
+    (["plot", "s.yaml"], "a sweep database needs --x and --y"),
+    (["plot", "bad.json"], "bad.json: not the stats of 'accsim run'"),
+    (["plot", "missing.json"], "missing.json: cannot read"),
 ]
 
 
 @pytest.mark.parametrize("argv, expect", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_option_is_refused(refused, argv, expect):
-    refused(argv, expect, files={"s.yaml": "axes: {batch: [1]}\n", "x.trace": "LD 0x40\n"})
+    refused(argv, expect, files={"s.yaml": "axes: {batch: [1]}\n", "x.trace": "LD 0x40\n",
+                                 "bad.json": '{"stats": {"tpot_s": 1}}'})
