@@ -165,3 +165,25 @@ def test_plot_breaks_a_run_down_per_phase_and_unit(tmp_path):
     svg = out.read_text()
     for text in ("where the time goes", "busy time per unit", "prefill", "decode", "launch"):
         assert text in svg, text
+
+
+def test_progress_appears_only_for_work_over_a_second_and_gives_an_eta(monkeypatch):
+    import io
+    import time
+
+    from rich.console import Console
+
+    from accsim.cli import common
+    shown = io.StringIO()
+    monkeypatch.setattr(common, "console", Console(file=shown, force_terminal=True, width=100))
+    with common.progress_bar("quick work", quiet=False) as report:
+        report(1, 2)
+    assert shown.getvalue() == ""
+    with common.progress_bar("long work", quiet=False) as report:
+        report(1, 4)
+        time.sleep(common.SHOW_AFTER_S + 0.5)
+    assert "long work" in shown.getvalue() and "eta" in shown.getvalue()
+    shown.truncate(0)
+    with common.progress_bar("quiet work", quiet=True) as report:
+        time.sleep(common.SHOW_AFTER_S + 0.2)
+    assert shown.getvalue().strip("\x00") == ""

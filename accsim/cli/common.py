@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -19,15 +20,36 @@ import accsim
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
+SHOW_AFTER_S = 1.0      # work shorter than this shows no progress display at all
+
+
 @contextmanager
 def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on a terminal (none when quiet or piped); yields ``report(done, total)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A progress bar with an ETA on a terminal, shown once the work has taken SHOW_AFTER_S (none
+    when quiet or piped); yields ``report(done, total)``."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
     progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=True, disable=quiet or not console.is_terminal)
-    with progress:
-        task = progress.add_task(label, total=None)
+                        TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True,
+                        disable=quiet or not console.is_terminal)
+    task = progress.add_task(label, total=None)
+    lock, closed = threading.Lock(), []
+
+    def show() -> None:
+        with lock:
+            if not closed:
+                progress.start()
+    timer = threading.Timer(SHOW_AFTER_S, show)
+    timer.daemon = True
+    if not progress.disable:
+        timer.start()
+    try:
         yield lambda done, total: progress.update(task, completed=done, total=total)
+    finally:
+        with lock:
+            closed.append(True)
+            timer.cancel()
+            progress.stop()
 
 
 def tables_off_stdout(*output_params: str) -> Callable:

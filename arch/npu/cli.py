@@ -1,13 +1,13 @@
 """accsim gemm: one GEMM (or a SCALE-Sim topology) on an npu preset."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, fmt_s, tables_off_stdout
+from accsim.cli.common import console, fmt_s, progress_bar, tables_off_stdout
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -51,9 +51,11 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
               help="operand type on cube presets (default bf16; systolic presets count words)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
+@click.option("--quiet", is_flag=True, help="no progress bar and no table")
 @tables_off_stdout('json_path')
 def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | None, n: int | None,
-             topology: str | None, dtype: str | None, sets: tuple[str, ...], json_path: str | None) -> None:
+             topology: str | None, dtype: str | None, sets: tuple[str, ...], json_path: str | None,
+             quiet: bool) -> None:
     """One GEMM (or a topology of GEMMs): fold by fold on a systolic-array preset; tiled over
     every core of the die, tile by tile, on a cube (Da Vinci) preset."""
     from accsim.presets import parse_set_options, resolve_preset
@@ -74,28 +76,32 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
         if dataflow:
             raise click.BadParameter("a cube has no dataflow choice; --dataflow applies to systolic "
                                      "presets", param_hint="--dataflow")
-        results, table = _gemm_table_chip(preset, jobs, dtype or "bf16")
+        with progress_bar("GEMMs", quiet) as report:
+            results, table = _gemm_table_chip(preset, jobs, dtype or "bf16", report)
     else:
         if dtype:
             raise click.BadParameter("systolic presets count words (buffers.word_bytes); --dtype "
                                      "applies to cube presets", param_hint="--dtype")
         if dataflow:   # an override like any other, so that resolved_config records it
             preset = resolve_preset(preset_name, {**overrides, "array.dataflow": dataflow})
-        results, table = _gemm_table_systolic(preset, jobs)
-    console.print(table)
+        with progress_bar("GEMMs", quiet) as report:
+            results, table = _gemm_table_systolic(preset, jobs, report)
+    if not quiet:
+        console.print(table)
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,
                                       "resolved_config": preset.resolved_config(), "gemms": results})
 
 
-def _gemm_table_systolic(preset: Any, jobs: list) -> tuple[list, Table]:
+def _gemm_table_systolic(preset: Any, jobs: list, report: Callable[[int, int], None]) -> tuple[list, Table]:
     from accsim.arch.npu.systolic import simulate_gemm
     results = []
     table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
     for c in ("layer", "M", "K", "N", "dataflow", "folds", "compute_cycles", "total_cycles",
               "util %", "ifmap reads", "filter reads"):
         table.add_column(c, justify="left" if c in ("layer", "dataflow") else "right")
-    for name, mm, nn, kk in jobs:
+    for i, (name, mm, nn, kk) in enumerate(jobs):
+        report(i, len(jobs))
         stats = simulate_gemm(preset.spec, mm, kk, nn)
         results.append({"layer": name, **stats.to_dict()})
         table.add_row(name, str(mm), str(kk), str(nn), stats["dataflow"], f"{stats['folds']:,}",
@@ -105,14 +111,16 @@ def _gemm_table_systolic(preset: Any, jobs: list) -> tuple[list, Table]:
     return results, table
 
 
-def _gemm_table_chip(preset: Any, jobs: list, dtype: str) -> tuple[list, Table]:
+def _gemm_table_chip(preset: Any, jobs: list, dtype: str,
+                     report: Callable[[int, int], None]) -> tuple[list, Table]:
     from accsim.mappers.npu import gemm_on_chip
     results = []
     table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
     for c in ("layer", "M", "K", "N", "tile m/k/n, order", "total_cycles", "latency", "cube util %",
               "HBM util %", "HBM bytes"):
         table.add_column(c, justify="left" if c in ("layer", "tile m/k/n, order") else "right")
-    for name, mm, nn, kk in jobs:
+    for i, (name, mm, nn, kk) in enumerate(jobs):
+        report(i, len(jobs))
         stats = gemm_on_chip(preset.spec, mm, kk, nn, dtype)
         results.append({"layer": name, **stats.to_dict()})
         t = stats["tiling"]
