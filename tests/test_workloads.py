@@ -24,6 +24,38 @@ def test_parameter_count_matches_published_total(name, published_params):
 
 
 @pytest.mark.golden
+@pytest.mark.parametrize("name", ["qwen2.5-7b", "qwen3-8b", "qwen3-30b-a3b"])
+def test_non_embedding_parameter_count_matches_published(name, published_params):
+    """Qwen's cards also give the count without the embedding and LM-head matrices."""
+    ref, model = published_params[name], load_model(name)
+    embedding = model.vocab_size * model.d_model * (1 if model.tied_embeddings else 2)
+    error_pct = 100 * abs(model.num_params - embedding - ref["non_embedding"]) / ref["non_embedding"]
+    assert error_pct <= ref["tolerance_pct"], ref["source"]
+
+
+@pytest.mark.parametrize("name, facts", [
+    ("qwen2.5-7b", {"qkv_bias": True, "qk_norm": False, "sliding_window": 0}),   # window switched off
+    ("qwen3-8b", {"qkv_bias": False, "qk_norm": True, "head_dim": 128}),
+    ("phi3-mini-4k", {"fused_qkv": True, "fused_gate_up": True, "sliding_window": 2047}),
+    ("qwen3-30b-a3b", {"n_experts": 128, "experts_per_token": 8, "moe_d_ff": 768, "qk_norm": True}),
+])
+def test_new_architectures_read_what_their_configs_say(name, facts):
+    model = load_model(name)
+    assert {k: getattr(model, k) for k in facts} == facts
+
+
+def test_qwen_ops_bias_norms_and_fused_projections():
+    from accsim.workloads import Phase, build_graph
+    qwen2 = build_graph(load_model("qwen2.5-7b"), Phase.decode(1, 16))
+    assert "L0.attn.q.weight.bias" in {t.name for op in qwen2.ops() for t in op.inputs}
+    assert "L0.attn.o.weight.bias" not in {t.name for op in qwen2.ops() for t in op.inputs}
+    qwen3 = build_graph(load_model("qwen3-8b"), Phase.decode(1, 16))
+    assert qwen3.op("L0.attn.q_norm").kind == "rmsnorm" and "L0.attn.k_norm" in qwen3
+    phi3 = build_graph(load_model("phi3-mini-4k"), Phase.decode(1, 16))
+    assert "L0.attn.qkv" in phi3 and "L0.ffn.gate_up" in phi3 and "L0.ffn.gate" not in phi3
+
+
+@pytest.mark.golden
 @pytest.mark.parametrize("name, exact", [
     # Hugging Face model.num_parameters() of the same configs
     ("gpt2-small", 124_439_808), ("llama2-7b", 6_738_415_616), ("mixtral-8x7b", 46_702_792_704),

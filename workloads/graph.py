@@ -277,13 +277,15 @@ class _TransformerGraph:
                    batch=1)
         return y
 
-    def norm(self, name: str, layer: int, x: Tensor, width: int) -> Tensor:
-        kind = self.m.norm
+    def norm(self, name: str, layer: int, x: Tensor, width: int, rows: int | None = None) -> Tensor:
+        """A norm over ``width`` elements of each of ``rows`` rows (default: one per token; a
+        per-head norm has a row per token and head)."""
+        kind, rows = self.m.norm, rows or self.T
         params = [self.b.weight(name + ".weight", width)]
         if kind == "layernorm":
             params.append(self.b.weight(name + ".bias", width))
-        y = self.b.act(name, self.T, width)
-        self.b.add(name, kind, layer, [x, *params], [y], ELEMENT_FLOPS[kind] * self.T * width)
+        y = self.b.act(name, rows, width)
+        self.b.add(name, kind, layer, [x, *params], [y], ELEMENT_FLOPS[kind] * rows * width)
         return y
 
     def eltwise(self, name: str, layer: int, fn: str, inputs: list[Tensor], rows: int, width: int) -> Tensor:
@@ -356,14 +358,18 @@ class _TransformerGraph:
     def attention(self, i: int, h: Tensor) -> Tensor:
         m, b, T, B = self.m, self.b, self.T, self.p.batch
         hd, H, Hkv = m.head_dim, self.heads, self.kv_heads
+        qkv_bias = m.bias or m.qkv_bias
         if m.fused_qkv:
             qkv = self.matmul(f"L{i}.attn.qkv", i, h, f"L{i}.attn.qkv.weight", m.d_model,
-                              (H + 2 * Hkv) * hd, m.bias)
+                              (H + 2 * Hkv) * hd, qkv_bias)
             q = k = v = qkv
         else:
-            q = self.matmul(f"L{i}.attn.q", i, h, f"L{i}.attn.q.weight", m.d_model, H * hd, m.bias)
-            k = self.matmul(f"L{i}.attn.k", i, h, f"L{i}.attn.k.weight", m.d_model, Hkv * hd, m.bias)
-            v = self.matmul(f"L{i}.attn.v", i, h, f"L{i}.attn.v.weight", m.d_model, Hkv * hd, m.bias)
+            q = self.matmul(f"L{i}.attn.q", i, h, f"L{i}.attn.q.weight", m.d_model, H * hd, qkv_bias)
+            k = self.matmul(f"L{i}.attn.k", i, h, f"L{i}.attn.k.weight", m.d_model, Hkv * hd, qkv_bias)
+            v = self.matmul(f"L{i}.attn.v", i, h, f"L{i}.attn.v.weight", m.d_model, Hkv * hd, qkv_bias)
+        if m.qk_norm:
+            q = self.norm(f"L{i}.attn.q_norm", i, q, hd, rows=T * H)
+            k = self.norm(f"L{i}.attn.k_norm", i, k, hd, rows=T * Hkv)
         if m.rotary:
             q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, k], T, (H + Hkv) * hd)
             k = q
@@ -464,7 +470,11 @@ class _TransformerGraph:
     def ffn(self, prefix: str, i: int, h: Tensor, d_ff: int, reduce: bool = True) -> Tensor:
         m, T = self.m, self.T
         ff = d_ff // self.par.tp
-        if m.gated_ffn:
+        if m.gated_ffn and m.fused_gate_up:
+            gu = self.matmul(f"{prefix}.gate_up", i, h, f"{prefix}.gate_up.weight", m.d_model, 2 * ff, m.bias)
+            a = self.eltwise(f"{prefix}.act", i, m.activation, [gu], T, ff)
+            a = self.eltwise(f"{prefix}.mul", i, "mul", [a, gu], T, ff)
+        elif m.gated_ffn:
             g = self.matmul(f"{prefix}.gate", i, h, f"{prefix}.gate.weight", m.d_model, ff, m.bias)
             u = self.matmul(f"{prefix}.up", i, h, f"{prefix}.up.weight", m.d_model, ff, m.bias)
             a = self.eltwise(f"{prefix}.act", i, m.activation, [g], T, ff)

@@ -43,6 +43,12 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
 ARCHITECTURES["mistral"] = ARCHITECTURES["llama"]
 ARCHITECTURES["mixtral"] = ARCHITECTURES["llama"]
 ARCHITECTURES["deepseek_v3"] = ARCHITECTURES["llama"]
+# Qwen2: llama with biases on q/k/v (not o_proj); Qwen3 (and its MoE): llama with an RMSNorm over
+# each head of q and k; Phi-3: llama with one qkv_proj and one gate_up_proj GEMM
+ARCHITECTURES["qwen2"] = dict(ARCHITECTURES["llama"], qkv_bias=True)
+ARCHITECTURES["qwen3"] = dict(ARCHITECTURES["llama"], qk_norm=True)
+ARCHITECTURES["qwen3_moe"] = ARCHITECTURES["qwen3"]
+ARCHITECTURES["phi3"] = dict(ARCHITECTURES["llama"], fused_qkv=True, fused_gate_up=True)
 
 # config.json key -> ModelConfig field, first match wins.
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -57,7 +63,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "activation": ("hidden_act", "activation_function"),
     "tied_embeddings": ("tie_word_embeddings",),
     "sliding_window": ("sliding_window",),
-    "n_experts": ("num_local_experts", "n_routed_experts"),
+    "n_experts": ("num_local_experts", "n_routed_experts", "num_experts"),
     "experts_per_token": ("num_experts_per_tok",),
     "n_shared_experts": ("n_shared_experts",),
     "moe_d_ff": ("moe_intermediate_size",),
@@ -88,12 +94,16 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     output_router_logits router_aux_loss_coef router_jitter_noise aux_loss_alpha seq_aux
     routed_scaling_factor scoring_func norm_topk_prob topk_method n_group topk_group ep_size
     moe_layer_freq quantization_config max_window_layers
-    use_sliding_window keep_in_fp32_modules init_std
+    use_sliding_window keep_in_fp32_modules init_std use_mrope decoder_sparse_step mlp_only_layers
+    original_max_position_embeddings layer_types
     _comment _source
 """.split())
 
 # Keys whose value must be the one accsim models; anything else is not supported yet.
-REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1}
+REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1, "use_mrope": False,
+                   "decoder_sparse_step": 1, "mlp_only_layers": []}
+# a config's layer_types may only say what every layer already is
+UNIFORM_LAYER_TYPES = ("full_attention",)
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,9 @@ class ModelConfig:
     rotary: bool
     tied_embeddings: bool
     fused_qkv: bool
+    qkv_bias: bool = False           # biases on the q, k and v projections only (Qwen2)
+    qk_norm: bool = False            # RMSNorm over each head of q and k (Qwen3)
+    fused_gate_up: bool = False      # gate and up projections as one GEMM (Phi-3)
     sliding_window: int = 0
     n_experts: int = 0
     experts_per_token: int = 0
@@ -193,6 +206,10 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
     for key, expected in REQUIRED_VALUES.items():
         if key in raw and raw[key] != expected:
             problems.add(f"{where}: {key}", f"only {expected!r} is supported, got {raw[key]!r}")
+    if "layer_types" in raw and (not isinstance(raw["layer_types"], list)
+                                 or set(raw["layer_types"]) - set(UNIFORM_LAYER_TYPES)):
+        problems.add(f"{where}: layer_types", f"only {', '.join(UNIFORM_LAYER_TYPES)} layers are modelled, "
+                     f"got {raw['layer_types']!r}")
     model_type = raw.get("model_type")
     if not isinstance(model_type, str) or model_type not in ARCHITECTURES:
         problems.add(f"{where}: model_type", f"expected one of {', '.join(ARCHITECTURES)}, got "
@@ -214,6 +231,8 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
                      "mtp_layers": (0, 0)}
     for field, (default, low) in optional_ints.items():
         values[field] = _integer(raw, field, low, where, problems, default)
+    if raw.get("use_sliding_window") is False:     # Qwen: the window is declared but switched off
+        values["sliding_window"] = 0
     act = _pick(raw, "activation")
     if act is not None:
         if act not in ACTIVATIONS:
