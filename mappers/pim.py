@@ -39,7 +39,7 @@ KINDS = COMMANDS + (BARRIER_KIND,)
 K_ID = {k: i for i, k in enumerate(KINDS)}
 # ASIC cost per element of each non-matrix op: (vector ops, special-function ops)
 ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "elementwise_add": (1, 0),
-             "elementwise_mul": (1, 0), "elementwise_concat": (0, 0), "elementwise_rope": (3, 0),
+             "elementwise_mul": (1, 0), "elementwise_concat": (0, 0), "elementwise_rope": (3, 0), "elementwise_softcap": (2, 1),
              "embedding": (0, 0), "sampling": (1, 0), "kv_append": (0, 0),
              "activation_gelu_tanh": (6, 1), "activation_gelu": (6, 1), "activation_silu": (6, 1),
              "activation_relu": (1, 0)}

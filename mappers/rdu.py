@@ -47,7 +47,8 @@ MATRIX = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 ROW_REDUCTIONS = ("layernorm", "rmsnorm", "sampling")     # need a whole row of their input
 # tail-unit (transcendental) results per element, every op key that runs on a PCU
 TRANSCENDENTAL = {key: 0.0 for key in OP_KEYS} | {
-    "softmax": 1.0, **{f"activation_{fn}": 1.0 for fn in ("gelu_tanh", "gelu", "silu")}}
+    "softmax": 1.0, "elementwise_softcap": 1.0,        # tanh
+    **{f"activation_{fn}": 1.0 for fn in ("gelu_tanh", "gelu", "silu")}}
 DOUBLE_BUFFER = 2                                          # tiles per buffer (credits)
 
 

@@ -24,9 +24,10 @@ def test_parameter_count_matches_published_total(name, published_params):
 
 
 @pytest.mark.golden
-@pytest.mark.parametrize("name", ["qwen2.5-7b", "qwen3-8b", "qwen3-30b-a3b"])
+@pytest.mark.parametrize("name", ["qwen2.5-7b", "qwen3-8b", "qwen3-30b-a3b", "gemma2-9b", "gemma3-1b"])
 def test_non_embedding_parameter_count_matches_published(name, published_params):
-    """Qwen's cards also give the count without the embedding and LM-head matrices."""
+    """Qwen's cards and Gemma's reports also give the count without the embedding (and LM-head)
+    matrices."""
     ref, model = published_params[name], load_model(name)
     embedding = model.vocab_size * model.d_model * (1 if model.tied_embeddings else 2)
     error_pct = 100 * abs(model.num_params - embedding - ref["non_embedding"]) / ref["non_embedding"]
@@ -42,6 +43,21 @@ def test_non_embedding_parameter_count_matches_published(name, published_params)
 def test_new_architectures_read_what_their_configs_say(name, facts):
     model = load_model(name)
     assert {k: getattr(model, k) for k in facts} == facts
+
+
+def test_gemma_norms_scaling_softcaps_and_windowed_layers():
+    from accsim.workloads import Phase, build_graph
+    gemma2 = build_graph(load_model("gemma2-9b"), Phase.decode(1, 8000))
+    for name in ("embed.scale", "L0.post_attn_norm", "L0.post_ffn_norm", "L0.attn.softcap", "lm_head.softcap"):
+        assert name in gemma2, name
+    assert gemma2.op("L0.attn.softcap").key == "elementwise_softcap"
+    # Gemma 2: even layers attend over the 4096-token window, odd ones over the whole context
+    assert gemma2.op("L0.attn.score").outputs[0].shape[-1] == 4096
+    assert gemma2.op("L1.attn.score").outputs[0].shape[-1] == 8001
+    gemma3 = build_graph(load_model("gemma3-1b"), Phase.decode(1, 8000))
+    lengths = [gemma3.op(f"L{i}.attn.score").outputs[0].shape[-1] for i in range(12)]
+    assert lengths == [512] * 5 + [8001] + [512] * 5 + [8001]      # every 6th layer is global
+    assert "L0.attn.q_norm" in gemma3 and "L0.attn.softcap" not in gemma3
 
 
 def test_qwen_ops_bias_norms_and_fused_projections():

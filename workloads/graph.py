@@ -30,12 +30,13 @@ OP_KINDS = ("embedding", "layernorm", "rmsnorm", "matmul", "attn_score", "softma
 # ops that multiply matrices (a mapper's GEMM / GEMV path)
 GEMM_KINDS = ("matmul", "expert_matmul", "moe_router", "attn_score", "attn_context")
 # functions of the ``elementwise`` and ``activation`` ops; an op's table key is ``kind_fn``
-ELEMENTWISE_FNS = ("add", "mul", "rope", "concat")
+ELEMENTWISE_FNS = ("add", "mul", "rope", "concat", "softcap")
 ACTIVATION_FNS = ("gelu_tanh", "gelu", "silu", "relu")
 OP_KEYS = tuple(k for k in OP_KINDS if k not in ("elementwise", "activation", "rope")) + tuple(
     f"elementwise_{fn}" for fn in ELEMENTWISE_FNS) + tuple(f"activation_{fn}" for fn in ACTIVATION_FNS)
 ELEMENT_FLOPS = {"layernorm": 8, "rmsnorm": 4, "softmax": 5, "gelu_tanh": 8, "gelu": 8,
-                 "silu": 4, "relu": 1, "add": 1, "mul": 1, "rope": 3}
+                 "silu": 4, "relu": 1, "add": 1, "mul": 1, "rope": 3,
+                 "softcap": 3}          # cap * tanh(x / cap): a divide, a tanh, a multiply
 ROLES = ("weight", "activation", "kv_cache")
 
 
@@ -266,7 +267,14 @@ class _TransformerGraph:
         self.T = phase.tokens
         self.heads = model.n_heads // parallel.tp
         self.kv_heads = max(1, model.n_kv_heads // parallel.tp)
-        self.kv_len = min(phase.kv_len, model.sliding_window) if model.sliding_window else phase.kv_len
+
+    def kv_len_of(self, layer: int) -> int:
+        """Keys layer ``layer`` attends to (and caches): the context, or the sliding window on
+        a layer that uses one (every layer, unless the model lists its windowed layers)."""
+        m = self.m
+        windowed = m.sliding_window and (not m.window_layers or layer >= len(m.window_layers)
+                                         or m.window_layers[layer])
+        return min(self.p.kv_len, m.sliding_window) if windowed else self.p.kv_len
 
     # --- building blocks -------------------------------------------------------------------
     def matmul(self, name: str, layer: int, x: Tensor, w_name: str, k: int, n: int,
@@ -338,6 +346,8 @@ class _TransformerGraph:
         ids = Tensor("input_ids", (T,), "activation", 4)
         b.add("embed.tok", "embedding", -1, [ids, wte], [tok], 0,
               bytes_read=ids.bytes + T * m.d_model * self.b.dt, rows=T)
+        if m.embed_scale:                 # Gemma: embeddings times sqrt(hidden_size)
+            tok = self.eltwise("embed.scale", -1, "mul", [tok], T, m.d_model)
         if not m.learned_positions:
             return tok
         wpe = b.weight("embed.pos.weight", m.max_positions + m.position_offset, m.d_model)
@@ -350,9 +360,13 @@ class _TransformerGraph:
         d = self.m.d_model
         h = self.norm(f"L{i}.ln1", i, x, d)
         a = self.mla(i, h) if self.m.is_mla else self.attention(i, h)
+        if self.m.post_norms:             # Gemma: a norm on each sublayer's output too
+            a = self.norm(f"L{i}.post_attn_norm", i, a, d)
         x = self.eltwise(f"L{i}.res1", i, "add", [x, a], self.T, d)
         h = self.norm(f"L{i}.ln2", i, x, d)
         f = self.moe(i, h) if self.m.is_moe_layer(i) else self.ffn(f"L{i}.ffn", i, h, self.m.d_ff)
+        if self.m.post_norms:
+            f = self.norm(f"L{i}.post_ffn_norm", i, f, d)
         return self.eltwise(f"L{i}.res2", i, "add", [x, f], self.T, d)
 
     def attention(self, i: int, h: Tensor) -> Tensor:
@@ -373,14 +387,14 @@ class _TransformerGraph:
         if m.rotary:
             q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, k], T, (H + Hkv) * hd)
             k = q
-        k_cache = b.cache(f"L{i}.k_cache", B, Hkv, self.kv_len, hd)
-        v_cache = b.cache(f"L{i}.v_cache", B, Hkv, self.kv_len, hd)
+        k_cache = b.cache(f"L{i}.k_cache", B, Hkv, self.kv_len_of(i), hd)
+        v_cache = b.cache(f"L{i}.v_cache", B, Hkv, self.kv_len_of(i), hd)
         self.kv_append(i, [k, v], [k_cache, v_cache], 2 * Hkv * hd)
         probs = self.scores(i, q, k_cache, H, hd, Hkv)
         ctx = b.act(f"L{i}.attn.context", T, H * hd)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, v_cache], [ctx],
-              2 * B * H * self.p.new_tokens * self.kv_len * hd,
-              batch=B * H, m=self.p.new_tokens, n=hd, k=self.kv_len, kv_heads=Hkv)
+              2 * B * H * self.p.new_tokens * self.kv_len_of(i) * hd,
+              batch=B * H, m=self.p.new_tokens, n=hd, k=self.kv_len_of(i), kv_heads=Hkv)
         o = self.matmul(f"L{i}.attn.o", i, ctx, f"L{i}.attn.o.weight", H * hd, m.d_model, m.bias)
         return self.all_reduce_if_tp(f"L{i}.attn.allreduce", i, o)
 
@@ -393,12 +407,14 @@ class _TransformerGraph:
 
     def scores(self, i: int, q: Tensor, k_cache: Tensor, H: int, qk_dim: int, kv_heads: int) -> Tensor:
         b, B, new = self.b, self.p.batch, self.p.new_tokens
-        s = b.act(f"L{i}.attn.score", B, H, new, self.kv_len)
+        s = b.act(f"L{i}.attn.score", B, H, new, self.kv_len_of(i))
         q_bytes = self.T * H * qk_dim * b.dt
         b.add(f"L{i}.attn.score", "attn_score", i, [q, k_cache], [s],
-              2 * B * H * new * self.kv_len * qk_dim, bytes_read=q_bytes + k_cache.bytes,
-              batch=B * H, m=new, n=self.kv_len, k=qk_dim, kv_heads=kv_heads)
-        p = b.act(f"L{i}.attn.softmax", B, H, new, self.kv_len)
+              2 * B * H * new * self.kv_len_of(i) * qk_dim, bytes_read=q_bytes + k_cache.bytes,
+              batch=B * H, m=new, n=self.kv_len_of(i), k=qk_dim, kv_heads=kv_heads)
+        if self.m.attn_softcap:           # Gemma 2: scores capped by cap * tanh(s / cap)
+            s = self.eltwise(f"L{i}.attn.softcap", i, "softcap", [s], B * H * new, self.kv_len_of(i))
+        p = b.act(f"L{i}.attn.softmax", B, H, new, self.kv_len_of(i))
         b.add(f"L{i}.attn.softmax", "softmax", i, [s], [p], ELEMENT_FLOPS["softmax"] * s.elements)
         return p
 
@@ -421,7 +437,7 @@ class _TransformerGraph:
         kva = self.matmul(f"L{i}.attn.kv_a", i, h, f"L{i}.attn.kv_a.weight", m.d_model, lat + rope, False)
         kvn = self.norm(f"L{i}.attn.kv_a_norm", i, kva, lat)
         q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, kvn], T, (H + 1) * rope)
-        latent_cache = b.cache(f"L{i}.latent_cache", B, self.kv_len, lat + rope)
+        latent_cache = b.cache(f"L{i}.latent_cache", B, self.kv_len_of(i), lat + rope)
         self.kv_append(i, [kvn, q], [latent_cache], lat + rope)
         if self.p.kind == "decode":
             ctx = self._mla_absorbed(i, q, latent_cache)
@@ -440,8 +456,8 @@ class _TransformerGraph:
         probs = self.scores(i, q_lat, cache, H, lat + rope, 1)
         ctx_lat = b.act(f"L{i}.attn.context", T, H * lat)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, cache], [ctx_lat],
-              2 * B * H * self.p.new_tokens * self.kv_len * lat,
-              batch=B * H, m=self.p.new_tokens, n=lat, k=self.kv_len, kv_heads=1)
+              2 * B * H * self.p.new_tokens * self.kv_len_of(i) * lat,
+              batch=B * H, m=self.p.new_tokens, n=lat, k=self.kv_len_of(i), kv_heads=1)
         w_uv = b.weight(f"L{i}.attn.kv_b.weight[uv]", H, lat, vd)
         ctx = b.act(f"L{i}.attn.v_absorb", T, H * vd)
         b.add(f"L{i}.attn.v_absorb", "matmul", i, [ctx_lat, w_uv], [ctx], 2 * T * H * lat * vd,
@@ -451,17 +467,17 @@ class _TransformerGraph:
     def _mla_expanded(self, i: int, q: Tensor, cache: Tensor) -> Tensor:
         m, b, B, H = self.m, self.b, self.p.batch, self.heads
         nope, rope, lat, vd = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank, m.v_head_dim
-        rows = B * self.kv_len
+        rows = B * self.kv_len_of(i)
         w_uk = b.weight(f"L{i}.attn.kv_b.weight[uk]", H, nope, lat)
         w_uv = b.weight(f"L{i}.attn.kv_b.weight[uv]", H, lat, vd)
-        kv = b.cache(f"L{i}.attn.kv_b", B, H, self.kv_len, nope + vd)
+        kv = b.cache(f"L{i}.attn.kv_b", B, H, self.kv_len_of(i), nope + vd)
         b.add(f"L{i}.attn.kv_b", "matmul", i, [cache, w_uk, w_uv], [kv],
               2 * rows * lat * H * (nope + vd), m=rows, n=H * (nope + vd), k=lat, batch=1)
         probs = self.scores(i, q, kv, H, nope + rope, H)
         ctx = b.act(f"L{i}.attn.context", self.T, H * vd)
         b.add(f"L{i}.attn.context", "attn_context", i, [probs, kv], [ctx],
-              2 * B * H * self.p.new_tokens * self.kv_len * vd,
-              batch=B * H, m=self.p.new_tokens, n=vd, k=self.kv_len, kv_heads=H)
+              2 * B * H * self.p.new_tokens * self.kv_len_of(i) * vd,
+              batch=B * H, m=self.p.new_tokens, n=vd, k=self.kv_len_of(i), kv_heads=H)
         return ctx
 
     def all_reduce_if_tp(self, name: str, i: int, x: Tensor) -> Tensor:
@@ -566,6 +582,8 @@ class _TransformerGraph:
         logits = b.act(f"{prefix}lm_head", rows, vocab)
         b.add(f"{prefix}lm_head", "matmul", -1, [h, w], [logits], 2 * rows * m.d_model * vocab,
               bytes_read=last.bytes + w.bytes, m=rows, n=vocab, k=m.d_model, batch=1)
+        if m.final_softcap:               # Gemma 2: logits capped by cap * tanh(z / cap)
+            logits = self.eltwise(f"{prefix}lm_head.softcap", -1, "softcap", [logits], rows, vocab)
         if self.par.tp > 1:
             logits = self.collective(f"{prefix}lm_head.allgather", "all_gather", -1, logits, self.par.tp)
         tokens = Tensor(f"{prefix}next_tokens", (rows,), "activation", 4)

@@ -49,6 +49,11 @@ ARCHITECTURES["qwen2"] = dict(ARCHITECTURES["llama"], qkv_bias=True)
 ARCHITECTURES["qwen3"] = dict(ARCHITECTURES["llama"], qk_norm=True)
 ARCHITECTURES["qwen3_moe"] = ARCHITECTURES["qwen3"]
 ARCHITECTURES["phi3"] = dict(ARCHITECTURES["llama"], fused_qkv=True, fused_gate_up=True)
+# Gemma 2: GeGLU, a second norm after each sublayer, embeddings scaled by sqrt(hidden_size), tied
+# embeddings, every other layer (the even ones) windowed; Gemma 3 adds Qwen3's q/k norms
+ARCHITECTURES["gemma2"] = dict(ARCHITECTURES["llama"], activation="gelu_tanh", tied_embeddings=True,
+                               post_norms=True, embed_scale=True)
+ARCHITECTURES["gemma3_text"] = dict(ARCHITECTURES["gemma2"], qk_norm=True)
 
 # config.json key -> ModelConfig field, first match wins.
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -60,7 +65,7 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "d_ff": ("intermediate_size", "n_inner", "ffn_dim"),
     "vocab_size": ("vocab_size",),
     "max_positions": ("max_position_embeddings", "n_positions"),
-    "activation": ("hidden_act", "activation_function"),
+    "activation": ("hidden_act", "hidden_activation", "activation_function"),
     "tied_embeddings": ("tie_word_embeddings",),
     "sliding_window": ("sliding_window",),
     "n_experts": ("num_local_experts", "n_routed_experts", "num_experts"),
@@ -75,6 +80,9 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "v_head_dim": ("v_head_dim",),
     "mtp_layers": ("num_nextn_predict_layers",),
     "attention_bias": ("attention_bias",),
+    "attn_softcap": ("attn_logit_softcapping",),
+    "final_softcap": ("final_logit_softcapping",),
+    "window_pattern": ("sliding_window_pattern",),
     "mlp_bias": ("mlp_bias",),
 }
 
@@ -95,15 +103,17 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     routed_scaling_factor scoring_func norm_topk_prob topk_method n_group topk_group ep_size
     moe_layer_freq quantization_config max_window_layers
     use_sliding_window keep_in_fp32_modules init_std use_mrope decoder_sparse_step mlp_only_layers
-    original_max_position_embeddings layer_types
+    original_max_position_embeddings layer_types query_pre_attn_scalar rope_local_base_freq
+    cache_implementation attn_logit_softcapping final_logit_softcapping sliding_window_pattern
+    hidden_activation
     _comment _source
 """.split())
 
 # Keys whose value must be the one accsim models; anything else is not supported yet.
 REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1, "use_mrope": False,
                    "decoder_sparse_step": 1, "mlp_only_layers": []}
-# a config's layer_types may only say what every layer already is
-UNIFORM_LAYER_TYPES = ("full_attention",)
+# layer_types: full attention, or attention over the sliding window
+LAYER_TYPES = ("full_attention", "sliding_attention")
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,11 @@ class ModelConfig:
     qkv_bias: bool = False           # biases on the q, k and v projections only (Qwen2)
     qk_norm: bool = False            # RMSNorm over each head of q and k (Qwen3)
     fused_gate_up: bool = False      # gate and up projections as one GEMM (Phi-3)
+    post_norms: bool = False         # a norm after attention and after the MLP too (Gemma)
+    embed_scale: bool = False        # embeddings multiplied by sqrt(hidden_size) (Gemma)
+    attn_softcap: float = 0.0        # attention scores capped by cap * tanh(s / cap); 0 = none
+    final_softcap: float = 0.0       # logits capped the same way; 0 = none
+    window_layers: tuple[bool, ...] = ()   # per layer: uses the sliding window (empty: all do)
     sliding_window: int = 0
     n_experts: int = 0
     experts_per_token: int = 0
@@ -207,9 +222,9 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         if key in raw and raw[key] != expected:
             problems.add(f"{where}: {key}", f"only {expected!r} is supported, got {raw[key]!r}")
     if "layer_types" in raw and (not isinstance(raw["layer_types"], list)
-                                 or set(raw["layer_types"]) - set(UNIFORM_LAYER_TYPES)):
-        problems.add(f"{where}: layer_types", f"only {', '.join(UNIFORM_LAYER_TYPES)} layers are modelled, "
-                     f"got {raw['layer_types']!r}")
+                                 or not set(map(str, raw["layer_types"])) <= set(LAYER_TYPES)):
+        problems.add(f"{where}: layer_types", f"expected a list of {' / '.join(LAYER_TYPES)}, got "
+                     f"{raw['layer_types']!r}")
     model_type = raw.get("model_type")
     if not isinstance(model_type, str) or model_type not in ARCHITECTURES:
         problems.add(f"{where}: model_type", f"expected one of {', '.join(ARCHITECTURES)}, got "
@@ -233,6 +248,14 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         values[field] = _integer(raw, field, low, where, problems, default)
     if raw.get("use_sliding_window") is False:     # Qwen: the window is declared but switched off
         values["sliding_window"] = 0
+    for field in ("attn_softcap", "final_softcap"):
+        cap = _pick(raw, field)
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float))
+                                or not math.isfinite(cap) or cap <= 0):
+            problems.add(f"{where}: {_key(raw, field)}", f"expected a number > 0 or null, got {cap!r}")
+        elif cap is not None:
+            values[field] = float(cap)
+    values["window_layers"] = _window_layers(raw, model_type, values["n_layers"], where, problems)
     act = _pick(raw, "activation")
     if act is not None:
         if act not in ACTIVATIONS:
@@ -256,6 +279,28 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
 # no model dimension comes near 2^40 (a trillion); larger numbers are typos or hostile input and
 # would overflow the float arithmetic of FLOP and byte counts
 MAX_DIMENSION = 2 ** 40
+
+
+def _window_layers(raw: dict, model_type: str, n_layers: int, where: str,
+                   problems: ProblemList) -> tuple[bool, ...]:
+    """Which layers attend over the sliding window: as layer_types lists them, else every
+    sliding_window_pattern-th layer is global (Gemma 3), else Gemma 2's even layers are local;
+    empty for models whose window (if any) covers every layer."""
+    types, pattern = raw.get("layer_types"), _pick(raw, "window_pattern")
+    if isinstance(types, list):
+        if len(types) != n_layers:
+            problems.add(f"{where}: layer_types", f"{len(types)} entries for {n_layers} layers")
+        return tuple(t == "sliding_attention" for t in types)
+    if pattern is not None:
+        if isinstance(pattern, bool) or not isinstance(pattern, int) or pattern < 1:
+            problems.add(f"{where}: sliding_window_pattern", f"expected an integer >= 1, got {pattern!r}")
+            return ()
+        return tuple((i + 1) % pattern != 0 for i in range(n_layers))
+    if model_type == "gemma2":
+        return tuple(i % 2 == 0 for i in range(n_layers))
+    if model_type == "gemma3_text":
+        problems.add(f"{where}: layer_types", "Gemma 3 needs layer_types or sliding_window_pattern")
+    return ()
 
 
 def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
