@@ -233,7 +233,7 @@ def stream_trace(config, rows, banks, cols, writes):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request_streams(), st.sampled_from(["gddr6-14gbps", "hbm2-2gbps", "gddr6-ram2compat",
-                                            "ddr5-3200", "hbm3-7200"]),
+                                            "ddr4-3200", "ddr5-3200", "hbm3-7200"]),
        st.sampled_from(["open", "closed"]))
 def test_random_streams_obey_every_rule(stream, preset, row_policy):
     rows, banks, cols, writes = stream
@@ -396,3 +396,15 @@ def test_dram_kernels_agree_with_and_without_jit():
     """The DRAM and PIM-stream kernels also run as plain Python (NUMBA_DISABLE_JIT=1)."""
     nojit, jit = run_with_and_without_jit(NOJIT_DRAM)
     assert nojit == jit
+
+
+def test_ddr4_streams_within_its_bank_group_limit():
+    """DDR4-3200 (25.6 GB/s peak): sequential reads under RoBaRaCoCh stay in one bank group, so
+    reads issue at most every nCCDL = 8 cycles (half the peak) except where rows change over
+    to another bank; refresh and row changes cost the rest. No two-cycle commands (DDR5's nCMD)."""
+    from accsim.arch.dram.standards import DDR4
+    assert all("nCMD" not in rule.latency for rule in DDR4.rules)
+    s = simulate_trace(dram("ddr4-3200"), prefix(make_trace("seq"), 50_000)).stats
+    peak_GBps = 3200e6 * 8 / 1e9
+    assert peak_GBps / 2 * 0.9 < s["bandwidth_GBps"] < peak_GBps
+    assert s["row_hits"] > 0.98 * 50_000

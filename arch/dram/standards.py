@@ -195,23 +195,17 @@ HBM2 = Standard(
 HBM3 = Standard(name="HBM3", levels=HBM2.levels, scopes=HBM2.scopes, refresh_scope=HBM2.refresh_scope,
                 timing_help=HBM2.timing_help, rules=HBM2.rules)
 
-# DDR5, one rank per channel (the rank-level rules of the JEDEC table apply channel-wide), a
-# channel being one 32-bit subchannel. Structure after Ramulator 2.0's DDR5 table; same-bank
-# refresh and RFM are not modelled (the controller refreshes all banks).
+# DDR4 and DDR5, one rank per channel (the rank-level rules of the JEDEC tables apply
+# channel-wide). Structure after Ramulator 2.0's DDR4/DDR5 tables; same-bank refresh and RFM are
+# not modelled (the controller refreshes all banks). DDR5 commands take two cycles of the command
+# bus and WR to WR in a bank group has its own spacing (nCCDLWR); DDR4 has neither.
 _DDR_CMDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb")
-DDR5 = Standard(
-    name="DDR5",
-    levels=("channel", "bankgroup", "bank"),
-    scopes=GDDR6.scopes,
-    refresh_scope="channel",
-    timing_help={**{k: _COMMON_HELP[k] for k in _COMMON_HELP if k not in ("nRREFD",)},
-                 "nRTP": "RD to PRE (same bank)",
-                 "nCCDLWR": "WR to WR, same bank group",
-                 "nRTW_extra": "extra read-to-write bus turnaround beyond nCL + nBL - nCWL",
-                 "nCMD": "cycles a two-cycle command (ACT, RD, WR) holds the command bus"},
-    rules=(
-        # channel: two-cycle commands, data bus
-        R(_S, ("ACT", "RD", "RDA", "WR", "WRA"), _DDR_CMDS, "nCMD"),
+
+
+def _ddr_rules(two_cycle_commands: bool, write_ccdl: str) -> tuple:
+    command_bus = (R(_S, ("ACT", "RD", "RDA", "WR", "WRA"), _DDR_CMDS, "nCMD"),) if two_cycle_commands else ()
+    return command_bus + (
+        # channel: data bus
         R(_S, READS, READS, "nBL"), R(_S, WRITES, WRITES, "nBL"),
         # channel (the rank): CAS to CAS, different bank group
         R(_S, READS, READS, "nCCDS"), R(_S, WRITES, WRITES, "nCCDS"),
@@ -225,7 +219,7 @@ DDR5 = Standard(
         R(_S, "RDA", "REFab", "nRP + nRTP"), R(_S, "WRA", "REFab", "nCWL + nBL + nWR + nRP"),
         R(_S, "REFab", "ACT", "nRFC"),
         # bank group
-        R("bankgroup", READS, READS, "nCCDL"), R("bankgroup", WRITES, WRITES, "nCCDLWR"),
+        R("bankgroup", READS, READS, "nCCDL"), R("bankgroup", WRITES, WRITES, write_ccdl),
         R("bankgroup", WRITES, READS, "nCWL + nBL + nWTRL"), R("bankgroup", "ACT", "ACT", "nRRDL"),
         # bank
         R("bank", "ACT", "ACT", "nRC"), R("bank", "ACT", READS, "nRCDRD"), R("bank", "ACT", WRITES, "nRCDWR"),
@@ -233,10 +227,21 @@ DDR5 = Standard(
         R("bank", "RD", "PRE", "nRTP"), R("bank", "WR", "PRE", "nCWL + nBL + nWR"),
         R("bank", "RDA", "ACT", "nRTP + nRP"), R("bank", "WRA", "ACT", "nCWL + nBL + nWR + nRP"),
         R("bank", "WR", "RDA", "nCWL + nBL + nWR - nRTP"),
-    ),
-)
+    )
 
-STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, HBM2, HBM3, DDR5)}
+
+_DDR_HELP = {**{k: _COMMON_HELP[k] for k in _COMMON_HELP if k not in ("nRREFD",)},
+             "nRTP": "RD to PRE (same bank)",
+             "nRTW_extra": "extra read-to-write bus turnaround beyond nCL + nBL - nCWL"}
+DDR5 = Standard(
+    name="DDR5", levels=("channel", "bankgroup", "bank"), scopes=GDDR6.scopes, refresh_scope="channel",
+    timing_help={**_DDR_HELP, "nCCDLWR": "WR to WR, same bank group",
+                 "nCMD": "cycles a two-cycle command (ACT, RD, WR) holds the command bus"},
+    rules=_ddr_rules(True, "nCCDLWR"))
+DDR4 = Standard(name="DDR4", levels=DDR5.levels, scopes=GDDR6.scopes, refresh_scope="channel",
+                timing_help=_DDR_HELP, rules=_ddr_rules(False, "nCCDL"))
+
+STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, HBM2, HBM3, DDR4, DDR5)}
 OPTION_VALUES = {"act_pre_scope": ("bank", "channel")}
 
 
