@@ -14,6 +14,7 @@ import math
 import re
 import typing
 from dataclasses import MISSING, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -59,6 +60,14 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def integral(value: Any) -> Any:
+    """The integer an integral float stands for (1e3 is 1000 written in another notation);
+    any other value unchanged."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _check_range(value: float, meta: Mapping[str, Any], path: str, problems: ProblemList) -> None:
     if meta.get("gt") is not None and not value > meta["gt"]:
         problems.add(path, f"expected a value > {meta['gt']}, got {value!r}")
@@ -90,8 +99,7 @@ def _coerce(tp: Any, value: Any, meta: Mapping[str, Any], path: str, problems: P
             problems.add(path, f"expected true or false, got {value!r}")
         return value
     if tp is int:
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)                 # 1e3 is an integer written in another notation
+        value = integral(value)
         if isinstance(value, bool) or not isinstance(value, int):
             problems.add(path, f"expected an integer, got {value!r}")
             return value
@@ -229,6 +237,7 @@ MAX_YAML_NODES = 1_000_000          # after alias expansion: an "alias bomb" is 
 MAX_CONFIG_BYTES = 16 * 2 ** 20       # a preset or sweep spec is kilobytes
 
 
+@lru_cache(maxsize=1)
 def _strict_loader() -> type:
     """A SafeLoader that refuses duplicate keys, reads every float notation and bounds aliases."""
     import yaml
@@ -294,18 +303,23 @@ def parse_yaml(text: str, where: str) -> Any:
             loader.dispose()
 
 
+def read_config_text(path: Path, what: str) -> str:
+    """The text of a configuration file (``what``: how messages call it), refused unread when it
+    is larger than MAX_CONFIG_BYTES; read errors become a ConfigError naming the file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: {size:,} bytes; a {what} is at most {MAX_CONFIG_BYTES:,}"])
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the {what}: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: cannot read the {what}: not a text file (not UTF-8)"]) from None
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file strictly; a read or syntax error becomes a ConfigError naming file and line."""
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}: {path.stat().st_size:,} bytes; a configuration file is at "
-                               f"most {MAX_CONFIG_BYTES:,}"])
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not a text file (not UTF-8)"]) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_config_text(path, "configuration file"), str(path))
 
 
 def to_plain(spec: Any) -> Any:

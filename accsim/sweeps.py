@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from accsim.config import integral
 from accsim.constraints import Constraint
 from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -96,7 +97,7 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
         problems.add(path, f"unknown key(s) {sorted(extra)} in {kind} form")
     args = form[kind]
     if kind in ("uniform", "loguniform"):
-        n = _whole(form.get("n"))
+        n = integral(form.get("n"))
         if not _numbers(args, 2) or not isinstance(n, int) or n < 1:
             problems.add(path, f"{kind}: expected [low, high] and n: count >= 1, got {form!r}")
             return ()
@@ -112,7 +113,7 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
     if not _numbers(args, 3):
         problems.add(path, f"{kind}: expected [start, stop, {'step' if kind == 'range' else 'count'}], got {args!r}")
         return ()
-    start, stop, third = args[0], args[1], _whole(args[2]) if kind != "range" else args[2]
+    start, stop, third = args[0], args[1], integral(args[2]) if kind != "range" else args[2]
     if kind == "range":
         if third <= 0 or stop < start:
             problems.add(path, f"range: expected start <= stop and step > 0, got {args!r}")
@@ -186,13 +187,6 @@ def load_spec(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> SweepSp
     return parse_spec(read_yaml(path), str(path), max_points)
 
 
-def _whole(value: Any) -> Any:
-    """1e6 written as a float is the integer 1000000 (any notation); anything else as is."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value
-
-
 def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
     """Validate a sweep spec completely (names, values, constraints, size) before anything runs."""
     problems = ProblemList()
@@ -223,8 +217,8 @@ def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_P
     mode = raw.get("mode", "grid")
     if mode not in ("grid", "random"):
         problems.add("mode", f"expected grid or random, got {mode!r}")
-    seed = _whole(raw.get("seed", 0))
-    samples = _whole(raw.get("samples", 0))
+    seed = integral(raw.get("seed", 0))
+    samples = integral(raw.get("samples", 0))
     if not _is_int(seed):
         problems.add("seed", f"expected an integer, got {seed!r}")
         seed = 0

@@ -224,7 +224,6 @@ def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
     """Cycles one channel takes for a command stream (refresh included), cycle by cycle."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
-    d.require_state_memory()
     n_ch = d.organization.channels
     ptr = np.zeros(n_ch + 1, np.int64)
     ptr[1:] = kinds.size
@@ -279,6 +278,7 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
     require_fits(graph, resident_bytes(graph), capacity_bytes(spec.dram), "dram.organization.channels",
                  "PIM system", ["more channels (--set dram.organization.channels=N)", "more rows per bank",
                                 "or a smaller model"])
+    spec.dram.require_state_memory()      # before the placement search runs channel streams
     n_ch = spec.dram.organization.channels
     streams = _Streams(n_ch)
     rows = _RowAllocator(spec.dram.organization.rows, n_ch)

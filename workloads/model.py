@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from accsim.config import MAX_CONFIG_BYTES
+from accsim.config import integral, read_config_text
 from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -310,8 +310,7 @@ def _integer(raw: dict, field: str, low: int, where: str, problems: ProblemList,
     value = _pick(raw, field)
     if value is None and default is not None:
         return default
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
+    value = integral(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DIMENSION:
         problems.add(f"{where}: {_key(raw, field)}", f"expected an integer in {low}..{MAX_DIMENSION:,}, "
                      f"got {value!r}")
@@ -381,20 +380,15 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
             names = model_names()
             raise UnknownNameError(f"unknown model '{name}'{did_you_mean(name, names)}. "
                                    f"Known: {', '.join(names)} (or pass a path to a config.json)")
+    if not path.exists():
+        raise ConfigError([f"{path}: no such file"])
+    text = read_config_text(path, "model config")
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}: {path.stat().st_size:,} bytes; a model config is at most "
-                               f"{MAX_CONFIG_BYTES:,}"])
-        raw = json.loads(path.read_text(), object_pairs_hook=_no_duplicate_keys,
-                         parse_constant=_no_constant)
+        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except _JsonProblem as exc:
         raise ConfigError([f"{path}: {exc}"]) from None
     except RecursionError:
         raise ConfigError([f"{path}: nested too deeply to be a model config"]) from None
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read the model config ({exc})"]) from None
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"]) from None
     if not isinstance(raw, dict):
