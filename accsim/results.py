@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 from accsim.errors import AccsimError
 from accsim.files import open_output
 
-FIXED_COLUMNS = ("point_id", "idx", "status", "error", "elapsed_s", "finished_at")
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, idx INTEGER, "
     "status TEXT NOT NULL, error TEXT, elapsed_s REAL, finished_at TEXT)",

@@ -20,11 +20,15 @@ from typing import Mapping
 from accsim.arch.dram.spec import DramConfig
 
 
+def _pJ_per_mA_cycle(config: DramConfig) -> float:
+    """VDD x devices x tCK: the energy of 1 mA drawn for one cycle by a channel's devices, in pJ."""
+    return config.power.VDD_V * config.power.devices_per_channel * config.tCK_ps / 1000
+
+
 def command_energy_pJ(config: DramConfig) -> dict[str, float]:
     """Energy each command adds, in pJ, by command name (commands that add none are absent)."""
     w, t = config.power, config.timing
-    tck_ns = config.tCK_ps / 1000
-    scale = w.VDD_V * w.devices_per_channel * tck_ns
+    scale = _pJ_per_mA_cycle(config)
     tras, trp = int(t["nRAS"]), int(t["nRP"])
     act = scale * (w.IDD0_mA * (tras + trp) - (w.IDD3N_mA * tras + w.IDD2N_mA * trp))
     read = scale * (w.IDD4R_mA - w.IDD3N_mA) * int(t["nBL"])
@@ -44,7 +48,7 @@ def energy_stats(config: DramConfig, commands: Mapping[str, int], simulated_cycl
     each channel's ``simulated_cycles`` is precharge standby."""
     w = config.power
     per_command = command_energy_pJ(config)
-    scale = w.VDD_V * w.devices_per_channel * config.tCK_ps / 1000
+    scale = _pJ_per_mA_cycle(config)
     precharged = config.organization.channels * simulated_cycles - active_cycles
     parts = {f"{name}_pJ": count * per_command[name] for name, count in commands.items()
              if name in per_command}
