@@ -73,7 +73,9 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
     keep = [i for i, (a, b) in enumerate(zip(xs, ys)) if _numeric([a, b])]
     if not keep:
         raise AccsimError(f"no finished point has numeric '{x}' and '{y}'")
-    pick = lambda name: [_column(columns, rows, name)[i] for i in keep] if name else [None] * len(keep)
+    def pick(name: str | None) -> np.ndarray:
+        values = _column(columns, rows, name) if name else [None] * len(rows)
+        return np.asarray(values, dtype=object)[keep]
     points = {"x": np.asarray(xs, float)[keep], "y": np.asarray(ys, float)[keep], "color": pick(color),
               "facet": pick(facet)}
     panels = _sorted_values(points["facet"])
@@ -86,8 +88,7 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
         ax.set_visible(False)
     for ax, value in zip(axes.flat, panels):
         mask = np.array([f == value for f in points["facet"]])
-        _sweep_panel(fig, ax, {k: (v[mask] if isinstance(v, np.ndarray) else [c for c, m in zip(v, mask) if m])
-                               for k, v in points.items()}, color, lines)
+        _sweep_panel(fig, ax, {k: v[mask] for k, v in points.items()}, color, lines)
         if pareto:
             front = pareto_front(points["x"][mask], points["y"][mask], x_goal, y_goal)
             ax.plot(points["x"][mask][front], points["y"][mask][front], "-", color="black", lw=2, alpha=0.6,
@@ -113,7 +114,7 @@ def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool
     order = np.argsort(points["x"], kind="stable")
     values = points["color"]
     if color and _numeric(values) and len(set(values)) > MAX_CATEGORIES:
-        sc = ax.scatter(points["x"], points["y"], c=values, cmap="viridis", s=18)
+        sc = ax.scatter(points["x"], points["y"], c=np.asarray(values, float), cmap="viridis", s=18)
         fig.colorbar(sc, ax=ax, label=label_of(color))
         return
     for value in _sorted_values(values):

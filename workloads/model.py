@@ -263,9 +263,9 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
                          f"expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
         values["activation"] = ACTIVATIONS.get(act, act)
     for field in ("tied_embeddings", "attention_bias", "mlp_bias"):
-        if _pick(raw, field) is not None and not isinstance(_pick(raw, field), bool):
-            problems.add(f"{where}: {_key(raw, field)}", f"expected true or false, got "
-                         f"{_pick(raw, field)!r}")
+        flag = _pick(raw, field)
+        if flag is not None and not isinstance(flag, bool):
+            problems.add(f"{where}: {_key(raw, field)}", f"expected true or false, got {flag!r}")
     if isinstance(_pick(raw, "tied_embeddings"), bool):
         values["tied_embeddings"] = _pick(raw, "tied_embeddings")
     if _pick(raw, "attention_bias") is True or _pick(raw, "mlp_bias") is True:
@@ -351,11 +351,12 @@ class _JsonProblem(ValueError):
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [k for k, _ in pairs]
-    duplicated = sorted({k for k in keys if keys.count(k) > 1})
-    if duplicated:
-        raise _JsonProblem(f"duplicate key {duplicated[0]!r}; keep one")
-    return dict(pairs)
+    data: dict = {}
+    for key, value in pairs:        # one pass: a hostile object may hold millions of keys
+        if key in data:
+            raise _JsonProblem(f"duplicate key {key!r}; keep one")
+        data[key] = value
+    return data
 
 
 def _no_constant(name: str) -> Any:

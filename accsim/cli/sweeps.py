@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console
+from accsim.cli.common import cli, console, tables_off_stdout
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -70,16 +70,16 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
               help="only the points of this spec (an id prefix from the summary, or 'latest')")
 @click.option("--csv", "csv_path", default=None, type=OUTPUT, help="export CSV ('-': to standard output)")
 @click.option("--parquet", "parquet_path", default=None, type=OUTPUT, help="export Parquet")
+@tables_off_stdout("csv_path", "parquet_path")
 def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_path: str | None) -> None:
     """Export a sweep's results, or summarise them: the specs held and why points failed."""
     from accsim.results import export_csv, export_parquet, resolve_spec_id
 
     spec_id = resolve_spec_id(db_path, spec) if spec is not None else None
-    say = (lambda text: click.echo(text, err=True)) if "-" in (csv_path, parquet_path) else console.print
     if csv_path:
-        say(f"{export_csv(db_path, csv_path, spec_id)} rows -> {csv_path}")
+        console.print(f"{export_csv(db_path, csv_path, spec_id)} rows -> {csv_path}")
     if parquet_path:
-        say(f"{export_parquet(db_path, parquet_path, spec_id)} rows -> {parquet_path}")
+        console.print(f"{export_parquet(db_path, parquet_path, spec_id)} rows -> {parquet_path}")
     if not csv_path and not parquet_path:
         _print_results_summary(db_path, spec_id)
 
