@@ -44,6 +44,7 @@ setup(
         "pyyaml>=6.0",
         "rich>=13.0",
         "matplotlib>=3.7",
+        "plotly>=5.18",        # accsim report: interactive charts, plotly.js inlined for offline HTML
     ],
     extras_require={
         "cluster": ["distributed>=2024.1"],
@@ -51,7 +52,8 @@ setup(
         "pandas": ["pandas>=2.0"],
         "test": ["pytest>=7.4", "hypothesis>=6.80", "cython>=3.0", "distributed>=2024.1", "pyarrow>=14",
                  "setuptools>=68", "wheel>=0.41",     # the wheel-content test builds a wheel
-                 "pandas>=2.0", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25"],  # the example notebook
+                 "pandas>=2.0", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25",   # the example notebook
+                 "playwright>=1.40"],   # the HTML report opened in a real (Debian's) Chromium
     },
     entry_points={"console_scripts": ["accsim=accsim.cli:main"]},
 )

@@ -12,7 +12,7 @@ from accsim.results import read_table
 from accsim.units import label_of
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -79,7 +79,7 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
     points = {"x": np.asarray(xs, float)[keep], "y": np.asarray(ys, float)[keep], "color": pick(color),
               "facet": pick(facet)}
     panels = _sorted_values(points["facet"])
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(3, len(panels))
     grid_rows = -(-len(panels) // cols)
     size = (7, 5) if len(panels) == 1 else (4.4 * cols, 3.6 * grid_rows)
@@ -104,7 +104,7 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
         row[0].set_ylabel(label_of(y))
     fig.suptitle(f"{_sweep_title(db, spec_id)}: {len(keep)} points", fontsize=11)
     fig.tight_layout()
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return len(keep)
 
@@ -149,7 +149,7 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
     kinds = sorted({k for p in phases for k in stats[p]["by_op_kind"]},
                    key=lambda k: -sum(stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) for p in phases))
     units = sorted({u for p in phases for u in stats[p]["by_unit"]})
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
     cmap = plt.get_cmap("tab20")
     bottom = np.zeros(len(phases))
@@ -174,7 +174,7 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
     fig.suptitle(f"{sc['model']} on {sc['arch']}: batch {sc['batch']}, prompt {sc['prompt']}, gen {sc['gen']}",
                  fontsize=11)
     fig.tight_layout()
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return len(kinds)
 
@@ -200,7 +200,7 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> int:
     if not drawn:
         raise AccsimError("no case has both a published and a simulated value to plot")
     units = sorted({c.get("unit", "") for c, _ in drawn})
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(3, len(units))
     rows = -(-len(units) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.4 * rows), squeeze=False)
@@ -211,7 +211,7 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> int:
     fig.suptitle(f"published vs simulated: {sum(bool(c['within']) for c, _ in drawn)} of {len(drawn)} "
                  "within tolerance", fontsize=11)
     fig.tight_layout()
-    _save(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return len(drawn)
 
@@ -242,7 +242,7 @@ def _parity_panel(ax: Any, drawn: list, unit: str) -> None:
     ax.grid(alpha=0.3, which="both")
 
 
-def _save(fig, out: str | Path) -> None:
+def save_figure(fig, out: str | Path) -> None:
     """The figure, written atomically in the format its suffix names (png, svg, pdf)."""
     from accsim.files import open_output
     with open_output(out, binary=True) as fh:

@@ -131,6 +131,12 @@ class Family:
     # spec -> accsim.coe.ModelTiers: where the system keeps models (fast memory, capacity
     # tier, the copy path between them), for compositions of experts
     model_tiers: Callable[[Any], Any] | None = None
+    # (spec, model) -> [accsim.roofline.Roof]: the peak compute and memory bandwidth of the
+    # device one step's graph runs on (a roofline per engine/memory pair), for roofline views
+    roofs: Callable[[Any, Any], list] | None = None
+    # graph op kind -> the stats kind its time is charged to, for families that name their own
+    # kinds (pim: every GEMV is 'pim_mac'); used only where the stats lack the graph's kind
+    work_kind: Callable[[str], str] | None = None
     # scenarios the contract tests run on every family with a mapper: "small" (seconds, also
     # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
     # Hugging Face config

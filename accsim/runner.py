@@ -87,7 +87,24 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
         if not isinstance(stats, StepStats):
             raise ContractError(f"family {family.name}: simulate() returned {type(stats).__name__}, "
                                 "not the step stats of accsim.stats.step_stats")
-        return stats, program, digest.result()
+        return with_work(stats, graph, family.work_kind), program, digest.result()
+
+
+def with_work(stats: Stats, graph: Any, work_kind: Callable[[str], str] | None = None) -> Stats:
+    """The step stats with the work of each op kind: the FLOPs of its ops and the bytes they
+    read and write (what a roofline places each kind by), added to the stats kind of the same
+    name, or to the one the family charges that kind's time to (``work_kind``)."""
+    kinds = stats["by_op_kind"].to_dict()
+    for op in graph.ops():
+        kind = op.kind if op.kind in kinds or work_kind is None else work_kind(op.kind)
+        if kind in kinds:
+            entry = kinds[kind]
+            entry["flops"] = entry.get("flops", 0) + op.flops
+            entry["bytes"] = entry.get("bytes", 0) + op.bytes_read + op.bytes_written
+    return Stats({**stats.to_dict(), "by_op_kind": kinds})
+
+
+WORK_FIGURES = ("flops", "bytes")    # per op kind, from the graph (see with_work)
 
 
 def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np.ndarray) -> dict:
@@ -99,8 +116,11 @@ def _aggregate_decode(step_stats: list[Stats], sampled: np.ndarray, contexts: np
 
     kinds = sorted({k for s in step_stats for k in s["by_op_kind"]})
     units = sorted({u for s in step_stats for u in s["by_unit"]})
-    by_kind = {k: {"exposed_s": total([s["by_op_kind"][k]["exposed_s"] if k in s["by_op_kind"] else 0.0
-                                       for s in step_stats])} for k in kinds}
+    by_kind = {k: {figure: total([s["by_op_kind"][k].get(figure, 0.0) if k in s["by_op_kind"] else 0.0
+                                  for s in step_stats])
+                   for figure in ("exposed_s", *WORK_FIGURES)
+                   if figure == "exposed_s" or any(figure in s["by_op_kind"].get(k, {}) for s in step_stats)}
+               for k in kinds}
     by_unit = {u: {"busy_s": total([s["by_unit"][u]["busy_s"] if u in s["by_unit"] else 0.0
                                     for s in step_stats])} for u in units}
     latencies = [s["latency_s"] for s in step_stats]

@@ -89,6 +89,7 @@ def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet
             **fields: Any) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
     from accsim.presets import parse_set_options
+    from accsim.roofline import machine_roofs
     from accsim.runner import run_scenario
     from accsim.scenario import Scenario
     from accsim.stats import write_json_atomic
@@ -98,7 +99,8 @@ def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet
     with progress_bar("simulating passes", quiet) as on_pass:
         result = run_scenario(scenario, timeline=trace_path is not None, on_pass=on_pass)
     payload = {"accsim_version": accsim.__version__, "resolved_config": result.preset.resolved_config(),
-               "program_digests": dict(result.program_digests), "stats": result.stats.to_dict()}
+               "program_digests": dict(result.program_digests), "stats": result.stats.to_dict(),
+               "roofs": machine_roofs(result.preset, result.model)}
     write_json_atomic(json_path, payload)
     if trace_path:
         write_timeline(trace_path, result.timeline_steps,

@@ -1,4 +1,4 @@
-"""accsim sweep, results, plot: design-space sweeps and their results."""
+"""accsim sweep, results, plot, report: design-space sweeps, their results and reports."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -125,22 +125,49 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
 @click.option("--lines", is_flag=True, help="join the points of each --color value into a line")
 @click.option("--facet", default=None, help="one panel per value of this column")
 @click.option("--spec", "spec", default=None, metavar="ID|latest", help="only this spec's points")
+@click.option("--roofline", is_flag=True, help="a run's STATS.json: its roofline instead of its breakdown")
 @click.option("--out", default="sweep.png", show_default=True, type=FIGURE_OUTPUT,
               help="figure file: .png, .svg or .pdf")
 def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
-             logx: bool, logy: bool, lines: bool, facet: str | None, spec: str | None, out: str) -> None:
+             logx: bool, logy: bool, lines: bool, facet: str | None, spec: str | None, roofline: bool,
+             out: str) -> None:
     """Plot a sweep (DB: --y over --x, series per --color, panels per --facet, Pareto front) or a
-    run (the STATS.json of 'accsim run --json': where the time goes per phase and unit)."""
+    run (the STATS.json of 'accsim run --json': where the time goes per phase and unit, or with
+    --roofline each op kind under the device's roofs)."""
     from accsim.plots import plot_breakdown, plot_sweep
     from accsim.results import resolve_spec_id
 
     if db_path.endswith(".json"):
-        n = plot_breakdown(db_path, out)
-        console.print(f"{n} op kinds -> {out}")
+        if roofline:
+            from accsim.roofline import plot_roofline
+            console.print(f"{plot_roofline(db_path, out)} op kinds -> {out}")
+        else:
+            console.print(f"{plot_breakdown(db_path, out)} op kinds -> {out}")
         return
+    if roofline:
+        raise click.UsageError("--roofline plots a run's STATS.json, not a sweep database")
     if x is None or y is None:
         raise click.UsageError("a sweep database needs --x and --y (columns: 'accsim results DB --csv -')")
 
     spec_id = resolve_spec_id(db_path, spec) if spec is not None else None
     n = plot_sweep(db_path, x, y, out, pareto, color, x_goal, y_goal, logx, logy, lines, facet, spec_id)
     console.print(f"{n} points -> {out}")
+
+
+@cli.command("report")
+@click.argument("source", metavar="DB|STATS.json", type=click.Path(exists=True, dir_okay=False))
+@click.option("--html", "html_path", required=True, type=OUTPUT,
+              help="the report: one self-contained HTML file ('-': standard output)")
+@click.option("--spec", "spec", default=None, metavar="ID|latest", help="a sweep database: only this spec")
+@tables_off_stdout("html_path")
+def report_cmd(source: str, html_path: str, spec: str | None) -> None:
+    """Write a shareable, offline HTML report of a sweep database or of a run's STATS.json:
+    interactive plots (SVG export), tables, the resolved configuration and every figure's source."""
+    from accsim.report import write_report
+    from accsim.results import resolve_spec_id
+
+    if spec is not None and source.endswith(".json"):
+        raise click.UsageError("--spec selects a spec of a sweep database, not of a run's STATS.json")
+    spec_id = resolve_spec_id(source, spec) if spec is not None else None
+    kind = write_report(source, html_path, spec_id)
+    console.print(f"{kind} report -> {html_path}")

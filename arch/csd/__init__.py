@@ -21,6 +21,7 @@ def _one_server(spec: CsdSpec) -> int:
 FAMILY = Family(
     name="csd", spec=CsdSpec, mapper="csd-offload",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    roofs=lazy(".spec", "roofs"), work_kind=lazy(".spec", "work_kind"),
     chips_field="drives.count", chips_per_report=_one_server,
     description="GPU server with computational storage drives (InstInfer: decode attention in flash), "
                 "FlexGen and DeepSpeed offloading baselines",

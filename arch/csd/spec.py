@@ -107,3 +107,24 @@ class CsdSpec:
     def gpu_spec(self):
         from accsim.presets import preset_spec
         return preset_spec(self.gpu)
+
+
+def roofs(spec: CsdSpec, model) -> list:
+    """The server's GPU (its own roof), and the drives' attention engines over what their flash
+    delivers (the slower of the dies and the channel buses), all drives together."""
+    from accsim.arch.gpu.spec import roofs as gpu_roofs
+    from accsim.presets import preset_spec
+    from accsim.roofline import Roof
+    out = gpu_roofs(spec.gpu_spec(), model)
+    d = spec.drives
+    if d.count and spec.system == "instinfer":
+        flash = preset_spec(d.flash).flash
+        engines_flops = 2.0 * d.engine.gemv_macs_per_cycle * d.engine.clock_MHz * 1e6 * d.count
+        flash_Bps = min(flash.bus_peak_GBps(), flash.array_peak_GBps()) * 1e9 * d.count
+        out.append(Roof("drive attention engines / flash", engines_flops, flash_Bps))
+    return out
+
+
+def work_kind(op_kind: str) -> str:
+    """Decode attention runs in the drives' engines (when it is not on the GPU)."""
+    return "engine" if op_kind in ("attn_score", "softmax", "attn_context") else op_kind

@@ -18,6 +18,7 @@ def _devices(spec: GpuSpec) -> int:
 FAMILY = Family(
     name="gpu", spec=GpuSpec, mapper="gpu-kernels",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    roofs=lazy(".spec", "roofs"),
     chips_field="devices", chips_per_report=_devices, model_tiers=lazy(".tiers", "model_tiers"),
     description="Roofline + per-kernel launch overhead baseline (GPUs and server CPUs)",
     metrics={"eager_kernels_per_step": lazy(".validation", "metric_eager_kernels_per_step")},

@@ -95,3 +95,13 @@ class GpuSpec:
     @property
     def clock_hz(self) -> float:
         return self.compute.clock_MHz * 1e6
+
+
+def roofs(spec: GpuSpec, model) -> list:
+    """One device: its dense peak at the model's number format over its memory bandwidth (peak
+    figures, before the efficiencies the model applies)."""
+    from accsim.roofline import Roof
+    peak = spec.compute.peak_TFLOPS.get(model.dtype)
+    if peak is None:
+        return []
+    return [Roof(f"{model.dtype} peak / device memory", peak * 1e12, spec.memory.bandwidth_GBps * 1e9)]

@@ -194,3 +194,15 @@ class NpuSpec:
         """Peak MACs per cycle of one core at ``dtype``."""
         a = self.array
         return a.rows * a.cols * a.depth * (a.int8_rate if dtype == "int8" else 1)
+
+
+def roofs(spec: NpuSpec, model) -> list:
+    """One die: every core's matrix unit at the weights' number format over the die's HBM (and
+    over its L2 when it has one)."""
+    from accsim.roofline import Roof
+    dtype = model.role_dtype("weight")
+    peak = 2.0 * spec.macs_per_cycle(dtype) * spec.cores * spec.clock_hz
+    out = [Roof(f"{dtype} cube / HBM", peak, spec.memory.bandwidth_GBps * 1e9)]
+    if spec.memory.l2_MiB > 0:
+        out.append(Roof(f"{dtype} cube / L2", peak, spec.memory.l2_bandwidth_GBps * 1e9))
+    return out

@@ -16,6 +16,7 @@ from accsim.workloads.smoke import TINY_GPT2
 FAMILY = Family(
     name="pim", spec=PimSpec, mapper="pim-gemv",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    roofs=lazy(".spec", "roofs"), work_kind=lazy(".spec", "work_kind"),
     prefill="token_by_token",
     description="GDDR6-AiM processing-in-memory channels + ASIC (PIM-GPT), cycle-level command streams",
     examples={"small": {"arch": "pim-gpt", "model": TINY_GPT2, "prompt": 2, "gen": 3,

@@ -56,3 +56,19 @@ class PimSpec:
         if missing:
             raise ConfigError([f"dram.standard: {self.dram.standard} has no PIM commands "
                                f"({', '.join(missing)}); a pim system needs GDDR6-AiM"])
+
+
+def roofs(spec: PimSpec, model) -> list:
+    """The whole PIM memory: every bank's MAC unit, one MAC command per nCCD_MAC, each bank
+    reading its own 32 B slice (the internal bandwidth PIM exists for)."""
+    from accsim.roofline import Roof
+    banks = int(spec.dram.level_sizes().prod())
+    macs_per_s = banks * spec.pim.mac_lanes_per_bank * spec.clock_hz / spec.dram.timing["nCCD_MAC"]
+    bytes_per_s = banks * spec.dram.organization.tx_bytes * spec.clock_hz / spec.dram.timing["nCCD_MAC"]
+    return [Roof("bank MACs / bank arrays", 2.0 * macs_per_s, bytes_per_s)]
+
+
+def work_kind(op_kind: str) -> str:
+    """Where an op's time shows in the breakdown: GEMVs run as bank MACs, the rest on the ASIC."""
+    from accsim.workloads.graph import GEMM_KINDS
+    return "pim_mac" if op_kind in GEMM_KINDS else ASIC_KIND

@@ -20,6 +20,7 @@ def _sockets(spec: RduSpec) -> int:
 FAMILY = Family(
     name="rdu", spec=RduSpec, mapper="rdu-sections",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
+    roofs=lazy(".spec", "roofs"),
     chips_field="system.sockets", chips_per_report=_sockets,
     describe_program=lazy(".describe", "describe_program"),
     model_tiers=lazy(".tiers", "model_tiers"),

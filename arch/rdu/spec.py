@@ -118,3 +118,13 @@ class RduSpec:
                                               ("ddr.dram", self.ddr.dram, "dram", "ddr5-3200")])
         if problems:
             raise ConfigError(problems)
+
+
+def roofs(spec: RduSpec, model) -> list:
+    """One socket: every PCU in systolic mode over each memory tier's data buses."""
+    from accsim.roofline import Roof
+    from accsim.arch.rdu.ir import DDR, HBM
+    from accsim.arch.rdu.tiers import tier_rates
+    peak = 2.0 * spec.macs_per_cycle * spec.pcu.count * spec.clock_hz
+    rates = tier_rates(spec)
+    return [Roof(f"PCUs / {name}", peak, rates.peak_GBps[unit] * 1e9) for name, unit in (("HBM", HBM), ("DDR", DDR))]
