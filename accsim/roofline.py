@@ -6,7 +6,10 @@ family says which engines and memories bound it: ``Family.roofs``).
 Exposed time, not busy time, is the denominator because busy time adds up parallel units
 (cores, channels, PCUs): FLOPs over exposed time is the rate at which a kind advanced the step,
 comparable with the whole device's peak. A kind hidden under other work (no exposed time) has
-no place on the chart and is listed instead.
+no place on the chart and is listed instead. The intensity is the graph's: every op reading its
+inputs and writing its outputs. So a point above a roof is a finding, not an error: the kind
+overlapped other work (part of its time is hidden), or its mapping moved fewer bytes than its
+ops name (fused attention keeps the scores on chip; an epilogue never writes its input back).
 """
 from __future__ import annotations
 

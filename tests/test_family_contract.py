@@ -21,7 +21,8 @@ from accsim.errors import ConfigError
 from accsim.presets import load_merged, preset_names, resolve_preset
 from accsim.program import Program
 from accsim.registry import families, mappers
-from accsim.runner import family_mapper, step_graph
+from accsim.roofline import machine_roofs
+from accsim.runner import family_mapper, lower_and_simulate, step_graph
 from accsim.stats import StepStats
 from accsim.workloads import Phase, load_model
 from contract import assert_breakdown_sums, example_kwargs
@@ -115,6 +116,26 @@ def test_step_stats_follow_the_contract_timeline_agrees_and_a_saved_program_simu
     loaded = Program.load(tmp_path / "prog")
     assert loaded.digest() == program.digest()
     assert simulate(preset.spec, loaded).to_dict() == stats.to_dict()
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_ops_work_lands_in_a_breakdown_kind_and_the_roofs_are_physical(name, tmp_path):
+    """The roofline's FLOPs and bytes: each graph op's work is charged to a stats kind (its own,
+    or the one the family says runs it), so the per-kind sums equal the graph's totals; the
+    roofs the family declares are positive and finite."""
+    kwargs = example_kwargs(families().get(name).examples["small"], tmp_path)
+    preset = resolve_preset(kwargs["arch"], kwargs.get("overrides"))
+    model = load_model(kwargs["model"])
+    phase = Phase.decode(1, kwargs["prompt"])
+    stats, _, _ = lower_and_simulate(preset, model, phase, None)
+    graph = step_graph(preset, model, phase)
+    kinds = stats["by_op_kind"].to_dict().values()
+    assert sum(k.get("flops", 0) for k in kinds) == graph.total_flops() > 0
+    assert sum(k.get("bytes", 0) for k in kinds) == graph.total_bytes() > 0
+    roofs = machine_roofs(preset, model)
+    assert roofs, f"family {name} declares no roofs"
+    for roof in roofs:
+        assert 0 < roof["peak_flops_per_s"] < 1e18 and 0 < roof["bandwidth_Bps"] < 1e15, roof
 
 
 @pytest.mark.kernel

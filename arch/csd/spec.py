@@ -126,5 +126,8 @@ def roofs(spec: CsdSpec, model) -> list:
 
 
 def work_kind(op_kind: str) -> str:
-    """Decode attention runs in the drives' engines (when it is not on the GPU)."""
+    """Decode attention runs in the drives' engines and the new keys and values are programmed
+    into their flash (when the KV cache is not on the GPU)."""
+    if op_kind == "kv_append":
+        return "flash_write"
     return "engine" if op_kind in ("attn_score", "softmax", "attn_context") else op_kind

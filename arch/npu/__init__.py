@@ -20,7 +20,7 @@ def _packages(spec: NpuSpec) -> int:
 FAMILY = Family(
     name="npu", spec=NpuSpec, mapper="npu-tiles",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
-    roofs=lazy(".spec", "roofs"),
+    roofs=lazy(".spec", "roofs"), work_kind=lazy(".spec", "work_kind"),
     chips_field="system.chips", chips_per_report=_packages,
     description="NPU chips of Da Vinci-class or systolic cores (cube/vector, L0/L1/UB, DMA, shared HBM), "
                 "multi-chip collectives; single GEMMs with 'accsim gemm'",

@@ -206,3 +206,9 @@ def roofs(spec: NpuSpec, model) -> list:
     if spec.memory.l2_MiB > 0:
         out.append(Roof(f"{dtype} cube / L2", peak, spec.memory.l2_bandwidth_GBps * 1e9))
     return out
+
+
+def work_kind(op_kind: str) -> str:
+    """Kinds the npu mapper fuses into another's epilogue: softmax into the score GEMM (as
+    FlashAttention does), activations into the GEMM before them."""
+    return {"softmax": "attn_score", "activation": "matmul"}.get(op_kind, op_kind)
