@@ -465,6 +465,10 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool
 def plan_sweep(spec: SweepSpec) -> tuple[list[tuple[dict, dict, str]], str]:
     """Every point as (axis values, scenario, point id), and the spec's id (its text and the
     ids of its points: an edited preset or model gives a new spec id too)."""
+    # content is read afresh per plan: a notebook that edits a preset between two sweeps must
+    # not get the first sweep's digests (and results) back
+    preset_content_digest.cache_clear()
+    model_content_digest.cache_clear()
     planned = []
     for point in expand_points(spec):
         scenario = point_scenario(spec, point)

@@ -41,6 +41,11 @@ DATABASES = [
     (["results", "r.db", "--csv", "o.csv"], "not a results database", {"r.db": "text\n"}),
     (["results", "r.db", "--parquet", "o.parquet"], "not a results database", {"r.db": "text\n"}),
     (["plot", "r.db", "--x", "batch", "--y", "tpot_s"], "not a results database", {"r.db": "text\n"}),
+    (["report", "r.db", "--html", "o.html"], "not a results database", {"r.db": "text\n"}),
+    (["report", "r.db", "--html", "o.html"], "holds no sweep spec", {"r.db": other_sqlite}),
+    (["report", "r.json", "--html", "o.html"], "not the stats of 'accsim run'", {"r.json": "{}"}),
+    (["report", "r.json", "--html", "o.html"], "not the stats of 'accsim run'", {"r.json": "[1, 2"}),
+    (["plot", "r.json", "--roofline"], "not the stats of 'accsim run'", {"r.json": '{"stats": 1}'}),
     (["sweep", "s.yaml", "--db", "r.db", "--quiet"], "not a usable results database", {"r.db": "text\n"}),
     (["sweep", "s.yaml", "--db", "r.db", "--quiet"], "not a usable results database", {"r.db": b"\xff" * 512}),
     (["sweep", "s.yaml", "--db", "d", "--quiet"], "File 'd' is a directory", {"d/x": ""}),
@@ -59,6 +64,8 @@ def test_a_bad_database_is_refused_and_left_alone(refused, argv, expect, files):
     (["results", "r.db", "--spec", ""], "--spec : matches several specs"),
     (["plot", "r.db", "--x", "batch", "--y", "tpot"], "tpot"),
     (["plot", "r.db", "--x", "bacth", "--y", "tpot_s"], "bacth"),
+    (["report", "r.db", "--html", "o.html", "--spec", "ffffff"], "--spec ffffff: matches no spec"),
+    (["plot", "r.db", "--x", "batch", "--y", "tpot_s", "--roofline"], "--roofline plots a run's STATS.json"),
 ])
 def test_a_bad_selection_in_a_good_database(refused, results_db, argv, expect):
     refused(argv, expect, files={"r.db": copy_of(results_db)})
@@ -76,6 +83,7 @@ WRITERS = [
     ["dram", "--standard", "gddr6-14gbps", "--trace", "t.trace", "--dump-commands"],
     ["gemm", "--m", "8", "--k", "8", "--n", "8", "--json"],
     ["flash", "--preset", "samsung-980pro-flash", "--trace", "t.trace", "--json"],
+    ["report", "r.db", "--html"],
 ]
 FIGURE_WRITERS = [["validate", "-k", "scalesim", "--plot"], ["plot", "r.db", "--x", "batch", "--y", "tpot_s", "--out"]]
 BAD_TARGETS = [
