@@ -233,7 +233,7 @@ def stream_trace(config, rows, banks, cols, writes):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request_streams(), st.sampled_from(["gddr6-14gbps", "hbm2-2gbps", "gddr6-ram2compat",
-                                            "ddr4-3200", "ddr5-3200", "hbm3-7200"]),
+                                            "ddr4-3200", "ddr5-3200", "lpddr5-6400", "hbm3-7200"]),
        st.sampled_from(["open", "closed"]))
 def test_random_streams_obey_every_rule(stream, preset, row_policy):
     rows, banks, cols, writes = stream
@@ -408,3 +408,24 @@ def test_ddr4_streams_within_its_bank_group_limit():
     peak_GBps = 3200e6 * 8 / 1e9
     assert peak_GBps / 2 * 0.9 < s["bandwidth_GBps"] < peak_GBps
     assert s["row_hits"] > 0.98 * 50_000
+
+
+def test_lpddr5_activates_in_two_commands_and_streams_within_its_bank_group_limit():
+    """LPDDR5-6400, four x16 channels (51.2 GB/s peak): an activation holds the command bus for
+    ACT-1 and ACT-2, so nothing issues on a channel in the cycle after an ACT; all banks close
+    in nRPab. Sequential reads stay in one bank group per channel (RoBaRaCoCh), so a channel
+    reads every nCCDL = 4 cycles, not every BL16 burst (nBL = 2): at most half the peak, minus
+    refresh (tRFCab / tREFI = 5.4%) and row changes."""
+    from accsim.arch.dram.standards import LPDDR5
+    config = dram("lpddr5-6400")
+    result = simulate_trace(config, prefix(make_trace("rand"), 20_000), max_log=1_000_000)
+    assert check_commands(config, result.commands) is None
+    log = result.commands           # rows: cycle, command code, channel, bank group, bank, row, column
+    acts = log[log[:, 1] == LPDDR5.code("ACT")]
+    assert len(acts) > 1000
+    issued = {(int(cycle), int(channel)) for cycle, channel in log[:, [0, 2]]}
+    assert not any((int(cycle) + 1, int(channel)) in issued for cycle, channel in acts[:, [0, 2]])
+    assert any(rule.latency == "nRPab" for rule in LPDDR5.rules)
+    s = simulate_trace(config, prefix(make_trace("seq"), 50_000)).stats
+    peak_GBps = 6400e6 * 2 * 4 / 1e9
+    assert peak_GBps / 2 * (1 - 168 / 3125) * 0.8 < s["bandwidth_GBps"] < peak_GBps / 2

@@ -45,6 +45,16 @@ def test_one_read_by_hand_on_gddr6():
     assert e["average_power_mW"] == pytest.approx(e["total_pJ"] / (total * 0.66), rel=1e-12)
 
 
+def test_one_read_by_hand_on_ddr4():
+    """DDR4-3200 (DRAMsim3's DDR4_8Gb_x8_3200 currents), 8 x8 devices, tCK 0.625 ns."""
+    s = run("ddr4-3200", one_read())
+    e = s["energy"]
+    # E_ACT = 1.2 (57 x 74 - (52 x 52 + 37 x 22)) x 8 x 0.625 = 1.2 x 700 x 5
+    assert e["ACT_pJ"] == pytest.approx(4200.0, rel=1e-12)
+    # E_RD = 1.2 (168 - 52) x nBL 4 x 8 x 0.625
+    assert e["RD_pJ"] == pytest.approx(2784.0, rel=1e-12)
+
+
 def test_refresh_and_writes_by_hand_on_hbm2():
     """HBM2 (DRAMsim3's HBM2_8Gb_x128 currents), one device per channel, tCK 1 ns."""
     s = run("hbm2-dramsim3", prefix(make_trace("mix"), 20000))

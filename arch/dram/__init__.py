@@ -20,7 +20,7 @@ from accsim.registry import Family, lazy
 
 FAMILY = Family(
     name="dram", spec=DramSpec,
-    description="DRAM memory standards (GDDR6, HBM2, HBM3, DDR5): trace-driven with 'accsim dram'; "
+    description="DRAM memory standards (GDDR6, HBM2, HBM3, DDR4, DDR5, LPDDR5): trace-driven with 'accsim dram'; "
                 "PIM presets extend them",
     usage="accsim dram --standard {preset} --trace FILE", component=True,
     commands={"dram": lazy(".cli", "dram_cmd")},

@@ -112,7 +112,7 @@ class Power:
 @dataclass(frozen=True, kw_only=True)
 class DramConfig:
     standard: str = param("", "DRAM standard whose command set and timing rules apply (GDDR6, HBM2, "
-                          "HBM3, DDR5, or one a family registers, e.g. GDDR6-AiM)")
+                          "HBM3, DDR4, DDR5, LPDDR5, or one a family registers, e.g. GDDR6-AiM)")
     organization: Organization = section(Organization, "channels, banks, rows, columns")
     timing: dict[str, int] = param("cycles of tCK_ps", "timing parameters, JEDEC names; tCK_ps is the clock period in ps")
     controller: Controller = section(Controller, "memory controller", default=True)

@@ -195,15 +195,21 @@ HBM2 = Standard(
 HBM3 = Standard(name="HBM3", levels=HBM2.levels, scopes=HBM2.scopes, refresh_scope=HBM2.refresh_scope,
                 timing_help=HBM2.timing_help, rules=HBM2.rules)
 
-# DDR4 and DDR5, one rank per channel (the rank-level rules of the JEDEC tables apply
-# channel-wide). Structure after Ramulator 2.0's DDR4/DDR5 tables; same-bank refresh and RFM are
-# not modelled (the controller refreshes all banks). DDR5 commands take two cycles of the command
-# bus and WR to WR in a bank group has its own spacing (nCCDLWR); DDR4 has neither.
+# DDR4, DDR5 and LPDDR5, one rank per channel (the rank-level rules of the JEDEC tables apply
+# channel-wide). Structure after Ramulator 2.0's DDR4/DDR5/LPDDR5 tables; same-bank refresh and
+# RFM are not modelled (the controller refreshes all banks). They differ in a few places, each a
+# parameter of the one rule builder:
+# - DDR5 commands take two cycles of the command bus (nCMD); an LPDDR5 activation is two
+#   commands, ACT-1 then ACT-2 (nCMD), its timings counted from ACT-1; DDR4 has none;
+# - DDR5 spaces WR to WR in a bank group by its own nCCDLWR;
+# - LPDDR5 closes all banks in nRPab (longer than one bank's nRP) and counts a same-bank-group
+#   write-to-read from the end of the array's write, nBL_max (BL/n_max), not the bus burst.
 _DDR_CMDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb")
 
 
-def _ddr_rules(two_cycle_commands: bool, write_ccdl: str) -> tuple:
-    command_bus = (R(_S, ("ACT", "RD", "RDA", "WR", "WRA"), _DDR_CMDS, "nCMD"),) if two_cycle_commands else ()
+def _ddr_rules(two_cycle_commands: tuple = (), write_ccdl: str = "nCCDL", all_bank_precharge: str = "nRP",
+               write_to_read_burst: str = "nBL") -> tuple:
+    command_bus = (R(_S, two_cycle_commands, _DDR_CMDS, "nCMD"),) if two_cycle_commands else ()
     return command_bus + (
         # channel: data bus
         R(_S, READS, READS, "nBL"), R(_S, WRITES, WRITES, "nBL"),
@@ -214,13 +220,13 @@ def _ddr_rules(two_cycle_commands: bool, write_ccdl: str) -> tuple:
         R(_S, "RD", "PREA", "nRTP"), R(_S, "WR", "PREA", "nCWL + nBL + nWR"),
         # channel: RAS to RAS, refresh
         R(_S, "ACT", "ACT", "nRRDS"), R(_S, "ACT", "ACT", "nFAW", window=4),
-        R(_S, "ACT", "PREA", "nRAS"), R(_S, "PREA", "ACT", "nRP"),
+        R(_S, "ACT", "PREA", "nRAS"), R(_S, "PREA", "ACT", all_bank_precharge),
         R(_S, "ACT", "REFab", "nRC"), R(_S, ("PRE", "PREA"), "REFab", "nRP"),
         R(_S, "RDA", "REFab", "nRP + nRTP"), R(_S, "WRA", "REFab", "nCWL + nBL + nWR + nRP"),
         R(_S, "REFab", "ACT", "nRFC"),
         # bank group
         R("bankgroup", READS, READS, "nCCDL"), R("bankgroup", WRITES, WRITES, write_ccdl),
-        R("bankgroup", WRITES, READS, "nCWL + nBL + nWTRL"), R("bankgroup", "ACT", "ACT", "nRRDL"),
+        R("bankgroup", WRITES, READS, f"nCWL + {write_to_read_burst} + nWTRL"), R("bankgroup", "ACT", "ACT", "nRRDL"),
         # bank
         R("bank", "ACT", "ACT", "nRC"), R("bank", "ACT", READS, "nRCDRD"), R("bank", "ACT", WRITES, "nRCDWR"),
         R("bank", "ACT", "PRE", "nRAS"), R("bank", "PRE", "ACT", "nRP"),
@@ -237,11 +243,21 @@ DDR5 = Standard(
     name="DDR5", levels=("channel", "bankgroup", "bank"), scopes=GDDR6.scopes, refresh_scope="channel",
     timing_help={**_DDR_HELP, "nCCDLWR": "WR to WR, same bank group",
                  "nCMD": "cycles a two-cycle command (ACT, RD, WR) holds the command bus"},
-    rules=_ddr_rules(True, "nCCDLWR"))
+    rules=_ddr_rules(("ACT", "RD", "RDA", "WR", "WRA"), write_ccdl="nCCDLWR"))
 DDR4 = Standard(name="DDR4", levels=DDR5.levels, scopes=GDDR6.scopes, refresh_scope="channel",
-                timing_help=_DDR_HELP, rules=_ddr_rules(False, "nCCDL"))
+                timing_help=_DDR_HELP, rules=_ddr_rules())
+# LPDDR5 in bank-group mode (4 bank groups x 4 banks) with WCK always on: the controller syncs
+# WCK once, so no CAS (WCK2CK sync) command precedes each RD/WR (JESD209-5 allows it; Ramulator
+# 2.0 issues a CAS per access). nBL is BL16 on the bus (BL/n_min).
+LPDDR5 = Standard(
+    name="LPDDR5", levels=DDR5.levels, scopes=GDDR6.scopes, refresh_scope="channel",
+    timing_help={**_DDR_HELP, "nBL": "BL16 on the data bus (BL/n_min)",
+                 "nBL_max": "BL16 in the bank group's column array (BL/n_max)",
+                 "nRPab": "PREA (all banks) to ACT", "nCMD": "cycles from ACT-1 to ACT-2 on the command bus",
+                 "nRCDRD": "ACT-1 to RD (same bank)", "nRCDWR": "ACT-1 to WR (same bank)"},
+    rules=_ddr_rules(("ACT",), all_bank_precharge="nRPab", write_to_read_burst="nBL_max"))
 
-STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, HBM2, HBM3, DDR4, DDR5)}
+STANDARDS: dict[str, Standard] = {s.name: s for s in (GDDR6, HBM2, HBM3, DDR4, DDR5, LPDDR5)}
 OPTION_VALUES = {"act_pre_scope": ("bank", "channel")}
 
 
