@@ -157,8 +157,8 @@ class _Passes:
     aggregate: dict           # interpolated over every context (see _aggregate_decode)
     sampled: np.ndarray       # indices of the simulated contexts
     digests: list             # digest of each simulated pass
-    first: Program            # the first and last simulated passes (for timelines)
-    last: Program
+    first: Program | None     # the first and last simulated passes (kept for timelines only)
+    last: Program | None
 
 
 class _Ticks:
@@ -175,10 +175,12 @@ class _Ticks:
 
 def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
                       contexts: np.ndarray, new_tokens: int = 1, draft_modules: int = 0,
-                      draft: ModelConfig | None = None, tick: Callable[[], None] = lambda: None) -> _Passes:
+                      draft: ModelConfig | None = None, tick: Callable[[], None] = lambda: None,
+                      keep_programs: bool = False) -> _Passes:
     """Simulate passes at a sample of the given cache lengths (with a draft model, each step
     is its ``new_tokens - 1`` one-token draft passes, then the verifying pass); keep only
-    their stats, digests and the first and last Program (a Program can be hundreds of MB)."""
+    their stats, digests and, for a timeline, the first and last Program (a Program can be
+    hundreds of MB: PIM-GPT's GPT-3 XL pass is 5.6M commands)."""
     sampled = sample_steps(contexts.size, scenario.decode_samples)
     stats, digests, first, last = [], [], None, None
     for ctx in contexts[sampled]:
@@ -190,8 +192,10 @@ def _one_token_passes(preset: Preset, model: ModelConfig, scenario: Scenario,
         stats.append(step)
         tick()
         digests.append(digest)
-        first = first or program
-        last = program
+        if keep_programs:
+            first = first or program
+            last = program
+        del program
     return _Passes(_aggregate_decode(stats, sampled, contexts), sampled, digests, first, last)
 
 
@@ -258,7 +262,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False,
     elif family.prefill == "token_by_token":
         # the prompt runs one token per pass: pass i reads a cache of i tokens
         passes = _one_token_passes(preset, model, scenario, np.arange(scenario.prompt, dtype=np.int64),
-                                   tick=tick)
+                                   tick=tick, keep_programs=timeline)
         prefill = Stats(passes.aggregate)
         prefill_digest = passes.digests[0]
         steps.append(("prompt token 1", passes.first))
@@ -266,12 +270,13 @@ def run_scenario(scenario: Scenario, timeline: bool = False,
         prefill, prefill_program, prefill_digest = lower_and_simulate(
             preset, model, Phase.prefill(scenario.batch, scenario.prompt), scenario.mapper)
         tick()
-        steps.append(("prefill", prefill_program))
+        steps.append(("prefill", prefill_program if timeline else None))
+        del prefill_program
     digests: dict[str, Any] = {"prefill": prefill_digest, "decode": []}
     decode = None
     if contexts.size:
         passes = _one_token_passes(preset, model, scenario, contexts, 1 + scenario.draft_tokens,
-                                   draft_modules, draft, tick)
+                                   draft_modules, draft, tick, keep_programs=timeline)
         decode = passes.aggregate
         digests["decode"] = passes.digests
         last = passes.sampled[-1]

@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import click
-from rich.table import Table
 
-from accsim.cli.common import cli, console
+from accsim.cli.common import cli, console, new_table
 from accsim.completion import complete_presets
 
 
@@ -19,7 +18,7 @@ def list_cmd(what: str | None) -> None:
     from accsim.workloads import load_model, model_names
 
     def show(title: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
-        table = Table(title=title, title_justify="left")
+        table = new_table(title)
         for c in columns:
             table.add_column(c)
         for r in rows:
@@ -58,7 +57,7 @@ def show_preset(preset: str, sets: tuple[str, ...]) -> None:
     from accsim.registry import families
 
     p = resolve_preset(preset, parse_set_options(sets))
-    table = Table(title=f"{p.name} ({p.family}): {p.description}", title_justify="left")
+    table = new_table(f"{p.name} ({p.family}): {p.description}")
     for c in ("field", "value", "unit", "help", "source"):
         table.add_column(c, overflow="fold")
     for info in config.describe(families().get(p.family).spec):

@@ -4,11 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import numpy as np
-from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console, fmt_s, progress_bar, tables_off_stdout
+from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, tables_off_stdout
 from accsim.completion import complete_models, complete_presets
 from accsim.files import OUTPUT
 from accsim.scenario import DTYPES, click_options
@@ -18,8 +16,8 @@ PHASES = ("prefill", "decode")
 
 def _print_run_summary(stats: Any) -> None:
     sc = stats["scenario"]
-    head = Table(title=f"{sc['model']} on {sc['arch']} ({sc['family']}): batch {sc['batch']}, "
-                       f"prompt {sc['prompt']}, gen {sc['gen']}, {sc['dtype']}", title_justify="left")
+    head = new_table(f"{sc['model']} on {sc['arch']} ({sc['family']}): batch {sc['batch']}, "
+                       f"prompt {sc['prompt']}, gen {sc['gen']}, {sc['dtype']}")
     head.add_column("metric")
     head.add_column("value", justify="right")
     ttft = "n/a (decode only: no prefill)" if sc["decode_only"] else fmt_s(stats["ttft_s"])
@@ -43,14 +41,14 @@ def _print_run_summary(stats: Any) -> None:
     if "coe" in stats:
         _print_coe(stats["coe"])
     total = stats["latency_s"]
-    kinds = Table(title="where the time goes (exposed time, sums to the latency)", title_justify="left")
+    kinds = new_table("where the time goes (exposed time, sums to the latency)")
     for c, j in (("op kind", "left"), ("time", "right"), ("share", "right")):
         kinds.add_column(c, justify=j)
     for kind, v in sorted(stats["by_op_kind"].items(), key=lambda kv: -kv[1]["exposed_s"]):
         kinds.add_row(kind, fmt_s(v["exposed_s"]), f"{100 * v['exposed_s'] / total:.1f}%")
     kinds.add_row("total", fmt_s(sum(v["exposed_s"] for v in stats["by_op_kind"].values())), "100.0%")
     console.print(kinds)
-    units = Table(title="units", title_justify="left")
+    units = new_table("units")
     for c in ("unit", "busy", "utilization"):
         units.add_column(c, justify="left" if c == "unit" else "right")
     for unit, v in stats["by_unit"].items():
@@ -59,8 +57,8 @@ def _print_run_summary(stats: Any) -> None:
 
 
 def _print_coe(coe: Any) -> None:
-    table = Table(title=f"composition of experts: {coe['experts']} x {coe['expert_model']} (the rows "
-                        f"above are one expert's generation)", title_justify="left")
+    table = new_table(f"composition of experts: {coe['experts']} x {coe['expert_model']} (the rows "
+                        f"above are one expert's generation)")
     table.add_column("part")
     table.add_column("value", justify="right")
     for row in (("router", fmt_s(coe["router_s"])),
@@ -142,7 +140,7 @@ def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: 
     from accsim.workloads import Parallelism, build_graph, load_model
 
     g = build_graph(load_model(model).with_dtype(dtype), _phase(phase, batch, tokens), Parallelism(tp, ep))
-    table = Table(title=g.describe(), title_justify="left")
+    table = new_table(g.describe())
     for c in ("op", "kind", "outputs", "GFLOP", "MB read", "MB written", "deps"):
         table.add_column(c, justify="right" if c in ("GFLOP", "MB read", "MB written") else "left")
     for op in g.ops():
@@ -179,7 +177,7 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     from accsim.registry import families
     describe = families().get(preset.family).describe_program
     for title, header, body in (describe(program) if describe else []):
-        view = Table(title=title, title_justify="left")
+        view = new_table(title)
         for c in header:
             view.add_column(c)
         for row in body:
@@ -188,13 +186,13 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     cols = program.columns
     shown = range(min(limit, program.n_tasks))
     # family columns that are zero on every listed task say nothing: leave them out
-    extra_names = [c for c in cols if c not in ("op", "unit", "kind") and np.any(cols[c][:len(shown)])]
+    extra_names = [c for c in cols if c not in ("op", "unit", "kind") and any(cols[c][:len(shown)])]
     rows = [[str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
              program.kinds[cols["kind"][t]], *[str(cols[c][t]) for c in extra_names],
              ",".join(map(str, program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]))]
             for t in shown]
     names = ["task", "op", "unit", "kind", *extra_names, "deps"]
-    table = Table(title=f"first {limit} tasks", title_justify="left")
+    table = new_table(f"first {limit} tasks")
     if len(names) <= 10:
         for c in names:
             table.add_column(c)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console, tables_off_stdout
+from accsim.cli.common import cli, console, rich_console, tables_off_stdout
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -38,7 +38,7 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
     counts = {"ok": 0, "failed": 0}
     progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("[red]{task.fields[failed]} failed"), TimeRemainingColumn(),
-                        console=console, disable=quiet)
+                        console=rich_console(), disable=quiet)
 
     with progress:
         task = progress.add_task("points", total=None, failed=0)

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 import accsim
-from accsim.cli.common import cli, console, progress_bar, tables_off_stdout
+from accsim.cli.common import cli, console, new_table, progress_bar, tables_off_stdout
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 
 
@@ -29,7 +28,7 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
 
     with progress_bar("validating cases", quiet) as on_case:
         outcomes = run_all(select, on_case)
-    table = Table(title="published vs simulated", title_justify="left")
+    table = new_table("published vs simulated")
     for c in ("case", "metric", "published", "simulated", "error %", "within tolerance"):
         table.add_column(c, justify="right" if c in ("published", "simulated", "error %") else "left",
                          overflow="fold")

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, progress_bar, tables_off_stdout
+from accsim.cli.common import console, new_table, progress_bar, tables_off_stdout
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -62,8 +61,7 @@ def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int]
         write_command_trace(dump_path, preset.spec.dram, result.commands)
     if quiet:
         return
-    table = Table(title=f"{source} on {preset.name} ({stats['standard']}, tCK {stats['tCK_ps']} ps)",
-                  title_justify="left")
+    table = new_table(f"{source} on {preset.name} ({stats['standard']}, tCK {stats['tCK_ps']} ps)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("requests", "reads", "writes", "total_cycles", "accept_cycles", "bandwidth_GBps",

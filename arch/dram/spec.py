@@ -6,15 +6,16 @@ preset; a tier of another family); ``DramSpec`` is the ``dram`` family's preset 
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from accsim.config import param, section
 from accsim.errors import ConfigError
 from accsim.limits import require_memory
 from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, compile_rules, standard
+
+if TYPE_CHECKING:       # numpy loads on use: every command discovers this family
+    import numpy as np
 
 # address-mapping tokens (case-insensitive) -> the fields they hold; "Ba" holds bank group and
 # bank unless the mapping also names "Bg" (then, as in DRAMsim3's strings, "ba" is the bank)
@@ -137,16 +138,18 @@ class DramConfig:
         o = self.organization
         sizes = {"channel": o.channels, "pseudochannel": o.pseudochannels, "bankgroup": o.bank_groups,
                  "bank": o.banks_per_group}
+        import numpy as np
         return np.array([sizes[level] for level in self.levels()], dtype=np.int64)
 
     def node_count(self) -> int:
         """Nodes of the channel -> ... -> bank tree (each holds per-command timing state)."""
+        import numpy as np
         return int(np.cumprod(self.level_sizes()).sum())
 
     def require_state_memory(self) -> None:
         """Refuse an organization whose controller state would not fit in memory."""
         c = self.controller
-        banks = int(np.prod(self.level_sizes()))
+        banks = int(self.level_sizes().prod())
         entries = self.organization.channels * (c.read_queue + c.write_queue) + banks * c.bank_queue
         require_memory(f"the controller state of {self.standard} ({self.node_count():,} nodes)",
                        self.node_count() * NODE_STATE_BYTES + entries * QUEUE_ENTRY_BYTES,
@@ -273,6 +276,7 @@ def map_addresses(config: DramConfig, addr: np.ndarray) -> dict[str, np.ndarray]
     group, bank, row); a field split over several tokens gets its low bits from the lowest
     one. Bits above the mapping are ignored (the address space wraps).
     """
+    import numpy as np
     a = np.asarray(addr, dtype=np.uint64) >> np.uint64(_bits(config.organization.tx_bytes))
     out = {name: np.zeros(a.shape, np.int64) for name in field_bits(config)}
     filled = dict.fromkeys(out, 0)
@@ -286,6 +290,7 @@ def map_addresses(config: DramConfig, addr: np.ndarray) -> dict[str, np.ndarray]
 
 def request_nodes(config: DramConfig, fields: dict[str, np.ndarray]) -> np.ndarray:
     """Hierarchical node index of every request at every level (children contiguous)."""
+    import numpy as np
     levels, sizes = config.levels(), config.level_sizes()
     nodes = np.zeros((fields["row"].shape[0], len(levels)), dtype=np.int64)
     node = np.zeros(fields["row"].shape[0], dtype=np.int64)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
 
 from accsim.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:       # numpy loads on use: every command discovers the dram family
+    import numpy as np
 
 # JEDEC commands, in the codes the controller kernels use (kernels.ACT, ... REFAB)
 DRAM_COMMANDS = ("ACT", "PRE", "PREA", "RD", "WR", "RDA", "WRA", "REFab", "REFpb", "REFp2b", "REFsb")
@@ -363,6 +365,7 @@ def compile_rules(std: Standard, timing: Mapping[str, int], options: Mapping[str
         for prev in rule.preceding:
             for nxt in rule.following:
                 entries.setdefault(level * n_cmd + std.code(prev), []).append((std.code(nxt), latency, rule.window))
+    import numpy as np
     ptr = np.zeros(len(std.levels) * n_cmd + 1, dtype=np.int64)
     following, latency, window = [], [], []
     for key in range(len(std.levels) * n_cmd):

@@ -6,10 +6,9 @@ cycle column is its arrival in ns; an untimed trace offers every request at time
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, tables_off_stdout
+from accsim.cli.common import console, new_table, tables_off_stdout
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -48,8 +47,8 @@ def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...]
                                       "stats": stats})
     if quiet:
         return
-    table = Table(title=f"{trace_path} on {preset.name} ({config.channels} ch x {config.ways} dies x "
-                        f"{config.planes} planes, {config.page_KiB:g} KiB pages)", title_justify="left")
+    table = new_table(f"{trace_path} on {preset.name} ({config.channels} ch x {config.ways} dies x "
+                        f"{config.planes} planes, {config.page_KiB:g} KiB pages)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in stats.items():

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import click
-from rich.table import Table
 
 import accsim
-from accsim.cli.common import console, fmt_s, progress_bar, tables_off_stdout
+from accsim.cli.common import console, fmt_s, new_table, progress_bar, tables_off_stdout
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -93,10 +92,10 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
                                       "resolved_config": preset.resolved_config(), "gemms": results})
 
 
-def _gemm_table_systolic(preset: Any, jobs: list, report: Callable[[int, int], None]) -> tuple[list, Table]:
+def _gemm_table_systolic(preset: Any, jobs: list, report: Callable[[int, int], None]) -> tuple[list, Any]:
     from accsim.arch.npu.systolic import simulate_gemm
     results = []
-    table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
+    table = new_table(f"{preset.name}: {preset.description}")
     for c in ("layer", "M", "K", "N", "dataflow", "folds", "compute_cycles", "total_cycles",
               "util %", "ifmap reads", "filter reads"):
         table.add_column(c, justify="left" if c in ("layer", "dataflow") else "right")
@@ -112,10 +111,10 @@ def _gemm_table_systolic(preset: Any, jobs: list, report: Callable[[int, int], N
 
 
 def _gemm_table_chip(preset: Any, jobs: list, dtype: str,
-                     report: Callable[[int, int], None]) -> tuple[list, Table]:
+                     report: Callable[[int, int], None]) -> tuple[list, Any]:
     from accsim.mappers.npu import gemm_on_chip
     results = []
-    table = Table(title=f"{preset.name}: {preset.description}", title_justify="left")
+    table = new_table(f"{preset.name}: {preset.description}")
     for c in ("layer", "M", "K", "N", "tile m/k/n, order", "total_cycles", "latency", "cube util %",
               "HBM util %", "HBM bytes"):
         table.add_column(c, justify="left" if c in ("layer", "tile m/k/n, order") else "right")
