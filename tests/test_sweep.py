@@ -5,15 +5,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
+
+import accsim
 
 from accsim.cli import main
 from accsim.errors import ConfigError
 from accsim.plots import pareto_front
 from accsim.results import export_csv, export_parquet, read_table
-from accsim.sweeps import expand_points, parse_spec, run_sweep
+from accsim.sweeps import expand_points, load_spec, parse_spec, plan_sweep, point_scenario, run_sweep
 
 pytestmark = pytest.mark.unit
 
@@ -193,3 +196,22 @@ def test_plot_series_facets_and_labels_from_names(tmp_path):
     svg = out.read_text()
     for text in ("throughput [tokens/s]", "batch = 1", "batch = 2", "sweep of p.yaml: 4 points"):
         assert text in svg, text
+
+
+@pytest.mark.parametrize("spec_path", sorted((Path(__file__).parent.parent / "examples").glob("sweep-*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_example_sweep_plans(spec_path):
+    """The shipped specs parse, expand within the point limit and plan (ids for every point)."""
+    planned, spec_id = plan_sweep(load_spec(spec_path))
+    assert planned and len({pid for _, _, pid in planned}) == len(planned) and spec_id
+
+
+def test_the_1000_point_example_fits_at_its_largest_point():
+    """examples/sweep-h100-design.yaml is all-valid: its largest KV cache (batch 64 x 2048
+    tokens) still fits the H100 beside the weights, at the lowest bandwidth of the grid."""
+    spec = load_spec(Path(__file__).parent.parent / "examples" / "sweep-h100-design.yaml")
+    points = expand_points(spec)
+    assert len(points) == 1000
+    largest = max(points, key=lambda p: (p["batch"] * p["prompt"], -p["memory.bandwidth_GBps"]))
+    stats = accsim.run(**point_scenario(spec, largest))
+    assert stats["decode_tokens_per_s"] > 0
