@@ -49,7 +49,8 @@ ASIC_COST = {"layernorm": (7, 1), "rmsnorm": (3, 1), "softmax": (3, 2), "element
 class _Streams:
     """The Program being built, as per-channel lists of chunks (one per GEMV, KV write or
     barrier, never per command), assembled channel-major at the end: each channel's stream
-    contiguous. A chunk is (op, kinds, bank1 or a scalar, row1, barrier id or -1, cycles)."""
+    contiguous. A chunk is (op, kinds, bank1 or a scalar, row1, barrier id or -1, cycles, count):
+    ``count`` identical commands per entry (a run of MACs on one row is one entry)."""
 
     n_channels: int
     chunks: list = field(default_factory=list)
@@ -64,13 +65,14 @@ class _Streams:
         self.ops.append(name)
         return len(self.ops) - 1
 
-    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: int, row1: np.ndarray) -> None:
+    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: int, row1: np.ndarray,
+               count: np.ndarray) -> None:
         """Commands on one channel; ``bank1`` is 1 + the bank of every command (0 = all banks)."""
-        self.chunks[channel].append((op, kinds, bank1, row1, -1, 0))
+        self.chunks[channel].append((op, kinds, bank1, row1, -1, 0, count))
 
     def barrier(self, op: int, cycles: int) -> None:
         for chunks in self.chunks:
-            chunks.append((op, _BARRIER_KINDS, 0, _ZERO_ROW, self.barriers, cycles))
+            chunks.append((op, _BARRIER_KINDS, 0, _ZERO_ROW, self.barriers, cycles, _ONE))
         self.barriers += 1
 
     def columns(self) -> dict[str, np.ndarray]:
@@ -85,11 +87,13 @@ class _Streams:
                 "kind": np.concatenate([ch[1] for ch in chunks]).astype(np.int32, copy=False),
                 "bank1": field_of(2, np.int32),
                 "row1": np.concatenate([ch[3] for ch in chunks]).astype(np.int32, copy=False),
-                "barrier": np.maximum(barrier, 0), "barrier_cycles": field_of(5, np.int64)}
+                "barrier": np.maximum(barrier, 0), "barrier_cycles": field_of(5, np.int64),
+                "count": np.concatenate([ch[6] for ch in chunks]).astype(np.int32, copy=False)}
 
 
 _BARRIER_KINDS = np.array([K_ID[BARRIER_KIND]], np.int32)
 _ZERO_ROW = np.zeros(1, np.int32)
+_ONE = np.ones(1, np.int32)
 
 
 class _RowAllocator:
@@ -119,8 +123,13 @@ class GemvPattern:
 
     kinds: np.ndarray
     row_offset1: np.ndarray     # 1 + row offset in the region for ACTab and MACab, else 0
+    count: np.ndarray           # commands per entry (runs of WRGBs and of MACs are one entry)
     n_rows: int                 # rows of the region per bank
     partial_adds: int           # partial sums the ASIC adds (K split over buffer chunks)
+
+    @property
+    def commands(self) -> int:
+        return int(self.count.sum())
 
 
 def gemv_pattern(spec: PimSpec, k_len: int, n_out: int, n_channels: int) -> GemvPattern:
@@ -145,16 +154,18 @@ def _gemv_pattern(banks: int, row_elems: int, lanes: int, gb_elems: int, wrgb_pe
     else:
         chunks, per_row = math.ceil(k_len / chunk), 1
     n_rows_tile = math.ceil(per_bank / per_row)
-    parts = []
+    parts, counts = [], []
     for j in range(chunks):
         length = min(chunk, k_len - j * chunk)
         macs = math.ceil(length / lanes)
-        parts.append(np.full(math.ceil(length / wrgb_per_write), K_ID["WRGB"]))
+        parts.append([K_ID["WRGB"]])
+        counts.append([math.ceil(length / wrgb_per_write)])
         for r in range(n_rows_tile):
             outputs = min(per_row, per_bank - r * per_row)
-            run = np.concatenate((np.full(macs, K_ID["MACab"]), [K_ID["RDMAC"]]))
-            parts.append(np.concatenate(([K_ID["ACTab"]], np.tile(run, outputs), [K_ID["PREA"]])))
+            parts.append([K_ID["ACTab"]] + [K_ID["MACab"], K_ID["RDMAC"]] * outputs + [K_ID["PREA"]])
+            counts.append([1] + [macs, 1] * outputs + [1])
     kinds = np.concatenate(parts).astype(np.int32)
+    count = np.concatenate(counts).astype(np.int32)
     row1 = np.zeros(kinds.size, np.int32)
     acts = np.flatnonzero(kinds == K_ID["ACTab"])
     row1[acts] = 1 + np.arange(acts.size)
@@ -162,9 +173,9 @@ def _gemv_pattern(banks: int, row_elems: int, lanes: int, gb_elems: int, wrgb_pe
     open_at = np.maximum.accumulate(np.where(kinds == K_ID["ACTab"], np.arange(kinds.size), -1))
     macs_at = kinds == K_ID["MACab"]
     row1[macs_at] = row1[open_at[macs_at]]
-    for a in (kinds, row1):
+    for a in (kinds, row1, count):
         a.flags.writeable = False
-    return GemvPattern(kinds, row1, n_rows_tile * chunks, n_out * (chunks - 1))
+    return GemvPattern(kinds, row1, count, n_rows_tile * chunks, n_out * (chunks - 1))
 
 
 def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: str,
@@ -174,7 +185,7 @@ def _gemv(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: int, name: 
     base = rows.region(name, pattern.n_rows, channels)
     row1 = np.where(pattern.row_offset1 > 0, pattern.row_offset1 + np.int32(base), np.int32(0))
     for c in channels:    # every channel of the group runs the same pattern on its own rows
-        streams.append(op, c, pattern.kinds, 0, row1)
+        streams.append(op, c, pattern.kinds, 0, row1, pattern.count)
     streams.useful_macs += k_len * n_out
     return pattern.partial_adds
 
@@ -207,12 +218,12 @@ def _search_groups(spec: PimSpec, repeats: int, k_len: int, n_out: int, sizes: l
 
     def estimate(c) -> float:
         pattern, sequential = per_channel(c)
-        return float(pattern.kinds.size * sequential)
+        return float(pattern.commands * sequential)
 
     def evaluate(c) -> int:
         pattern, sequential = per_channel(c)
         return _channel_cycles(spec, np.tile(pattern.kinds, sequential),
-                               np.tile(pattern.row_offset1, sequential))
+                               np.tile(pattern.row_offset1, sequential), np.tile(pattern.count, sequential))
 
     result = search({"channels": sizes}, ("input_stationary",), lambda c: True, estimate,
                     evaluate, max_candidates=len(sizes), top_k=3,
@@ -220,7 +231,7 @@ def _search_groups(spec: PimSpec, repeats: int, k_len: int, n_out: int, sizes: l
     return int(result.best["channels"])
 
 
-def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
+def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray, count: np.ndarray) -> int:
     """Cycles one channel takes for a command stream (refresh included), cycle by cycle."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
@@ -230,10 +241,10 @@ def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray) -> int:
     rules = d.compiled_rules()
     refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
     zeros = np.zeros(kinds.size, np.int32)
-    _, per_channel, _, _ = K.simulate_streams(
-        ptr, kinds.astype(np.int32), zeros - 1, (row1 - 1).astype(np.int32), zeros, np.zeros(0, np.int64),
-        d.level_sizes(), refresh, rules.ptr, rules.following, rules.latency, rules.window,
-        rules.scope, 0)
+    _, _, per_channel, _, _ = K.simulate_streams(
+        ptr, kinds.astype(np.int32), zeros - 1, (row1 - 1).astype(np.int32), zeros, count.astype(np.int32),
+        np.zeros(0, np.int64), d.level_sizes(), refresh, rules.ptr, rules.following, rules.latency,
+        rules.window, rules.scope, 0)
     return int(per_channel[0, K.S_CHANNEL_END])
 
 
@@ -242,9 +253,12 @@ def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_
     o = spec.dram.organization
     writes = math.ceil(op.bytes_written / o.tx_bytes / streams.n_channels)
     row = rows.region(f"{op.name}.cache", 1, range(streams.n_channels)) + 1
-    kinds = np.concatenate(([K_ID["ACT"]], np.full(writes, K_ID["WR"]), [K_ID["PRE"]])).astype(np.int32)
+    kinds = np.array([K_ID["ACT"], K_ID["WR"], K_ID["PRE"]], np.int32)
+    count = np.array([1, writes, 1], np.int32)
+    keep = count > 0
+    kinds, count = kinds[keep], count[keep]
     for c in range(streams.n_channels):
-        streams.append(op_id, c, kinds, 1, np.full(kinds.size, row, np.int32))
+        streams.append(op_id, c, kinds, 1, np.full(kinds.size, row, np.int32), count)
 
 
 def _asic_cycles(spec: PimSpec, vector_ops: int, special_ops: int) -> int:

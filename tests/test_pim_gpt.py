@@ -44,13 +44,13 @@ def test_useful_macs_equal_the_models_multiply_adds(tiny, spec):
 
 def test_every_issued_command_obeys_every_rule(tiny, spec):
     program = lower(build_graph(load_model(tiny), Phase.decode(1, 100)), spec)
-    ptr, cmd, bank, row, barrier, latency = stream_arrays(program)
+    arrays = stream_arrays(program)
+    cmd, count = arrays[1], arrays[5]
     d = spec.dram
     rules = d.compiled_rules()
-    _, _, _, log = K.simulate_streams(ptr, cmd, bank, row, barrier, latency, d.level_sizes(),
-                                      int(d.timing["nREFI"]), rules.ptr, rules.following, rules.latency,
-                                      rules.window, rules.scope, 10_000_000)
-    assert log.shape[0] >= int((cmd != K.BARRIER).sum())
+    *_, log = K.simulate_streams(*arrays, d.level_sizes(), int(d.timing["nREFI"]), rules.ptr, rules.following,
+                                 rules.latency, rules.window, rules.scope, 10_000_000)
+    assert log.shape[0] >= int(count[cmd != K.BARRIER].sum())
     assert check_commands(d, log) is None
 
 
@@ -111,7 +111,7 @@ def test_attention_heads_spread_over_channel_groups_by_the_shared_search():
         pattern = gemv_pattern(spec, 128, 100, group)
         sequential = -(-16 // (n_ch // group))
         cycles[group] = _channel_cycles(spec, np.tile(pattern.kinds, sequential),
-                                        np.tile(pattern.row_offset1, sequential))
+                                        np.tile(pattern.row_offset1, sequential), np.tile(pattern.count, sequential))
     assert cycles[chosen] == min(cycles.values())
     assert channel_groups(spec, 1, 2048, 8192) == n_ch          # one GEMV: every channel
 
@@ -123,8 +123,9 @@ def test_grouped_heads_split_the_work_evenly_over_the_channels(tiny, spec):
     c = program.columns
     score = program.ops.index("L0.attn.score")
     macs = c["kind"] == KINDS.index("MACab")
-    per_channel = [int(((c["op"] == score) & macs & (c["unit"] == ch)).sum()) for ch in range(2)]
+    per_channel = [int(c["count"][(c["op"] == score) & macs & (c["unit"] == ch)].sum()) for ch in range(2)]
     from accsim.mappers.pim import channel_groups, gemv_pattern
     assert channel_groups(spec, 4, 64, 41) == 1                  # heads x (41 keys . 64 dims)
-    one_head = int((gemv_pattern(spec, 64, 41, 1).kinds == KINDS.index("MACab")).sum())
+    pattern = gemv_pattern(spec, 64, 41, 1)
+    one_head = int(pattern.count[pattern.kinds == KINDS.index("MACab")].sum())
     assert per_channel == [2 * one_head, 2 * one_head]

@@ -111,3 +111,51 @@ def test_stream_errors():
         CommandStreams(2).add(0, "MAC")
     with pytest.raises(ConfigError, match="3 channels, the memory has 2"):
         run_streams(aim(), CommandStreams(3))
+
+
+def _compressed(arrays):
+    """The same streams with each run of identical commands (per channel) as one counted entry."""
+    ptr, cmd, bank, row, arg, count, latency = arrays
+    keep, new_ptr = [], [0]
+    for c in range(len(ptr) - 1):
+        for e in range(ptr[c], ptr[c + 1]):
+            same = (keep and e > ptr[c] and cmd[e] == cmd[e - 1] and bank[e] == bank[e - 1]
+                    and row[e] == row[e - 1] and arg[e] == arg[e - 1] and cmd[e] != 100)
+            if not same:
+                keep.append(e)
+        new_ptr.append(len(keep))
+    keep = np.array(keep)
+    ends = np.append(keep[1:], len(cmd))
+    counts = (ends - keep).astype(np.int32)
+    return (np.array(new_ptr, np.int64), cmd[keep], bank[keep], row[keep], arg[keep], counts, latency), keep
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 7), st.integers(0, 4), st.integers(1, 300)),
+                min_size=1, max_size=10), st.integers(300, 3000), st.booleans())
+def test_counted_runs_issue_exactly_as_one_command_per_entry(tiles, refresh_interval, refresh_on):
+    """A run of identical commands as one counted entry takes the kernel's run shortcut (spacing
+    in closed form, cut where a refresh falls due); the same streams with one command per entry
+    and a command log take the general path for every command. Both give the same cycle for
+    every run's first and last command, the same channel ends, refreshes and barrier releases."""
+    from accsim.arch.pim import kernels as K
+    config = aim(**{"dram.timing.nREFI": refresh_interval,
+                    "dram.controller.refresh": "allbank" if refresh_on else "off"})
+    streams = CommandStreams(2)
+    for channel, row, writes, macs in tiles:
+        gemv_tile(streams, channel, row, writes, macs)
+    streams.barrier(10)
+    for c in range(2):
+        gemv_tile(streams, c, 1, 2, 30)
+    expanded = streams.arrays()
+    counted, first_of = _compressed(expanded)
+    rules = config.compiled_rules()
+    common = (config.level_sizes(), refresh_interval if refresh_on else 0, rules.ptr, rules.following,
+              rules.latency, rules.window, rules.scope)
+    f1, l1, stats1, release1, _ = K.simulate_streams(*counted, *common, 0)
+    room = 2 * len(expanded[1]) + 10_000          # every command and the refreshes' own
+    f2, l2, stats2, release2, log = K.simulate_streams(*expanded, *common, room)
+    last_of = np.append(first_of[1:], len(expanded[1])) - 1
+    assert np.array_equal(f1, f2[first_of]) and np.array_equal(l1, l2[last_of])
+    assert np.array_equal(stats1, stats2) and np.array_equal(release1, release2)
+    assert check_commands(config, log) is None

@@ -16,17 +16,19 @@ S_ISSUE, S_CHANNEL_END, S_REFRESHES, S_BARRIER_WAIT = 0, 1, 2, 3
 
 
 @njit(cache=True, nogil=True)
-def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, level_size,
+def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, s_count, barrier_latency, level_size,
                      refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope, max_log):
     """Issue every channel's command stream in order, each command at the first cycle at which
     the command bus is free and every timing rule allows it.
 
-    A stream entry is (command, channel-local bank or -1 for the whole channel, row, arg).
+    A stream entry is (command, channel-local bank or -1 for the whole channel, row, arg,
+    count): ``count`` identical commands back to back (a run of MACs reading one row).
     BARRIER entries join the channels: each waits until all have reached barrier ``arg``, and
     resumes ``barrier_latency[arg]`` cycles after the last arrival (work such as an ASIC
     reduction in between). With refresh on, a due refresh is served at the next command
-    boundary: PREA if rows are open, REFab, then the open rows are activated again.
-    Returns (issue cycle per entry, per-channel stats, barrier release cycles, command log).
+    boundary, inside a run too: PREA if rows are open, REFab, then the open rows are activated
+    again. Returns (issue cycle of each entry's first and of its last command, per-channel
+    stats, barrier release cycles, command log).
     """
     n_ch = level_size[0]
     n_levels = level_size.shape[0]
@@ -37,6 +39,8 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
     n_cmd = scope.shape[0]
     open_row = np.full(count, -1, np.int64)
     issue = np.full(s_cmd.shape[0], -1, np.int64)
+    issue_last = np.full(s_cmd.shape[0], -1, np.int64)
+    done = np.zeros(n_ch, np.int64)               # commands of the current entry issued
     stats = np.zeros((n_ch, 4), np.int64)
     n_barriers = barrier_latency.shape[0]
     arrivals = np.zeros(n_barriers, np.int64)
@@ -54,6 +58,7 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
     inject_pos = np.zeros(n_ch, np.int64)
     remaining = n_ch
     finished = np.zeros(n_ch, np.bool_)
+    step = repeat_steps(rule_ptr, rule_next, rule_lat, rule_win, n_levels, n_cmd, max_log)
     while remaining > 0:
         progressed = False
         for c in range(n_ch):
@@ -73,6 +78,7 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                     stats[c, S_BARRIER_WAIT] += release[b] - (last[c] + 1)
                     last[c] = max(last[c], release[b] - 1)
                     issue[e] = release[b]
+                    issue_last[e] = release[b]
                     waiting[c] = -1
                     pos[c] += 1
                     progressed = True
@@ -171,26 +177,87 @@ def simulate_streams(stream_ptr, s_cmd, s_bank, s_row, s_arg, barrier_latency, l
                     if inject_pos[c] == inject_len[c]:
                         inject_len[c] = 0
                 else:
-                    issue[e] = t
-                    pos[c] += 1
+                    if done[c] == 0:
+                        issue[e] = t
+                    done[c] += 1
+                    left = s_count[e] - done[c]
+                    if left > 0 and step[cmd] > 0 and t + 1 < next_ref[c]:
+                        # the rest of a run: each command follows the previous by the run's
+                        # spacing (see repeat_steps) while no refresh falls due before it
+                        m = min(left, (next_ref[c] - 2 - t) // step[cmd] + 1)
+                        t += m * step[cmd]
+                        done[c] += m
+                        stats[c, S_ISSUE] += m
+                        last[c] = t
+                        _record_last(ready, hist, head, level_off, level_size, path, cmd, t, sc,
+                                     rule_ptr, rule_next, rule_lat, rule_win, n_levels, n_cmd)
+                    issue_last[e] = t
+                    if done[c] == s_count[e]:
+                        done[c] = 0
+                        pos[c] += 1
             if pos[c] == stream_ptr[c + 1] and not finished[c]:
                 finished[c] = True          # (an empty stream ends at cycle 0)
                 stats[c, S_CHANNEL_END] = last[c] + 1
                 remaining -= 1
         if remaining > 0 and not progressed:
             raise RuntimeError("PIM command streams deadlock: a barrier is not reached by every channel")
-    return issue, stats, release, log[:n_log]
+    return issue, issue_last, stats, release, log[:n_log]
 
 
+
+
+@njit(cache=True)
+def repeat_steps(rule_ptr, rule_next, rule_lat, rule_win, n_levels, n_cmd, max_log):
+    """Per command, the spacing of a run of it on one bank and row (0: no shortcut; every
+    command of the run takes the general path).
+
+    After a command issues at t, the next identical command is bound only by the command bus
+    (t + 1) and the rules from the command to itself (t + latency): every other bound was met
+    by the first. So a run issues at a fixed step, and recording only its last command leaves
+    the timing state as recording each would - provided no rule from it has a window (tFAW
+    counts issues), the command changes no bank state, and no command log is kept (the log
+    lists every command; with one, runs take the general path, which the tests compare)."""
+    step = np.ones(n_cmd, np.int64)
+    for cmd in (ACT, PRE, PREA, RDA, WRA, REFAB, ACTAB):
+        step[cmd] = 0
+    for lvl in range(n_levels):
+        for cmd in range(n_cmd):
+            key = lvl * n_cmd + cmd
+            for k in range(rule_ptr[key], rule_ptr[key + 1]):
+                if rule_win[k] > 1:
+                    step[cmd] = 0
+                elif rule_next[k] == cmd and step[cmd] > 0 and rule_lat[k] > step[cmd]:
+                    step[cmd] = rule_lat[k]
+    if max_log > 0:
+        step[:] = 0
+    return step
+
+
+@njit(cache=True)
+def _record_last(ready, hist, head, level_off, level_size, path, cmd, t, sc, rule_ptr, rule_next,
+                 rule_lat, rule_win, n_levels, n_cmd):
+    """Record the last command of a run at ``t`` (as the general path records one command)."""
+    for lvl in range(n_levels):
+        key = lvl * n_cmd + cmd
+        if rule_ptr[key] == rule_ptr[key + 1]:
+            continue
+        if lvl <= sc:
+            first, stop = path[lvl], path[lvl] + 1
+        else:
+            first, stop = _descendants(path[sc], sc, lvl, level_size)
+        for node in range(first, stop):
+            _record_on_node(ready, hist, head, level_off[lvl] + node, cmd, t, key, rule_ptr, rule_next,
+                            rule_lat, rule_win)
 
 
 @njit(cache=True, nogil=True)
-def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
+def critical_path_cycles(stream_ptr, s_cmd, s_count, issue_last, n_barriers, n_commands):
     """Cycles of the critical path per command kind, plus the barriers' (ASIC) cycles.
 
     Between two barriers the channel whose last command ended last sets the pace (the first
-    such channel on ties); each gap between its consecutive entries counts against the entry
-    that ended it. Returns (cycles per command kind, barrier cycles on the path, entries per
+    such channel on ties); each gap between its consecutive commands counts against the
+    command that ended it (a run's gaps, summed, are from the previous entry's end to its last
+    command's). Returns (cycles per command kind, barrier cycles on the path, commands per
     command kind); the first two sum to the pass's latency.
     """
     n_ch = stream_ptr.shape[0] - 1
@@ -201,8 +268,8 @@ def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
         for e in range(stream_ptr[c], stream_ptr[c + 1]):
             if s_cmd[e] == BARRIER:
                 seg += 1
-            elif issue[e] + 1 > arrival[c, seg]:
-                arrival[c, seg] = issue[e] + 1
+            elif issue_last[e] + 1 > arrival[c, seg]:
+                arrival[c, seg] = issue_last[e] + 1
     critical = np.zeros(n_seg, np.int64)
     for s in range(n_seg):
         for c in range(1, n_ch):
@@ -216,8 +283,8 @@ def critical_path_cycles(stream_ptr, s_cmd, issue, n_barriers, n_commands):
         for e in range(stream_ptr[c], stream_ptr[c + 1]):
             is_barrier = s_cmd[e] == BARRIER
             if not is_barrier:
-                count[s_cmd[e]] += 1
-            end = issue[e] if is_barrier else issue[e] + 1
+                count[s_cmd[e]] += s_count[e]
+            end = issue_last[e] if is_barrier else issue_last[e] + 1
             if critical[seg] == c:
                 if is_barrier:
                     barrier_cycles += end - prev_end

@@ -43,35 +43,37 @@ def stream_arrays(program: Program) -> tuple[np.ndarray, ...]:
     latency[barrier[is_barrier]] = c["barrier_cycles"][order][is_barrier]
     # stream entries are int32 throughout (one kernel specialisation, half the bytes)
     zero_based = lambda name: c[name][order].astype(np.int32, copy=False) - np.int32(1)
-    return (ptr, cmd, zero_based("bank1"), zero_based("row1"), barrier, latency)
+    count = c["count"][order].astype(np.int32, copy=False)
+    return (ptr, cmd, zero_based("bank1"), zero_based("row1"), barrier, count, latency)
 
 
 def _issue(spec: PimSpec, program: Program) -> tuple:
-    """Run the streams; return (stream arrays, issue cycles, per-channel stats, releases)."""
+    """Run the streams; return (stream arrays, (first, last) issue cycle per entry, per-channel
+    stats, barrier releases)."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
     d.require_state_memory()
     arrays = stream_arrays(program)
-    ptr, cmd, bank, row, barrier, latency = arrays
     rules = d.compiled_rules()
     refresh = int(d.timing["nREFI"]) if d.controller.refresh == "allbank" else 0
-    issue, per_channel, release, _ = K.simulate_streams(
-        ptr, cmd, bank, row, barrier, latency, d.level_sizes(), refresh, rules.ptr, rules.following,
-        rules.latency, rules.window, rules.scope, 0)
-    return arrays, issue, per_channel, release
+    first, last, per_channel, release, _ = K.simulate_streams(
+        *arrays, d.level_sizes(), refresh, rules.ptr, rules.following, rules.latency, rules.window,
+        rules.scope, 0)
+    return arrays, (first, last), per_channel, release
 
 
 def schedule(spec: PimSpec, program: Program) -> Schedule:
     """When each Program task ran (for timelines): a command holds its channel's command bus
-    for one cycle; a barrier entry spans from the channel's arrival to the release."""
+    for one cycle (a run of commands from its first to its last); a barrier entry spans from
+    the channel's arrival to the release."""
     from accsim.arch.pim.kernels import BARRIER
-    (ptr, cmd, *_rest), issue, _, _ = _issue(spec, program)
+    (ptr, cmd, *_rest), (first, last), _, _ = _issue(spec, program)
     order = np.argsort(program.columns["unit"], kind="stable")
     is_barrier = cmd == BARRIER
-    prev_end = np.concatenate(([0], np.where(is_barrier, issue, issue + 1)[:-1]))
+    finish_sorted = np.where(is_barrier, first, last + 1)
+    prev_end = np.concatenate(([0], finish_sorted[:-1]))
     prev_end[ptr[:-1][np.diff(ptr) > 0]] = 0
-    start_sorted = np.where(is_barrier, prev_end, issue)
-    finish_sorted = np.where(is_barrier, issue, issue + 1)
+    start_sorted = np.where(is_barrier, prev_end, first)
     start = np.empty_like(start_sorted)
     finish = np.empty_like(finish_sorted)
     start[order], finish[order] = start_sorted, finish_sorted
@@ -83,12 +85,12 @@ def simulate(spec: PimSpec, program: Program) -> StepStats:
     """Issue a pim Program cycle by cycle; latency, breakdown and energy of one pass."""
     from accsim.arch.pim import kernels as K
     d = spec.dram
-    (ptr, cmd, bank, row, barrier, latency), issue, per_channel, release = _issue(spec, program)
+    (ptr, cmd, bank, row, barrier, count, latency), (_, last), per_channel, release = _issue(spec, program)
     total = int(per_channel[:, K.S_CHANNEL_END].max()) if per_channel.size else 0
     hz = d.clock_hz
     refreshes = int(per_channel[:, K.S_REFRESHES].sum())
     asic_cycles = int(latency.sum())
-    breakdown, counts = _critical_path_breakdown(ptr, cmd, issue, latency.size, hz)
+    breakdown, counts = _critical_path_breakdown(ptr, cmd, count, last, latency.size, hz)
     energy = _energy_J(spec, counts, refreshes, program, total / hz)
     banks = d.organization.bank_groups * d.organization.banks_per_group
     lanes = spec.pim.mac_lanes_per_bank
@@ -114,7 +116,7 @@ def row_hit_pct(counts: dict[str, int], banks: int) -> float:
     return 100.0 * (1.0 - activations / accesses) if accesses else 0.0
 
 
-def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> tuple[dict[str, float], dict[str, int]]:
+def _critical_path_breakdown(ptr, cmd, count, issue_last, n_barriers, hz) -> tuple[dict[str, float], dict[str, int]]:
     """Split the pass over what held the critical path, exactly (the parts sum to the latency):
     between barriers, the channel that arrived last sets the pace and each gap between its
     consecutive commands counts against the command that ended it (so waiting for an
@@ -123,7 +125,7 @@ def _critical_path_breakdown(ptr, cmd, issue, n_barriers, hz) -> tuple[dict[str,
     activation_refresh, data_movement (global-buffer writes, result reads, KV writes). Also
     returns the stream's command counts."""
     from accsim.arch.pim.kernels import critical_path_cycles
-    per_cmd, barrier_cycles, count = critical_path_cycles(ptr, cmd, issue, n_barriers, len(COMMANDS))
+    per_cmd, barrier_cycles, count = critical_path_cycles(ptr, cmd, count, issue_last, n_barriers, len(COMMANDS))
     out: dict[str, float] = {}
     for i, cycles in enumerate(per_cmd):
         if cycles:

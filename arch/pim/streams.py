@@ -45,11 +45,13 @@ class CommandStreams:
         return barrier_id
 
     def arrays(self) -> tuple[np.ndarray, ...]:
+        """The kernel's stream arrays: ptr, command, bank, row, arg, count (one command per
+        entry here), barrier latencies."""
         ptr = np.zeros(self.n_channels + 1, dtype=np.int64)
         ptr[1:] = np.cumsum([len(e) for e in self.entries])
         flat = np.array([x for e in self.entries for x in e], dtype=np.int32).reshape(-1, 4)
         return ptr, flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy(), flat[:, 3].copy(), \
-            np.array(self.barrier_latency_cycles, dtype=np.int64)
+            np.ones(len(flat), np.int32), np.array(self.barrier_latency_cycles, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,13 @@ def run_streams(config: DramConfig, streams: CommandStreams, max_log: int = 0) -
     if streams.n_channels != config.organization.channels:
         raise ConfigError([f"streams: {streams.n_channels} channels, the memory has "
                            f"{config.organization.channels}"])
-    ptr, cmd, bank, row, arg, latency = streams.arrays()
+    arrays = streams.arrays()
+    cmd = arrays[1]
     rules = config.compiled_rules()
     refresh = int(config.timing["nREFI"]) if config.controller.refresh == "allbank" else 0
-    issue, per_channel, release, log = K.simulate_streams(
-        ptr, cmd, bank, row, arg, latency, config.level_sizes(), refresh, rules.ptr,
-        rules.following, rules.latency, rules.window, rules.scope, max_log)
+    issue, _, per_channel, release, log = K.simulate_streams(
+        *arrays, config.level_sizes(), refresh, rules.ptr, rules.following, rules.latency, rules.window,
+        rules.scope, max_log)
     counts = np.bincount(cmd[cmd < len(COMMANDS)], minlength=len(COMMANDS))
     total = int(per_channel[:, K.S_CHANNEL_END].max()) if per_channel.size else 0
     stats: dict[str, Any] = {
