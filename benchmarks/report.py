@@ -91,13 +91,12 @@ def dram(peers: dict[str, str], repeats: int) -> list[str]:
 
 def _sweep_spec(folder: Path, points: int | None) -> Path:
     spec = yaml.safe_load((HERE.parent / "examples" / "sweep-h100-design.yaml").read_text())
-    if points:                                  # the first axis cut so the grid has ~points points
-        axes = spec["axes"]
-        first = next(iter(axes))
-        others = 1
-        for name, values in axes.items():
-            others *= len(values) if name != first else 1
-        axes[first] = axes[first][:max(1, points // others)]
+    if points:                  # the spec with only the first values of its listed axes
+        from accsim.sweeps import expand_points, parse_spec
+        for name, values in spec["axes"].items():
+            while isinstance(values, list) and len(values) > 1 and \
+                    len(expand_points(parse_spec(spec))) > points:
+                values.pop()
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -169,10 +168,29 @@ def families() -> list[str]:
     return lines
 
 
-def write_readme(path: Path, body: list[str]) -> None:
+def _section_marker(name: str) -> str:
+    return f"<!-- section {name} -->"
+
+
+def previous_sections(path: Path) -> dict[str, str]:
+    """The generated sections a README holds (kept for sections this run skips)."""
+    text = path.read_text() if path.exists() else ""
+    block = text.split(START, 1)[1].split(END, 1)[0] if START in text else ""
+    found = {}
+    for name in SECTIONS:
+        marker = _section_marker(name)
+        if marker in block:
+            found[name] = block.split(marker, 1)[1].split("<!-- section ", 1)[0].strip()
+    return found
+
+
+def write_readme(path: Path, header: list[str], sections: dict[str, str]) -> None:
+    """Replace the generated block: the header, then each section (this run's or the kept one)."""
     text = path.read_text() if path.exists() else ""
     head = text.split(START)[0].rstrip() if START in text else text.rstrip()
-    path.write_text(f"{head}\n\n{START}\n\n" + "\n".join(body) + f"\n\n{END}\n")
+    parts = [f"{_section_marker(name)}\n\n{sections[name]}" for name in SECTIONS if name in sections]
+    path.write_text(f"{head}\n\n{START}\n\n" + "\n".join(header) + "\n\n" + "\n\n".join(parts)
+                    + f"\n\n{END}\n")
 
 
 def main() -> None:
@@ -186,18 +204,22 @@ def main() -> None:
     skip = {s for s in args.skip.split(",") if s}
     if skip - set(SECTIONS):
         ap.error(f"--skip: unknown sections {sorted(skip - set(SECTIONS))}; known: {', '.join(SECTIONS)}")
-    body = [f"Machine: {machine()}.", "",
-            f"Regenerate: `python benchmarks/report.py --ramulator2 ../shared/peers/run-ramulator2 "
-            f"--dramsim3 ../shared/peers/run-dramsim3`" + (f" (this run skipped: {', '.join(sorted(skip))})"
-                                                           if skip else "") + ".", ""]
+    sections = previous_sections(args.out)
+    kept = sorted(set(sections) & skip)
+    header = [f"Machine (this run): {machine()}.", "",
+              "Regenerate: `python benchmarks/report.py --ramulator2 ../shared/peers/run-ramulator2 "
+              "--dramsim3 ../shared/peers/run-dramsim3`" +
+              (f"; the sections {', '.join(kept)} are kept from an earlier run, whose machine line they "
+               "carry" if kept else "") + "."]
     steps = {"startup": lambda: startup(max(args.repeats, 5)),
              "dram": lambda: dram({"ramulator2": args.ramulator2, "dramsim3": args.dramsim3}, args.repeats),
              "long": lambda: long_runs(args.repeats), "families": families}
     for name in SECTIONS:
         if name not in skip:
             print(f"{name} ...", flush=True)
-            body += steps[name]() + [""]
-    write_readme(args.out, body)
+            sections[name] = f"_Measured on: {machine()}._\n\n" + "\n".join(steps[name]())
+            write_readme(args.out, header, sections)     # each finished section is kept at once
+    write_readme(args.out, header, sections)
     print(f"-> {args.out}")
 
 

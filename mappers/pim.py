@@ -102,18 +102,18 @@ class _RowAllocator:
 
     def __init__(self, rows: int, n_channels: int) -> None:
         self.rows = rows
-        self.next = np.zeros(n_channels, np.int64)
+        self.next = [0] * n_channels        # a list: called per GEMV, numpy would cost more than it saves
         self.named: dict[str, int] = {}
 
     def region(self, name: str, n_rows: int, channels: range) -> int:
         if name not in self.named:
-            base = int(self.next[channels.start:channels.stop].max())
+            base = max(self.next[channels.start:channels.stop])
             if base + n_rows > self.rows:
                 raise CapacityError([f"dram.organization.channels: the model does not fit: '{name}' "
                                      f"needs rows up to {base + n_rows} of {self.rows} per bank; add "
                                      f"channels (--set dram.organization.channels=N)"])
             self.named[name] = base
-            self.next[channels.start:channels.stop] = base + n_rows
+            self.next[channels.start:channels.stop] = [base + n_rows] * len(channels)
         return self.named[name]
 
 

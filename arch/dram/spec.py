@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from accsim.config import param, section
@@ -16,6 +17,11 @@ from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, co
 
 if TYPE_CHECKING:       # numpy loads on use: every command discovers this family
     import numpy as np
+
+
+@lru_cache(maxsize=64)
+def _compiled_rules(standard_name: str, timing: tuple, act_pre_scope: str) -> CompiledRules:
+    return compile_rules(standard(standard_name), dict(timing), {"act_pre_scope": act_pre_scope})
 
 # address-mapping tokens (case-insensitive) -> the fields they hold; "Ba" holds bank group and
 # bank unless the mapping also names "Bg" (then, as in DRAMsim3's strings, "ba" is the bank)
@@ -191,7 +197,9 @@ class DramConfig:
             raise ConfigError(problems)
 
     def compiled_rules(self) -> CompiledRules:
-        return compile_rules(self.std, self.timing, {"act_pre_scope": self.controller.act_pre_scope})
+        """The rule tables (built once per standard, timing and options in a process: a PIM
+        pass's placement search asks for them per candidate). Kernels only read them."""
+        return _compiled_rules(self.standard, tuple(sorted(self.timing.items())), self.controller.act_pre_scope)
 
 
 @dataclass(frozen=True, kw_only=True)
