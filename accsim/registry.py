@@ -112,7 +112,7 @@ class Family:
     """A machine family: its spec schema, its default mapper, its model, and what it adds."""
 
     name: str
-    spec: type                                   # frozen dataclass schema of its presets
+    spec: type                 # frozen dataclass schema of its presets; may be lazy(".spec", "X")
     description: str
     mapper: str = ""                             # default mapper; "" = runs no LLM graphs
     simulate: Callable[[Any, Any], Any] | None = None   # (spec, program) -> step Stats
@@ -141,6 +141,15 @@ class Family:
     # without JIT) and "too_big" (must raise a CapacityError); ``model`` may be an inline
     # Hugging Face config
     examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __getattribute__(self, name: str) -> Any:
+        # a lazy spec loads on first use: discovering the families for 'accsim --help' then
+        # costs no dataclass schemas (~10 ms a family)
+        value = object.__getattribute__(self, name)
+        if name == "spec" and isinstance(value, Lazy):
+            value = value.load()
+            object.__setattr__(self, "spec", value)
+        return value
 
     def __post_init__(self) -> None:
         if self.prefill not in ("batched", "token_by_token"):

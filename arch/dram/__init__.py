@@ -15,11 +15,10 @@ Component interface, for a family that puts a DRAM tier on its timeline (``tier`
   tier's effective bandwidth and latency; results are cached per (config, pattern).
 A family states which it uses per tier. Neither form imports another family.
 """
-from accsim.arch.dram.spec import DramConfig, DramSpec
 from accsim.registry import Family, lazy
 
 FAMILY = Family(
-    name="dram", spec=DramSpec,
+    name="dram", spec=lazy(".spec", "DramSpec"),
     description="DRAM memory standards (GDDR6, HBM2, HBM3, DDR4, DDR5, LPDDR5): trace-driven with 'accsim dram'; "
                 "PIM presets extend them",
     usage="accsim dram --standard {preset} --trace FILE", component=True,
@@ -27,4 +26,4 @@ FAMILY = Family(
     metrics={"dram_trace": lazy(".validation", "metric_dram_trace")},
 )
 
-__all__ = ["DramConfig", "DramSpec", "FAMILY"]
+__all__ = ["FAMILY"]

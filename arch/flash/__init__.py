@@ -6,15 +6,14 @@ interface: ``serve`` cycle-level, ``characterise`` bandwidth and latency), ``che
 independent referee of a run), ``cli`` (``accsim flash``). Garbage collection and wear are out
 of scope (a fresh drive). A family states which form it uses; neither imports another family.
 """
-from accsim.arch.flash.spec import FlashConfig, FlashSpec
 from accsim.registry import Family, lazy
 
 FAMILY = Family(
-    name="flash", spec=FlashSpec,
+    name="flash", spec=lazy(".spec", "FlashSpec"),
     description="NAND flash arrays (channels x dies x planes, tR/tPROG, bus): trace-driven with "
                 "'accsim flash'; computational storage composes them",
     usage="accsim flash --preset {preset} --trace FILE", component=True,
     commands={"flash": lazy(".cli", "flash_cmd")},
 )
 
-__all__ = ["FlashConfig", "FlashSpec", "FAMILY"]
+__all__ = ["FAMILY"]

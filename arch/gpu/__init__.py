@@ -1,14 +1,20 @@
 """gpu family: roofline + framework-overhead baseline for GPUs and server CPUs.
 
 The model (``model``: simulate, schedule) and its numba kernels load on first use; importing
-the package only brings the spec schema and the family record.
+the package only brings the family record (the spec schema loads on first use).
 
 Contract: ``model.simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed
 times (host launch, device kernels, stalls) sum to the step latency.
 """
-from accsim.arch.gpu.spec import GpuSpec
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from accsim.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
+
+if TYPE_CHECKING:
+    from accsim.arch.gpu.spec import GpuSpec
 
 
 def _devices(spec: GpuSpec) -> int:
@@ -16,7 +22,7 @@ def _devices(spec: GpuSpec) -> int:
 
 
 FAMILY = Family(
-    name="gpu", spec=GpuSpec, mapper="gpu-kernels",
+    name="gpu", spec=lazy(".spec", "GpuSpec"), mapper="gpu-kernels",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
     roofs=lazy(".spec", "roofs"),
     chips_field="devices", chips_per_report=_devices, model_tiers=lazy(".tiers", "model_tiers"),
@@ -28,4 +34,4 @@ FAMILY = Family(
               "too_big": {"arch": "t4", "model": "llama2-70b", "gen": 2}},
 )
 
-__all__ = ["GpuSpec", "FAMILY"]
+__all__ = ["FAMILY"]

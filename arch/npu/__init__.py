@@ -3,14 +3,20 @@
 ``spec`` holds the schema; ``tiles`` the tile task graphs of one kernel on one die; ``model``
 the family's simulate/schedule; ``systolic`` the SCALE-Sim-exact fold schedule behind
 ``accsim gemm`` on systolic presets; ``cli`` the ``gemm`` command. Models load on first use;
-importing the package only brings the spec schema and the family record.
+importing the package only brings the family record (the spec schema loads on first use).
 
 Contract: ``model.simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed
 times (kernel launches, kernels, collectives, stalls) sum to the step latency.
 """
-from accsim.arch.npu.spec import NpuSpec
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from accsim.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
+
+if TYPE_CHECKING:
+    from accsim.arch.npu.spec import NpuSpec
 
 
 def _packages(spec: NpuSpec) -> int:
@@ -18,7 +24,7 @@ def _packages(spec: NpuSpec) -> int:
 
 
 FAMILY = Family(
-    name="npu", spec=NpuSpec, mapper="npu-tiles",
+    name="npu", spec=lazy(".spec", "NpuSpec"), mapper="npu-tiles",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
     roofs=lazy(".spec", "roofs"), work_kind=lazy(".spec", "work_kind"),
     chips_field="system.chips", chips_per_report=_packages,
@@ -31,4 +37,4 @@ FAMILY = Family(
               "too_big": {"arch": "ascend-910b", "model": "llama2-70b", "gen": 2}},
 )
 
-__all__ = ["NpuSpec", "FAMILY"]
+__all__ = ["FAMILY"]

@@ -3,14 +3,20 @@
 ``spec`` holds the schema; ``ir`` the vocabulary of an rdu Program; ``tiers`` the HBM and DDR
 tiers, characterised by the shared DRAM component; ``model`` the family's simulate/schedule
 (sections of pipelined stages on the shared task-graph engine). Models load on first use;
-importing the package only brings the spec schema and the family record.
+importing the package only brings the family record (the spec schema loads on first use).
 
 Contract: ``model.simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed
 times (kernel launch, program load, the sections' op kinds) sum to the step latency.
 """
-from accsim.arch.rdu.spec import RduSpec
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from accsim.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
+
+if TYPE_CHECKING:
+    from accsim.arch.rdu.spec import RduSpec
 
 
 def _sockets(spec: RduSpec) -> int:
@@ -18,7 +24,7 @@ def _sockets(spec: RduSpec) -> int:
 
 
 FAMILY = Family(
-    name="rdu", spec=RduSpec, mapper="rdu-sections",
+    name="rdu", spec=lazy(".spec", "RduSpec"), mapper="rdu-sections",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
     roofs=lazy(".spec", "roofs"),
     chips_field="system.sockets", chips_per_report=_sockets,
@@ -31,4 +37,4 @@ FAMILY = Family(
                           "overrides": {"ddr.capacity_GiB": 64}}},
 )
 
-__all__ = ["RduSpec", "FAMILY"]
+__all__ = ["FAMILY"]
