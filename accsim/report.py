@@ -195,17 +195,25 @@ def _explorer(columns: list[str], rows: list[tuple], axes: list[str], div_id: st
     x0 = axes[0] if axes and axes[0] in numeric else numeric[0]
     y0 = next((m for m in ("tokens_per_s", "latency_s") if m in numeric), numeric[-1])
     colour = next((a for a in axes if a != x0), x0)
-    codes, ticks = _colour_codes(data[colour])
     hover = ["<br>".join(f"{a} = {data[a][i]}" for a in axes) for i in range(len(rows))]
-    trace = go.Scatter(x=data[x0], y=data[y0], mode="markers", text=hover,
-                       hovertemplate="%{text}<br>x = %{x:.4g}<br>y = %{y:.4g}<extra></extra>",
-                       marker=dict(size=9, color=codes, colorscale="Viridis", showscale=True,
-                                   colorbar=dict(title=label_of(colour), **ticks)))
-    fig = go.Figure([trace])
+    groups = _colour_groups(data[colour])
+    template = "%{text}<br>x = %{x:.4g}<br>y = %{y:.4g}<extra></extra>"
+    if groups is None:      # many numeric values: one trace on a colour scale
+        members = [list(range(len(rows)))]
+        traces = [go.Scatter(x=data[x0], y=data[y0], mode="markers", text=hover, hovertemplate=template,
+                             marker=dict(size=9, color=data[colour], colorscale="Viridis", showscale=True,
+                                         colorbar=dict(title=label_of(colour))))]
+    else:                   # a few values (or names): a trace and a legend entry per value
+        members = [idx for _, idx in groups]
+        traces = [go.Scatter(x=[data[x0][i] for i in idx], y=[data[y0][i] for i in idx], mode="markers",
+                             name=f"{label_of(colour)} = {value}", text=[hover[i] for i in idx],
+                             hovertemplate=template, marker=dict(size=9)) for value, idx in groups]
+    fig = go.Figure(traces)
 
     def menu(axis: str, x: float, y: float) -> dict:
         return dict(buttons=[dict(label=label_of(c), method="update",
-                                  args=[{axis: [data[c]]}, {f"{axis}axis.title.text": label_of(c)}])
+                                  args=[{axis: [[data[c][i] for i in idx] for idx in members]},
+                                        {f"{axis}axis.title.text": label_of(c)}])
                              for c in numeric],
                     active=numeric.index(x0 if axis == "x" else y0), x=x, y=y, xanchor="left",
                     yanchor="top", direction="down", showactive=True)
@@ -223,12 +231,16 @@ def _explorer(columns: list[str], rows: list[tuple], axes: list[str], div_id: st
     return _figure_html(fig, div_id)
 
 
-def _colour_codes(values: Sequence[Any]) -> tuple[list[float], dict]:
-    """Numbers colour by value; other values by their rank, with their names on the colour bar."""
-    if all(_number(v) for v in values):
-        return list(values), {}
-    names = sorted({str(v) for v in values})
-    return [names.index(str(v)) for v in values], dict(tickvals=list(range(len(names))), ticktext=names)
+def _colour_groups(values: Sequence[Any]) -> list[tuple[Any, list[int]]] | None:
+    """(value, row indices) per distinct value, sorted, for a legend; None for more than
+    MAX_CATEGORIES numeric values (a colour scale reads those better)."""
+    from accsim.plots import MAX_CATEGORIES
+    distinct = set(values)
+    numeric = all(_number(v) for v in distinct)
+    if numeric and len(distinct) > MAX_CATEGORIES:
+        return None
+    ordered = sorted(distinct) if numeric else sorted(distinct, key=str)
+    return [(value, [i for i, v in enumerate(values) if v == value]) for value in ordered]
 
 
 def _point_label(columns: list[str], row: tuple, axes: Sequence[str]) -> str:

@@ -58,6 +58,7 @@ def test_sweep_report_holds_plots_points_spec_and_sources(sweep_db, tmp_path):
     assert "NVIDIA T4 datasheet: boost clock 1590 MHz" in page    # a preset figure with its source
     assert "are the ones this sweep ran" in page
     assert 'id="explore-' in page and "throughput [tokens/s]" in page
+    assert '"name":"prompt = 16"' in page and '"name":"prompt = 32"' in page    # a legend entry per value
 
 
 def test_reports_are_reproducible_bytes(sweep_db, run_stats, tmp_path):
@@ -162,8 +163,16 @@ def test_reports_render_in_a_real_browser_without_errors(sweep_db, run_stats, tm
                 page.wait_for_selector(".js-plotly-plot .main-svg")
                 plots = page.locator(".js-plotly-plot").count()
                 assert plots == (2 if points else 3)
-                if points:       # the explorer draws every finished point; sorting runs
-                    assert page.locator(".js-plotly-plot").first.locator(".scatterlayer .point").count() == points
+                if points:       # the explorer draws every finished point; its menus and sorting run
+                    explorer = page.locator(".js-plotly-plot").first
+                    assert explorer.locator(".scatterlayer .point").count() == points
+                    page.evaluate("""() => {
+                        const gd = document.querySelector('.js-plotly-plot');
+                        const b = gd.layout.updatemenus[1].buttons;      // y: the last column
+                        return Plotly.update(gd, b[b.length - 1].args[0], b[b.length - 1].args[1]);
+                    }""")
+                    assert explorer.locator(".scatterlayer .point").count() == points
+                    assert "ytitle" in explorer.inner_html()
                     page.locator("table.sortable th").nth(1).click()
                 shot = tmp_path / f"{Path(source).stem}.png"
                 page.screenshot(path=str(shot))
