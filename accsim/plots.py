@@ -3,7 +3,7 @@ validation parity plot."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -51,6 +51,14 @@ def _numeric(values: Sequence[Any]) -> bool:
 def _sorted_values(values: Sequence[Any]) -> list[Any]:
     distinct = set(values)
     return sorted(distinct) if _numeric(list(distinct)) else sorted(distinct, key=str)
+
+
+def series_values(values: Sequence[Any]) -> list[Any] | None:
+    """The distinct values of a colour column, sorted, each to be a series with a legend entry;
+    None for more than MAX_CATEGORIES numbers (a colour scale reads those better)."""
+    if _numeric(values) and len(set(values)) > MAX_CATEGORIES:
+        return None
+    return _sorted_values(values)
 
 
 def _sweep_title(db: str | Path, spec_id: str | None) -> str:
@@ -113,11 +121,12 @@ def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool
     """One panel: a series per colour value (a legend), or a colour bar for many values."""
     order = np.argsort(points["x"], kind="stable")
     values = points["color"]
-    if color and _numeric(values) and len(set(values)) > MAX_CATEGORIES:
+    series = series_values(values)
+    if color and series is None:
         sc = ax.scatter(points["x"], points["y"], c=np.asarray(values, float), cmap="viridis", s=18)
         fig.colorbar(sc, ax=ax, label=label_of(color))
         return
-    for value in _sorted_values(values):
+    for value in series:
         mask = np.array([v == value for v in values])[order]
         ax.plot(points["x"][order][mask], points["y"][order][mask], "-o" if lines else "o", ms=4, lw=1.2,
                 label=f"{label_of(color)} = {value}" if color else None)
@@ -126,29 +135,49 @@ def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool
 PHASES = ("prefill", "decode")
 
 
-def read_run_stats(path: str | Path) -> dict[str, Any]:
-    """The stats of an ``accsim run --json`` file (an error naming the file otherwise)."""
+def read_run_payload(path: str | Path) -> dict[str, Any]:
+    """The whole ``accsim run --json`` file, checked to hold a run's stats (an error naming the
+    file otherwise)."""
     import json
     try:
         data = json.loads(Path(path).read_text())
         stats = data["stats"]
-        return {"scenario": stats["scenario"], **{phase: stats[phase] for phase in PHASES}}
+        stats["scenario"], *(stats[phase] for phase in PHASES)
+        return data
     except (OSError, UnicodeDecodeError) as exc:
         raise AccsimError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     except (ValueError, KeyError, TypeError):
         raise AccsimError(f"{path}: not the stats of 'accsim run' (expected its --json output)") from None
 
 
+def run_stats(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A run payload's scenario and per-phase stats."""
+    stats = payload["stats"]
+    return {"scenario": stats["scenario"], **{phase: stats[phase] for phase in PHASES}}
+
+
+def read_run_stats(path: str | Path) -> dict[str, Any]:
+    """The scenario and per-phase stats of an ``accsim run --json`` file."""
+    return run_stats(read_run_payload(path))
+
+
+def breakdown_parts(stats: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(phases that ran, op kinds by total exposed time, largest first, units) of a run: what
+    a breakdown chart draws, in its order."""
+    phases = [p for p in PHASES if stats[p].get("latency_s", 0) > 0]
+    kinds = sorted({k for p in phases for k in stats[p]["by_op_kind"]},
+                   key=lambda k: -sum(stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) for p in phases))
+    units = sorted({u for p in phases for u in stats[p]["by_unit"]})
+    return phases, kinds, units
+
+
 def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
     """Where a run's time goes, per phase: exposed time per op kind stacked (the bars' heights
     are the phase latencies) and each unit's busy time. Returns the op kinds drawn."""
     stats = read_run_stats(stats_path)
-    phases = [p for p in PHASES if stats[p].get("latency_s", 0) > 0]
+    phases, kinds, units = breakdown_parts(stats)
     if not phases:
         raise AccsimError(f"{stats_path}: the run has no simulated phase to break down")
-    kinds = sorted({k for p in phases for k in stats[p]["by_op_kind"]},
-                   key=lambda k: -sum(stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) for p in phases))
-    units = sorted({u for p in phases for u in stats[p]["by_unit"]})
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
     cmap = plt.get_cmap("tab20")

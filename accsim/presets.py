@@ -186,3 +186,11 @@ def preset_reference_problems(refs: Sequence[tuple[str, str, str, str]]) -> list
         if found != family:
             problems.append(f"{field}: '{name}' is a {found} preset; name a {family} preset (e.g. {example})")
     return problems
+
+
+def source_of(path: str, sources: Mapping[str, str]) -> str:
+    """The source of a spec field: the entry for the field or for the closest section above it
+    ('' when none covers it)."""
+    parts = path.split(".")
+    return next((sources[key] for key in (".".join(parts[:n]) for n in range(len(parts), 0, -1))
+                 if key in sources), "")

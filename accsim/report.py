@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from accsim.errors import AccsimError
+from accsim.plots import PHASES, breakdown_parts, read_run_payload, run_stats, series_values
+from accsim.presets import source_of
 from accsim.units import label_of
 
 HEADLINE_METRICS = ("latency_s", "ttft_s", "tpot_s", "tokens_per_s", "decode_tokens_per_s",
@@ -103,16 +105,6 @@ def _page(title: str, sections: Sequence[str]) -> str:
             + "".join(sections) + f"<script>{SORT_SCRIPT}</script></body></html>\n")
 
 
-def source_of(path: str, sources: Mapping[str, str]) -> str:
-    """The source of a spec field: the entry for the field or for the closest section above it."""
-    parts = path.split(".")
-    for n in range(len(parts), 0, -1):
-        key = ".".join(parts[:n])
-        if key in sources:
-            return sources[key]
-    return ""
-
-
 def _flat(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(data, Mapping) and data:
         return [item for k, v in data.items() for item in _flat(v, f"{prefix}{k}.")]
@@ -136,14 +128,11 @@ def config_html(resolved: Mapping[str, Any]) -> str:
 def _breakdown_figures(stats: Mapping[str, Any]) -> list[Any]:
     """Exposed time per op kind stacked per phase, and busy time per unit per phase."""
     go = _plotly()
-    phases = [p for p in ("prefill", "decode") if stats[p].get("latency_s", 0) > 0]
-    kinds = sorted({k for p in phases for k in stats[p]["by_op_kind"]},
-                   key=lambda k: -sum(stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) for p in phases))
+    phases, kinds, units = breakdown_parts(stats)
     exposed = go.Figure([go.Bar(name=k, x=phases, y=[stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) * 1e3
                                                      for p in phases]) for k in kinds])
     exposed.update_layout(barmode="stack", title="where the time goes (exposed time per op kind)",
                           yaxis_title="exposed time [ms]", height=480, **STACK_LAYOUT)
-    units = sorted({u for p in phases for u in stats[p]["by_unit"]})
     busy = go.Figure([go.Bar(name=p, x=units, y=[stats[p]["by_unit"].get(u, {}).get("busy_s", 0) * 1e3
                                                  for u in units]) for p in phases])
     busy.update_layout(barmode="group", title="busy time per unit", yaxis_title="busy time [ms]", height=420)
@@ -152,9 +141,8 @@ def _breakdown_figures(stats: Mapping[str, Any]) -> list[Any]:
 
 def run_report(stats_path: str | Path) -> str:
     """The HTML report of an ``accsim run --json`` file."""
-    from accsim.plots import read_run_stats
-    stats = read_run_stats(stats_path)
-    payload = json.loads(Path(stats_path).read_text())
+    payload = read_run_payload(stats_path)
+    stats = run_stats(payload)
     full = payload["stats"]
     sc = stats["scenario"]
     title = f"{sc['model']} on {sc['arch']}: batch {sc['batch']}, prompt {sc['prompt']}, gen {sc['gen']}"
@@ -162,7 +150,7 @@ def run_report(stats_path: str | Path) -> str:
     headline.append(("parameters", full.get("model", {}).get("num_params", "")))
     sections = ["<h2>Results</h2>", table_html(("metric", "value"), headline),
                 "<h2>Scenario</h2>", table_html(("field", "value"), _flat(sc))]
-    if any(stats[p].get("latency_s", 0) > 0 for p in ("prefill", "decode")):
+    if any(stats[p].get("latency_s", 0) > 0 for p in PHASES):
         sections.append("<h2>Where the time goes</h2>")
         sections += [_figure_html(fig, f"breakdown-{i}") for i, fig in enumerate(_breakdown_figures(stats))]
     from accsim.roofline import roofline_figure
@@ -232,15 +220,11 @@ def _explorer(columns: list[str], rows: list[tuple], axes: list[str], div_id: st
 
 
 def _colour_groups(values: Sequence[Any]) -> list[tuple[Any, list[int]]] | None:
-    """(value, row indices) per distinct value, sorted, for a legend; None for more than
-    MAX_CATEGORIES numeric values (a colour scale reads those better)."""
-    from accsim.plots import MAX_CATEGORIES
-    distinct = set(values)
-    numeric = all(_number(v) for v in distinct)
-    if numeric and len(distinct) > MAX_CATEGORIES:
-        return None
-    ordered = sorted(distinct) if numeric else sorted(distinct, key=str)
-    return [(value, [i for i, v in enumerate(values) if v == value]) for value in ordered]
+    """(value, row indices) per series of a colour column (``plots.series_values``), or None
+    for a colour scale."""
+    series = series_values(values)
+    return None if series is None else [(value, [i for i, v in enumerate(values) if v == value])
+                                        for value in series]
 
 
 def _point_label(columns: list[str], row: tuple, axes: Sequence[str]) -> str:
@@ -296,7 +280,7 @@ def _named(spec_raw: Mapping[str, Any], field: str) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values if isinstance(v, str) and v))
 
 
-def _spec_section(db: str | Path, spec: Mapping[str, Any], raw_text: str) -> str:
+def _spec_section(db: str | Path, spec: Mapping[str, Any]) -> str:
     from accsim.presets import resolve_preset
     from accsim.results import failure_reasons, read_table
     import yaml
@@ -304,7 +288,7 @@ def _spec_section(db: str | Path, spec: Mapping[str, Any], raw_text: str) -> str
     ok = [r for r in rows if r[columns.index("status")] == "ok"]
     axes = [a for a in spec["axes"] if a in columns]
     sid = spec["spec_id"]
-    raw = json.loads(raw_text) if raw_text else {}
+    raw = spec["spec"]
     parts = [f"<h2>Spec {html.escape(sid)}: {html.escape(str(spec['source']))}</h2>",
              f"<p>{spec['points']} points: {spec['ok']} ok, {spec['failed']} failed.</p>",
              "<h3>Explore</h3>", _explorer(columns, ok, axes, f"explore-{sid}"),
@@ -329,17 +313,16 @@ def _spec_section(db: str | Path, spec: Mapping[str, Any], raw_text: str) -> str
 
 def sweep_report(db: str | Path, spec_id: str | None = None) -> str:
     """The HTML report of a sweep database (every spec it holds, or one)."""
-    from accsim.results import _query, read_specs
+    from accsim.results import read_specs
     specs = [s for s in read_specs(db) if spec_id in (None, s["spec_id"])]
     if not specs:
         raise AccsimError(f"{db}: holds no sweep spec to report (run 'accsim sweep SPEC --db {db}')")
-    texts = dict(_query(db, lambda conn: conn.execute("SELECT spec_id, spec FROM specs").fetchall()))
     summary = table_html(("spec", "file", "axes", "points", "ok", "failed"),
                          [(s["spec_id"], s["source"], ", ".join(s["axes"]), s["points"], s["ok"], s["failed"])
                           for s in specs])
     sources = ", ".join(dict.fromkeys(str(s["source"]) for s in specs))
     return _page(f"accsim sweep report: {sources}",
-                 ["<h2>Specs</h2>", summary, *(_spec_section(db, s, texts.get(s["spec_id"]) or "") for s in specs)])
+                 ["<h2>Specs</h2>", summary, *(_spec_section(db, s) for s in specs)])
 
 
 def write_report(source: str | Path, out: str | Path, spec_id: str | None = None) -> str:

@@ -170,18 +170,20 @@ def _query(path: str | Path, action: Callable[[sqlite3.Connection], T]) -> T:
 
 
 def read_specs(path: str | Path) -> list[dict[str, Any]]:
-    """The specs a database holds, oldest first: id, source, axes, points, ok, failed."""
+    """The specs a database holds, oldest first: id, source, the spec itself (its mapping as
+    the sweep read it), axes, points, ok, failed."""
     def specs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         if not conn.execute("SELECT name FROM sqlite_master WHERE name = 'specs'").fetchone():
             return []
         rows = conn.execute(
-            "SELECT s.spec_id, s.source, s.axes, s.points, s.recorded_at, "
+            "SELECT s.spec_id, s.source, s.axes, s.points, s.recorded_at, s.spec, "
             "SUM(p.status = 'ok'), SUM(p.status IS NOT NULL AND p.status != 'ok') FROM specs s "
             "LEFT JOIN spec_points sp ON sp.spec_id = s.spec_id "
             "LEFT JOIN points p ON p.point_id = sp.point_id "
             "GROUP BY s.spec_id ORDER BY s.recorded_at, s.spec_id").fetchall()
-        return [{"spec_id": r[0], "source": r[1], "axes": json.loads(r[2]), "points": r[3],
-                 "recorded_at": r[4], "ok": r[5] or 0, "failed": r[6] or 0} for r in rows]
+        return [{"spec_id": r[0], "source": r[1], "spec": json.loads(r[5]) if r[5] else {},
+                 "axes": json.loads(r[2]), "points": r[3], "recorded_at": r[4], "ok": r[6] or 0,
+                 "failed": r[7] or 0} for r in rows]
     return _query(path, specs)
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from accsim.errors import AccsimError
-
-PHASES = ("prefill", "decode")
+from accsim.plots import PHASES
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,8 @@ def roofline_figure(payload: Mapping[str, Any]) -> Any | None:
 
 def plot_roofline(stats_path: str | Path, out: str | Path) -> int:
     """The roofline of an ``accsim run --json`` file as a figure (png/svg/pdf); returns the points."""
-    import json
-    from accsim.plots import pyplot, read_run_stats, save_figure
-    read_run_stats(stats_path)       # a clear error for a file that is not a run's stats
-    payload = json.loads(Path(stats_path).read_text())
+    from accsim.plots import pyplot, read_run_payload, save_figure
+    payload = read_run_payload(stats_path)
     points, hidden = roof_points(payload["stats"])
     if not points:
         raise AccsimError(f"{stats_path}: no op kind has FLOPs, bytes and exposed time (stats written by "

@@ -53,7 +53,7 @@ def list_cmd(what: str | None) -> None:
 def show_preset(preset: str, sets: tuple[str, ...]) -> None:
     """Every field of a preset: value, unit, help and source."""
     from accsim import config
-    from accsim.presets import parse_set_options, resolve_preset
+    from accsim.presets import parse_set_options, resolve_preset, source_of
     from accsim.registry import families
 
     p = resolve_preset(preset, parse_set_options(sets))
@@ -65,8 +65,7 @@ def show_preset(preset: str, sets: tuple[str, ...]) -> None:
         for part in info.path.split("."):
             node = getattr(node, part)
         in_preset = _has_path(p.data, info.path)
-        source = next((p.sources[k] for k in _prefixes(info.path) if k in p.sources),
-                      "(set, no source given)" if in_preset else "schema default")
+        source = source_of(info.path, p.sources) or ("(set, no source given)" if in_preset else "schema default")
         table.add_row(info.path, str(node), info.unit, info.help, source)
     console.print(table)
 
@@ -78,7 +77,3 @@ def _has_path(data: Any, path: str) -> bool:
         data = data[part]
     return True
 
-
-def _prefixes(path: str) -> list[str]:
-    parts = path.split(".")
-    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
