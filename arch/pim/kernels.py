@@ -236,7 +236,9 @@ def repeat_steps(rule_ptr, rule_next, rule_lat, rule_win, n_levels, n_cmd, max_l
 @njit(cache=True)
 def _record_last(ready, hist, head, level_off, level_size, path, cmd, t, sc, rule_ptr, rule_next,
                  rule_lat, rule_win, n_levels, n_cmd):
-    """Record the last command of a run at ``t`` (as the general path records one command)."""
+    """Record the last command of a run at ``t``, as the general path records one command. The
+    general path writes this loop out: calling here per command (inlined or not) measured 40 ->
+    57-80 ms per GPT-3 XL pass, so the two stay separate."""
     for lvl in range(n_levels):
         key = lvl * n_cmd + cmd
         if rule_ptr[key] == rule_ptr[key + 1]:
