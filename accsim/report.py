@@ -11,7 +11,7 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from accsim.errors import AccsimError
 from accsim.plots import PHASES, breakdown_parts, read_run_payload, run_stats, series_values
@@ -311,8 +311,10 @@ def _spec_section(db: str | Path, spec: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def sweep_report(db: str | Path, spec_id: str | None = None) -> str:
-    """The HTML report of a sweep database (every spec it holds, or one)."""
+def sweep_report(db: str | Path, spec_id: str | None = None,
+                 on_spec: Callable[[int, int], None] = lambda done, total: None) -> str:
+    """The HTML report of a sweep database (every spec it holds, or one); ``on_spec(done,
+    total)`` follows each spec's section (a progress display)."""
     from accsim.results import read_specs
     specs = [s for s in read_specs(db) if spec_id in (None, s["spec_id"])]
     if not specs:
@@ -321,16 +323,20 @@ def sweep_report(db: str | Path, spec_id: str | None = None) -> str:
                          [(s["spec_id"], s["source"], ", ".join(s["axes"]), s["points"], s["ok"], s["failed"])
                           for s in specs])
     sources = ", ".join(dict.fromkeys(str(s["source"]) for s in specs))
-    return _page(f"accsim sweep report: {sources}",
-                 ["<h2>Specs</h2>", summary, *(_spec_section(db, s) for s in specs)])
+    sections = []
+    for spec in specs:
+        sections.append(_spec_section(db, spec))
+        on_spec(len(sections), len(specs))
+    return _page(f"accsim sweep report: {sources}", ["<h2>Specs</h2>", summary, *sections])
 
 
-def write_report(source: str | Path, out: str | Path, spec_id: str | None = None) -> str:
+def write_report(source: str | Path, out: str | Path, spec_id: str | None = None,
+                 on_spec: Callable[[int, int], None] = lambda done, total: None) -> str:
     """Write the report of a sweep database or of a run's STATS.json to ``out``; returns what it
-    reported ('run' or 'sweep')."""
+    reported ('run' or 'sweep'). ``on_spec`` follows a sweep report's specs."""
     from accsim.files import open_output
     kind = "run" if str(source).endswith(".json") else "sweep"
-    page = run_report(source) if kind == "run" else sweep_report(source, spec_id)
+    page = run_report(source) if kind == "run" else sweep_report(source, spec_id, on_spec)
     with open_output(out) as fh:
         fh.write(page)
     return kind

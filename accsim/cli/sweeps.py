@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console, rich_console, tables_off_stdout
+from accsim.cli.common import cli, console, progress_bar, rich_console, tables_off_stdout
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -159,8 +159,9 @@ def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_go
 @click.option("--html", "html_path", required=True, type=OUTPUT,
               help="the report: one self-contained HTML file ('-': standard output)")
 @click.option("--spec", "spec", default=None, metavar="ID|latest", help="a sweep database: only this spec")
+@click.option("--quiet", is_flag=True, help="no progress bar")
 @tables_off_stdout("html_path")
-def report_cmd(source: str, html_path: str, spec: str | None) -> None:
+def report_cmd(source: str, html_path: str, spec: str | None, quiet: bool) -> None:
     """Write a shareable, offline HTML report of a sweep database or of a run's STATS.json:
     interactive plots (SVG export), tables, the resolved configuration and every figure's source."""
     from accsim.report import write_report
@@ -169,5 +170,6 @@ def report_cmd(source: str, html_path: str, spec: str | None) -> None:
     if spec is not None and source.endswith(".json"):
         raise click.UsageError("--spec selects a spec of a sweep database, not of a run's STATS.json")
     spec_id = resolve_spec_id(source, spec) if spec is not None else None
-    kind = write_report(source, html_path, spec_id)
+    with progress_bar("writing the report: specs", quiet) as on_spec:
+        kind = write_report(source, html_path, spec_id, on_spec)
     console.print(f"{kind} report -> {html_path}")
