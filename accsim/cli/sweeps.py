@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console, progress_bar, rich_console, tables_off_stdout
+from accsim.cli.common import cli, console, new_table, progress_bar, rich_console, tables_off_stdout
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -86,7 +86,6 @@ def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_pa
 
 def _print_results_summary(db_path: str, spec_id: str | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     from accsim.results import failure_reasons, read_specs, read_table
 
@@ -94,7 +93,7 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
     status = [r[columns.index("status")] for r in rows]
     console.print(f"{len(rows)} points ({status.count('ok')} ok, {len(rows) - status.count('ok')} "
                   f"failed); {len(columns)} columns")
-    specs = Table(title="specs in this database", title_justify="left")
+    specs = new_table("specs in this database")
     for c in ("spec", "file", "axes", "points", "ok", "failed", "recorded"):
         specs.add_column(c, justify="right" if c in ("points", "ok", "failed") else "left")
     for s in read_specs(db_path):
@@ -104,7 +103,7 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
     console.print(specs)
     reasons = failure_reasons(columns, rows)
     if reasons:
-        why = Table(title="why points failed", title_justify="left")
+        why = new_table("why points failed")
         for c in ("reason", "points", "e.g. point"):
             why.add_column(c, overflow="fold", justify="right" if c == "points" else "left")
         for reason, count, example in reasons:
