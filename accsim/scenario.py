@@ -147,13 +147,16 @@ def field_docs() -> str:
     return "\n".join(lines)
 
 
-def click_options(command: Callable) -> Callable:
+def click_options(command: Callable | None = None, *, only: tuple[str, ...] = ()) -> Callable:
     """Decorate a click command with one option per scenario field (``overrides`` as
-    ``--set KEY=VALUE``, repeatable); the command receives them under the field names."""
+    ``--set KEY=VALUE``, repeatable), or only the fields named in ``only``; the command receives
+    them under the field names. ``@click_options`` or ``@click_options(only=(...))``."""
+    if command is None:
+        return lambda cmd: click_options(cmd, only=only)
     import click
 
     from accsim.completion import BY_UNIT
-    for f in reversed(FIELDS):
+    for f in reversed([f for f in FIELDS if not only or f.name in only]):
         tp, meta, name = TYPES[f.name], f.metadata, f.name
         flag = "--" + name.replace("_", "-")
         if name == "overrides":

@@ -2,7 +2,7 @@
 
 Every user error (bad option, unknown name, bad YAML, impossible configuration) ends in
 ``error: ...`` lines on stderr and a non-zero exit code, never a traceback. Commands live in
-one module per group (``info``, ``run``, ``sweeps``, ``validate``); families add their own
+one module per group (``info``, ``run``, ``serve``, ``sweeps``, ``validate``); families add their own
 (``Family.commands``: ``accsim dram``, ``accsim gemm``).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import click
 
-from accsim.cli import info, run, sweeps, validate  # noqa: F401  (each adds its commands)
+from accsim.cli import info, run, serve, sweeps, validate  # noqa: F401  (each adds its commands)
 from accsim.cli.common import cli
 from accsim.errors import AccsimError, printable
 

@@ -1,0 +1,88 @@
+"""What ``accsim serve`` writes besides its JSON: per-request CSV, plots, a Perfetto timeline."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from accsim.files import write_atomic
+from accsim.serving.engine import Outcome
+from accsim.serving.metrics import per_request
+
+TIMELINE_MAX_ITERATIONS = 100_000    # beyond this, the timeline keeps evenly spaced iterations
+
+
+def series_sample(series: dict, points: int) -> dict:
+    """The per-iteration series at most ``points`` long (evenly spaced iterations, the last kept)."""
+    n = series["end_s"].size
+    keep = np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+    return {"iterations": int(n), "kept": int(keep.size),
+            **{k: v[keep].tolist() for k, v in series.items()}}
+
+
+def write_requests_csv(path: str | Path, outcome: Outcome) -> None:
+    rows = per_request(outcome)
+    names = list(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["request", *names])
+    for i in range(rows["e2e_s"].size):
+        writer.writerow([i, *(_cell(rows[n][i]) for n in names)])
+    write_atomic(path, out.getvalue())
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else repr(float(value))
+    return str(int(value))
+
+
+def write_plot(path: str | Path, outcome: Outcome, figures: dict) -> None:
+    """Batch, waiting requests and KV use over time; TTFT and TPOT distributions."""
+    from accsim.plots import pyplot, save_figure
+    plt = pyplot()
+    s = outcome.series
+    rows = per_request(outcome)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), constrained_layout=True)
+    t = s["end_s"]
+    axes[0, 0].step(t, s["batch"], where="pre", label="sequences in the batch")
+    axes[0, 0].step(t, s["waiting"], where="pre", label="requests waiting")
+    axes[0, 0].set(xlabel="time [s]", ylabel="requests", title="batch and queue")
+    axes[0, 0].legend()
+    axes[0, 1].step(t, 100.0 * s["kv_blocks"] / max(1, outcome.capacity_blocks), where="pre")
+    axes[0, 1].set(xlabel="time [s]", ylabel="KV cache in use [%]", title="paged KV occupancy", ylim=(0, 105))
+    for ax, name, label in ((axes[1, 0], "ttft_s", "TTFT"), (axes[1, 1], "tpot_s", "TPOT")):
+        values = np.sort(rows[name][np.isfinite(rows[name])]) * 1e3
+        if values.size:
+            ax.plot(values, np.arange(1, values.size + 1) / values.size)
+            slo = figures["slo"][name]
+            if slo is not None:
+                ax.axvline(slo * 1e3, color="red", linestyle="--", label=f"SLO {slo * 1e3:g} ms")
+                ax.legend()
+        ax.set(xlabel=f"{label} [ms]", ylabel="fraction of requests", title=f"{label} distribution (CDF)")
+    fig.suptitle(f"{outcome.policy.name} batching: {len(outcome.requests)} requests")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def write_timeline(path: str | Path, outcome: Outcome) -> None:
+    """Chrome trace events: one slice per iteration (its kind and batch), counters for the
+    batch, the queue and the KV blocks in use."""
+    s = outcome.series
+    n = s["end_s"].size
+    keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_ITERATIONS)).round().astype(np.int64))
+    events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "serving engine"}},
+                          {"name": "thread_name", "ph": "M", "pid": 1, "tid": 1, "args": {"name": "iterations"}}]
+    for i in keep.tolist():
+        start_us, end_us = s["start_s"][i] * 1e6, s["end_s"][i] * 1e6
+        events.append({"name": str(s["kind"][i]), "ph": "X", "pid": 1, "tid": 1, "ts": start_us,
+                       "dur": end_us - start_us, "args": {"batch": int(s["batch"][i]),
+                                                           "prompt_tokens": int(s["prompt_tokens"][i])}})
+        events.append({"name": "load", "ph": "C", "pid": 1, "ts": start_us,
+                       "args": {"batch": int(s["batch"][i]), "waiting": int(s["waiting"][i]),
+                                "kv_blocks": int(s["kv_blocks"][i])}})
+    meta = {"iterations": int(n), "iterations_shown": int(keep.size), "policy": outcome.policy.name}
+    write_atomic(path, json.dumps({"traceEvents": events, "otherData": meta}))

@@ -1,0 +1,235 @@
+"""The requests a serving simulation answers: arrival time, prompt tokens, output tokens.
+
+They come from a trace file or from a seeded generator.
+
+Trace files (CSV with a header row, or JSON Lines with one object per line) in one of three
+column layouts, recognised by their column names:
+
+- accsim: ``arrival_s`` (seconds from the start), ``prompt_tokens``, ``output_tokens``;
+- the Azure LLM inference traces (AzurePublicDataset, 2023 and 2024): ``TIMESTAMP`` (a date
+  and time such as ``2023-11-16 18:15:46.6805900``), ``ContextTokens``, ``GeneratedTokens``;
+- BurstGPT: ``Timestamp`` (seconds), ``Request tokens``, ``Response tokens``; its failed
+  requests (``Response tokens`` 0) are left out and counted (``skipped_failed``).
+
+Arrivals are taken relative to the earliest one. Generators draw inter-arrival times
+(``poisson``: exponential; ``gamma``: a coefficient of variation ``cv`` > 1 makes bursts;
+``fixed``: a constant rate) and lengths from a distribution spec: ``fixed:N``,
+``uniform:LO,HI``, ``lognormal:MEDIAN,SIGMA`` (clipped to [1, 32768]) or an empirical
+histogram ``hist:TOKENS=WEIGHT,...``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from accsim.errors import ConfigError
+
+MAX_LENGTH_TOKENS = 32768        # lognormal draws are clipped here (a longer tail is a typo)
+LAYOUTS = {   # name -> (arrival column, prompt column, output column)
+    "accsim": ("arrival_s", "prompt_tokens", "output_tokens"),
+    "azure": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
+    "burstgpt": ("Timestamp", "Request tokens", "Response tokens"),
+}
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Requests sorted by arrival (ties keep their order): arrival_s, prompt and output tokens."""
+
+    arrival_s: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    source: str = ""
+    skipped_failed: int = 0
+    notes: tuple = field(default=())
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.arrival_s, kind="stable")
+        for name in ("arrival_s", "prompt", "output"):
+            values = np.asarray(getattr(self, name))[order]
+            values.setflags(write=False)
+            object.__setattr__(self, name, values)
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+    def describe(self) -> dict:
+        n = len(self)
+        span = float(self.arrival_s[-1] - self.arrival_s[0]) if n > 1 else 0.0
+        return {"source": self.source, "requests": n, "skipped_failed": self.skipped_failed,
+                "span_s": span, "rate_per_s": (n - 1) / span if span > 0 else 0.0,
+                "prompt_tokens_mean": float(self.prompt.mean()), "output_tokens_mean": float(self.output.mean()),
+                "prompt_tokens_total": int(self.prompt.sum()), "output_tokens_total": int(self.output.sum())}
+
+
+def check_lengths(prompt: np.ndarray, output: np.ndarray, where: str) -> None:
+    bad = [f"{where}: {name} tokens must be integers >= 1 (request {int(np.argmax(v < 1))} has {int(v.min())})"
+           for name, v in (("prompt", prompt), ("output", output)) if v.size and v.min() < 1]
+    if bad:
+        raise ConfigError(bad)
+
+
+# ---- generators -------------------------------------------------------------------------------
+
+def parse_length_dist(spec: str, option: str) -> tuple[str, tuple]:
+    """``fixed:N`` | ``uniform:LO,HI`` | ``lognormal:MEDIAN,SIGMA`` | ``hist:T=W,...`` -> (kind, args)."""
+    kind, _, args = spec.partition(":")
+    usage = (f"{option}: expected fixed:N, uniform:LO,HI, lognormal:MEDIAN,SIGMA or hist:TOKENS=WEIGHT,..., "
+             f"got {spec!r}")
+    try:
+        if kind == "fixed":
+            n = int(args)
+            if n >= 1:
+                return kind, (n,)
+        elif kind == "uniform":
+            lo, hi = (int(a) for a in args.split(","))
+            if 1 <= lo <= hi:
+                return kind, (lo, hi)
+        elif kind == "lognormal":
+            median, sigma = (float(a) for a in args.split(","))
+            if median >= 1 and sigma >= 0 and math.isfinite(median) and math.isfinite(sigma):
+                return kind, (median, sigma)
+        elif kind == "hist":
+            pairs = [p.split("=") for p in args.split(",")]
+            tokens = [int(t) for t, _ in pairs]
+            weights = [float(w) for _, w in pairs]
+            if min(tokens) >= 1 and min(weights) >= 0 and sum(weights) > 0 and all(map(math.isfinite, weights)):
+                return kind, (tuple(tokens), tuple(weights))
+    except ValueError:
+        pass
+    raise ConfigError([usage])
+
+
+def draw_lengths(rng: np.random.Generator, dist: tuple[str, tuple], n: int) -> np.ndarray:
+    kind, args = dist
+    if kind == "fixed":
+        return np.full(n, args[0], dtype=np.int64)
+    if kind == "uniform":
+        return rng.integers(args[0], args[1] + 1, size=n, dtype=np.int64)
+    if kind == "lognormal":
+        draws = rng.lognormal(math.log(args[0]), args[1], size=n)
+        return np.clip(np.rint(draws), 1, MAX_LENGTH_TOKENS).astype(np.int64)
+    tokens, weights = np.asarray(args[0], dtype=np.int64), np.asarray(args[1], dtype=float)
+    return tokens[rng.choice(tokens.size, size=n, p=weights / weights.sum())]
+
+
+ARRIVALS = ("poisson", "gamma", "fixed")
+
+
+def generate(n: int, rate_per_s: float, arrivals: str, prompt: str, output: str, seed: int,
+             cv: float = 1.0) -> Requests:
+    """``n`` requests at ``rate_per_s`` on average (the first at t=0); seeded, so equal
+    arguments give equal requests."""
+    problems = []
+    if n < 1:
+        problems.append(f"--requests: expected at least 1, got {n}")
+    if not (rate_per_s > 0 and math.isfinite(rate_per_s)):
+        problems.append(f"--rate: expected requests per second > 0, got {rate_per_s}")
+    if arrivals not in ARRIVALS:
+        problems.append(f"--arrivals: expected one of {', '.join(ARRIVALS)}, got {arrivals!r}")
+    if arrivals == "gamma" and not (cv > 0 and math.isfinite(cv)):
+        problems.append(f"--cv: the gamma arrivals' coefficient of variation must be > 0, got {cv}")
+    if problems:
+        raise ConfigError(problems)
+    prompt_dist = parse_length_dist(prompt, "--prompt-tokens")
+    output_dist = parse_length_dist(output, "--output-tokens")
+    rng = np.random.default_rng(seed)
+    mean_gap_s = 1.0 / rate_per_s
+    if arrivals == "poisson":
+        gaps = rng.exponential(mean_gap_s, size=n - 1)
+    elif arrivals == "gamma":
+        shape = 1.0 / cv ** 2          # a gamma of shape k has CV 1/sqrt(k)
+        gaps = rng.gamma(shape, mean_gap_s / shape, size=n - 1)
+    else:
+        gaps = np.full(n - 1, mean_gap_s)
+    arrival = np.concatenate([[0.0], np.cumsum(gaps)])
+    source = (f"{arrivals} arrivals at {rate_per_s:g}/s" + (f" (cv {cv:g})" if arrivals == "gamma" else "")
+              + f", prompt {prompt}, output {output}, seed {seed}")
+    return Requests(arrival, draw_lengths(rng, prompt_dist, n), draw_lengths(rng, output_dist, n), source)
+
+
+def at_once(n: int, prompt: int, output: int) -> Requests:
+    """``n`` equal requests, all at t=0 (the offline batch ``accsim run`` simulates)."""
+    return Requests(np.zeros(n), np.full(n, prompt, dtype=np.int64), np.full(n, output, dtype=np.int64),
+                    f"{n} requests at t=0, prompt {prompt}, output {output}")
+
+
+# ---- trace files -----------------------------------------------------------------------------
+
+def _rows(text: str, path: str) -> tuple[list[str], list[dict]]:
+    """(column names, rows) of a CSV or JSON Lines text."""
+    first = text.lstrip()[:1]
+    if first == "{":
+        rows = []
+        for i, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError([f"{path}:{i}: not a JSON object ({exc.msg})"]) from None
+            if not isinstance(row, dict):
+                raise ConfigError([f"{path}:{i}: expected a JSON object per line"])
+            rows.append(row)
+        columns = list(rows[0]) if rows else []
+        return columns, rows
+    reader = csv.DictReader(io.StringIO(text))
+    return list(reader.fieldnames or []), list(reader)
+
+
+def _layout(columns: list[str], path: str) -> str:
+    for name, needed in LAYOUTS.items():
+        if set(needed) <= set(columns):
+            return name
+    known = "; ".join(f"{name}: {', '.join(cols)}" for name, cols in LAYOUTS.items())
+    raise ConfigError([f"{path}: columns {', '.join(columns) or '(none)'} match no known layout "
+                       f"({known})"])
+
+
+def _seconds(value: object, layout: str) -> float:
+    if layout == "azure":
+        text = str(value).strip()
+        # Azure writes 7 fractional digits; Python parses up to 6
+        head, dot, frac = text.partition(".")
+        return datetime.fromisoformat(head + (dot + frac[:6] if dot else "")).timestamp()
+    return float(value)
+
+
+def read_trace(path: str | Path) -> Requests:
+    """Requests from a CSV or JSON Lines trace (see the module doc for the layouts)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"--trace: cannot read {path} ({exc.__class__.__name__}: {exc})"]) from None
+    columns, rows = _rows(text, str(path))
+    layout = _layout(columns, str(path))
+    arrival_col, prompt_col, output_col = LAYOUTS[layout]
+    arrival, prompt, output = [], [], []
+    skipped = 0
+    for i, row in enumerate(rows, start=2 if text.lstrip()[:1] != "{" else 1):
+        try:
+            t, p, o = _seconds(row[arrival_col], layout), int(row[prompt_col]), int(row[output_col])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError([f"{path}: row {i}: expected {arrival_col} as a time and {prompt_col}, "
+                               f"{output_col} as integers ({exc.__class__.__name__}: {exc})"]) from None
+        if layout == "burstgpt" and o == 0:
+            skipped += 1         # BurstGPT's failed requests
+            continue
+        if not math.isfinite(t) or p < 1 or o < 1:
+            raise ConfigError([f"{path}: row {i}: arrival must be finite and tokens >= 1 "
+                               f"(got {row[arrival_col]!r}, {p}, {o})"])
+        arrival.append(t)
+        prompt.append(p)
+        output.append(o)
+    if not arrival:
+        raise ConfigError([f"{path}: no requests (a header and at least one row are needed)"])
+    times = np.asarray(arrival, dtype=float)
+    return Requests(times - times.min(), np.asarray(prompt, dtype=np.int64), np.asarray(output, dtype=np.int64),
+                    f"{Path(path).name} ({layout} layout)", skipped)
