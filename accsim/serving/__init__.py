@@ -47,10 +47,10 @@ class Server:
                                f"{kv_capacity_tokens_override}"])
         self.kv_tokens = kv_capacity_tokens_override or kv_capacity_tokens(self.machine)
         self.kv_source = "given" if kv_capacity_tokens_override else "the family's capacity check"
-        graph = step_graph(self.machine.preset, self.machine.model, Phase.decode(self.machine.dp, 0),
-                           scenario.mapper or None)
+        m = self.machine
+        graph = step_graph(m.preset, m.model, Phase.decode(m.batch_unit, 0), scenario.mapper or None)
         # one cached token of one sequence, on one device (what each device's host link copies)
-        self.kv_bytes_per_token = resident_bytes(graph).kv_bytes
+        self.kv_bytes_per_token = resident_bytes(graph).kv_bytes / (m.batch_unit // m.dp)
         family = families().get(self.machine.preset.family)
         self.chips = family.chips_per_report(self.machine.preset.spec) if family.chips_per_report else 1
 
@@ -121,22 +121,22 @@ def find_max_rate(server: Server, make_requests: Callable[[float], Requests], po
 
 def find_max_batch(server: Server, requests: Requests, policy: Policy, slo_ttft_s: float | None,
                    slo_tpot_s: float | None, on_try: Callable[[int, bool], None] = lambda b, ok: None) -> dict:
-    """The largest ``max_batch`` (a multiple of the data-parallel groups) whose P99 TTFT/TPOT
+    """The largest ``max_batch`` (a multiple of the machine's batch unit) whose P99 TTFT/TPOT
     meet the SLOs on ``requests`` (load them enough to fill the batch), and its throughput."""
     _require_slo(slo_ttft_s, slo_tpot_s)
-    dp = server.machine.dp
+    unit = server.machine.batch_unit
     tried: dict[int, ServeResult] = {}
 
     def ok(groups: int) -> bool:
-        batch = groups * dp
+        batch = groups * unit
         tried[batch] = server.serve(requests, replace(policy, max_batch=batch), slo_ttft_s, slo_tpot_s)
         passed = meets(tried[batch].figures, slo_ttft_s, slo_tpot_s)
         on_try(batch, passed)
         return passed
 
-    most_groups = max(1, math.ceil(len(requests) / dp))
+    most_groups = max(1, math.ceil(len(requests) / unit))
     if not ok(1):
-        raise ConfigError([f"--find max-batch: even a batch of {dp} (one sequence per data-parallel group) "
+        raise ConfigError([f"--find max-batch: even a batch of {unit} (the smallest the machine runs) "
                            "misses the SLO; loosen it or use a faster machine"])
     lo, hi = 1, 2
     while hi <= most_groups and ok(hi):
@@ -145,8 +145,8 @@ def find_max_batch(server: Server, requests: Requests, policy: Policy, slo_ttft_
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    best = tried[lo * dp].figures
-    return {"found": "max_batch", "max_batch": lo * dp, "batch_per_chip": lo * dp / server.chips,
+    best = tried[lo * unit].figures
+    return {"found": "max_batch", "max_batch": lo * unit, "batch_per_chip": lo * unit / server.chips,
             "limited_by_requests": lo == most_groups,
             "tries": [{"max_batch": b, "meets_slo": meets(res.figures, slo_ttft_s, slo_tpot_s),
                        "p99_ttft_s": res.figures["ttft_s"].get("p99"), "p99_tpot_s": res.figures["tpot_s"].get("p99"),

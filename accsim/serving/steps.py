@@ -46,7 +46,9 @@ class Machine:
     scenario: Scenario
     preset: Preset
     model: ModelConfig
-    dp: int                      # data-parallel groups: a pass's batch is a multiple of this
+    dp: int                      # data-parallel groups
+    batch_unit: int              # a pass's batch is a multiple of this (data-parallel groups x the
+                                 # fewest sequences a group's pass takes, e.g. one per microbatch)
     token_by_token: bool         # the prompt runs one token per pass
     new_tokens: int              # tokens a decode pass appends per sequence (1 + draft tokens)
 
@@ -72,8 +74,26 @@ def load_machine(scenario: Scenario) -> Machine:
     family = families().get(preset.family)
     mapper = family_mapper(preset, scenario.mapper or None)
     parallel = mapper.parallelism(preset.spec, model) if mapper.parallelism else Parallelism()
-    return Machine(scenario, preset, model, parallel.dp, family.prefill == "token_by_token",
-                   1 + scenario.draft_tokens)
+    return Machine(scenario, preset, model, parallel.dp, smallest_batch(preset, model, scenario.mapper, parallel.dp),
+                   family.prefill == "token_by_token", 1 + scenario.draft_tokens)
+
+
+def smallest_batch(preset: Preset, model: ModelConfig, mapper_name: str, dp: int) -> int:
+    """The smallest batch, in whole data-parallel groups, that the mapper lowers: dp, 2dp, 4dp,
+    ... (a family may need several sequences per group, one per microbatch); the mapper's own
+    error if none up to 64 per group is accepted."""
+    mapper = family_mapper(preset, mapper_name or None)
+    per_group = 1
+    while True:
+        try:
+            mapper.lower(step_graph(preset, model, Phase.decode(dp * per_group, 1), mapper_name or None), preset.spec)
+            return dp * per_group
+        except CapacityError:
+            return dp * per_group          # accepted; only too big (the capacity search says how much fits)
+        except ConfigError:
+            if per_group >= 64:
+                raise
+            per_group *= 2
 
 
 def grid_bracket(x: float, per_octave: int, lowest: int) -> tuple[int, int]:
@@ -109,7 +129,7 @@ class StepModel:
         if key not in self.passes:
             kind, groups, tokens, context = key
             m = self.machine
-            batch = groups * m.dp
+            batch = groups * m.batch_unit
             if kind == "decode":         # with multi-token prediction its modules draft next
                 phase = Phase.decode(batch, context, tokens, m.scenario.draft_tokens)
             elif context == 0:
@@ -129,8 +149,8 @@ class StepModel:
         self.asked.setdefault((kind, groups, tokens, context), None)
         try:
             return self._interpolate(kind, groups, tokens, context)
-        except CapacityError:      # a grid point above the pass would not fit in memory
-            return self._simulate(exact)
+        except ConfigError:        # a grid point beyond the pass does not fit the memory or the
+            return self._simulate(exact)    # model's positions: the exact pass (its own error if any)
 
     def _interpolate(self, kind: str, groups: float, tokens: float, context: float) -> float:
         axes = [grid_bracket(groups, self.per_octave, 1), grid_bracket(tokens, self.per_octave, 1),
@@ -154,7 +174,7 @@ class StepModel:
 
     def groups(self, batch: int) -> float:
         """Data-parallel groups' share of a batch, padded up to a whole sequence per group."""
-        return math.ceil(batch / self.machine.dp)
+        return math.ceil(batch / self.machine.batch_unit)
 
     def decode_s(self, contexts: np.ndarray) -> float:
         """One decode pass over sequences with these cached-token counts."""
@@ -226,7 +246,7 @@ def kv_capacity_tokens(machine: Machine) -> int:
     length = min(PROBE_SEQUENCE_TOKENS, max_context_tokens(machine.model) or PROBE_SEQUENCE_TOKENS)
 
     def fits(groups: int, tokens: int) -> bool:
-        phase = Phase.decode(groups * machine.dp, tokens - 1)
+        phase = Phase.decode(groups * machine.batch_unit, tokens - 1)
         try:
             mapper.lower(step_graph(machine.preset, machine.model, phase, machine.scenario.mapper or None),
                          machine.preset.spec)
@@ -249,6 +269,6 @@ def kv_capacity_tokens(machine: Machine) -> int:
         raise CapacityError([f"arch: {machine.model.name} does not fit on {machine.preset.name} even with a "
                              "one-token cache (see 'accsim run' for the capacity error and its fixes)"])
     if not fits(1, length):
-        return largest(lambda tokens: fits(1, tokens), length) * machine.dp
+        return largest(lambda tokens: fits(1, tokens), length) * machine.batch_unit
     groups = largest(lambda g: fits(g, length), MAX_PROBE_TOKENS // length)
-    return groups * machine.dp * length
+    return groups * machine.batch_unit * length

@@ -1,0 +1,44 @@
+"""accsim serve: bad traffic specs, trace files, policies and impossible requests are refused
+before any simulation, naming the option or the file and row."""
+import pytest
+
+pytestmark = [pytest.mark.unit, pytest.mark.badinput]
+
+SERVE = ["serve", "--quiet", "--json", "out.json", "--requests", "5"]
+
+CASES = [
+    (SERVE + ["--prompt-tokens", "gaussian:5"], "--prompt-tokens: expected fixed:N"),
+    (SERVE + ["--prompt-tokens", "uniform:9,3"], "--prompt-tokens"),
+    (SERVE + ["--output-tokens", "fixed:0"], "--output-tokens"),
+    (SERVE + ["--output-tokens", "hist:5=-1"], "--output-tokens"),
+    (SERVE + ["--output-tokens", "lognormal:100,nan"], "--output-tokens"),
+    (SERVE + ["--rate", "0"], "--rate: expected requests per second > 0"),
+    (SERVE + ["--rate", "inf"], "--rate"),
+    (SERVE + ["--arrivals", "gamma", "--cv", "0"], "--cv"),
+    (SERVE + ["--policy", "fifo"], "--policy"),
+    (SERVE + ["--max-batch", "0"], "--max-batch"),
+    (SERVE + ["--preempt", "swap"], "--swap-GBps: preempting by swap"),
+    (SERVE + ["--swap-GBps", "10"], "--swap-GBps is the host link of --preempt swap"),
+    (SERVE + ["--find", "max-rate"], "--find: give the SLO"),
+    (SERVE + ["--prompt-tokens", "fixed:1000"], "beyond the model's 1024 positions"),
+    (SERVE + ["--prompt-tokens", "fixed:600", "--max-batched-tokens", "512"],
+     "--max-batched-tokens: request 0's prompt has 600 tokens"),
+    (SERVE + ["--decode-only", "--output-tokens", "fixed:1"], "decode-only requests need output >= 2"),
+    (SERVE + ["--kv-capacity-tokens", "100", "--prompt-tokens", "fixed:200"], ("kv: request", "KV blocks of 16 tokens")),
+    (SERVE + ["--request-trace", "missing.csv"], "missing.csv"),
+    (SERVE + ["--request-trace", "t.csv"], "match no known layout", {"t.csv": "a,b\n1,2\n"}),
+    (SERVE + ["--request-trace", "t.csv"], "row 3", {"t.csv": "arrival_s,prompt_tokens,output_tokens\n0,5,5\n1,x,5\n"}),
+    (SERVE + ["--request-trace", "t.csv"], "row 2: arrival must be finite and tokens >= 1",
+     {"t.csv": "arrival_s,prompt_tokens,output_tokens\n0,0,5\n"}),
+    (SERVE + ["--request-trace", "t.jsonl"], "t.jsonl:2: not a JSON object",
+     {"t.jsonl": '{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 5}\n{oops\n'}),
+    (SERVE + ["--request-trace", "t.csv"], "no requests", {"t.csv": "arrival_s,prompt_tokens,output_tokens\n"}),
+    (SERVE + ["--request-trace", "t.csv", "--find", "max-rate", "--slo-tpot-ms", "5"], "drop --request-trace",
+     {"t.csv": "arrival_s,prompt_tokens,output_tokens\n0,5,5\n"}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: " ".join(c[0][6:]) if isinstance(c, tuple) else str(c))
+def test_serve_refuses(refused, case):
+    argv, expect, *files = case
+    refused(argv, expect, files[0] if files else None)

@@ -1,0 +1,209 @@
+"""The serving layer: it reproduces 'accsim run', conserves requests and tokens under any
+policy and trace, keeps Little's law, respects the KV capacity, and is deterministic."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accsim.cli import main
+from accsim.runner import run_scenario
+from accsim.scenario import Scenario
+from accsim.serving import Server, find_max_batch, find_max_rate, meets
+from accsim.serving.engine import Policy
+from accsim.serving.requests import Requests, at_once, generate, read_trace
+
+pytestmark = pytest.mark.unit
+
+MACHINE = Scenario(arch="t4", model="gpt2-small")
+
+
+@pytest.fixture(scope="module")
+def exact_server():
+    return Server(MACHINE)
+
+
+@pytest.fixture(scope="module")
+def grid_server():
+    # a coarse grid: few distinct passes, so that property tests stay fast
+    return Server(MACHINE, grid_per_octave=1)
+
+
+def test_static_batch_at_t0_reproduces_accsim_run(exact_server):
+    batch, prompt, gen = 4, 64, 12
+    run = run_scenario(replace(MACHINE, batch=batch, prompt=prompt, gen=gen, decode_samples=0)).stats
+    out = exact_server.serve(at_once(batch, prompt, gen), Policy("static", max_batch=batch)).outcome
+    assert np.allclose(out.first_token_s, run["ttft_s"], rtol=1e-12, atol=0)
+    assert np.allclose(out.finish_s, run["latency_s"], rtol=1e-12, atol=0)
+    rows = exact_server.serve(at_once(batch, prompt, gen), Policy("static", max_batch=batch)).figures
+    assert rows["tpot_s"]["p50"] == pytest.approx(run["tpot_s"], rel=1e-12)
+
+
+def test_kv_capacity_matches_the_memory_left_by_the_weights(exact_server):
+    from accsim.capacity import GIB, resident_bytes
+    from accsim.runner import step_graph
+    from accsim.workloads.graph import Phase
+    m = exact_server.machine
+    weights = resident_bytes(step_graph(m.preset, m.model, Phase.decode(1, 0))).weights_bytes
+    by_hand = (m.preset.spec.memory.capacity_GiB * GIB - weights) / exact_server.kv_bytes_per_token
+    # the search fills memory with whole 1024-token sequences (gpt2's longest)
+    assert by_hand - 1024 < exact_server.kv_tokens <= by_hand
+
+
+def test_policies_under_load_continuous_beats_static(grid_server):
+    requests = generate(300, 40.0, "poisson", "uniform:32,400", "uniform:8,300", seed=3)
+    static = grid_server.serve(requests, Policy("static", max_batch=32)).figures
+    continuous = grid_server.serve(requests, Policy("continuous", max_batch=32)).figures
+    assert continuous["ttft_s"]["p99"] < static["ttft_s"]["p99"]
+    assert continuous["throughput_tokens_per_s"] > static["throughput_tokens_per_s"]
+
+
+def test_same_inputs_give_identical_results():
+    requests = generate(80, 30.0, "gamma", "uniform:16,300", "uniform:4,120", seed=11, cv=3.0)
+    a, b = (Server(MACHINE, grid_per_octave=1).serve(requests, Policy("chunked", max_batch=16,
+                                                                      max_batched_tokens=128)).figures
+            for _ in range(2))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_grid_interpolation_error_is_small_on_this_machine():
+    server = Server(MACHINE, grid_per_octave=4)
+    server.serve(generate(150, 30.0, "poisson", "uniform:16,400", "uniform:4,200", seed=5),
+                 Policy("chunked", max_batch=32, max_batched_tokens=256))
+    error = server.steps.grid_error(12)
+    assert error["points_checked"] == 12
+    assert error["max_rel_error"] < 0.03
+
+
+def _random_requests(draw) -> Requests:
+    n = draw(st.integers(1, 25))
+    gaps = draw(st.lists(st.floats(0, 0.05), min_size=n, max_size=n))
+    prompt = draw(st.lists(st.integers(1, 200), min_size=n, max_size=n))
+    output = draw(st.lists(st.integers(2, 120), min_size=n, max_size=n))
+    return Requests(np.cumsum(gaps), np.asarray(prompt), np.asarray(output))
+
+
+@st.composite
+def scenarios(draw):
+    requests = _random_requests(draw)
+    block = draw(st.sampled_from([1, 4, 16]))
+    longest = int((requests.prompt + requests.output).max()) + 1
+    policy = Policy(draw(st.sampled_from(["static", "continuous", "chunked"])),
+                    max_batch=draw(st.integers(1, 12)), max_batched_tokens=draw(st.integers(200, 600)),
+                    block_tokens=block, preempt=draw(st.sampled_from(["recompute", "swap"])), swap_GBps=16.0)
+    # KV from one request's worth to plenty: small ones force preemption
+    capacity_tokens = draw(st.integers(longest + block, 6 * longest))
+    return requests, policy, capacity_tokens
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=scenarios())
+def test_every_request_finishes_once_with_its_tokens_and_littles_law_holds(grid_server, case):
+    requests, policy, capacity_tokens = case
+    server = grid_server
+    saved = server.kv_tokens
+    server.kv_tokens = capacity_tokens
+    try:
+        result = server.serve(requests, policy)
+    finally:
+        server.kv_tokens = saved
+    out = result.outcome
+    # conservation: every request ends exactly once, having received exactly its output tokens
+    assert np.isfinite(out.finish_s).all()
+    assert (out.tokens_out == requests.output).all()
+    assert (out.first_token_s >= requests.arrival_s).all() and (out.finish_s >= out.first_token_s).all()
+    assert (out.start_s >= requests.arrival_s).all()
+    assert out.prompt_tokens_processed >= requests.prompt.sum() or policy.name == "static"
+    s = out.series
+    assert (s["kv_blocks"] <= out.capacity_blocks).all()
+    assert (s["end_s"] > s["start_s"]).all() and (s["start_s"][1:] >= s["end_s"][:-1] - 1e-12).all()
+    assert (s["batch"] <= policy.max_batch).all()
+    # Little's law, L = lambda W: the time integral of requests in the system (from the engine's
+    # own queue counts at each iteration's start, plus what arrives during it) brackets the sum
+    # of the requests' times in the system
+    dt = s["end_s"] - s["start_s"]
+    arrivals_during = (np.searchsorted(requests.arrival_s, s["end_s"], side="left")
+                       - np.searchsorted(requests.arrival_s, s["start_s"], side="right"))
+    in_system_s = float((out.finish_s - requests.arrival_s).sum())
+    assert (s["in_system"] * dt).sum() <= in_system_s + 1e-9
+    assert in_system_s <= ((s["in_system"] + arrivals_during) * dt).sum() + 1e-9
+    # the wait before the first iteration after an arrival is idle time: none in the system then
+    assert result.figures["requests"] == len(requests)
+
+
+def test_preemption_happens_and_swap_takes_copy_time(grid_server):
+    requests = at_once(6, 100, 100)
+    saved = grid_server.kv_tokens
+    grid_server.kv_tokens = 3 * 200
+    try:
+        recompute = grid_server.serve(requests, Policy("continuous", block_tokens=16))
+        swap = grid_server.serve(requests, Policy("continuous", block_tokens=16, preempt="swap", swap_GBps=1.0))
+    finally:
+        grid_server.kv_tokens = saved
+    assert recompute.figures["preemptions"] > 0 and recompute.figures["swap_s"] == 0
+    assert recompute.outcome.prompt_tokens_processed > requests.prompt.sum()      # re-prefills
+    assert swap.figures["preemptions"] > 0 and swap.figures["swap_s"] > 0
+    assert swap.outcome.prompt_tokens_processed == requests.prompt.sum()
+
+
+def test_max_rate_search_brackets_the_slo(grid_server):
+    make = lambda rate: generate(120, rate, "poisson", "uniform:32,256", "uniform:8,64", seed=2)  # noqa: E731
+    policy = Policy("continuous", max_batch=16)
+    found = find_max_rate(grid_server, make, policy, 0.2, None, start_rate=20.0)
+    assert meets(grid_server.serve(make(found["max_rate_per_s"]), policy, 0.2, None).figures, 0.2, None)
+    assert not meets(grid_server.serve(make(found["first_failing_rate_per_s"]), policy, 0.2, None).figures,
+                     0.2, None)
+    assert (found["first_failing_rate_per_s"] - found["max_rate_per_s"]) / found["max_rate_per_s"] <= 0.02
+
+
+def test_max_batch_search_on_a_decode_only_instance(grid_server):
+    requests = at_once(64, 200, 20)
+    found = find_max_batch(grid_server, requests, Policy("continuous", decode_only=True), None, 0.0075)
+    ok = {t["max_batch"]: t["meets_slo"] for t in found["tries"]}
+    assert ok[found["max_batch"]]
+    assert found["limited_by_requests"] or not ok[min(b for b in ok if b > found["max_batch"])]
+
+
+def test_trace_layouts(tmp_path):
+    (tmp_path / "azure.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                        "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n")
+    (tmp_path / "burst.csv").write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                                        "5,ChatGPT,472,18,490,Conversation log\n45,GPT-4,1087,0,1087,API log\n"
+                                        "118,ChatGPT,417,276,693,Conversation log\n")
+    (tmp_path / "mine.jsonl").write_text('{"arrival_s": 2.5, "prompt_tokens": 10, "output_tokens": 3}\n'
+                                         '{"arrival_s": 1.0, "prompt_tokens": 7, "output_tokens": 4}\n')
+    azure = read_trace(tmp_path / "azure.csv")
+    assert azure.arrival_s.tolist() == pytest.approx([0.0, 4.314579]) and azure.prompt.tolist() == [374, 396]
+    burst = read_trace(tmp_path / "burst.csv")
+    assert burst.arrival_s.tolist() == [0.0, 113.0] and burst.output.tolist() == [18, 276]
+    assert burst.skipped_failed == 1
+    mine = read_trace(tmp_path / "mine.jsonl")
+    assert mine.arrival_s.tolist() == [0.0, 1.5] and mine.prompt.tolist() == [7, 10]
+
+
+def test_generators_are_seeded_and_scale_with_the_rate():
+    a, b = generate(50, 2.0, "poisson", "lognormal:100,0.5", "hist:10=1,20=3", 7), \
+        generate(50, 4.0, "poisson", "lognormal:100,0.5", "hist:10=1,20=3", 7)
+    assert np.allclose(a.arrival_s, 2 * b.arrival_s) and (a.prompt == b.prompt).all()
+    assert set(a.output.tolist()) <= {10, 20}
+    fixed = generate(5, 10.0, "fixed", "fixed:3", "uniform:1,2", 0)
+    assert np.allclose(np.diff(fixed.arrival_s), 0.1)
+
+
+def test_cli_writes_every_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["serve", "--quiet", "--requests", "30", "--rate", "20", "--policy", "chunked",
+                 "--max-batched-tokens", "256", "--slo-tpot-ms", "20", "--requests-csv", "r.csv",
+                 "--plot", "p.png", "--timeline", "t.json", "--json", "s.json"])
+    assert code == 0
+    payload = json.loads((tmp_path / "s.json").read_text())
+    assert payload["figures"]["requests"] == 30 and payload["steps"]["mode"] == "grid"
+    assert payload["series"]["kept"] == payload["figures"]["iterations"]
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 31
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == payload["figures"]["iterations"]
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
