@@ -207,3 +207,28 @@ def test_cli_writes_every_output(tmp_path, monkeypatch):
     trace = json.loads((tmp_path / "t.json").read_text())
     assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == payload["figures"]["iterations"]
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_disaggregated_pools_feed_forward(grid_server):
+    from accsim.serving import Disaggregated, KvLink
+    from accsim.serving.disagg import transfer_done_s
+    requests = generate(120, 40.0, "poisson", "uniform:32,400", "uniform:1,200", seed=4)
+    link = KvLink(2.0, 20.0)
+    result = Disaggregated(grid_server, grid_server, 2, 3, link).serve(requests, Policy("continuous", max_batch=16))
+    out, landed = result.outcome, result.pools["landed_s"]
+    assert np.isfinite(out.finish_s).all() and (out.tokens_out == requests.output).all()
+    # a transfer leaves after its prefill, takes at least its own bytes' time, and waits its turn
+    kv_bytes = requests.prompt * grid_server.kv_bytes_per_token * grid_server.machine.tp
+    assert (landed >= out.first_token_s + 20e-6 + kv_bytes / 2e9 - 1e-12).all()
+    one_token = requests.output == 1
+    assert (out.finish_s[one_token] == out.first_token_s[one_token]).all()
+    assert (out.finish_s[~one_token] > landed[~one_token]).all()
+    assert [len(result.pools["prefill"]), len(result.pools["decode"])] == [2, 3]
+    # the link is first come first served: a burst of equal transfers lands evenly spaced
+    done = transfer_done_s(np.zeros(4), np.full(4, 1e9), KvLink(1.0))
+    assert done.tolist() == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    # a slower link only delays the decode side: the first tokens are the same
+    slow = Disaggregated(grid_server, grid_server, 2, 3, KvLink(0.2, 20.0)).serve(
+        requests, Policy("continuous", max_batch=16)).outcome
+    assert np.array_equal(slow.first_token_s, out.first_token_s)
+    assert (slow.finish_s[~one_token] >= out.finish_s[~one_token] - 1e-9).mean() > 0.9

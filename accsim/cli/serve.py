@@ -54,6 +54,18 @@ def _policy_options(f: Any) -> Any:
                      help="--preempt swap: one device's host-link bandwidth"),
         click.option("--decode-only", is_flag=True,
                      help="requests arrive with their prompt's KV cache (a disaggregated decode instance)"),
+        click.option("--prefill-instances", default=0, show_default=True, type=click.IntRange(min=0),
+                     help="disaggregated serving: prefill instances (0: one instance does both)"),
+        click.option("--decode-instances", default=1, show_default=True, type=click.IntRange(min=1),
+                     help="disaggregated serving: decode instances (each an --arch/--chips machine)"),
+        click.option("--prefill-arch", default="", help="disaggregated: the prefill instances' preset "
+                                                        "('' = --arch; same model, dtype and --set)"),
+        click.option("--prefill-chips", default=0, show_default=True, type=click.IntRange(min=0),
+                     help="disaggregated: chips per prefill instance (0 = --chips)"),
+        click.option("--kv-link-GBps", "kv_link_GBps", default=0.0, type=click.FloatRange(min=0),
+                     help="disaggregated: a prefill instance's link to the decode pool"),
+        click.option("--kv-link-latency-us", default=0.0, show_default=True, type=click.FloatRange(min=0),
+                     help="disaggregated: fixed cost per KV transfer"),
     ]):
         f = decorator(f)
     return f
@@ -114,9 +126,9 @@ def serve_cmd(**options: Any) -> None:
     slo_tpot_s = o["slo_tpot_ms"] / 1e3 if o["slo_tpot_ms"] else None
     make_requests = _traffic(o)
     requests = make_requests(o["rate"])
+    _check_disaggregated(o)
     with progress_bar("simulating passes", o["quiet"]) as on_pass:
-        server = Server(scenario, o["grid_per_octave"] if o["step_mode"] == "grid" else 0,
-                        o["kv_capacity_tokens"], on_simulate=lambda n: on_pass(n, n))
+        server = _server(o, scenario, lambda n: on_pass(n, n))
         search = None
         if o["find"] == "max-rate":
             from accsim.serving import find_max_rate
@@ -127,12 +139,49 @@ def serve_cmd(**options: Any) -> None:
             search = find_max_batch(server, requests, policy, slo_ttft_s, slo_tpot_s)
             policy = replace(policy, max_batch=search["max_batch"])
         result = server.serve(requests, policy, slo_ttft_s, slo_tpot_s)
-        grid_error = server.steps.grid_error(o["grid_check"])
+        grid_error = {name: steps.grid_error(o["grid_check"]) for name, steps in _step_models(server)}
     _write_outputs(o, scenario, server, requests, result, search, grid_error)
     if not o["quiet"]:
         _print_summary(scenario, policy, requests, result.figures, search, grid_error, server)
         written = [p for p in (o["json_path"], o["requests_csv"], o["plot_path"], o["timeline_path"]) if p]
         console.print("written: " + ", ".join(written))
+
+
+def _check_disaggregated(o: dict) -> None:
+    if o["prefill_instances"]:
+        if o["decode_only"]:
+            raise click.UsageError("--decode-only describes one decode instance; with --prefill-instances the "
+                                   "decode pool already receives the KV cache: drop one of them")
+        return
+    given = [name for name in ("decode_instances", "prefill_arch", "prefill_chips", "kv_link_GBps",
+                               "kv_link_latency_us") if o[name] != {"decode_instances": 1}.get(name, 0)
+             and o[name] not in ("", 0, 0.0)]
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-').replace('GBps', 'GBps')} sets up disaggregated "
+                               "serving; add --prefill-instances N")
+
+
+def _server(o: dict, scenario: Any, on_simulate: Any) -> Any:
+    """One Server, or prefill and decode pools joined by the KV link."""
+    from dataclasses import replace
+
+    from accsim.serving import Disaggregated, KvLink, Server
+    grid = o["grid_per_octave"] if o["step_mode"] == "grid" else 0
+    decode = Server(scenario, grid, o["kv_capacity_tokens"], on_simulate=on_simulate)
+    if not o["prefill_instances"]:
+        return decode
+    link = KvLink(o["kv_link_GBps"], o["kv_link_latency_us"])
+    link.check()
+    prefill_scenario = replace(scenario, arch=o["prefill_arch"] or scenario.arch,
+                               chips=o["prefill_chips"] or scenario.chips)
+    prefill = Server(prefill_scenario, grid, o["kv_capacity_tokens"], on_simulate=on_simulate)
+    return Disaggregated(prefill, decode, o["prefill_instances"], o["decode_instances"], link)
+
+
+def _step_models(server: Any) -> list[tuple[str, Any]]:
+    if hasattr(server, "steps"):
+        return [("", server.steps)]
+    return [("prefill pool", server.prefill.steps), ("decode pool", server.decode.steps)]
 
 
 def _traffic(o: dict) -> Any:
@@ -158,8 +207,8 @@ def _write_outputs(o: dict, scenario: Any, server: Any, requests: Any, result: A
                "scenario": {**asdict(scenario), "overrides": dict(scenario.overrides),
                             "family": server.machine.preset.family},
                "policy": dict(result.outcome.policy.__dict__), "traffic": requests.describe(),
-               "steps": {"mode": "grid" if server.steps.per_octave else "exact",
-                         "grid_per_octave": server.steps.per_octave, "passes_simulated": len(server.steps.passes),
+               "steps": {"mode": o["step_mode"], "grid_per_octave": o["grid_per_octave"],
+                         "passes_simulated": sum(len(steps.passes) for _, steps in _step_models(server)),
                          "grid_error": grid_error},
                "figures": result.figures, "search": search,
                "series": series_sample(result.outcome.series, SERIES_POINTS_IN_JSON)}
@@ -169,7 +218,10 @@ def _write_outputs(o: dict, scenario: Any, server: Any, requests: Any, result: A
     if o["plot_path"]:
         write_plot(o["plot_path"], result.outcome, result.figures)
     if o["timeline_path"]:
-        write_timeline(o["timeline_path"], result.outcome)
+        tracks = ([("engine", result.outcome.series)] if result.pools is None else
+                  [(f"{pool} instance {k}", run.series) for pool in ("prefill", "decode")
+                   for k, run in enumerate(result.pools[pool])])
+        write_timeline(o["timeline_path"], tracks, result.outcome.policy.name)
 
 
 def _print_summary(scenario: Any, policy: Any, requests: Any, f: dict, search: Any, grid_error: dict,
@@ -180,16 +232,28 @@ def _print_summary(scenario: Any, policy: Any, requests: Any, f: dict, search: A
     head.add_column("figure")
     head.add_column("value", justify="right")
     rows = [("throughput", f"{f['throughput_tokens_per_s']:.4g} tokens/s ({f['requests_per_s']:.4g} requests/s)"),
-            ("per chip", f"{f['throughput_tokens_per_s_per_chip']:.4g} tokens/s ({server.chips} chip{'s' if server.chips > 1 else ''})"),
+            ("per chip", f"{f['throughput_tokens_per_s_per_chip']:.4g} tokens/s ({server.chips} chip"
+                         f"{'s' if server.chips > 1 else ''})"),
             ("goodput", f"{f['goodput_requests_per_s']:.4g} requests/s ({f['slo_attainment_pct']:.1f}% meet the SLOs)"),
-            ("mean decode batch", f"{f['mean_decode_batch']:.1f} (max {f['max_batch_seen']})"),
-            ("KV cache", f"{f['kv_capacity_tokens']:,} tokens ({f['kv_capacity_source']}), peak {f['kv_peak_pct']:.1f}%"),
-            ("preemptions", f"{f['preemptions']} ({policy.preempt})"),
-            ("iterations", f"{f['iterations']:,}, busy {f['busy_pct']:.1f}% of {fmt_s(f['makespan_s'])}"),
-            ("passes simulated", f"{f['passes_simulated']:,}" + (
-                f" (grid; interpolation error on {grid_error['points_checked']} exact re-simulations: max "
-                f"{100 * grid_error['max_rel_error']:.2f}%, mean {100 * grid_error['mean_rel_error']:.2f}%)"
-                if grid_error else " (exact)"))]
+            ("preemptions", f"{f['preemptions']} ({policy.preempt})")]
+    if "decode_pool" in f:
+        for pool in ("prefill", "decode"):
+            p = f[f"{pool}_pool"]
+            rows.append((f"{pool} pool", f"{p['instances']} x {p['chips'] // p['instances']} chips, busy "
+                                         f"{p['busy_pct']:.1f}%, mean batch {p['mean_batch']:.1f}, KV "
+                                         f"{p['kv_capacity_tokens']:,} tokens, peak {p['kv_peak_pct']:.1f}%"))
+        rows.append(("KV transfer", f"mean {fmt_s(f['kv_transfer_s']['mean'])}, P99 "
+                                    f"{fmt_s(f['kv_transfer_s']['p99'])} at {f['kv_transfer_s']['link_GBps']:g} GB/s"))
+    else:
+        rows += [("mean decode batch", f"{f['mean_decode_batch']:.1f} (max {f['max_batch_seen']})"),
+                 ("KV cache", f"{f['kv_capacity_tokens']:,} tokens ({f['kv_capacity_source']}), peak "
+                              f"{f['kv_peak_pct']:.1f}%"),
+                 ("iterations", f"{f['iterations']:,}, busy {f['busy_pct']:.1f}% of {fmt_s(f['makespan_s'])}")]
+    for name, steps in _step_models(server):
+        e = grid_error[name]
+        rows.append((f"passes simulated{' (' + name + ')' if name else ''}", f"{len(steps.passes):,}" + (
+            f" (grid; interpolation error on {e['points_checked']} exact re-simulations: max "
+            f"{100 * e['max_rel_error']:.2f}%, mean {100 * e['mean_rel_error']:.2f}%)" if e else " (exact)")))
     for row in rows:
         head.add_row(*row)
     console.print(head)

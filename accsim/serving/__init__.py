@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+
+import numpy as np
 from typing import Callable
 
 from accsim.capacity import resident_bytes
@@ -19,19 +21,21 @@ from accsim.errors import ConfigError
 from accsim.registry import families
 from accsim.runner import step_graph
 from accsim.scenario import Scenario
+from accsim.serving.disagg import KvLink, Pool, simulate_disaggregated
 from accsim.serving.engine import Outcome, Policy, simulate
-from accsim.serving.metrics import summarise
+from accsim.serving.metrics import engine_figures, request_figures, summarise
 from accsim.serving.requests import Requests
 from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, load_machine
 from accsim.workloads.graph import Phase
 
-__all__ = ["ServeResult", "Server", "find_max_batch", "find_max_rate"]
+__all__ = ["Disaggregated", "KvLink", "ServeResult", "Server", "find_max_batch", "find_max_rate"]
 
 
 @dataclass(frozen=True)
 class ServeResult:
     outcome: Outcome
     figures: dict
+    pools: dict | None = None     # disaggregated: each pool's instances' outcomes
 
 
 class Server:
@@ -54,6 +58,10 @@ class Server:
         family = families().get(self.machine.preset.family)
         self.chips = family.chips_per_report(self.machine.preset.spec) if family.chips_per_report else 1
 
+    def pool(self, instances: int, block_tokens: int) -> Pool:
+        return Pool(self.steps, instances, self.kv_tokens // block_tokens, self.kv_bytes_per_token,
+                    self.kv_bytes_per_token * self.machine.tp)
+
     def serve(self, requests: Requests, policy: Policy, slo_ttft_s: float | None = None,
               slo_tpot_s: float | None = None,
               on_progress: Callable[[int, int], None] = lambda done, total: None) -> ServeResult:
@@ -65,6 +73,52 @@ class Server:
         figures["kv_capacity_source"] = self.kv_source
         figures["passes_simulated"] = len(self.steps.passes)
         return ServeResult(outcome, figures)
+
+
+@dataclass
+class Disaggregated:
+    """Prefill and decode pools (each a Server and an instance count) joined by a KV link; it
+    serves like a Server (so the capacity searches take it too)."""
+
+    prefill: Server
+    decode: Server
+    prefill_instances: int
+    decode_instances: int
+    link: KvLink
+
+    @property
+    def machine(self) -> Machine:
+        return self.decode.machine
+
+    @property
+    def chips(self) -> int:
+        return self.prefill.chips * self.prefill_instances + self.decode.chips * self.decode_instances
+
+    def serve(self, requests: Requests, policy: Policy, slo_ttft_s: float | None = None,
+              slo_tpot_s: float | None = None,
+              on_progress: Callable[[int, int], None] = lambda done, total: None) -> ServeResult:
+        policy.check()
+        if self.prefill_instances < 1 or self.decode_instances < 1:
+            raise ConfigError(["--prefill-instances/--decode-instances: each pool needs >= 1 instance"])
+        outcome, pools = simulate_disaggregated(
+            requests, self.prefill.pool(self.prefill_instances, policy.block_tokens),
+            self.decode.pool(self.decode_instances, policy.block_tokens), policy, self.link)
+        figures = request_figures(outcome, slo_ttft_s, slo_tpot_s, self.chips)
+        makespan = figures["makespan_s"]
+        for name, server, count in (("prefill", self.prefill, self.prefill_instances),
+                                    ("decode", self.decode, self.decode_instances)):
+            runs = pools[name]
+            figures[f"{name}_pool"] = {
+                "instances": count, "chips": server.chips * count,
+                **(engine_figures([o.series for o in runs], runs[0].capacity_blocks, makespan) if runs else {}),
+                "preemptions": int(sum(o.preemptions.sum() for o in runs)),
+                "kv_capacity_tokens": server.kv_tokens, "passes_simulated": len(server.steps.passes)}
+        transfer = pools["landed_s"] - outcome.first_token_s
+        figures["kv_transfer_s"] = {"mean": float(np.mean(transfer)), "p99": float(np.percentile(transfer, 99)),
+                                    "link_GBps": self.link.GBps}
+        figures["preemptions"] = int(outcome.preemptions.sum())
+        figures["prompt_tokens_processed"] = outcome.prompt_tokens_processed
+        return ServeResult(outcome, figures, pools)
 
 
 def meets(figures: dict, slo_ttft_s: float | None, slo_tpot_s: float | None, percentile: int = 99) -> bool:

@@ -48,14 +48,23 @@ def meets_slo(rows: dict, slo_ttft_s: float | None, slo_tpot_s: float | None) ->
 
 def summarise(outcome: Outcome, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None,
               chips: int = 1) -> dict:
+    """Request figures over every request, and the engine's figures from its series."""
+    return {**request_figures(outcome, slo_ttft_s, slo_tpot_s, chips),
+            **engine_figures([outcome.series], outcome.capacity_blocks, _makespan(outcome)),
+            "preemptions": int(outcome.preemptions.sum()), "swap_s": outcome.swap_s,
+            "prompt_tokens_processed": outcome.prompt_tokens_processed}
+
+
+def _makespan(outcome: Outcome) -> float:
+    return float(np.nanmax(outcome.finish_s) - outcome.requests.arrival_s[0])
+
+
+def request_figures(outcome: Outcome, slo_ttft_s: float | None, slo_tpot_s: float | None, chips: int) -> dict:
     rows = per_request(outcome)
     r = outcome.requests
-    makespan = float(np.nanmax(outcome.finish_s) - r.arrival_s[0])
+    makespan = _makespan(outcome)
     tokens = int(outcome.tokens_out.sum())
     ok = meets_slo(rows, slo_ttft_s, slo_tpot_s)
-    series = outcome.series
-    busy = float((series["end_s"] - series["start_s"]).sum())
-    decode_steps = series["kind"] != "prefill"
     figures = {
         "requests": len(r), "output_tokens": tokens, "makespan_s": makespan,
         "throughput_tokens_per_s": tokens / makespan if makespan else math.inf,
@@ -64,14 +73,20 @@ def summarise(outcome: Outcome, slo_ttft_s: float | None = None, slo_tpot_s: flo
         "goodput_requests_per_s": int(ok.sum()) / makespan if makespan else math.inf,
         "slo_attainment_pct": 100.0 * float(ok.mean()),
         "slo": {"ttft_s": slo_ttft_s, "tpot_s": slo_tpot_s},
-        "iterations": int(series["end_s"].size), "busy_pct": 100.0 * busy / makespan if makespan else 100.0,
-        "mean_decode_batch": float(series["batch"][decode_steps].mean()) if decode_steps.any() else 0.0,
-        "max_batch_seen": int(series["batch"].max()),
-        "preemptions": int(outcome.preemptions.sum()), "swap_s": outcome.swap_s,
-        "kv_capacity_blocks": outcome.capacity_blocks,
-        "kv_peak_pct": 100.0 * float(series["kv_blocks"].max()) / outcome.capacity_blocks,
-        "prompt_tokens_processed": outcome.prompt_tokens_processed,
     }
     for name in ("queue_s", "ttft_s", "tpot_s", "e2e_s"):
         figures[name] = percentiles(rows[name])
     return figures
+
+
+def engine_figures(instances: list[dict], capacity_blocks: int, makespan: float) -> dict:
+    """Iterations, busy share (mean over the instances), decode batch and KV peak of engines."""
+    busy = [float((s["end_s"] - s["start_s"]).sum()) for s in instances]
+    batch = np.concatenate([s["batch"][s["kind"] != "prefill"] for s in instances])
+    return {"iterations": int(sum(s["end_s"].size for s in instances)),
+            "busy_pct": 100.0 * float(np.mean(busy)) / makespan if makespan else 100.0,
+            "mean_decode_batch": float(batch.mean()) if batch.size else 0.0,
+            "mean_batch": float(np.concatenate([s["batch"] for s in instances]).mean()),
+            "max_batch_seen": int(max(s["batch"].max() for s in instances)),
+            "kv_capacity_blocks": capacity_blocks,
+            "kv_peak_pct": 100.0 * float(max(s["kv_blocks"].max() for s in instances)) / capacity_blocks}

@@ -68,21 +68,24 @@ def write_plot(path: str | Path, outcome: Outcome, figures: dict) -> None:
     plt.close(fig)
 
 
-def write_timeline(path: str | Path, outcome: Outcome) -> None:
-    """Chrome trace events: one slice per iteration (its kind and batch), counters for the
-    batch, the queue and the KV blocks in use."""
-    s = outcome.series
-    n = s["end_s"].size
-    keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_ITERATIONS)).round().astype(np.int64))
-    events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "serving engine"}},
-                          {"name": "thread_name", "ph": "M", "pid": 1, "tid": 1, "args": {"name": "iterations"}}]
-    for i in keep.tolist():
-        start_us, end_us = s["start_s"][i] * 1e6, s["end_s"][i] * 1e6
-        events.append({"name": str(s["kind"][i]), "ph": "X", "pid": 1, "tid": 1, "ts": start_us,
-                       "dur": end_us - start_us, "args": {"batch": int(s["batch"][i]),
-                                                           "prompt_tokens": int(s["prompt_tokens"][i])}})
-        events.append({"name": "load", "ph": "C", "pid": 1, "ts": start_us,
-                       "args": {"batch": int(s["batch"][i]), "waiting": int(s["waiting"][i]),
-                                "kv_blocks": int(s["kv_blocks"][i])}})
-    meta = {"iterations": int(n), "iterations_shown": int(keep.size), "policy": outcome.policy.name}
+def write_timeline(path: str | Path, tracks: list[tuple[str, dict]], policy: str) -> None:
+    """Chrome trace events: per engine (a thread each), one slice per iteration (its kind and
+    batch) and counters for the batch, the queue and the KV blocks in use."""
+    events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "serving"}}]
+    shown = total = 0
+    for tid, (label, s) in enumerate(tracks, start=1):
+        n = s["end_s"].size
+        keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_ITERATIONS // len(tracks)))
+                         .round().astype(np.int64)) if n else np.zeros(0, np.int64)
+        total, shown = total + n, shown + keep.size
+        events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": label}})
+        for i in keep.tolist():
+            start_us, end_us = s["start_s"][i] * 1e6, s["end_s"][i] * 1e6
+            events.append({"name": str(s["kind"][i]), "ph": "X", "pid": 1, "tid": tid, "ts": start_us,
+                           "dur": end_us - start_us, "args": {"batch": int(s["batch"][i]),
+                                                               "prompt_tokens": int(s["prompt_tokens"][i])}})
+            events.append({"name": f"load ({label})", "ph": "C", "pid": 1, "ts": start_us,
+                           "args": {"batch": int(s["batch"][i]), "waiting": int(s["waiting"][i]),
+                                    "kv_blocks": int(s["kv_blocks"][i])}})
+    meta = {"iterations": int(total), "iterations_shown": int(shown), "policy": policy}
     write_atomic(path, json.dumps({"traceEvents": events, "otherData": meta}))

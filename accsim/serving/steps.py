@@ -47,6 +47,7 @@ class Machine:
     preset: Preset
     model: ModelConfig
     dp: int                      # data-parallel groups
+    tp: int                      # tensor-parallel degree (a device holds 1/tp of a token's KV)
     batch_unit: int              # a pass's batch is a multiple of this (data-parallel groups x the
                                  # fewest sequences a group's pass takes, e.g. one per microbatch)
     token_by_token: bool         # the prompt runs one token per pass
@@ -74,7 +75,7 @@ def load_machine(scenario: Scenario) -> Machine:
     family = families().get(preset.family)
     mapper = family_mapper(preset, scenario.mapper or None)
     parallel = mapper.parallelism(preset.spec, model) if mapper.parallelism else Parallelism()
-    return Machine(scenario, preset, model, parallel.dp, smallest_batch(preset, model, scenario.mapper, parallel.dp),
+    return Machine(scenario, preset, model, parallel.dp, parallel.tp, smallest_batch(preset, model, scenario.mapper, parallel.dp),
                    family.prefill == "token_by_token", 1 + scenario.draft_tokens)
 
 

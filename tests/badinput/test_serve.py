@@ -42,3 +42,20 @@ CASES = [
 def test_serve_refuses(refused, case):
     argv, expect, *files = case
     refused(argv, expect, files[0] if files else None)
+
+
+DISAGG_CASES = [
+    (SERVE + ["--kv-link-GBps", "10"], "--kv-link-GBps sets up disaggregated serving"),
+    (SERVE + ["--decode-instances", "2"], "--decode-instances sets up disaggregated serving"),
+    (SERVE + ["--prefill-instances", "1"], "--kv-link-GBps: disaggregated serving moves"),
+    (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--decode-only"], "--decode-only describes"),
+    (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--policy", "static"],
+     "a disaggregated prefill pool batches continuously"),
+    (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--prefill-arch", "t5"], "unknown preset 't5'"),
+]
+
+
+@pytest.mark.parametrize("case", DISAGG_CASES, ids=lambda c: " ".join(c[0][6:]) if isinstance(c, tuple) else str(c))
+def test_serve_refuses_bad_disaggregation(refused, case):
+    argv, expect = case
+    refused(argv, expect)
