@@ -8,6 +8,7 @@ harness's run keys (``RUN_KEYS``). Adding a field here adds it everywhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import typing
@@ -95,15 +96,25 @@ AXIS_TYPES: dict[str, type] = {n: t for n, t in TYPES.items() if n != "overrides
 RUN_KEYS: tuple[str, ...] = tuple(n for n in TYPES if n != "model")
 
 
-def default(name: str) -> Any:
-    f = next(f for f in FIELDS if f.name == name)
+@functools.lru_cache(maxsize=None)
+def declared(cls: type) -> tuple[tuple, dict[str, type]]:
+    """The fields of a declaration (Scenario, or another frozen dataclass of ``param`` fields)
+    and their types."""
+    hints = typing.get_type_hints(cls)
+    fields = tuple(dataclasses.fields(cls))
+    return fields, {f.name: hints[f.name] for f in fields}
+
+
+def default(name: str, cls: type | None = None) -> Any:
+    f = next(f for f in declared(cls or Scenario)[0] if f.name == name)
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
-def field_problem(name: str, value: Any) -> str | None:
+def field_problem(name: str, value: Any, cls: type | None = None) -> str | None:
     """What is wrong with one field's value ("name: ..."), or None."""
-    f = next(f for f in FIELDS if f.name == name)
-    tp, meta = TYPES[f.name], f.metadata
+    fields, types = declared(cls or Scenario)
+    f = next(f for f in fields if f.name == name)
+    tp, meta = types[f.name], f.metadata
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)
                       or (meta.get("ge") is not None and value < meta["ge"])):
         low = f" >= {meta['ge']}" if meta.get("ge") is not None else ""
@@ -121,6 +132,8 @@ def field_problem(name: str, value: Any) -> str | None:
         return f"{f.name}: expected one of {', '.join(meta['choices'])}, got {value!r}"
     if meta.get("ge") is not None and value < meta["ge"]:
         return f"{f.name}: expected a value >= {meta['ge']}, got {value!r}"
+    if meta.get("gt") is not None and not value > meta["gt"]:
+        return f"{f.name}: expected a value > {meta['gt']}, got {value!r}"
     if meta.get("le") is not None and value > meta["le"]:
         return f"{f.name}: expected a value <= {meta['le']}, got {value!r}"
     return None
@@ -147,17 +160,20 @@ def field_docs() -> str:
     return "\n".join(lines)
 
 
-def click_options(command: Callable | None = None, *, only: tuple[str, ...] = ()) -> Callable:
-    """Decorate a click command with one option per scenario field (``overrides`` as
-    ``--set KEY=VALUE``, repeatable), or only the fields named in ``only``; the command receives
-    them under the field names. ``@click_options`` or ``@click_options(only=(...))``."""
+def click_options(command: Callable | None = None, *, only: tuple[str, ...] = (),
+                  cls: type | None = None) -> Callable:
+    """Decorate a click command with one option per field of the scenario (or of another
+    declaration ``cls``; ``overrides`` as ``--set KEY=VALUE``, repeatable), or only the fields
+    named in ``only``; the command receives them under the field names.
+    ``@click_options`` or ``@click_options(only=(...), cls=...)``."""
     if command is None:
-        return lambda cmd: click_options(cmd, only=only)
+        return lambda cmd: click_options(cmd, only=only, cls=cls)
     import click
 
     from accsim.completion import BY_UNIT
-    for f in reversed([f for f in FIELDS if not only or f.name in only]):
-        tp, meta, name = TYPES[f.name], f.metadata, f.name
+    fields, types = declared(cls or Scenario)
+    for f in reversed([f for f in fields if not only or f.name in only]):
+        tp, meta, name = types[f.name], f.metadata, f.name
         flag = "--" + name.replace("_", "-")
         if name == "overrides":
             option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -172,9 +188,10 @@ def click_options(command: Callable | None = None, *, only: tuple[str, ...] = ()
             elif tp is int:
                 kind = click.IntRange(min=meta.get("ge"), max=meta.get("le"))
             elif tp is float:
-                kind = click.FloatRange(min=meta.get("ge"), max=meta.get("le"))
-            option = click.option(flag, name, default=default(name), type=kind, help=meta["help"],
-                                  show_default=default(name) not in ("", 0, 0.0),
+                kind = click.FloatRange(min=meta.get("ge") if meta.get("gt") is None else meta["gt"],
+                                        max=meta.get("le"), min_open=meta.get("gt") is not None)
+            option = click.option(flag, name, default=default(name, cls), type=kind, help=meta["help"],
+                                  show_default=default(name, cls) not in ("", 0, 0.0),
                                   shell_complete=BY_UNIT.get(meta["unit"]))
         command = option(command)
     return command

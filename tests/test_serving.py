@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from accsim.cli import main
 from accsim.runner import run_scenario
 from accsim.scenario import Scenario
-from accsim.serving import Server, find_max_batch, find_max_rate, meets
+from accsim.serving.server import Server, find_max_batch, find_max_rate, meets
 from accsim.serving.engine import Policy
 from accsim.serving.requests import Requests, at_once, generate, read_trace
 
@@ -210,7 +210,7 @@ def test_cli_writes_every_output(tmp_path, monkeypatch):
 
 
 def test_disaggregated_pools_feed_forward(grid_server):
-    from accsim.serving import Disaggregated, KvLink
+    from accsim.serving.server import Disaggregated, KvLink
     from accsim.serving.disagg import transfer_done_s
     requests = generate(120, 40.0, "poisson", "uniform:32,400", "uniform:1,200", seed=4)
     link = KvLink(2.0, 20.0)

@@ -34,11 +34,10 @@ from typing import Callable
 import numpy as np
 
 from accsim.errors import ConfigError
+from accsim.serving.options import POLICIES, PREEMPTION
 from accsim.serving.requests import Requests
 from accsim.serving.steps import StepModel, max_context_tokens
 
-POLICIES = ("static", "continuous", "chunked")
-PREEMPTION = ("recompute", "swap")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from accsim.errors import ConfigError
+from accsim.serving.options import ARRIVALS
 
 MAX_LENGTH_TOKENS = 32768        # lognormal draws are clipped here (a longer tail is a typo)
 LAYOUTS = {   # name -> (arrival column, prompt column, output column)
@@ -118,9 +119,6 @@ def draw_lengths(rng: np.random.Generator, dist: tuple[str, tuple], n: int) -> n
         return np.clip(np.rint(draws), 1, MAX_LENGTH_TOKENS).astype(np.int64)
     tokens, weights = np.asarray(args[0], dtype=np.int64), np.asarray(args[1], dtype=float)
     return tokens[rng.choice(tokens.size, size=n, p=weights / weights.sum())]
-
-
-ARRIVALS = ("poisson", "gamma", "fixed")
 
 
 def generate(n: int, rate_per_s: float, arrivals: str, prompt: str, output: str, seed: int,

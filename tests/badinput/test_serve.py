@@ -12,14 +12,14 @@ CASES = [
     (SERVE + ["--output-tokens", "fixed:0"], "--output-tokens"),
     (SERVE + ["--output-tokens", "hist:5=-1"], "--output-tokens"),
     (SERVE + ["--output-tokens", "lognormal:100,nan"], "--output-tokens"),
-    (SERVE + ["--rate", "0"], "--rate: expected requests per second > 0"),
-    (SERVE + ["--rate", "inf"], "--rate"),
+    (SERVE + ["--rate", "0"], "Invalid value for '--rate'"),
+    (SERVE + ["--rate", "inf"], "rate: expected a finite number"),
     (SERVE + ["--arrivals", "gamma", "--cv", "0"], "--cv"),
     (SERVE + ["--policy", "fifo"], "--policy"),
     (SERVE + ["--max-batch", "0"], "--max-batch"),
     (SERVE + ["--preempt", "swap"], "--swap-GBps: preempting by swap"),
-    (SERVE + ["--swap-GBps", "10"], "--swap-GBps is the host link of --preempt swap"),
-    (SERVE + ["--find", "max-rate"], "--find: give the SLO"),
+    (SERVE + ["--swap-GBps", "10"], "swap_GBps: the host link of preempt swap"),
+    (SERVE + ["--find", "max-rate"], "find: give the SLO"),
     (SERVE + ["--prompt-tokens", "fixed:1000"], "beyond the model's 1024 positions"),
     (SERVE + ["--prompt-tokens", "fixed:600", "--max-batched-tokens", "512"],
      "--max-batched-tokens: request 0's prompt has 600 tokens"),
@@ -33,7 +33,7 @@ CASES = [
     (SERVE + ["--request-trace", "t.jsonl"], "t.jsonl:2: not a JSON object",
      {"t.jsonl": '{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 5}\n{oops\n'}),
     (SERVE + ["--request-trace", "t.csv"], "no requests", {"t.csv": "arrival_s,prompt_tokens,output_tokens\n"}),
-    (SERVE + ["--request-trace", "t.csv", "--find", "max-rate", "--slo-tpot-ms", "5"], "drop --request-trace",
+    (SERVE + ["--request-trace", "t.csv", "--find", "max-rate", "--slo-tpot-ms", "5"], "drop the request trace",
      {"t.csv": "arrival_s,prompt_tokens,output_tokens\n0,5,5\n"}),
 ]
 
@@ -45,10 +45,10 @@ def test_serve_refuses(refused, case):
 
 
 DISAGG_CASES = [
-    (SERVE + ["--kv-link-GBps", "10"], "--kv-link-GBps sets up disaggregated serving"),
-    (SERVE + ["--decode-instances", "2"], "--decode-instances sets up disaggregated serving"),
+    (SERVE + ["--kv-link-GBps", "10"], "kv_link_GBps: sets up disaggregated serving"),
+    (SERVE + ["--decode-instances", "2"], "decode_instances: sets up disaggregated serving"),
     (SERVE + ["--prefill-instances", "1"], "--kv-link-GBps: disaggregated serving moves"),
-    (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--decode-only"], "--decode-only describes"),
+    (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--decode-only"], "decode_only: describes one decode instance"),
     (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--policy", "static"],
      "a disaggregated prefill pool batches continuously"),
     (SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--prefill-arch", "t5"], "unknown preset 't5'"),

@@ -1,0 +1,112 @@
+"""One serving run from a scenario (the machine) and ServeOptions: what ``accsim serve`` and a
+sweep's serve points both call."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
+
+import accsim
+from accsim.scenario import Scenario
+from accsim.serving.server import Disaggregated, KvLink, ServeResult, Server, find_max_batch, find_max_rate
+from accsim.serving.engine import Policy
+from accsim.serving.options import ServeOptions
+from accsim.serving.requests import Requests, generate, read_trace
+
+
+@dataclass(frozen=True)
+class ServeRun:
+    scenario: Scenario
+    options: ServeOptions
+    server: Any                 # Server or Disaggregated
+    requests: Requests
+    policy: Policy
+    result: ServeResult
+    search: dict | None
+    grid_error: dict
+
+
+def policy_of(o: ServeOptions) -> Policy:
+    policy = Policy(o.policy, o.max_batch, o.max_batched_tokens, o.block_tokens, o.preempt, o.swap_GBps,
+                    o.decode_only)
+    policy.check()
+    return policy
+
+
+def traffic(o: ServeOptions) -> Callable[[float], Requests]:
+    """rate -> Requests: the trace (rate ignored) or the generator at that rate (same seed: the
+    same requests, time-scaled). A bad spec fails here, before any simulation."""
+    if o.request_trace:
+        trace = read_trace(o.request_trace)
+        return lambda rate: trace
+    generate(1, o.rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv)
+    return lambda rate: generate(o.requests, rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv)
+
+
+def build_server(scenario: Scenario, o: ServeOptions, on_simulate: Callable[[int], None] | None = None) -> Any:
+    """One Server, or prefill and decode pools joined by the KV link."""
+    grid = o.grid_per_octave if o.steps == "grid" else 0
+    decode = Server(scenario, grid, o.kv_capacity_tokens, on_simulate=on_simulate)
+    if not o.prefill_instances:
+        return decode
+    link = KvLink(o.kv_link_GBps, o.kv_link_latency_us)
+    link.check()
+    prefill_scenario = replace(scenario, arch=o.prefill_arch or scenario.arch, chips=o.prefill_chips or scenario.chips)
+    prefill = Server(prefill_scenario, grid, o.kv_capacity_tokens, on_simulate=on_simulate)
+    return Disaggregated(prefill, decode, o.prefill_instances, o.decode_instances, link)
+
+
+def step_models(server: Any) -> list[tuple[str, Any]]:
+    """(label, StepModel) of each machine a server simulates."""
+    if isinstance(server, Disaggregated):
+        return [("prefill pool", server.prefill.steps), ("decode pool", server.decode.steps)]
+    return [("", server.steps)]
+
+
+def run_serve(scenario: Scenario, o: ServeOptions, on_simulate: Callable[[int], None] | None = None) -> ServeRun:
+    o.check()
+    policy = policy_of(o)
+    make_requests = traffic(o)
+    requests = make_requests(o.rate)
+    server = build_server(scenario, o, on_simulate)
+    search = None
+    if o.find == "max-rate":
+        search = find_max_rate(server, make_requests, policy, o.slo_ttft_s, o.slo_tpot_s, start_rate=o.rate)
+        requests = make_requests(search["max_rate_per_s"])
+    elif o.find == "max-batch":
+        search = find_max_batch(server, requests, policy, o.slo_ttft_s, o.slo_tpot_s)
+        policy = replace(policy, max_batch=search["max_batch"])
+    result = server.serve(requests, policy, o.slo_ttft_s, o.slo_tpot_s)
+    grid_error = {label: steps.grid_error(o.grid_check) for label, steps in step_models(server)}
+    return ServeRun(scenario, o, server, requests, policy, result, search, grid_error)
+
+
+def payload(run: ServeRun, series_points: int) -> dict:
+    """The JSON of a run: versions, configuration, traffic, step model, figures, search, series."""
+    from accsim.serving.output import series_sample
+    machine = run.server.machine
+    return {"accsim_version": accsim.__version__, "resolved_config": machine.preset.resolved_config(),
+            "scenario": {**asdict(run.scenario), "overrides": dict(run.scenario.overrides),
+                         "family": machine.preset.family},
+            "serve": asdict(run.options), "policy": asdict(run.policy), "traffic": run.requests.describe(),
+            "steps": {"mode": run.options.steps, "grid_per_octave": run.options.grid_per_octave,
+                      "passes_simulated": sum(len(s.passes) for _, s in step_models(run.server)),
+                      "grid_error": run.grid_error},
+            "figures": run.result.figures, "search": run.search,
+            "series": series_sample(run.result.outcome.series, series_points)}
+
+
+def flat_figures(run: ServeRun) -> dict[str, Any]:
+    """The figures one level deep (sweep table columns), numbers and names only."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, (int, float, str, bool)):
+            out[path] = node
+    walk(run.result.figures, "")
+    if run.search:
+        walk({k: v for k, v in run.search.items() if k not in ("tries", "at_max")}, "search")
+    walk({label or "steps": e for label, e in run.grid_error.items() if e}, "grid_error")
+    return out
