@@ -10,9 +10,14 @@ Spec (every key checked; a bad spec fails before any point runs)::
       memory.bandwidth_GBps: {log: [100, 3200, 6]}  # geometric, n values
       compute.efficiency: {uniform: [0.5, 0.9], n: 4}   # random draws (seeded)
     constraints: ["batch * prompt <= 16384"]
+    serve: {policy: continuous, rate: 5, requests: 500}   # optional: every point is a serving run
     mode: grid            # or random: `samples` points drawn from the axes
     samples: 100
     seed: 0
+
+With a ``serve`` section (the options of ``accsim serve``, ``accsim.serving.options``) or a
+``serve.*`` axis (``serve.rate: [1, 2, 4]``), every point serves request traffic on its machine
+and stores the serving figures (``ttft_s.p99``, ``goodput_requests_per_s``, ...).
 
 A point's id hashes everything its result depends on: its resolved scenario (base, set, axis
 values) and the content of the presets and model configs it names. Re-running a spec skips the
@@ -44,7 +49,8 @@ from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
 from accsim.limits import DEFAULT_MAX_POINTS
 from accsim.scenario import AXIS_TYPES as SCENARIO_FIELDS, default as _default, field_problem
 
-TOP_KEYS = ("base", "axes", "constraints", "mode", "samples", "seed")
+TOP_KEYS = ("base", "axes", "constraints", "serve", "mode", "samples", "seed")
+SERVE_PREFIX = "serve."
 VALUE_FORMS = ("range", "lin", "log", "uniform", "loguniform")
 
 
@@ -59,6 +65,12 @@ class SweepSpec:
     seed: int = 0
     source: str = "<spec>"
     raw: Mapping[str, Any] = field(default_factory=dict)
+    serve: Mapping[str, Any] | None = None     # serving options of every point (None: runs)
+
+    def fixed_values(self) -> dict[str, Any]:
+        """Every name a constraint may use that no axis sets: base, preset and serve fields."""
+        serve = {f"{SERVE_PREFIX}{k}": v for k, v in (self.serve or {}).items()}
+        return {**self.base, **self.overrides, **serve}
 
 
 # ---- value forms ---------------------------------------------------------------------------
@@ -240,6 +252,8 @@ def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_P
     archs = axes.get("arch", (base["arch"],))
     preset_fields = _preset_field_paths(archs)
     for name, values in axes.items():
+        if name.startswith(SERVE_PREFIX):
+            continue                       # checked with the serve section
         if name in SCENARIO_FIELDS:
             for i, v in enumerate(values):
                 _check_scenario_value(name, v, f"axes.{name}[{i}]", problems)
@@ -256,16 +270,46 @@ def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_P
         except AccsimError as exc:
             for line in str(exc).splitlines():
                 problems.add("base.set", line)
+    serve = _parse_serve(raw, axes, problems)
     constraints = raw.get("constraints") or []
     if not isinstance(constraints, list) or not all(isinstance(c, str) for c in constraints):
         problems.add("constraints", "expected a list of expressions such as 'batch * prompt <= 16384'")
         constraints = []
     problems.raise_if_any()
-    names = set(axes) | set(base) | set(overrides)
+    spec = SweepSpec(base, dict(overrides), axes, tuple(constraints), mode, int(samples or 0), int(seed),
+                     source, raw, serve)
+    names = set(axes) | set(spec.fixed_values())
     for i, text in enumerate(constraints):
         Constraint(text, names, f"constraints[{i}]")
-    return SweepSpec(base, dict(overrides), axes, tuple(constraints), mode, int(samples or 0), int(seed),
-                     source, raw)
+    return spec
+
+
+def _parse_serve(raw: Mapping[str, Any], axes: Mapping[str, tuple], problems: ProblemList) -> dict | None:
+    """The serve section's options and the serve.* axes' values, each checked; None when the
+    spec has neither (its points are runs)."""
+    serve_axes = [name for name in axes if name.startswith(SERVE_PREFIX)]
+    if "serve" not in raw and not serve_axes:
+        return None
+    from accsim.scenario import field_problem
+    from accsim.serving.options import FIELD_NAMES, ServeOptions
+    section = raw.get("serve") or {}
+    if not isinstance(section, dict):
+        problems.add("serve", f"expected a mapping of serve options ({', '.join(FIELD_NAMES)})")
+        return {}
+    for key, value in section.items():
+        if key not in FIELD_NAMES:
+            problems.add(f"serve.{key}", f"unknown serve option{did_you_mean(str(key), FIELD_NAMES)}")
+        elif (problem := field_problem(key, value, ServeOptions)):
+            problems.add("serve", problem)
+    for name in serve_axes:
+        key = name[len(SERVE_PREFIX):]
+        if key not in FIELD_NAMES:
+            problems.add(f"axes.{name}", f"unknown serve option{did_you_mean(key, FIELD_NAMES)}")
+            continue
+        for i, value in enumerate(axes[name]):
+            if (problem := field_problem(key, value, ServeOptions)):
+                problems.add(f"axes.{name}[{i}]", problem)
+    return dict(section)
 
 
 # ---- points --------------------------------------------------------------------------------
@@ -279,12 +323,13 @@ def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
         rng = np.random.default_rng(spec.seed + 1)
         combos = [tuple(spec.axes[n][rng.integers(len(spec.axes[n]))] for n in names)
                   for _ in range(spec.samples)]
-    known = set(spec.axes) | set(spec.base) | set(spec.overrides)
+    fixed = spec.fixed_values()
+    known = set(spec.axes) | set(fixed)
     checks = [Constraint(c, known, f"constraints[{i}]") for i, c in enumerate(spec.constraints)]
     points, seen = [], set()
     for combo in combos:
         point = dict(zip(names, combo))
-        env = {**spec.base, **spec.overrides, **point}
+        env = {**fixed, **point}
         key = json.dumps(point, sort_keys=True)
         if key not in seen and all(c.holds(env, point) for c in checks):
             seen.add(key)
@@ -293,15 +338,21 @@ def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def point_scenario(spec: SweepSpec, point: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of accsim.runner.Scenario for one point."""
+    """The keyword arguments of accsim.runner.Scenario for one point, and under ``serve`` its
+    serving options when the spec serves."""
     scenario = {k: v for k, v in spec.base.items()}
     overrides = dict(spec.overrides)
+    serve = dict(spec.serve) if spec.serve is not None else None
     for name, value in point.items():
-        if name in SCENARIO_FIELDS:
+        if name.startswith(SERVE_PREFIX) and serve is not None:
+            serve[name[len(SERVE_PREFIX):]] = value
+        elif name in SCENARIO_FIELDS:
             scenario[name] = value
         else:
             overrides[name] = value
     scenario["overrides"] = overrides
+    if serve is not None:
+        scenario["serve"] = serve
     return scenario
 
 
@@ -361,8 +412,22 @@ def scenario_identity(scenario: Mapping[str, Any]) -> dict[str, Any]:
             models.append(parse_coe(scenario["coe"])[1])
         except AccsimError:
             pass                        # the point fails on its coe; the scenario says which
-    return {"scenario": dict(scenario), "preset": preset_content_digest(str(scenario["arch"])),
-            "models": {m: model_content_digest(m) for m in models if m}}
+    identity = {"scenario": dict(scenario), "preset": preset_content_digest(str(scenario["arch"])),
+                "models": {m: model_content_digest(m) for m in models if m}}
+    serve = scenario.get("serve") or {}
+    if serve.get("prefill_arch"):
+        identity["prefill_preset"] = preset_content_digest(str(serve["prefill_arch"]))
+    if serve.get("request_trace"):
+        identity["request_trace"] = _file_digest(str(serve["request_trace"]))
+    return identity
+
+
+def _file_digest(path: str) -> str:
+    """A file's content digest ('' when unreadable: the point then fails, naming the file)."""
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def point_id(scenario: Mapping[str, Any]) -> str:
@@ -375,6 +440,9 @@ def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
+        if "serve" in scenario:
+            flat = _serve_point(scenario)
+            return {"status": "ok", "stats": flat, "error": None, "elapsed_s": time.perf_counter() - t0}
         stats = run_scenario(Scenario(**scenario)).stats
         flat = {k: v for k, v in stats.flat().items() if not k.startswith("scenario.")}
         return {"status": "ok", "stats": flat, "error": None, "elapsed_s": time.perf_counter() - t0}
@@ -383,6 +451,14 @@ def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
     except Exception:  # a bug in one point must not stop a long sweep; keep the traceback
         return {"status": "error", "stats": {}, "error": traceback.format_exc(),
                 "elapsed_s": time.perf_counter() - t0}
+
+
+def _serve_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    from accsim.runner import Scenario
+    from accsim.serving.options import serve_options
+    from accsim.serving.run import flat_figures, run_serve
+    machine = {k: v for k, v in scenario.items() if k != "serve"}
+    return flat_figures(run_serve(Scenario(**machine), serve_options(scenario["serve"], "serve")))
 
 
 # ---- execution -----------------------------------------------------------------------------

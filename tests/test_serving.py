@@ -232,3 +232,30 @@ def test_disaggregated_pools_feed_forward(grid_server):
         requests, Policy("continuous", max_batch=16)).outcome
     assert np.array_equal(slow.first_token_s, out.first_token_s)
     assert (slow.finish_s[~one_token] >= out.finish_s[~one_token] - 1e-9).mean() > 0.9
+
+
+def test_a_sweep_serves_every_point_and_ids_follow_the_serve_options(tmp_path):
+    from accsim.results import load
+    from accsim.sweeps import parse_spec, plan_sweep, run_sweep
+    raw = {"base": {"arch": "t4", "model": "gpt2-small"},
+           "serve": {"requests": 40, "rate": 20.0, "grid_per_octave": 1, "slo_tpot_ms": 8.0},
+           "axes": {"serve.policy": ["static", "continuous"]},
+           "constraints": ["serve.rate <= 20"]}
+    spec = parse_spec(raw)
+    planned, _ = plan_sweep(spec)
+    assert [s["serve"]["policy"] for _, s, _ in planned] == ["static", "continuous"]
+    other, _ = plan_sweep(parse_spec({**raw, "serve": {**raw["serve"], "seed": 1}}))
+    assert not {pid for *_, pid in planned} & {pid for *_, pid in other}
+    summary = run_sweep(spec, tmp_path / "s.db")
+    assert summary.ok == 2
+    rows = load(tmp_path / "s.db")
+    assert set(rows["serve.policy"]) == {"static", "continuous"}
+    assert (rows["requests"] == 40).all() and rows["ttft_s.p99"].notna().all()
+    # a point equals the same serving run from the command line's code path
+    from accsim.serving.options import ServeOptions
+    from accsim.serving.run import flat_figures, run_serve
+    direct = flat_figures(run_serve(MACHINE, ServeOptions(requests=40, rate=20.0, grid_per_octave=1,
+                                                          slo_tpot_ms=8.0, policy="continuous")))
+    stored = rows[rows["serve.policy"] == "continuous"].iloc[0]
+    assert stored["ttft_s.p99"] == direct["ttft_s.p99"] and stored["goodput_requests_per_s"] == \
+        direct["goodput_requests_per_s"]

@@ -71,6 +71,13 @@ CASES = [
     (BASE + "axes: {batch: [1, 2]}\nconstraints: ['" + "batch + " * 200 + "1 > 0']\n", "a constraint is at most"),
     ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh")), "aliases expand to"),
+    # serving sweeps
+    (BASE + "serve: [rate]\naxes: {batch: [1]}\n", "serve: expected a mapping of serve options"),
+    (BASE + "serve: {rat: 3}\naxes: {batch: [1]}\n", ("serve.rat: unknown serve option", "did you mean 'rate'")),
+    (BASE + "serve: {rate: -1}\naxes: {batch: [1]}\n", "rate: expected a value > 0"),
+    (BASE + "serve: {policy: fifo}\naxes: {batch: [1]}\n", "policy: expected one of static, continuous"),
+    (BASE + "axes: {serve.requestz: [1]}\n", ("axes.serve.requestz: unknown serve option", "did you mean")),
+    (BASE + "axes: {serve.max_batch: [4, 0]}\n", "axes.serve.max_batch[1]: max_batch: expected an integer >= 1"),
 ]
 
 
