@@ -77,6 +77,8 @@ def kernels_for(op: Op, spec: GpuSpec, table: dict[str, int]) -> int:
 
 def offloaded_bytes(op: Op, spec: GpuSpec) -> int:
     """Bytes of this op's weights / KV cache that live in host memory and cross the host link."""
+    if not (spec.offload.weights_fraction or spec.offload.kv_fraction):
+        return 0                  # nothing offloaded (the common case; this runs for every op)
     weights = sum(t.bytes for t in op.weights)
     if op.kind == "expert_matmul":
         weights = round(weights * op.attrs["experts_active"] / op.attrs["experts"])
