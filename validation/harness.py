@@ -71,6 +71,8 @@ def case_unit(case: Case) -> str:
     """The unit of a case's published and simulated figures, from its metric or stat name."""
     if case.metric in METRIC_UNITS:
         return METRIC_UNITS[case.metric]
+    if "unit" in case.scenario:          # a figure whose name carries no unit suffix
+        return str(case.scenario["unit"])
     return unit_of(str(case.scenario.get("stat", case.metric))) or "count"
 
 
@@ -130,8 +132,28 @@ def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> f
     return float(np.polyfit(layers, tpots, 1)[0] * 1e3)
 
 
+_SERVED: dict[str, Any] = {}
+
+
+def metric_serve_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """A figure of a serving run (``accsim serve``): the machine from the run keys, the serve
+    options from ``serve``, the figure from ``stat`` (a flat name such as
+    ``throughput_tokens_per_s_per_chip`` or ``search.batch_per_chip``)."""
+    from accsim.scenario import Scenario
+    from accsim.serving.options import serve_options
+    from accsim.serving.run import flat_figures, run_serve
+    machine = {k: v for k, v in scenario.items() if k in RUN_KEYS}
+    key = json.dumps({**machine, "serve": scenario["serve"]}, sort_keys=True, default=str)
+    if key not in _SERVED:
+        model = model_path(scenario.get("model", default("model")), tmp, "model")
+        _SERVED[key] = flat_figures(run_serve(Scenario(**{**machine, "model": model}),
+                                              serve_options(scenario["serve"], "scenario.serve")))
+    return float(_SERVED[key][scenario["stat"]])
+
+
 CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "stat": metric_stat,
+    "serve_stat": metric_serve_stat,
     "speedup": metric_speedup,
     "stat_ratio": metric_stat_ratio,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
