@@ -203,7 +203,9 @@ class StepModel:
         new, reads, pairs = float(tokens.sum()), float(kv.sum()), float((tokens * kv).sum())
         q = max(1, round(pairs / reads))
         n = max(1, round(new / q))
-        context = max(0, round(reads / n - q))
+        # whole prompts (nothing cached) stay a prefill pass: rounding n' must not turn into a
+        # made-up cached context (a third grid axis)
+        context = max(0, round(reads / n - q)) if decode_contexts.size or chunk_contexts.any() else 0
         if not chunk_tokens.size:
             return self._lookup("decode", self.groups(n), q, context)
         return self._lookup("prefill", self.groups(n), q, context)
