@@ -161,7 +161,8 @@ def dask_scaling(folder: Path, points: int = 200) -> list[str]:
 def families() -> list[str]:
     """The families' own benchmark scripts, as they print."""
     lines = ["## Family benchmarks (each script's output, this run)", ""]
-    for script in ("bench_engine.py", "bench_pim_streams.py", "bench_npu.py", "bench_rdu.py", "bench_csd.py"):
+    for script in ("bench_engine.py", "bench_pim_streams.py", "bench_npu.py", "bench_rdu.py", "bench_csd.py",
+                   "bench_serve.py"):
         print(f"  {script}", flush=True)
         out = subprocess.run([sys.executable, str(HERE / script)], check=True, capture_output=True, text=True,
                              env=bench_dram.user_env()).stdout
