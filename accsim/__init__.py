@@ -2,7 +2,8 @@
 
 ``accsim.run(arch=..., model=..., batch=..., prompt=..., gen=..., overrides={...}) -> Stats``
 mirrors the ``accsim run`` command; ``accsim.sweep(spec, db=..., jobs=...)`` mirrors
-``accsim sweep``, and ``accsim.results.load(db)`` reads a sweep's results as a pandas DataFrame.
+``accsim sweep``, ``accsim.serve(arch=..., model=..., rate=..., policy=..., ...)`` mirrors
+``accsim serve``, and ``accsim.results.load(db)`` reads a sweep's results as a pandas DataFrame.
 """
 __version__ = "0.1.0"
 
@@ -16,10 +17,13 @@ def __getattr__(name: str):
     if name == "sweep":
         from accsim.sweeps import sweep
         return sweep
+    if name == "serve":
+        from accsim.serving.run import serve
+        return serve
     if name == "results":
         import accsim.results as results
         return results
     raise AttributeError(f"module 'accsim' has no attribute {name!r}")
 
 
-__all__ = ["run", "sweep", "results", "__version__"]
+__all__ = ["run", "serve", "sweep", "results", "__version__"]

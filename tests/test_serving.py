@@ -259,3 +259,12 @@ def test_a_sweep_serves_every_point_and_ids_follow_the_serve_options(tmp_path):
     stored = rows[rows["serve.policy"] == "continuous"].iloc[0]
     assert stored["ttft_s.p99"] == direct["ttft_s.p99"] and stored["goodput_requests_per_s"] == \
         direct["goodput_requests_per_s"]
+
+
+def test_python_api_mirrors_the_command():
+    import accsim
+    run = accsim.serve(arch="t4", model="gpt2-small", requests=20, rate=10.0, grid_per_octave=1)
+    assert run.result.figures["requests"] == 20
+    from accsim.errors import ConfigError
+    with pytest.raises(ConfigError, match="rat: unknown field.*did you mean 'rate'"):
+        accsim.serve(rat=3.0)

@@ -9,9 +9,8 @@ import accsim
 from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar
 from accsim.files import OUTPUT
 from accsim.scenario import click_options
-from accsim.serving.options import ServeOptions
+from accsim.serving.options import MACHINE_FIELDS, ServeOptions
 
-MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance")
 SERIES_POINTS_IN_JSON = 5000     # iterations kept in the JSON's time series (evenly spaced)
 
 

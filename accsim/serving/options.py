@@ -12,6 +12,8 @@ POLICIES = ("static", "continuous", "chunked")
 PREEMPTION = ("recompute", "swap")
 ARRIVALS = ("poisson", "gamma", "fixed")
 FINDS = ("none", "max-rate", "max-batch")
+# the scenario fields that choose the machine a serving run uses
+MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance")
 
 
 @dataclass(frozen=True, kw_only=True)

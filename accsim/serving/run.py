@@ -9,7 +9,7 @@ import accsim
 from accsim.scenario import Scenario
 from accsim.serving.server import Disaggregated, KvLink, ServeResult, Server, find_max_batch, find_max_rate
 from accsim.serving.engine import Policy
-from accsim.serving.options import ServeOptions
+from accsim.serving.options import MACHINE_FIELDS, ServeOptions
 from accsim.serving.requests import Requests, generate, read_trace
 
 
@@ -110,3 +110,19 @@ def flat_figures(run: ServeRun) -> dict[str, Any]:
         walk({k: v for k, v in run.search.items() if k not in ("tries", "at_max")}, "search")
     walk({label or "steps": e for label, e in run.grid_error.items() if e}, "grid_error")
     return out
+
+
+def serve(**fields: Any) -> ServeRun:
+    """Serve request traffic (the ``accsim serve`` command): machine fields (arch, model, dtype,
+    mapper, overrides, chips, draft_tokens, acceptance) and any ServeOptions field (policy, rate,
+    requests, prompt_tokens, slo_tpot_ms, find, prefill_instances, ...). Returns the run:
+    ``.result.figures`` (P50/P90/P99, throughput, goodput), ``.result.outcome`` (per request),
+    ``.search``, ``.grid_error``."""
+    from accsim.errors import ConfigError, did_you_mean
+    from accsim.serving.options import FIELD_NAMES
+    unknown = [k for k in fields if k not in MACHINE_FIELDS and k not in FIELD_NAMES]
+    if unknown:
+        raise ConfigError([f"{k}: unknown field{did_you_mean(k, [*MACHINE_FIELDS, *FIELD_NAMES])}" for k in unknown])
+    machine = {k: v for k, v in fields.items() if k in MACHINE_FIELDS}
+    machine["overrides"] = dict(machine.get("overrides") or {})
+    return run_serve(Scenario(**machine), ServeOptions(**{k: v for k, v in fields.items() if k in FIELD_NAMES}))
