@@ -48,10 +48,11 @@ def main() -> None:
             data = json.loads(out.read_text())
             f, steps = data["figures"], data["steps"]
             error = next(iter(steps["grid_error"].values()), {})
+            ttft = f"{f['ttft_s']['p99']:.3f} s" if f["ttft_s"] else "n/a (decode-only)"
             print(f"{label}: {wall:.1f} s, {f['iterations']:,} iterations, {steps['passes_simulated']} passes "
                   f"simulated (grid error on {error.get('points_checked', 0)} re-simulated: max "
-                  f"{100 * error.get('max_rel_error', 0):.2f}%); P99 TTFT "
-                  f"{f['ttft_s'].get('p99', float('nan')):.3f} s, P99 TPOT {1e3 * f['tpot_s']['p99']:.1f} ms")
+                  f"{100 * error.get('max_rel_error', 0):.2f}%); P99 TTFT {ttft}, P99 TPOT "
+                  f"{1e3 * f['tpot_s']['p99']:.1f} ms")
 
 
 if __name__ == "__main__":
