@@ -16,7 +16,7 @@ from accsim.serving.disagg import KvLink, Pool, simulate_disaggregated
 from accsim.serving.engine import Outcome, Policy, simulate
 from accsim.serving.metrics import engine_figures, request_figures, summarise
 from accsim.serving.requests import Requests
-from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, load_machine
+from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, largest_passing, load_machine
 from accsim.workloads.graph import Phase
 
 __all__ = ["Disaggregated", "KvLink", "ServeResult", "Server", "find_max_batch", "find_max_rate"]
@@ -183,13 +183,7 @@ def find_max_batch(server: Server, requests: Requests, policy: Policy, slo_ttft_
     if not ok(1):
         raise ConfigError([f"--find max-batch: even a batch of {unit} (the smallest the machine runs) "
                            "misses the SLO; loosen it or use a faster machine"])
-    lo, hi = 1, 2
-    while hi <= most_groups and ok(hi):
-        lo, hi = hi, hi * 2
-    hi = min(hi, most_groups + 1)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    lo = largest_passing(ok, most_groups)
     best = tried[lo * unit].figures
     return {"found": "max_batch", "max_batch": lo * unit, "batch_per_chip": lo * unit / server.chips,
             "limited_by_requests": lo == most_groups,

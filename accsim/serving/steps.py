@@ -231,6 +231,19 @@ class StepModel:
                 "mean_rel_error": float(np.mean(errors))}
 
 
+def largest_passing(test: Callable[[int], bool], most: int) -> int:
+    """The largest n in [1, most] with test(n), for a test that holds at 1 and, once it fails,
+    fails for every larger n: doubling, then bisection."""
+    lo, hi = 1, 2
+    while hi <= most and test(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, most + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if test(mid) else (lo, mid)
+    return lo
+
+
 PROBE_SEQUENCE_TOKENS = 4096     # the sequence length the KV-capacity search fills memory with
 
 
@@ -257,21 +270,10 @@ def kv_capacity_tokens(machine: Machine) -> int:
             return False
         return True
 
-    def largest(test: Callable[[int], bool], most: int) -> int:
-        """The largest n in [1, most] with test(n) (test(1) holds), by doubling then bisection."""
-        lo, hi = 1, 2
-        while hi <= most and test(hi):
-            lo, hi = hi, hi * 2
-        hi = min(hi, most + 1)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if test(mid) else (lo, mid)
-        return lo
-
     if not fits(1, 1):
         raise CapacityError([f"arch: {machine.model.name} does not fit on {machine.preset.name} even with a "
                              "one-token cache (see 'accsim run' for the capacity error and its fixes)"])
     if not fits(1, length):
-        return largest(lambda tokens: fits(1, tokens), length) * machine.batch_unit
-    groups = largest(lambda g: fits(g, length), MAX_PROBE_TOKENS // length)
+        return largest_passing(lambda tokens: fits(1, tokens), length) * machine.batch_unit
+    groups = largest_passing(lambda g: fits(g, length), MAX_PROBE_TOKENS // length)
     return groups * machine.batch_unit * length
