@@ -205,7 +205,15 @@ def test_cli_writes_every_output(tmp_path, monkeypatch):
     assert payload["series"]["kept"] == payload["figures"]["iterations"]
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 31
     trace = json.loads((tmp_path / "t.json").read_text())
-    assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == payload["figures"]["iterations"]
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert sum(e["pid"] == 1 for e in slices) == payload["figures"]["iterations"]
+    # every request shows its queueing, prefill and decode, in order, ending at its end-to-end time
+    rows = {int(r.split(",")[0]): r.split(",") for r in (tmp_path / "r.csv").read_text().splitlines()[1:]}
+    for i in (0, 29):
+        mine = sorted((e for e in slices if e["pid"] == 2 and e["tid"] == i), key=lambda e: e["ts"])
+        assert [e["name"] for e in mine][-2:] == ["prefill", "decode"]
+        end_s = (mine[-1]["ts"] + mine[-1]["dur"]) / 1e6
+        assert end_s - float(rows[i][1]) == pytest.approx(float(rows[i][7]), rel=1e-9)
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 

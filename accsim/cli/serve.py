@@ -22,7 +22,7 @@ def _output_options(f: Any) -> Any:
         click.option("--plot", "plot_path", default=None, type=OUTPUT,
                      help="batch, queue and KV over time, TTFT/TPOT distributions (png/svg/pdf)"),
         click.option("--timeline", "timeline_path", default=None, type=OUTPUT,
-                     help="Perfetto / chrome://tracing timeline of the iterations"),
+                     help="Perfetto / chrome://tracing timeline: the iterations, and each request's phases"),
         click.option("--quiet", is_flag=True, help="no progress bar and no summary tables"),
     ]):
         f = decorator(f)
@@ -55,7 +55,7 @@ def serve_cmd(json_path: str, requests_csv: str | None, plot_path: str | None, t
 
 def _write_outputs(run: Any, json_path: str, requests_csv: str | None, plot_path: str | None,
                    timeline_path: str | None) -> None:
-    from accsim.serving.output import write_plot, write_requests_csv, write_timeline
+    from accsim.serving.output import request_events, write_plot, write_requests_csv, write_timeline
     from accsim.serving.run import payload
     from accsim.stats import write_json_atomic
     result = run.result
@@ -68,7 +68,7 @@ def _write_outputs(run: Any, json_path: str, requests_csv: str | None, plot_path
         tracks = ([("engine", result.outcome.series)] if result.pools is None else
                   [(f"{pool} instance {k}", out.series) for pool in ("prefill", "decode")
                    for k, out in enumerate(result.pools[pool])])
-        write_timeline(timeline_path, tracks, result.outcome.policy.name)
+        write_timeline(timeline_path, tracks, result.outcome.policy.name, request_events(result.outcome))
 
 
 def _print_summary(run: Any) -> None:

@@ -13,6 +13,7 @@ from accsim.serving.engine import Outcome
 from accsim.serving.metrics import per_request
 
 TIMELINE_MAX_ITERATIONS = 100_000    # beyond this, the timeline keeps evenly spaced iterations
+TIMELINE_MAX_REQUESTS = 2_000        # requests drawn as their own tracks (evenly spaced beyond)
 
 
 def series_sample(series: dict, points: int) -> dict:
@@ -68,9 +69,30 @@ def write_plot(path: str | Path, outcome: Outcome, figures: dict) -> None:
     plt.close(fig)
 
 
-def write_timeline(path: str | Path, tracks: list[tuple[str, dict]], policy: str) -> None:
+def request_events(outcome: Outcome) -> list[dict]:
+    """Each request (up to TIMELINE_MAX_REQUESTS) as a track of its own: queued, then prefill
+    up to its first token, then decode up to its last."""
+    n = len(outcome.requests)
+    keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_REQUESTS)).round().astype(np.int64))
+    events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
+    arrival = outcome.requests.arrival_s
+    for i in keep.tolist():
+        first = outcome.first_token_s[i] if np.isfinite(outcome.first_token_s[i]) else outcome.start_s[i]
+        phases = (("queued", arrival[i], outcome.start_s[i]), ("prefill", outcome.start_s[i], first),
+                  ("decode", first, outcome.finish_s[i]))
+        events.append({"name": "thread_name", "ph": "M", "pid": 2, "tid": i, "args": {"name": f"request {i}"}})
+        events += [{"name": name, "ph": "X", "pid": 2, "tid": i, "ts": a * 1e6, "dur": (b - a) * 1e6,
+                    "args": {"prompt_tokens": int(outcome.requests.prompt[i]),
+                             "output_tokens": int(outcome.requests.output[i])}}
+                   for name, a, b in phases if b > a]
+    return events
+
+
+def write_timeline(path: str | Path, tracks: list[tuple[str, dict]], policy: str,
+                   requests: list[dict] = ()) -> None:
     """Chrome trace events: per engine (a thread each), one slice per iteration (its kind and
-    batch) and counters for the batch, the queue and the KV blocks in use."""
+    batch) and counters for the batch, the queue and the KV blocks in use; then ``requests``
+    (``request_events``)."""
     events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "serving"}}]
     shown = total = 0
     for tid, (label, s) in enumerate(tracks, start=1):
@@ -88,4 +110,4 @@ def write_timeline(path: str | Path, tracks: list[tuple[str, dict]], policy: str
                            "args": {"batch": int(s["batch"][i]), "waiting": int(s["waiting"][i]),
                                     "kv_blocks": int(s["kv_blocks"][i])}})
     meta = {"iterations": int(total), "iterations_shown": int(shown), "policy": policy}
-    write_atomic(path, json.dumps({"traceEvents": events, "otherData": meta}))
+    write_atomic(path, json.dumps({"traceEvents": [*events, *requests], "otherData": meta}))
