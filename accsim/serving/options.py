@@ -12,6 +12,7 @@ POLICIES = ("static", "continuous", "chunked")
 PREEMPTION = ("recompute", "swap")
 ARRIVALS = ("poisson", "gamma", "fixed")
 FINDS = ("none", "max-rate", "max-batch")
+MAX_REQUESTS = 10_000_000      # generated requests (about 3 months at 1 request/s)
 # the scenario fields that choose the machine a serving run uses
 MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance")
 
@@ -25,8 +26,9 @@ class ServeOptions:
                                "'' = generated)", default="")
     arrivals: str = param("", "generated arrivals", default="poisson", choices=ARRIVALS)
     rate: float = param("requests/s", "generated arrival rate", default=1.0, gt=0.0)
-    cv: float = param("", "gamma arrivals: coefficient of variation of the gaps (> 1: bursty)", default=2.0, gt=0.0)
-    requests: int = param("requests", "generated requests", default=200, ge=1)
+    cv: float = param("", "gamma arrivals: coefficient of variation of the gaps (> 1: bursty)", default=2.0,
+                      ge=0.01, le=100.0)
+    requests: int = param("requests", "generated requests", default=200, ge=1, le=MAX_REQUESTS)
     prompt_tokens: str = param("tokens", "fixed:N | uniform:LO,HI | lognormal:MEDIAN,SIGMA | hist:TOKENS=WEIGHT,...",
                                default="uniform:32,512")
     output_tokens: str = param("tokens", "as --prompt-tokens", default="uniform:16,256")

@@ -33,6 +33,7 @@ from accsim.errors import ConfigError
 from accsim.serving.options import ARRIVALS
 
 MAX_LENGTH_TOKENS = 32768        # lognormal draws are clipped here (a longer tail is a typo)
+MAX_TOKENS = 1 << 20             # no request is longer than this (beyond any model's context)
 LAYOUTS = {   # name -> (arrival column, prompt column, output column)
     "accsim": ("arrival_s", "prompt_tokens", "output_tokens"),
     "azure": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
@@ -87,25 +88,26 @@ def parse_length_dist(spec: str, option: str) -> tuple[str, tuple]:
     try:
         if kind == "fixed":
             n = int(args)
-            if n >= 1:
+            if 1 <= n <= MAX_TOKENS:
                 return kind, (n,)
         elif kind == "uniform":
             lo, hi = (int(a) for a in args.split(","))
-            if 1 <= lo <= hi:
+            if 1 <= lo <= hi <= MAX_TOKENS:
                 return kind, (lo, hi)
         elif kind == "lognormal":
             median, sigma = (float(a) for a in args.split(","))
-            if median >= 1 and sigma >= 0 and math.isfinite(median) and math.isfinite(sigma):
+            if 1 <= median <= MAX_TOKENS and 0 <= sigma <= 10:
                 return kind, (median, sigma)
         elif kind == "hist":
             pairs = [p.split("=") for p in args.split(",")]
             tokens = [int(t) for t, _ in pairs]
             weights = [float(w) for _, w in pairs]
-            if min(tokens) >= 1 and min(weights) >= 0 and sum(weights) > 0 and all(map(math.isfinite, weights)):
+            if 1 <= min(tokens) and max(tokens) <= MAX_TOKENS and min(weights) >= 0 \
+                    and 0 < sum(weights) < math.inf:
                 return kind, (tuple(tokens), tuple(weights))
     except ValueError:
         pass
-    raise ConfigError([usage])
+    raise ConfigError([f"{usage} (tokens 1 to {MAX_TOKENS:,}, sigma 0 to 10, weights >= 0 with a finite sum)"])
 
 
 def draw_lengths(rng: np.random.Generator, dist: tuple[str, tuple], n: int) -> np.ndarray:
@@ -220,8 +222,8 @@ def read_trace(path: str | Path) -> Requests:
         if layout == "burstgpt" and o == 0:
             skipped += 1         # BurstGPT's failed requests
             continue
-        if not math.isfinite(t) or p < 1 or o < 1:
-            raise ConfigError([f"{path}: row {i}: arrival must be finite and tokens >= 1 "
+        if not math.isfinite(t) or not (1 <= p <= MAX_TOKENS and 1 <= o <= MAX_TOKENS):
+            raise ConfigError([f"{path}: row {i}: arrival must be finite and tokens 1 to {MAX_TOKENS:,} "
                                f"(got {row[arrival_col]!r}, {p}, {o})"])
         arrival.append(t)
         prompt.append(p)
