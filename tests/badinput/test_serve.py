@@ -67,3 +67,41 @@ DISAGG_CASES = [
 def test_serve_refuses_bad_disaggregation(refused, case):
     argv, expect = case
     refused(argv, expect)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=40),
+                      st.builds(lambda k, a: f"{k}:{a}", st.sampled_from(["fixed", "uniform", "lognormal", "hist"]),
+                                st.text(alphabet="0123456789.,=-e+naif", max_size=30))))
+def test_length_specs_parse_or_are_refused(text):
+    from accsim.errors import ConfigError
+    from accsim.serving.requests import draw_lengths, parse_length_dist
+    import numpy as np
+    try:
+        dist = parse_length_dist(text, "--prompt-tokens")
+    except ConfigError as exc:
+        assert "--prompt-tokens" in str(exc)
+        return
+    lengths = draw_lengths(np.random.default_rng(0), dist, 50)
+    assert lengths.min() >= 1 and lengths.max() <= 1 << 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300), header=st.sampled_from([b"", b"arrival_s,prompt_tokens,output_tokens\n",
+                                                             b"TIMESTAMP,ContextTokens,GeneratedTokens\n",
+                                                             b"Timestamp,Request tokens,Response tokens\n", b"{"]))
+def test_trace_files_read_or_are_refused(tmp_path_factory, data, header):
+    from accsim.errors import ConfigError
+    from accsim.serving.requests import read_trace
+    path = tmp_path_factory.mktemp("t") / "t.csv"
+    path.write_bytes(header + data)
+    try:
+        requests = read_trace(path)
+    except ConfigError as exc:
+        assert str(exc)
+        return
+    assert len(requests) >= 1 and (requests.prompt >= 1).all() and requests.arrival_s.min() == 0.0
