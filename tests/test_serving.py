@@ -276,3 +276,21 @@ def test_python_api_mirrors_the_command():
     from accsim.errors import ConfigError
     with pytest.raises(ConfigError, match="rat: unknown field.*did you mean 'rate'"):
         accsim.serve(rat=3.0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_disaggregated_conservation_under_random_traces(grid_server, data):
+    from accsim.serving.server import Disaggregated, KvLink
+    requests = _random_requests(data.draw)
+    pools = Disaggregated(grid_server, grid_server, data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)),
+                          KvLink(data.draw(st.floats(0.01, 100)), data.draw(st.floats(0, 100))))
+    policy = Policy(data.draw(st.sampled_from(["continuous", "chunked"])), max_batch=data.draw(st.integers(1, 8)),
+                    max_batched_tokens=600)
+    result = pools.serve(requests, policy)
+    out, landed = result.outcome, result.pools["landed_s"]
+    assert np.isfinite(out.finish_s).all() and (out.tokens_out == requests.output).all()
+    assert (requests.arrival_s <= out.start_s).all() and (out.start_s < out.first_token_s).all()
+    assert (out.first_token_s < landed).all() and (landed < out.finish_s).all()   # outputs >= 2 here
+    served = sum(len(o.requests) for o in result.pools["decode"])
+    assert served == len(requests) == sum(len(o.requests) for o in result.pools["prefill"])
