@@ -168,6 +168,14 @@ class _Engine:
         if self.generated[i] >= self.r.output[i] - 1e-9:
             self.end(i, t)
 
+    def prefilled(self, ids: list[int]) -> Callable[[float], None]:
+        """What ends an iteration that prefills these requests whole."""
+        def apply(t_end: float) -> None:
+            for i in ids:
+                self.cached[i] = self.target[i]
+                self.emit_first(i, t_end)
+        return apply
+
     def end(self, i: int, t: float) -> None:
         self.finish[i] = t
         self.release(i)
@@ -259,12 +267,7 @@ class _Engine:
             if not self.p.decode_only:
                 prompts = np.full(len(batch), self.r.prompt[batch].max())      # padded to the longest
                 self.prompt_work += int(prompts.sum())
-
-                def apply(t_end: float) -> None:
-                    for i in batch:
-                        self.cached[i] = self.target[i]
-                        self.emit_first(i, t_end)
-                return "prefill", self.steps.prefill_s(prompts), apply
+                return "prefill", self.steps.prefill_s(prompts), self.prefilled(batch)
             for i in batch:
                 self.admit_decode_only(i)
         batch = self.static_batch
@@ -290,12 +293,8 @@ class _Engine:
         if admitted and not self.p.decode_only:
             prompts = self.target[admitted]
             self.prompt_work += int(prompts.sum())
-
-            def apply(t_end: float) -> None:
-                for i in admitted:
-                    self.cached[i] = self.target[i]
-                    self.emit_first(i, t_end)
-            return "prefill", copy_s + self.steps.prefill_s(prompts), apply
+            self.swap_s += copy_s
+            return "prefill", copy_s + self.steps.prefill_s(prompts), self.prefilled(admitted)
         for i in admitted:
             self.admit_decode_only(i)
         pool = list(self.running)
