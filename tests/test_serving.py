@@ -294,3 +294,17 @@ def test_disaggregated_conservation_under_random_traces(grid_server, data):
     assert (out.first_token_s < landed).all() and (landed < out.finish_s).all()   # outputs >= 2 here
     served = sum(len(o.requests) for o in result.pools["decode"])
     assert served == len(requests) == sum(len(o.requests) for o in result.pools["prefill"])
+
+
+def test_a_token_by_token_family_serves_one_sequence_at_a_time():
+    """PIM-GPT runs batch 1, its prompts one token per pass: serving says so for a larger
+    --max-batch, and with 1 a prompt costs about its length in one-token passes."""
+    from accsim.errors import ConfigError
+    pim = Server(Scenario(arch="pim-gpt", model="gpt2-small"), grid_per_octave=2)
+    requests = generate(6, 2.0, "poisson", "uniform:16,48", "uniform:4,8", seed=1)
+    with pytest.raises(ConfigError, match="--max-batch: pim-gpt does not run 256 sequences.*runs 1"):
+        pim.serve(requests, Policy("continuous"))
+    figures = pim.serve(requests, Policy("continuous", max_batch=1)).figures
+    assert figures["max_batch_seen"] == 1
+    one_token_s = pim.steps.decode_s(np.array([32.0]))
+    assert figures["ttft_s"]["p50"] == pytest.approx(32 * one_token_s, rel=0.5)

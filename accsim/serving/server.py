@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from typing import Callable
 
-from accsim.capacity import resident_bytes
+from accsim.capacity import CapacityError, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import families
 from accsim.runner import step_graph
@@ -16,7 +16,7 @@ from accsim.serving.disagg import KvLink, Pool, simulate_disaggregated
 from accsim.serving.engine import Outcome, Policy, simulate
 from accsim.serving.metrics import engine_figures, request_figures, summarise
 from accsim.serving.requests import Requests
-from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, largest_passing, load_machine
+from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, largest_passing, load_machine, lowers
 from accsim.workloads.graph import Phase
 
 __all__ = ["Disaggregated", "KvLink", "ServeResult", "Server", "find_max_batch", "find_max_rate"]
@@ -46,6 +46,7 @@ class Server:
         graph = step_graph(m.preset, m.model, Phase.decode(m.batch_unit, 0), scenario.mapper or None)
         # one cached token of one sequence, on one device (what each device's host link copies)
         self.kv_bytes_per_token = resident_bytes(graph).kv_bytes / (m.batch_unit // m.dp)
+        self.batches_checked: set[int] = set()
         family = families().get(self.machine.preset.family)
         self.chips = family.chips_per_report(self.machine.preset.spec) if family.chips_per_report else 1
 
@@ -53,10 +54,27 @@ class Server:
         return Pool(self.steps, instances, self.kv_tokens // block_tokens, self.kv_bytes_per_token,
                     self.kv_bytes_per_token * self.machine.tp)
 
+    def check_batch(self, max_batch: int) -> None:
+        """Refuse a --max-batch the machine cannot run as one pass (before simulating)."""
+        m = self.machine
+        padded = math.ceil(max_batch / m.batch_unit) * m.batch_unit
+        if padded in self.batches_checked:
+            return
+        try:
+            lowers(m.preset, m.model, m.scenario.mapper, padded)
+        except CapacityError:
+            raise
+        except ConfigError as exc:
+            raise ConfigError([f"--max-batch: {m.preset.name} does not run {padded} sequences in one pass "
+                               f"({'; '.join(exc.problems)}); lower --max-batch (this machine runs "
+                               f"{m.batch_unit})"]) from None
+        self.batches_checked.add(padded)
+
     def serve(self, requests: Requests, policy: Policy, slo_ttft_s: float | None = None,
               slo_tpot_s: float | None = None,
               on_progress: Callable[[int, int], None] = lambda done, total: None) -> ServeResult:
         policy.check()
+        self.check_batch(policy.max_batch)
         blocks = self.kv_tokens // policy.block_tokens
         outcome = simulate(requests, self.steps, policy, blocks, self.kv_bytes_per_token, on_progress)
         figures = summarise(outcome, slo_ttft_s, slo_tpot_s, self.chips)

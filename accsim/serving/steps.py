@@ -79,18 +79,25 @@ def load_machine(scenario: Scenario) -> Machine:
                    family.prefill == "token_by_token", 1 + scenario.draft_tokens)
 
 
+def lowers(preset: Preset, model: ModelConfig, mapper_name: str, batch: int) -> None:
+    """Lower a one-token decode pass of ``batch`` sequences; the mapper's ConfigError if it
+    refuses the batch (a CapacityError is not a refusal: the KV search says how much fits)."""
+    try:
+        mapper = family_mapper(preset, mapper_name or None)
+        mapper.lower(step_graph(preset, model, Phase.decode(batch, 1), mapper_name or None), preset.spec)
+    except CapacityError:
+        pass
+
+
 def smallest_batch(preset: Preset, model: ModelConfig, mapper_name: str, dp: int) -> int:
     """The smallest batch, in whole data-parallel groups, that the mapper lowers: dp, 2dp, 4dp,
     ... (a family may need several sequences per group, one per microbatch); the mapper's own
     error if none up to 64 per group is accepted."""
-    mapper = family_mapper(preset, mapper_name or None)
     per_group = 1
     while True:
         try:
-            mapper.lower(step_graph(preset, model, Phase.decode(dp * per_group, 1), mapper_name or None), preset.spec)
+            lowers(preset, model, mapper_name, dp * per_group)
             return dp * per_group
-        except CapacityError:
-            return dp * per_group          # accepted; only too big (the capacity search says how much fits)
         except ConfigError:
             if per_group >= 64:
                 raise
@@ -194,10 +201,13 @@ class StepModel:
         P = n'q'(c' + q'): q' = P/S, n' = T/q', c' = S/n' - q' (rounded). A pure decode or
         equal-prompt batch gives its own uniform pass."""
         m = self.machine
-        if m.token_by_token and chunk_tokens.size:      # prompts run one token per pass
+        if m.token_by_token and chunk_tokens.size:
+            # prompts run one token per pass: a chunk of k tokens is k passes, side by side for
+            # the chunks of one iteration, at the chunks' mean middle context
             decode = self.pass_s(np.zeros(0), np.zeros(0), decode_contexts) if decode_contexts.size else 0.0
-            return decode + self.pass_s(np.ones(chunk_tokens.size), chunk_contexts + (chunk_tokens - 1) / 2,
-                                        np.zeros(0)) * round(float(chunk_tokens.mean()))
+            middle = float((chunk_contexts + (chunk_tokens - 1) / 2).mean())
+            return decode + round(float(chunk_tokens.mean())) * self._lookup(
+                "decode", self.groups(chunk_tokens.size), 1, middle)
         tokens = np.concatenate([chunk_tokens.astype(float), np.full(decode_contexts.size, float(m.new_tokens))])
         kv = np.concatenate([chunk_contexts, decode_contexts]) + tokens
         new, reads, pairs = float(tokens.sum()), float(kv.sum()), float((tokens * kv).sum())
@@ -257,7 +267,8 @@ def kv_capacity_tokens(machine: Machine) -> int:
     capacity check (lowering a decode pass raises a CapacityError when it does not fit): the
     most sequences of PROBE_SEQUENCE_TOKENS (or the model's longest) that fit, in whole
     data-parallel groups, times their length; with fewer than one such sequence per group, the
-    longest context one sequence per group may have."""
+    longest context one sequence per group may have. A machine that runs no larger batch (the
+    mapper refuses it) holds what its largest batch holds."""
     mapper = family_mapper(machine.preset, machine.scenario.mapper or None)
     length = min(PROBE_SEQUENCE_TOKENS, max_context_tokens(machine.model) or PROBE_SEQUENCE_TOKENS)
 
@@ -268,6 +279,10 @@ def kv_capacity_tokens(machine: Machine) -> int:
                          machine.preset.spec)
         except CapacityError:
             return False
+        except ConfigError:
+            if groups == 1:
+                raise
+            return False        # a batch the machine does not run (PIM-GPT runs one sequence)
         return True
 
     if not fits(1, 1):
