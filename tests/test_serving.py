@@ -308,3 +308,23 @@ def test_a_token_by_token_family_serves_one_sequence_at_a_time():
     assert figures["max_batch_seen"] == 1
     one_token_s = pim.steps.decode_s(np.array([32.0]))
     assert figures["ttft_s"]["p50"] == pytest.approx(32 * one_token_s, rel=0.5)
+
+
+def test_serve_sweep_on_a_dask_cluster_matches_local_workers(tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    from accsim.results import read_table
+    from accsim.sweeps import parse_spec, run_sweep
+    spec = parse_spec({"base": {"arch": "t4", "model": "gpt2-small"},
+                       "serve": {"requests": 30, "grid_per_octave": 1, "slo_tpot_ms": 8.0},
+                       "axes": {"serve.rate": [10.0, 40.0], "serve.policy": ["continuous", "chunked"]}})
+
+    def rows(db):
+        columns, table = read_table(db)
+        skip = {columns.index("elapsed_s"), columns.index("finished_at")}
+        return sorted(tuple(v for i, v in enumerate(r) if i not in skip) for r in table)
+    assert run_sweep(spec, tmp_path / "local.db", jobs=2).ok == 4
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert run_sweep(spec, tmp_path / "dask.db", scheduler=cluster.scheduler_address).ok == 4
+    assert rows(tmp_path / "local.db") == rows(tmp_path / "dask.db")
