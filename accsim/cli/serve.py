@@ -5,7 +5,6 @@ from typing import Any
 
 import click
 
-import accsim
 from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar
 from accsim.files import OUTPUT
 from accsim.scenario import click_options
@@ -44,8 +43,8 @@ def serve_cmd(json_path: str, requests_csv: str | None, plot_path: str | None, t
                         overrides=parse_set_options(fields.pop("overrides")))
     options = ServeOptions(**fields)
     options.check()
-    with progress_bar("simulating passes", quiet) as on_pass:
-        run = run_serve(scenario, options, on_simulate=lambda n: on_pass(n, n))
+    with progress_bar("requests served", quiet) as on_progress:
+        run = run_serve(scenario, options, on_progress)
     _write_outputs(run, json_path, requests_csv, plot_path, timeline_path)
     if not quiet:
         _print_summary(run)

@@ -14,6 +14,7 @@ the prefill pool is not modelled (its queue absorbs the requests).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -62,9 +63,11 @@ def transfer_done_s(ready_s: np.ndarray, bytes_: np.ndarray, link: KvLink) -> np
 
 
 def simulate_disaggregated(requests: Requests, prefill: Pool, decode: Pool, policy: Policy, link: KvLink,
+                           on_progress: Callable[[int, int], None] = lambda done, total: None,
                            ) -> tuple[Outcome, dict]:
     """Serve through the two pools; returns the requests' outcome (series: the first decode
-    instance's) and each pool's instances' outcomes."""
+    instance's) and each pool's instances' outcomes. ``on_progress(done, total)`` counts the
+    requests the decode pool has finished."""
     link.check()
     if policy.name == "static" or policy.decode_only:
         raise ConfigError(["--policy: a disaggregated prefill pool batches continuously or chunked; "
@@ -89,12 +92,15 @@ def simulate_disaggregated(requests: Requests, prefill: Pool, decode: Pool, poli
     by_landing = decoding[np.argsort(landed[decoding], kind="stable")]
     decode_policy = replace(policy, name="continuous", decode_only=True)
     preemptions = np.zeros(n, dtype=np.int64)
+    finished = n - decoding.size            # one-token requests end in the prefill pool
     for k in range(decode.instances):
         ids = by_landing[k::decode.instances]
         if not ids.size:
             continue
         out = simulate(_subset(requests, ids, landed, requests.output), decode.steps, decode_policy,
-                       decode.capacity_blocks, decode.kv_bytes_per_token)
+                       decode.capacity_blocks, decode.kv_bytes_per_token,
+                       lambda done, total, before=finished: on_progress(before + done, n))
+        finished += ids.size
         pools["decode"].append(out)
         order = np.argsort(landed[ids], kind="stable")      # the subset is sorted by its arrivals
         finish[ids[order]] = out.finish_s

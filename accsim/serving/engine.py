@@ -304,11 +304,13 @@ class _Engine:
 
     def iterate_chunked(self, t: float) -> tuple[str, float, Callable[[float], None]]:
         copy_s = self.swap_in(self.p.max_batch) if self.p.preempt == "swap" else 0.0
-        decoding = [i for i in self.running if self.prefill_done(i)]
+        running = np.asarray(self.running, dtype=np.int64)
+        prompt_done = self.cached[running] >= self.target[running]
+        decoding = running[prompt_done].tolist()
         copy_s += self.make_room_to_decode(decoding)
         budget = self.p.max_batched_tokens - len(decoding) * self.new_tokens
         chunks: list[tuple[int, int]] = []
-        for i in [i for i in self.running if not self.prefill_done(i)]:
+        for i in running[~prompt_done].tolist():      # (preemption only takes decoding sequences)
             budget = self.add_chunk(i, budget, chunks)
         while budget > 0 and self.waiting and not self.swapped and len(self.running) < self.p.max_batch:
             i = self.waiting[0]
@@ -351,6 +353,7 @@ class _Engine:
         iterate = {"static": self.iterate_static, "continuous": self.iterate_continuous,
                    "chunked": self.iterate_chunked}[self.p.name]
         n, t = len(self.r), 0.0
+        reported = 0
         while self.done < n:
             self.arrive(t)
             if not self.running and not self.waiting and not self.swapped:
@@ -377,7 +380,9 @@ class _Engine:
             s.prompt_tokens.append(self.prompt_work - work)
             s.in_system.append(in_system)
             s.kv_blocks.append(used)
-            on_progress(self.done, n)
+            if self.done != reported:          # not per iteration: a display update costs more
+                reported = self.done
+                on_progress(self.done, n)
 
 
 def check_fits(requests: Requests, policy: Policy, capacity_blocks: int, new_tokens: int,

@@ -42,16 +42,16 @@ def traffic(o: ServeOptions) -> Callable[[float], Requests]:
     return lambda rate: generate(o.requests, rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv)
 
 
-def build_server(scenario: Scenario, o: ServeOptions, on_simulate: Callable[[int], None] | None = None) -> Any:
+def build_server(scenario: Scenario, o: ServeOptions) -> Any:
     """One Server, or prefill and decode pools joined by the KV link."""
     grid = o.grid_per_octave if o.steps == "grid" else 0
-    decode = Server(scenario, grid, o.kv_capacity_tokens, on_simulate=on_simulate)
+    decode = Server(scenario, grid, o.kv_capacity_tokens)
     if not o.prefill_instances:
         return decode
     link = KvLink(o.kv_link_GBps, o.kv_link_latency_us)
     link.check()
     prefill_scenario = replace(scenario, arch=o.prefill_arch or scenario.arch, chips=o.prefill_chips or scenario.chips)
-    prefill = Server(prefill_scenario, grid, o.kv_capacity_tokens, on_simulate=on_simulate)
+    prefill = Server(prefill_scenario, grid, o.kv_capacity_tokens)
     return Disaggregated(prefill, decode, o.prefill_instances, o.decode_instances, link)
 
 
@@ -62,20 +62,24 @@ def step_models(server: Any) -> list[tuple[str, Any]]:
     return [("", server.steps)]
 
 
-def run_serve(scenario: Scenario, o: ServeOptions, on_simulate: Callable[[int], None] | None = None) -> ServeRun:
+def run_serve(scenario: Scenario, o: ServeOptions,
+              on_progress: Callable[[int, int], None] = lambda done, total: None) -> ServeRun:
+    """One serving run; ``on_progress(done, total)`` counts finished requests (each search try
+    starts again from 0)."""
     o.check()
     policy = policy_of(o)
     make_requests = traffic(o)
     requests = make_requests(o.rate)
-    server = build_server(scenario, o, on_simulate)
+    server = build_server(scenario, o)
     search = None
     if o.find == "max-rate":
-        search = find_max_rate(server, make_requests, policy, o.slo_ttft_s, o.slo_tpot_s, start_rate=o.rate)
+        search = find_max_rate(server, make_requests, policy, o.slo_ttft_s, o.slo_tpot_s, start_rate=o.rate,
+                               on_progress=on_progress)
         requests = make_requests(search["max_rate_per_s"])
     elif o.find == "max-batch":
-        search = find_max_batch(server, requests, policy, o.slo_ttft_s, o.slo_tpot_s)
+        search = find_max_batch(server, requests, policy, o.slo_ttft_s, o.slo_tpot_s, on_progress=on_progress)
         policy = replace(policy, max_batch=search["max_batch"])
-    result = server.serve(requests, policy, o.slo_ttft_s, o.slo_tpot_s)
+    result = server.serve(requests, policy, o.slo_ttft_s, o.slo_tpot_s, on_progress)
     grid_error = {label: steps.grid_error(o.grid_check) for label, steps in step_models(server)}
     return ServeRun(scenario, o, server, requests, policy, result, search, grid_error)
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-
-import numpy as np
 from typing import Callable
 
-from accsim.capacity import CapacityError, resident_bytes
+import numpy as np
+
+from accsim.capacity import resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import families
 from accsim.runner import step_graph
@@ -33,10 +33,9 @@ class Server:
     """One machine and model, ready to serve: its KV capacity is found once and its step
     passes are memoised across every ``serve`` call (a capacity search reuses them)."""
 
-    def __init__(self, scenario: Scenario, grid_per_octave: int = 0, kv_capacity_tokens_override: int = 0,
-                 on_simulate: Callable[[int], None] | None = None) -> None:
+    def __init__(self, scenario: Scenario, grid_per_octave: int = 0, kv_capacity_tokens_override: int = 0) -> None:
         self.machine: Machine = load_machine(scenario)
-        self.steps = StepModel(self.machine, grid_per_octave, on_simulate)
+        self.steps = StepModel(self.machine, grid_per_octave)
         if kv_capacity_tokens_override < 0:
             raise ConfigError([f"--kv-capacity-tokens: expected >= 0 (0 = the machine's), got "
                                f"{kv_capacity_tokens_override}"])
@@ -62,8 +61,6 @@ class Server:
             return
         try:
             lowers(m.preset, m.model, m.scenario.mapper, padded)
-        except CapacityError:
-            raise
         except ConfigError as exc:
             raise ConfigError([f"--max-batch: {m.preset.name} does not run {padded} sequences in one pass "
                                f"({'; '.join(exc.problems)}); lower --max-batch (this machine runs "
@@ -111,7 +108,7 @@ class Disaggregated:
             raise ConfigError(["--prefill-instances/--decode-instances: each pool needs >= 1 instance"])
         outcome, pools = simulate_disaggregated(
             requests, self.prefill.pool(self.prefill_instances, policy.block_tokens),
-            self.decode.pool(self.decode_instances, policy.block_tokens), policy, self.link)
+            self.decode.pool(self.decode_instances, policy.block_tokens), policy, self.link, on_progress)
         figures = request_figures(outcome, slo_ttft_s, slo_tpot_s, self.chips)
         makespan = figures["makespan_s"]
         for name, server, count in (("prefill", self.prefill, self.prefill_instances),
@@ -144,7 +141,8 @@ def _require_slo(slo_ttft_s: float | None, slo_tpot_s: float | None) -> None:
 
 def find_max_rate(server: Server, make_requests: Callable[[float], Requests], policy: Policy,
                   slo_ttft_s: float | None, slo_tpot_s: float | None, start_rate: float = 1.0,
-                  precision: float = 0.02, on_try: Callable[[float, bool], None] = lambda r, ok: None) -> dict:
+                  precision: float = 0.02, on_try: Callable[[float, bool], None] = lambda r, ok: None,
+                  on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """The highest arrival rate (requests/s) whose P99 TTFT/TPOT meet the SLOs: doubling or
     halving from ``start_rate`` to bracket it, then bisection to ``precision`` (relative).
     ``make_requests(rate)`` draws the traffic (same seed: the same requests, time-scaled)."""
@@ -152,7 +150,7 @@ def find_max_rate(server: Server, make_requests: Callable[[float], Requests], po
     tried: dict[float, ServeResult] = {}
 
     def ok(rate: float) -> bool:
-        tried[rate] = server.serve(make_requests(rate), policy, slo_ttft_s, slo_tpot_s)
+        tried[rate] = server.serve(make_requests(rate), policy, slo_ttft_s, slo_tpot_s, on_progress)
         passed = meets(tried[rate].figures, slo_ttft_s, slo_tpot_s)
         on_try(rate, passed)
         return passed
@@ -183,7 +181,8 @@ def find_max_rate(server: Server, make_requests: Callable[[float], Requests], po
 
 
 def find_max_batch(server: Server, requests: Requests, policy: Policy, slo_ttft_s: float | None,
-                   slo_tpot_s: float | None, on_try: Callable[[int, bool], None] = lambda b, ok: None) -> dict:
+                   slo_tpot_s: float | None, on_try: Callable[[int, bool], None] = lambda b, ok: None,
+                   on_progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """The largest ``max_batch`` (a multiple of the machine's batch unit) whose P99 TTFT/TPOT
     meet the SLOs on ``requests`` (load them enough to fill the batch), and its throughput."""
     _require_slo(slo_ttft_s, slo_tpot_s)
@@ -192,7 +191,7 @@ def find_max_batch(server: Server, requests: Requests, policy: Policy, slo_ttft_
 
     def ok(groups: int) -> bool:
         batch = groups * unit
-        tried[batch] = server.serve(requests, replace(policy, max_batch=batch), slo_ttft_s, slo_tpot_s)
+        tried[batch] = server.serve(requests, replace(policy, max_batch=batch), slo_ttft_s, slo_tpot_s, on_progress)
         passed = meets(tried[batch].figures, slo_ttft_s, slo_tpot_s)
         on_try(batch, passed)
         return passed

@@ -79,12 +79,17 @@ def load_machine(scenario: Scenario) -> Machine:
                    family.prefill == "token_by_token", 1 + scenario.draft_tokens)
 
 
+def lower_decode(preset: Preset, model: ModelConfig, mapper_name: str, batch: int, context: int) -> None:
+    """Lower (only) a one-token decode pass: the mapper's own errors, capacity ones included."""
+    mapper = family_mapper(preset, mapper_name or None)
+    mapper.lower(step_graph(preset, model, Phase.decode(batch, context), mapper_name or None), preset.spec)
+
+
 def lowers(preset: Preset, model: ModelConfig, mapper_name: str, batch: int) -> None:
     """Lower a one-token decode pass of ``batch`` sequences; the mapper's ConfigError if it
     refuses the batch (a CapacityError is not a refusal: the KV search says how much fits)."""
     try:
-        mapper = family_mapper(preset, mapper_name or None)
-        mapper.lower(step_graph(preset, model, Phase.decode(batch, 1), mapper_name or None), preset.spec)
+        lower_decode(preset, model, mapper_name, batch, 1)
     except CapacityError:
         pass
 
@@ -121,15 +126,13 @@ def grid_bracket(x: float, per_octave: int, lowest: int) -> tuple[int, int]:
 class StepModel:
     """Latency of the passes a scheduler asks for (seconds), memoised."""
 
-    def __init__(self, machine: Machine, grid_per_octave: int = 0,
-                 on_simulate: Callable[[int], None] | None = None) -> None:
+    def __init__(self, machine: Machine, grid_per_octave: int = 0) -> None:
         if grid_per_octave < 0:
             raise ConfigError([f"--grid-per-octave: expected >= 1 (0 = exact), got {grid_per_octave}"])
         self.machine = machine
         self.per_octave = grid_per_octave
         self.passes: dict[tuple, float] = {}     # (kind, groups, tokens, context) -> simulated seconds
         self.asked: dict[tuple, None] = {}       # points asked for in grid mode (in order)
-        self.on_simulate = on_simulate or (lambda n: None)
 
     # ---- the passes ----------------------------------------------------------------------
 
@@ -146,7 +149,6 @@ class StepModel:
                 phase = Phase.decode(batch, context, tokens)
             stats, _, _ = lower_and_simulate(m.preset, m.model, phase, m.scenario.mapper or None)
             self.passes[key] = float(stats["latency_s"])
-            self.on_simulate(len(self.passes))
         return self.passes[key]
 
     def _lookup(self, kind: str, groups: float, tokens: float, context: float) -> float:
@@ -269,14 +271,12 @@ def kv_capacity_tokens(machine: Machine) -> int:
     data-parallel groups, times their length; with fewer than one such sequence per group, the
     longest context one sequence per group may have. A machine that runs no larger batch (the
     mapper refuses it) holds what its largest batch holds."""
-    mapper = family_mapper(machine.preset, machine.scenario.mapper or None)
     length = min(PROBE_SEQUENCE_TOKENS, max_context_tokens(machine.model) or PROBE_SEQUENCE_TOKENS)
 
     def fits(groups: int, tokens: int) -> bool:
-        phase = Phase.decode(groups * machine.batch_unit, tokens - 1)
         try:
-            mapper.lower(step_graph(machine.preset, machine.model, phase, machine.scenario.mapper or None),
-                         machine.preset.spec)
+            lower_decode(machine.preset, machine.model, machine.scenario.mapper, groups * machine.batch_unit,
+                         tokens - 1)
         except CapacityError:
             return False
         except ConfigError:
