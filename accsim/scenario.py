@@ -87,15 +87,6 @@ class Scenario:
         return 1.0 + self.draft_tokens * self.acceptance
 
 
-FIELDS = tuple(dataclasses.fields(Scenario))
-TYPES: dict[str, type] = {f.name: t for f in FIELDS
-                          for t in [typing.get_type_hints(Scenario)[f.name]]}
-# workload fields a sweep axis or base may set (preset fields go through overrides)
-AXIS_TYPES: dict[str, type] = {n: t for n, t in TYPES.items() if n != "overrides"}
-# what a validation case's scenario may set for its run (the model is the case's own)
-RUN_KEYS: tuple[str, ...] = tuple(n for n in TYPES if n != "model")
-
-
 @functools.lru_cache(maxsize=None)
 def declared(cls: type) -> tuple[tuple, dict[str, type]]:
     """The fields of a declaration (Scenario, or another frozen dataclass of ``param`` fields)
@@ -103,6 +94,13 @@ def declared(cls: type) -> tuple[tuple, dict[str, type]]:
     hints = typing.get_type_hints(cls)
     fields = tuple(dataclasses.fields(cls))
     return fields, {f.name: hints[f.name] for f in fields}
+
+
+FIELDS, TYPES = declared(Scenario)
+# workload fields a sweep axis or base may set (preset fields go through overrides)
+AXIS_TYPES: dict[str, type] = {n: t for n, t in TYPES.items() if n != "overrides"}
+# what a validation case's scenario may set for its run (the model is the case's own)
+RUN_KEYS: tuple[str, ...] = tuple(n for n in TYPES if n != "model")
 
 
 def default(name: str, cls: type | None = None) -> Any:

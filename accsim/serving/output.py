@@ -16,10 +16,17 @@ TIMELINE_MAX_ITERATIONS = 100_000    # beyond this, the timeline keeps evenly sp
 TIMELINE_MAX_REQUESTS = 2_000        # requests drawn as their own tracks (evenly spaced beyond)
 
 
+def evenly_spaced(n: int, most: int) -> np.ndarray:
+    """Indices of at most ``most`` of ``n`` items, evenly spaced, the first and last kept."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    return np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(np.int64))
+
+
 def series_sample(series: dict, points: int) -> dict:
     """The per-iteration series at most ``points`` long (evenly spaced iterations, the last kept)."""
     n = series["end_s"].size
-    keep = np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+    keep = evenly_spaced(n, points)
     return {"iterations": int(n), "kept": int(keep.size),
             **{k: v[keep].tolist() for k, v in series.items()}}
 
@@ -73,7 +80,7 @@ def request_events(outcome: Outcome) -> list[dict]:
     """Each request (up to TIMELINE_MAX_REQUESTS) as a track of its own: queued, then prefill
     up to its first token, then decode up to its last."""
     n = len(outcome.requests)
-    keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_REQUESTS)).round().astype(np.int64))
+    keep = evenly_spaced(n, TIMELINE_MAX_REQUESTS)
     events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "requests"}}]
     arrival = outcome.requests.arrival_s
     for i in keep.tolist():
@@ -97,8 +104,7 @@ def write_timeline(path: str | Path, tracks: list[tuple[str, dict]], policy: str
     shown = total = 0
     for tid, (label, s) in enumerate(tracks, start=1):
         n = s["end_s"].size
-        keep = np.unique(np.linspace(0, n - 1, min(n, TIMELINE_MAX_ITERATIONS // len(tracks)))
-                         .round().astype(np.int64)) if n else np.zeros(0, np.int64)
+        keep = evenly_spaced(n, TIMELINE_MAX_ITERATIONS // len(tracks))
         total, shown = total + n, shown + keep.size
         events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": label}})
         for i in keep.tolist():
