@@ -208,67 +208,100 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
     return len(kinds)
 
 
-def _published_point(case: dict[str, Any]) -> tuple[float, float, float] | None:
-    """(x, low, high) of a case's published figure: a value, or a range drawn at its geometric
-    middle with the range as error bar."""
-    if case.get("published"):
-        value = float(case["published"])
-        return value, value, value
-    if case.get("published_range"):
-        low, high = map(float, case["published_range"])
-        return float(np.sqrt(low * high)), low, high
-    return None
+# Okabe & Ito's colour-blind-safe palette; within and miss differ by marker shape as well
+WITHIN_COLOUR, MISS_COLOUR = "#0072B2", "#D55E00"
+
+
+def parity_marks(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a parity plot draws of ``accsim validate`` rows: each validation case's numeric
+    comparisons (a figure, a bound, a range's two ends) as points (published, simulated), a
+    range's ends joined. Calibration cases and orders have no point."""
+    marks = []
+    for case in cases:
+        if case.get("kind", "validation") != "validation":
+            continue
+        points = [(float(c["published"]), float(c["simulated"])) for c in case.get("comparisons", ())
+                  if c.get("published") is not None and c.get("simulated") is not None
+                  and c["published"] > 0 and c["simulated"] > 0]    # log axes (none of ours is <= 0)
+        if points:
+            marks.append({"id": case["id"], "unit": case.get("unit", ""), "within": bool(case["within"]),
+                          "points": points})
+    return marks
 
 
 def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> int:
-    """Published vs simulated, one log-log panel per unit (cycles, ratio, tokens/s, ...), each
-    with its y = x line; a published range is an error bar; misses in red. Returns the points."""
-    # log axes: a case with a non-positive figure cannot be placed (none of ours has one)
-    drawn = [(c, _published_point(c)) for c in cases if (c.get("simulated") or 0) > 0]
-    drawn = [(c, p) for c, p in drawn if p is not None and p[1] > 0]
-    if not drawn:
-        raise AccsimError("no case has both a published and a simulated value to plot")
-    units = sorted({c.get("unit", "") for c, _ in drawn})
+    """Published vs simulated, one log-log panel per unit, each with its y = x line; a range
+    is its two ends joined by a line; only misses are labelled (numbered, with a key). Returns
+    the cases drawn."""
+    marks = parity_marks(cases)
+    if not marks:
+        raise AccsimError("no validation case has both a published and a simulated figure to plot")
+    units = sorted({m["unit"] for m in marks})
     plt = pyplot()
     cols = min(3, len(units))
     rows = -(-len(units) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 5.6 * rows), squeeze=False)
+    number = iter(range(1, len(marks) + 1))
     for ax, unit in zip(axes.flat, units):
-        _parity_panel(ax, [(c, p) for c, p in drawn if c.get("unit", "") == unit], unit)
+        _parity_panel(ax, [m for m in marks if m["unit"] == unit], unit, number)
     for ax in list(axes.flat)[len(units):]:
         ax.set_visible(False)
-    fig.suptitle(f"published vs simulated: {sum(bool(c['within']) for c, _ in drawn)} of {len(drawn)} "
-                 "within tolerance", fontsize=11)
+    within = sum(m["within"] for m in marks)
+    fig.suptitle(f"published vs simulated: {within} within tolerance, {len(marks) - within} misses\n"
+                 f"({len(marks)} validation cases with a figure; calibration cases and orders are not drawn)",
+                 fontsize=10)
     fig.tight_layout()
     save_figure(fig, out)
     plt.close(fig)
-    return len(drawn)
+    return len(marks)
 
 
-def _parity_panel(ax: Any, drawn: list, unit: str) -> None:
-    pub = np.array([p[0] for _, p in drawn])
-    err = np.array([[p[0] - p[1] for _, p in drawn], [p[2] - p[0] for _, p in drawn]])
-    sim = np.array([float(c["simulated"]) for c, _ in drawn])
-    ok = np.array([bool(c["within"]) for c, _ in drawn])
-    lo = min(min(p[1] for _, p in drawn), sim.min()) / 1.5
-    hi = max(max(p[2] for _, p in drawn), sim.max()) * 1.5
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-    for mask, colour, label in ((ok, "tab:green", "within tolerance"), (~ok, "tab:red", "miss")):
-        if mask.any():
-            ax.errorbar(pub[mask], sim[mask], xerr=err[:, mask], fmt="o", ms=4, color=colour,
-                        ecolor=colour, elinewidth=1, capsize=2, label=label)
-    for (c, _), x, y in zip(drawn, pub, sim):
-        ax.annotate(c["id"], (x, y), fontsize=5, xytext=(3, 3), textcoords="offset points")
+def _parity_panel(ax: Any, marks: list[dict[str, Any]], unit: str, number: Any) -> None:
+    xs = [x for m in marks for x, _ in m["points"]]
+    ys = [y for m in marks for _, y in m["points"]]
+    lo, hi = min(xs + ys) / 1.5, max(xs + ys) * 1.5
+    ax.plot([lo, hi], [lo, hi], color="0.4", ls="--", lw=1, label="y = x")
+    for within, colour, marker, label in ((True, WITHIN_COLOUR, "o", "within tolerance"),
+                                          (False, MISS_COLOUR, "X", "miss")):
+        group = [m for m in marks if m["within"] == within]
+        for m in group:
+            px, py = zip(*m["points"])
+            ax.plot(px, py, color=colour, lw=1, marker=marker, ms=5, ls="-" if len(px) > 1 else "")
+        if group:
+            ax.plot([], [], color=colour, marker=marker, ls="", label=label)
+    key = _label_misses(ax, [m for m in marks if not m["within"]], number)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
-    ax.set_title(f"{unit} ({len(drawn)} cases)", fontsize=10)
+    ax.set_title(f"{unit}: {sum(m['within'] for m in marks)} of {len(marks)} within", fontsize=10)
     ax.set_xlabel(f"published [{unit}]")
     ax.set_ylabel(f"simulated [{unit}]")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3, which="both")
+    if key:
+        ax.text(0.0, -0.16, "\n".join(key), transform=ax.transAxes, fontsize=6, va="top", family="monospace")
+
+
+def _label_misses(ax: Any, misses: list[dict[str, Any]], number: Any) -> list[str]:
+    """Number each miss at its last point; misses whose points fall together (within a tenth of
+    a decade) share one label, so labels never sit on each other. Returns the key lines."""
+    key, placed = [], []           # placed: [(log x, log y, [numbers])]
+    for m in misses:
+        n = next(number)
+        key.append(f"{n:>2} {m['id']}")
+        x, y = m["points"][-1]
+        lx, ly = np.log10(x), np.log10(y)
+        near = next((p for p in placed if abs(p[0] - lx) < 0.1 and abs(p[1] - ly) < 0.1), None)
+        if near:
+            near[2].append(n)
+        else:
+            placed.append((lx, ly, [n]))
+    for lx, ly, numbers in placed:
+        ax.annotate(",".join(map(str, numbers)), (10 ** lx, 10 ** ly), fontsize=7, color=MISS_COLOUR,
+                    xytext=(4, -8), textcoords="offset points")
+    return key
 
 
 def save_figure(fig, out: str | Path) -> None:

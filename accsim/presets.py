@@ -23,7 +23,7 @@ from accsim.registry import families
 META_KEYS = ("family", "extends", "description", "sources")
 
 
-def _preset_files() -> dict[str, Path]:
+def preset_files() -> dict[str, Path]:
     """Preset name -> file: the shipped ``arch/presets`` plus any folder a registered family
     declares (``Family.presets``, how an installed plugin ships its presets); a name is
     defined once."""
@@ -59,7 +59,7 @@ class Preset:
 
 
 def preset_names(include_bases: bool = False) -> list[str]:
-    names = sorted(_preset_files())
+    names = sorted(preset_files())
     return names if include_bases else [n for n in names if not n.startswith("_")]
 
 
@@ -76,7 +76,7 @@ def _locate(name_or_path: str) -> tuple[str, Path]:
         if not path.exists():
             raise ConfigError([f"{path}: no such preset file"])
         return path.stem, path
-    candidate = _preset_files().get(name_or_path)
+    candidate = preset_files().get(name_or_path)
     if candidate is None:
         names = preset_names()
         raise UnknownNameError(f"unknown preset '{name_or_path}'{did_you_mean(name_or_path, names)}. "

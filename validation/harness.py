@@ -1,272 +1,161 @@
-"""Validation: run every published case through the simulator and compare, honestly.
+"""Validation: run every published case through the simulator and judge it, honestly.
 
-A case file (``published/*.yaml``) names a system, a family and cases; each case has an id, a
-citation (``source``), a ``metric`` (the core's ``CORE_METRICS`` or a family's ``Family.metrics``), the ``scenario`` the metric
-needs, the published value (``published``) or range (``published_range: [low, high]``) and a
-``tolerance_pct``. The published number is only ever compared with, never read by a model.
+Cases and their claims are read by ``validation.cases``; the figures come from
+``validation.metrics``. Here each claim is judged as a list of comparisons (a figure; a range's
+two ends; a bound; each step of an order; a set's trend): a case is within tolerance when every
+comparison is. Calibration cases are run and judged like the others but counted apart: a figure
+a preset value was solved from cannot confirm the model.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from accsim.config import read_yaml
-from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
-from accsim.scenario import RUN_KEYS, default
-from accsim.units import unit_of
-
-PUBLISHED_DIR = Path(__file__).parent / "published"
-CASE_KEYS = ("id", "source", "metric", "scenario", "published", "published_range", "tolerance_pct", "note",
-             "curve", "show")
+from accsim.errors import AccsimError
+from accsim.validation.cases import Case, Claim, case_unit, load_cases
+from accsim.validation.metrics import NOTES, metrics, run_scenario
 
 
 @dataclass(frozen=True)
-class Case:
-    id: str
-    system: str
-    source: str
-    metric: str
-    scenario: Mapping[str, Any]
-    published: float | None
-    published_range: tuple[float, float] | None
-    tolerance_pct: float
-    note: str = ""
-    # optional: {over: scenario key, values: [...], stat: dotted stat} printed as a curve
-    curve: Mapping[str, Any] | None = None
-    show: str = ""          # optional: a dotted stat of the case's own run, printed with it
+class Comparison:
+    """One published statement against what was simulated."""
+
+    label: str                      # value, low end, high end, at least, a better than b, trend
+    published: float | None         # the published figure (None for an order or a trend)
+    simulated: float | None         # the simulated figure (an order: the ratio worse / better)
+    error_pct: float | None         # signed error against the published figure
+    within: bool
+    member: str = ""                # the set member or members the simulated figure comes from
+
+    def as_row(self) -> dict[str, Any]:
+        return {"label": self.label, "published": self.published, "simulated": self.simulated,
+                "error_pct": self.error_pct, "within": self.within, "member": self.member}
+
+
+def _error_pct(simulated: float, published: float) -> float:
+    return 100.0 * (simulated - published) / published
+
+
+def _point(label: str, published: float, simulated: float, tolerance_pct: float, member: str = "") -> Comparison:
+    error = _error_pct(simulated, published)
+    return Comparison(label, published, simulated, error, abs(error) <= tolerance_pct, member)
+
+
+def judge(claim: Claim, values: list[tuple[str, float]], tolerance_pct: float) -> list[Comparison]:
+    """The comparisons a claim makes of the simulated (member, value) pairs."""
+    if claim.shape == "value":
+        return [_point("value", claim.low, v, tolerance_pct, m) for m, v in values]
+    if claim.shape == "range":
+        # a range's ends are compared one by one: the set's least with the low end, its greatest
+        # with the high end (one figure: that figure with both ends), never "inside = 0"
+        low_member, low = min(values, key=lambda mv: mv[1])
+        high_member, high = max(values, key=lambda mv: mv[1])
+        return [_point("low end", claim.low, low, tolerance_pct, low_member),
+                _point("high end", claim.high, high, tolerance_pct, high_member)]
+    if claim.shape == "bound":
+        return [_bound(claim, m, v, tolerance_pct) for m, v in values]
+    return _order(claim.better, values)
+
+
+def _bound(claim: Claim, member: str, value: float, tolerance_pct: float) -> Comparison:
+    slack = tolerance_pct / 100.0 * abs(claim.low)
+    ok = value >= claim.low - slack if claim.bound == "at_least" else value <= claim.low + slack
+    return Comparison(claim.bound.replace("_", " "), claim.low, value, _error_pct(value, claim.low), ok, member)
+
+
+def _order(better: str, values: list[tuple[str, float]]) -> list[Comparison]:
+    """Each member better than the next (listed best first): the ratio worse / better > 1."""
+    out = []
+    for (a, va), (b, vb) in zip(values, values[1:]):
+        ratio = vb / va if better == "lower" else va / vb
+        out.append(Comparison(f"{a} better than {b}", None, ratio, None, bool(ratio > 1.0), f"{a} | {b}"))
+    return out
+
+
+def trend_comparison(trend: str, values: list[tuple[str, float]]) -> Comparison:
+    """The direction the source states over a set's members, in their order: the sign of the
+    least-squares slope; the figure is that slope relative to the mean, % per member."""
+    ys = np.array([v for _, v in values], dtype=float)
+    slope = float(np.polyfit(np.arange(len(ys)), ys, 1)[0])
+    relative_pct = 100.0 * slope / float(np.mean(np.abs(ys))) if np.any(ys) else 0.0
+    holds = slope > 0 if trend == "increasing" else slope < 0
+    return Comparison(f"trend {trend}", None, relative_pct, None, bool(holds), " -> ".join(m for m, _ in values))
 
 
 @dataclass(frozen=True)
 class Outcome:
     case: Case
-    simulated: float | None
-    error_pct: float | None
-    within: bool
+    values: tuple[tuple[str, float], ...] = ()      # (member, simulated figure); member '' alone
+    comparisons: tuple[Comparison, ...] = ()
     failure: str | None = None
-    curve: tuple = ()          # ((value, stat), ...) when the case asks for a curve
-    shown: Mapping[str, Any] | None = None   # the stat the case asks to show
+    notes: tuple[str, ...] = ()                      # what the run picked (best_over)
+    curve: tuple = ()                                # ((value, stat), ...) when the case asks for a curve
+    shown: Mapping[str, Any] | None = None           # the stat the case asks to show
+
+    @property
+    def within(self) -> bool:
+        return self.failure is None and bool(self.comparisons) and all(c.within for c in self.comparisons)
+
+    @property
+    def simulated(self) -> float | None:
+        """The simulated figure of a one-scenario case (a set or an order has several)."""
+        return self.values[0][1] if len(self.values) == 1 else None
+
+    @property
+    def error_pct(self) -> float | None:
+        """The comparison furthest from its published figure (signed)."""
+        errors = [c.error_pct for c in self.comparisons if c.error_pct is not None]
+        return max(errors, key=abs) if errors else None
+
+    @property
+    def verdict(self) -> str:
+        return "failed to run" if self.failure else ("within" if self.within else "miss")
 
     def as_row(self) -> dict[str, Any]:
         c = self.case
-        return {"id": c.id, "system": c.system, "metric": c.metric, "unit": case_unit(c), "source": c.source,
-                "published": c.published if c.published is not None else None,
-                "published_range": list(c.published_range) if c.published_range else None,
-                "tolerance_pct": c.tolerance_pct, "simulated": self.simulated,
-                "error_pct": self.error_pct, "within": self.within, "failure": self.failure,
-                "curve": [list(point) for point in self.curve], "shown": self.shown}
+        return {"id": c.id, "system": c.system, "family": c.family, "kind": c.kind, "metric": c.metric,
+                "unit": case_unit(c), "source": c.source, "claim": c.claim.shape, "published_text": c.claim.text(),
+                "published": c.published, "published_range": list(c.published_range) if c.published_range else None,
+                "tolerance_pct": c.tolerance_pct, "tolerance_why": c.tolerance_why,
+                "simulated": self.simulated, "values": [list(v) for v in self.values],
+                "error_pct": self.error_pct, "within": self.within, "verdict": self.verdict,
+                "failure": self.failure, "comparisons": [x.as_row() for x in self.comparisons],
+                "notes": list(self.notes), "curve": [list(point) for point in self.curve], "shown": self.shown}
 
 
-# metrics whose name is not a stat name (a stat's unit is its name's suffix: accsim.units)
-METRIC_UNITS = {"speedup": "ratio", "stat_ratio": "ratio", "eager_kernels_per_step": "kernels",
-                "gemm_cycles": "cycles"}
-
-
-def case_unit(case: Case) -> str:
-    """The unit of a case's published and simulated figures, from its metric or stat name."""
-    if case.metric in METRIC_UNITS:
-        return METRIC_UNITS[case.metric]
-    if "unit" in case.scenario:          # a figure whose name carries no unit suffix
-        return str(case.scenario["unit"])
-    return unit_of(str(case.scenario.get("stat", case.metric))) or "count"
-
-
-# ---- metrics ------------------------------------------------------------------------------
-def model_path(model: Any, tmp: Path, name: str) -> str:
-    """A model name as is; an inline HF-style config written to a temporary config file."""
-    if isinstance(model, str):
-        return model
-    path = tmp / f"{name}.json"
-    path.write_text(json.dumps(model))
-    return str(path)
-
-
-_RUNS: dict[str, Any] = {}     # simulations are pure: cases sharing a scenario share its run
-
-
-def _run(scenario: Mapping[str, Any], tmp: Path, **extra: Any) -> Any:
-    import accsim
-    args = {k: v for k, v in scenario.items() if k in RUN_KEYS}
-    args.update(extra)
-    model = extra.get("model", scenario.get("model", default("model")))
-    key = json.dumps({**args, "model": model}, sort_keys=True, default=str)
-    if key not in _RUNS:
-        _RUNS[key] = accsim.run(**{**args, "model": model_path(model, tmp, "model")})
-    return _RUNS[key]
-
-
-def metric_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """A stat of one run (``stat``: dotted path), times ``scale`` (default 1)."""
-    return float(_run(scenario, tmp)[scenario["stat"]]) * float(scenario.get("scale", 1.0))
-
-
-def metric_speedup(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """baseline stat / system stat for a cost-like ``stat`` (default tpot_s: a speed-up; with
-    decode_energy_per_token_J: an energy-efficiency ratio). ``baseline`` overrides scenario keys."""
-    stat = scenario.get("stat", "tpot_s")
-    system = _run(scenario, tmp)[stat]
-    baseline = _run({**scenario, **scenario["baseline"]}, tmp)[stat]
-    return float(baseline) / float(system)
-
-
-def metric_stat_ratio(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """``stat`` of this run over ``baseline_stat`` of the ``baseline`` run (two different
-    figures, e.g. experts one system holds over experts another holds resident)."""
-    system = _run(scenario, tmp)[scenario["stat"]]
-    baseline = _run({**scenario, **scenario["baseline"]}, tmp)[scenario["baseline_stat"]]
-    return float(system) / float(baseline)
-
-
-def metric_decode_time_per_layer_ms(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """Least-squares slope of TPOT over the number of layers of one model shape."""
-    layers = list(scenario["layers"])
-    tpots = []
-    for n in layers:
-        model = model_path({**scenario["model"], "n_layer": n}, tmp, f"model{n}")
-        tpots.append(_run(scenario, tmp, model=model, gen=2)["tpot_s"])
-    return float(np.polyfit(layers, tpots, 1)[0] * 1e3)
-
-
-_SERVED: dict[str, Any] = {}
-
-
-def metric_serve_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
-    """A figure of a serving run (``accsim serve``): the machine from the run keys, the serve
-    options from ``serve``, the figure from ``stat`` (a flat name such as
-    ``throughput_tokens_per_s_per_chip`` or ``search.batch_per_chip``)."""
-    from accsim.scenario import Scenario
-    from accsim.serving.options import serve_options
-    from accsim.serving.run import flat_figures, run_serve
-    machine = {k: v for k, v in scenario.items() if k in RUN_KEYS}
-    key = json.dumps({**machine, "serve": scenario["serve"]}, sort_keys=True, default=str)
-    if key not in _SERVED:
-        model = model_path(scenario.get("model", default("model")), tmp, "model")
-        _SERVED[key] = flat_figures(run_serve(Scenario(**{**machine, "model": model}),
-                                              serve_options(scenario["serve"], "scenario.serve")))
-    return float(_SERVED[key][scenario["stat"]])
-
-
-CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
-    "stat": metric_stat,
-    "serve_stat": metric_serve_stat,
-    "speedup": metric_speedup,
-    "stat_ratio": metric_stat_ratio,
-    "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
-}
-
-
-def metrics() -> dict[str, Callable[[Mapping[str, Any], Path], float]]:
-    """The core's metrics plus every registered family's (``Family.metrics``)."""
-    from accsim.registry import families
-    found = dict(CORE_METRICS)
-    for family in families().values():
-        for name, fn in family.metrics.items():
-            if name in found:
-                raise ConfigError([f"validation metric '{name}' of family {family.name} is "
-                                   "already defined"])
-            found[name] = fn
-    return found
-
-# ---- loading and running --------------------------------------------------------------------
-def load_cases(directory: Path = PUBLISHED_DIR) -> list[Case]:
-    """Every case of every case file, checked (unknown keys, metric names, values)."""
-    problems = ProblemList()
-    cases: list[Case] = []
-    known_metrics = metrics()
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            data = read_yaml(path)
-        except ConfigError as exc:
-            problems.problems += exc.problems
-            continue
-        for i, raw in enumerate(data.get("cases", [])):
-            where = f"{path.name}: cases[{i}]"
-            for key in raw:
-                if key not in CASE_KEYS:
-                    problems.add(where, f"unknown key '{key}'{did_you_mean(key, CASE_KEYS)}")
-            if raw.get("metric") not in known_metrics:
-                problems.add(where, f"metric {raw.get('metric')!r}: expected one of {', '.join(known_metrics)}")
-            if (raw.get("published") is None) == (raw.get("published_range") is None):
-                problems.add(where, "give exactly one of published or published_range")
-            _check_published(raw, where, problems)
-            if not raw.get("source"):
-                problems.add(where, "every case needs its source (paper, table or figure)")
-            _check_curve(raw.get("curve"), f"{where}.curve", problems)
-            rng = raw.get("published_range")
-            cases.append(Case(str(raw.get("id", f"{path.stem}-{i}")), str(data.get("system", path.stem)),
-                              str(raw.get("source", "")), str(raw.get("metric")), raw.get("scenario") or {},
-                              raw.get("published"), tuple(rng) if rng else None,
-                              float(raw.get("tolerance_pct", 20)), str(raw.get("note", "")),
-                              raw.get("curve"), str(raw.get("show", ""))))
-    problems.raise_if_any()
-    ids = [c.id for c in cases]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ConfigError([f"duplicate case ids: {', '.join(duplicates)}"])
-    return cases
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check_published(raw: Mapping[str, Any], where: str, problems: ProblemList) -> None:
-    """Published figures are numbers (any notation, 1.5e9 included)."""
-    value, rng = raw.get("published"), raw.get("published_range")
-    if value is not None and not _is_number(value):
-        problems.add(where, f"published: expected a number, got {value!r}")
-    if rng is not None and not (isinstance(rng, list) and len(rng) == 2 and all(map(_is_number, rng))
-                                and rng[0] <= rng[1]):
-        problems.add(where, f"published_range: expected [low, high] numbers with low <= high, got {rng!r}")
-    if not _is_number(raw.get("tolerance_pct", 20)) or raw.get("tolerance_pct", 20) < 0:
-        problems.add(where, f"tolerance_pct: expected a number >= 0, got {raw.get('tolerance_pct')!r}")
-
-
-def _check_curve(curve: Any, where: str, problems: ProblemList) -> None:
-    """A curve re-runs the case's scenario over one run key: a typo must not silently re-run
-    the same scenario."""
-    if curve is None:
-        return
-    if not isinstance(curve, dict) or set(curve) != {"over", "values", "stat"}:
-        problems.add(where, "expected {over: run key, values: [...], stat: dotted stat}")
-    elif curve["over"] not in RUN_KEYS:
-        problems.add(where, f"over: {curve['over']!r} is not a run key{did_you_mean(str(curve['over']), RUN_KEYS)}; "
-                            f"known: {', '.join(RUN_KEYS)}")
-
-
-def compare(case: Case, simulated: float) -> tuple[float, bool]:
-    """(signed error %, within tolerance). For a range: distance to the nearest bound."""
-    if case.published is not None:
-        error = 100.0 * (simulated - case.published) / case.published
-    else:
-        low, high = case.published_range
-        if low <= simulated <= high:
-            error = 0.0
-        else:
-            bound = low if simulated < low else high
-            error = 100.0 * (simulated - bound) / bound
-    return error, abs(error) <= case.tolerance_pct
+def _members(case: Case) -> list[tuple[str, Mapping[str, Any]]]:
+    if not case.members:
+        return [("", case.scenario)]
+    return [(m.label, {**case.scenario, **m.overlay}) for m in case.members]
 
 
 def run_case(case: Case) -> Outcome:
     """Simulate one case; a failure to run is an outcome with its reason, not an exception."""
+    notes: list[str] = []
+    token = NOTES.set(notes)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            simulated = metrics()[case.metric](case.scenario, Path(tmp))
+            metric = metrics()[case.metric]
+            values = [(label, float(metric(scenario, Path(tmp)))) for label, scenario in _members(case)]
             curve = _curve(case, Path(tmp))
-            shown = _run(case.scenario, Path(tmp))[case.show] if case.show else None
+            shown = run_scenario(case.scenario, Path(tmp))[case.show] if case.show else None
     except AccsimError as exc:
-        return Outcome(case, None, None, False, str(exc))
+        return Outcome(case, failure=str(exc), notes=tuple(notes))
     except Exception:
-        return Outcome(case, None, None, False, traceback.format_exc(limit=3))
-    error, within = compare(case, simulated)
+        return Outcome(case, failure=traceback.format_exc(limit=3), notes=tuple(notes))
+    finally:
+        NOTES.reset(token)
+    comparisons = judge(case.claim, values, case.tolerance_pct)
+    if case.trend:
+        comparisons.append(trend_comparison(case.trend, values))
     shown = shown.to_dict() if hasattr(shown, "to_dict") else shown
-    return Outcome(case, simulated, error, within, curve=curve, shown=shown)
+    return Outcome(case, tuple(values), tuple(comparisons), None, tuple(notes), curve, shown)
 
 
 def _curve(case: Case, tmp: Path) -> tuple:
@@ -274,7 +163,7 @@ def _curve(case: Case, tmp: Path) -> tuple:
     if not case.curve:
         return ()
     over, stat = case.curve["over"], case.curve["stat"]
-    return tuple((v, float(_run({**case.scenario, over: v}, tmp)[stat])) for v in case.curve["values"])
+    return tuple((v, float(run_scenario({**case.scenario, over: v}, tmp)[stat])) for v in case.curve["values"])
 
 
 def run_all(select: str | None = None, on_case: Callable[[int, int], None] | None = None) -> list[Outcome]:
@@ -293,16 +182,71 @@ def run_all(select: str | None = None, on_case: Callable[[int, int], None] | Non
     return outcomes
 
 
-def markdown_table(outcomes: list[Outcome]) -> str:
-    lines = ["| case | metric | unit | published | simulated | error % | within tolerance | source |",
-             "|---|---|---|---:|---:|---:|---|---|"]
+# ---- reporting ------------------------------------------------------------------------------
+def counts(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """Cases, within, misses and failures per (kind, family, claim), then per kind."""
+    rows: dict[tuple[str, str, str], Counter] = {}
     for o in outcomes:
-        c = o.case
-        pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
-        sim = f"{o.simulated:.4g}" if o.simulated is not None else "failed to run"
-        err = f"{o.error_pct:+.1f}" if o.error_pct is not None else "-"
-        verdict = "yes" if o.within else ("no (miss)" if o.failure is None else "no (failed)")
-        source = c.source.replace("|", "/").replace("\n", " ")
-        lines.append(f"| {c.id} | {c.metric} | {case_unit(c)} | {pub} | {sim} | {err} | "
-                     f"{verdict} (±{c.tolerance_pct:g}%) | {source} |")
-    return "\n".join(lines) + "\n"
+        for key in ((o.case.kind, o.case.family or o.case.system, o.case.claim.shape + ("+trend" if o.case.trend else "")),
+                    (o.case.kind, "all", "all")):
+            rows.setdefault(key, Counter())[o.verdict] += 1
+    return [{"kind": k, "family": f, "claim": c, "cases": sum(n.values()), "within": n["within"],
+             "misses": n["miss"], "failed": n["failed to run"]}
+            for (k, f, c), n in sorted(rows.items(), key=lambda kv: (kv[0][0] != "validation", kv[0][1] == "all",
+                                                                     kv[0]))]
+
+
+def summary_line(outcomes: list[Outcome], kind: str) -> str:
+    mine = [o for o in outcomes if o.case.kind == kind]
+    within = sum(o.within for o in mine)
+    failed = sum(o.failure is not None for o in mine)
+    return (f"{len(mine)} {kind} cases: {within} within tolerance, {len(mine) - within - failed} misses, "
+            f"{failed} failed to run")
+
+
+def comparison_rows(outcome: Outcome) -> list[dict[str, str]]:
+    """Table rows of one case: one per comparison (a failure is one row)."""
+    c = outcome.case
+    base = {"case": c.id, "metric": c.metric, "unit": case_unit(c), "tolerance": f"±{c.tolerance_pct:g}%",
+            "source": c.source.replace("|", "/").replace("\n", " ")}
+    if outcome.failure:
+        return [{**base, "comparison": c.claim.shape, "published": c.claim.text(), "simulated": "failed to run",
+                 "error": "-", "verdict": "failed"}]
+    return [{**base, **_comparison_cells(c, x)} for x in outcome.comparisons]
+
+
+def _comparison_cells(case: Case, x: Comparison) -> dict[str, str]:
+    verdict = "yes" if x.within else "no (miss)"
+    if x.published is None:           # an order's step (ratio worse / better) or a trend (slope)
+        figure = (f"{x.simulated:+.3g}% per member" if x.label.startswith("trend") else f"ratio {x.simulated:.3g}")
+        return {"comparison": x.label, "published": "holds", "simulated": figure, "error": "-",
+                "verdict": verdict, "tolerance": "-"}
+    member = f" ({x.member})" if case.is_set and x.member else ""
+    return {"comparison": x.label, "published": f"{x.published:g}", "simulated": f"{x.simulated:.4g}{member}",
+            "error": f"{x.error_pct:+.1f}", "verdict": verdict}
+
+
+def tolerance_note(row: Mapping[str, str]) -> str:
+    """' (±20%)' after a verdict; nothing for an order or a trend, which have no tolerance."""
+    return "" if row["tolerance"] == "-" else f" ({row['tolerance']})"
+
+
+def markdown_table(outcomes: list[Outcome]) -> str:
+    """Validation and calibration cases apart, one row per comparison, then the counts."""
+    out = []
+    for kind, title in (("validation", "Validation"), ("calibration", "Calibration (not counted: a preset value was solved from these figures)")):
+        mine = [o for o in outcomes if o.case.kind == kind]
+        if not mine:
+            continue
+        out += [f"## {title}", "", summary_line(outcomes, kind), "",
+                "| case | comparison | metric | unit | published | simulated | error % | within tolerance | source |",
+                "|---|---|---|---|---:|---:|---:|---|---|"]
+        for o in mine:
+            for r in comparison_rows(o):
+                out.append(f"| {r['case']} | {r['comparison']} | {r['metric']} | {r['unit']} | {r['published']} | "
+                           f"{r['simulated']} | {r['error']} | {r['verdict']}{tolerance_note(r)} | {r['source']} |")
+        out.append("")
+    out += ["## Counts", "", "| kind | family | claim | cases | within | misses | failed |", "|---|---|---|---:|---:|---:|---:|"]
+    out += [f"| {r['kind']} | {r['family']} | {r['claim']} | {r['cases']} | {r['within']} | {r['misses']} | {r['failed']} |"
+            for r in counts(outcomes)]
+    return "\n".join(out) + "\n"

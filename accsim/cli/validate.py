@@ -24,45 +24,72 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
     """Simulate every published case and compare: misses are shown, not hidden."""
     from accsim.files import write_atomic
     from accsim.stats import write_json_atomic
-    from accsim.validation.harness import markdown_table, run_all
+    from accsim.validation.harness import counts, markdown_table, run_all, summary_line
 
     with progress_bar("validating cases", quiet) as on_case:
         outcomes = run_all(select, on_case)
-    table = new_table("published vs simulated")
-    for c in ("case", "metric", "published", "simulated", "error %", "within tolerance"):
-        table.add_column(c, justify="right" if c in ("published", "simulated", "error %") else "left",
-                         overflow="fold")
+    for kind, title in (("validation", "validation: published vs simulated"),
+                        ("calibration", "calibration (not counted: a preset value was solved from these figures)")):
+        mine = [o for o in outcomes if o.case.kind == kind]
+        if mine:
+            console.print(_comparison_table(title, mine))
     for o in outcomes:
-        c = o.case
-        pub = f"{c.published:g}" if c.published is not None else f"{c.published_range[0]:g}-{c.published_range[1]:g}"
-        verdict = ("[green]yes" if o.within else "[red]no (miss)" if o.failure is None else "[red]failed to run")
-        table.add_row(c.id, c.metric, pub, f"{o.simulated:.6g}" if o.simulated is not None else "-",
-                      f"{o.error_pct:+.1f}" if o.error_pct is not None else "-",
-                      f"{verdict} (±{c.tolerance_pct:g}%)")
-    console.print(table)
-    for o in outcomes:
-        if o.failure:
-            console.print(f"[red]{o.case.id} failed to run:[/red] {o.failure}", markup=True)
-        if o.curve:
-            curve = o.case.curve
-            console.print(f"{o.case.id}: {curve['stat']} vs {curve['over']}: " + ", ".join(
-                f"{v:g} -> {y:.4g}" for v, y in o.curve))
-        if o.shown is not None:
-            console.print(f"{o.case.id}: {o.case.show} = {_compact(o.shown)}")
-    misses = sum(1 for o in outcomes if not o.within and o.failure is None)
-    failures = sum(1 for o in outcomes if o.failure)
-    console.print(f"{len(outcomes)} cases: {len(outcomes) - misses - failures} within tolerance, "
-                  f"{misses} misses, {failures} failed to run")
+        _print_details(o)
+    if len({o.case.kind for o in outcomes}) > 1 or len(outcomes) > 1:
+        console.print(_counts_table(counts(outcomes)))
+    for kind in ("validation", "calibration"):
+        if any(o.case.kind == kind for o in outcomes):
+            console.print(summary_line(outcomes, kind))
     rows = [o.as_row() for o in outcomes]
     if json_path:
-        write_json_atomic(json_path, {"accsim_version": accsim.__version__, "cases": rows})
+        write_json_atomic(json_path, {"accsim_version": accsim.__version__, "cases": rows,
+                                      "counts": counts(outcomes)})
     if md_path:
         write_atomic(md_path, markdown_table(outcomes))
     if plot_path:
         from accsim.plots import plot_parity
         plot_parity(rows, plot_path)
-    if failures or (strict and misses):
+    misses = any(not o.within and o.failure is None for o in outcomes)
+    if any(o.failure for o in outcomes) or (strict and misses):
         raise click.exceptions.Exit(1)
+
+
+def _comparison_table(title: str, outcomes: list) -> Any:
+    """One row per comparison: a range's two ends, a bound, each step of an order, a trend."""
+    from accsim.validation.harness import comparison_rows, tolerance_note
+    table = new_table(title)
+    for c in ("case", "comparison", "published", "simulated", "error %", "within tolerance"):
+        table.add_column(c, justify="right" if c in ("published", "simulated", "error %") else "left",
+                         overflow="fold")
+    for o in outcomes:
+        for r in comparison_rows(o):
+            colour = "green" if r["verdict"] == "yes" else "red"
+            table.add_row(r["case"], r["comparison"], r["published"], r["simulated"], r["error"],
+                          f"[{colour}]{r['verdict']}[/{colour}]" + tolerance_note(r))
+    return table
+
+
+def _counts_table(rows: list[dict[str, Any]]) -> Any:
+    table = new_table("cases per kind, family and claim")
+    for c in ("kind", "family", "claim", "cases", "within", "misses", "failed"):
+        table.add_column(c, justify="right" if c in ("cases", "within", "misses", "failed") else "left")
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("kind", "family", "claim", "cases", "within", "misses", "failed")))
+    return table
+
+
+def _print_details(o: Any) -> None:
+    """A case's failure, what its runs picked, its curve and the stat it asks to show."""
+    if o.failure:
+        console.print(f"[red]{o.case.id} failed to run:[/red] {o.failure}", markup=True)
+    for note in o.notes:
+        console.print(f"{o.case.id}: {note}")
+    if o.curve:
+        curve = o.case.curve
+        console.print(f"{o.case.id}: {curve['stat']} vs {curve['over']}: " + ", ".join(
+            f"{v:g} -> {y:.4g}" for v, y in o.curve))
+    if o.shown is not None:
+        console.print(f"{o.case.id}: {o.case.show} = {_compact(o.shown)}")
 
 
 def _compact(value: Any) -> str:

@@ -10,7 +10,7 @@ def metric_eager_kernels_per_step(scenario: Mapping[str, Any], tmp: Path) -> flo
     from accsim.arch.gpu import kernels as K
     from accsim.presets import resolve_preset
     from accsim.registry import families, mappers
-    from accsim.validation.harness import model_path
+    from accsim.validation.metrics import model_path
     from accsim.workloads import Phase, build_graph, load_model
 
     model = load_model(model_path(scenario["model"], tmp, "model"))
