@@ -124,25 +124,41 @@ def test_sampled_decode_matches_every_step():
     assert sampled["decode.latency_s"] == pytest.approx(every["decode.latency_s"], rel=2e-3)
 
 
+def _gpu_case(case_id):
+    from accsim.validation.cases import load_cases
+    return next(c for c in load_cases() if c.id == case_id)
+
+
 @pytest.mark.validation
 def test_eager_kernel_count_matches_profiled(tmp_path, gpu_reference):
+    """Within the case's own tolerance (gpu-h200-eager-kernels-gpt2-8x768)."""
     ref = gpu_reference["kernels_per_decode_step"]
+    case = _gpu_case("gpu-h200-eager-kernels-gpt2-8x768")
     model = load_model(gpt2_shaped(tmp_path, ref["n_layer"], ref["n_embd"], 12))
     program = lower(build_graph(model, Phase.decode(1, 128)), resolve_preset("h200").spec)
     kernels = int(program.columns["n_kernels"][program.columns["task_class"] == K.LAUNCH].sum())
-    assert kernels == pytest.approx(ref["kernels"], rel=0.05)
+    assert case.published == ref["kernels"]
+    assert kernels == pytest.approx(ref["kernels"], rel=case.tolerance_pct / 100)
 
 
 @pytest.mark.validation
-@pytest.mark.parametrize("n_embd, n_head", [(768, 12), (1600, 25), (2048, 16)])
+@pytest.mark.parametrize("n_embd, n_head", [
+    (768, 12),
+    pytest.param(1600, 25, marks=pytest.mark.xfail(strict=True, reason=(
+        "a calibration miss (-21.6% against the case's 15%): one launch cost per kernel for every "
+        "width; the baselines issue (#26) revisits the framework model"))),
+    (2048, 16)])
 def test_decode_time_per_layer_matches_measurement(tmp_path, gpu_reference, n_embd, n_head):
-    """Least-squares slope of TPOT over n_layer, eager batch-1 decode on H200 (128-token prompt)."""
+    """Least-squares slope of TPOT over n_layer, eager batch-1 decode on H200 (128-token prompt),
+    within the calibration case's own tolerance."""
+    case = _gpu_case(f"gpu-h200-eager-decode-ms-per-layer-{n_embd}")
     layers = [1, 2, 4, 8, 16, 24, 48]
     tpots = [accsim.run(arch="h200", model=gpt2_shaped(tmp_path, n, n_embd, n_head), prompt=128,
                         gen=2)["tpot_s"] for n in layers]
     slope_ms = np.polyfit(layers, tpots, 1)[0] * 1e3
     measured_ms = gpu_reference["decode_time_per_layer_ms"][n_embd]
-    assert slope_ms == pytest.approx(measured_ms, rel=0.25)
+    assert case.published == measured_ms and case.kind == "calibration"
+    assert slope_ms == pytest.approx(measured_ms, rel=case.tolerance_pct / 100)
 
 
 def _device_cycles(spec, ops):

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from accsim.cli import main
-from accsim.validation.harness import Case, compare, load_cases
+from accsim.validation.cases import load_cases
 
 pytestmark = pytest.mark.unit
 
@@ -13,7 +13,7 @@ def test_every_case_has_a_source_and_a_known_metric():
     cases = load_cases()
     assert cases and all(c.source for c in cases)
     assert {c.id for c in cases} >= {"gpu-h200-eager-kernels-gpt2-8x768", "ramulator2-gddr6-rand-t-rd-done",
-                                     "pimgpt-speedup-vs-t4-gpt3-xl"}
+                                     "pimgpt-speedup-vs-t4"}
 
 
 def test_a_curve_over_an_unknown_key_is_refused(tmp_path):
@@ -27,24 +27,10 @@ def test_a_curve_over_an_unknown_key_is_refused(tmp_path):
         load_cases(tmp_path)
 
 
-def _case(**kw):
-    base = dict(id="x", system="s", source="src", metric="stat", scenario={}, published=None,
-                published_range=None, tolerance_pct=20.0)
-    base.update(kw)
-    return Case(**base)
-
-
-def test_compare_value_and_range():
-    assert compare(_case(published=100.0), 110.0) == (pytest.approx(10.0), True)
-    assert compare(_case(published=100.0), 130.0)[1] is False
-    assert compare(_case(published_range=(41.0, 137.0)), 100.0) == (0.0, True)
-    error, within = compare(_case(published_range=(41.0, 137.0)), 30.0)
-    assert error == pytest.approx(-26.83, abs=0.01) and not within
-
-
 @pytest.mark.validation
 def test_validate_reports_misses_without_failing(tmp_path, capsys):
-    """The gpu cases include a known miss; the full table runs in the slow layer below."""
+    """The gpu cases include a known miss (a calibration case: shown, and --strict fails on it);
+    the full table runs in the slow layer below."""
     out = tmp_path / "v.json"
     code = main(["validate", "-k", "gpu-h200", "--json", str(out), "--markdown", str(tmp_path / "v.md"),
                  "--plot", str(tmp_path / "v.png")])
@@ -102,30 +88,45 @@ def test_timeline_aggregates_big_steps(tmp_path):
 def test_validate_shows_what_a_case_asks_for(tmp_path, capsys):
     """PIM-GPT cases print their latency breakdown; cases sharing a scenario share its run."""
     out = tmp_path / "v.json"
-    assert main(["validate", "-k", "pimgpt-speedup-vs-t4-gpt2-small", "--json", str(out)]) == 0
+    assert main(["validate", "-k", "pimgpt-asic-share", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "by_op_kind = pim_mac" in text and "activation_refresh" in text
     shown = json.loads(out.read_text())["cases"][0]["shown"]
     assert set(shown) >= {"pim_mac", "activation_refresh", "data_movement", "asic"}
 
 
-def test_parity_plot_has_a_panel_per_unit_and_draws_ranges(tmp_path):
-    """Ranges are error bars (not dropped), each unit has its own panel, SVG works too."""
-    from accsim.plots import plot_parity
-    rows = [{"id": "a", "unit": "cycles", "published": 100.0, "published_range": None, "simulated": 110.0,
-             "within": True},
-            {"id": "b", "unit": "ratio", "published": None, "published_range": [41.0, 137.0],
-             "simulated": 20.0, "within": False},
-            {"id": "c", "unit": "ratio", "published": 3.0, "published_range": None, "simulated": 3.1,
-             "within": True}]
+def test_parity_plot_has_a_panel_per_unit_and_draws_ranges_at_their_ends(tmp_path):
+    """A range's ends are two points joined; calibration cases and orders are not drawn; only
+    misses are labelled, in a numbered key; SVG works too."""
+    from accsim.plots import parity_marks, plot_parity
+
+    def row(id, unit, comparisons, kind="validation"):
+        return {"id": id, "unit": unit, "kind": kind, "within": all(c["within"] for c in comparisons),
+                "comparisons": comparisons}
+    rows = [row("a-cycles", "cycles", [{"published": 100.0, "simulated": 110.0, "within": True}]),
+            row("b-wide-range", "ratio", [{"published": 41.0, "simulated": 10.0, "within": False},
+                                          {"published": 137.0, "simulated": 40.0, "within": False}]),
+            row("c-ratio", "ratio", [{"published": 3.0, "simulated": 3.1, "within": True}]),
+            row("d-fit", "ratio", [{"published": 5.0, "simulated": 5.0, "within": True}], kind="calibration"),
+            row("e-order", "ratio", [{"published": None, "simulated": 1.2, "within": True}])]
+    marks = parity_marks(rows)
+    assert [m["id"] for m in marks] == ["a-cycles", "b-wide-range", "c-ratio"]
+    assert marks[1]["points"] == [(41.0, 10.0), (137.0, 40.0)]
     assert plot_parity(rows, tmp_path / "p.svg") == 3
     svg = (tmp_path / "p.svg").read_text()
-    assert "cycles (1 cases)" in svg and "ratio (2 cases)" in svg and "2 of 3 within tolerance" in svg
+    assert "cycles: 1 of 1 within" in svg and "ratio: 1 of 2 within" in svg
+    assert "2 within tolerance, 1 misses" in svg and "b-wide-range" in svg and "a-cycles" not in svg
 
 
-def test_markdown_table_gives_unit_and_source():
-    from accsim.validation.harness import Outcome, markdown_table
-    case = _case(published_range=(41.0, 137.0))
-    text = markdown_table([Outcome(case, 100.0, 0.0, True)])
-    header, _, row = text.splitlines()
-    assert "| unit |" in header and "| source |" in header and case.source in row
+def test_markdown_table_gives_unit_source_and_both_ends_of_a_range():
+    from accsim.validation.cases import Case, Claim
+    from accsim.validation.harness import judge, markdown_table, Outcome
+    case = Case("x-range", "s", "f", "a paper, Table 2", "stat", {"stat": "tpot_s"}, Claim("range", 41.0, 137.0),
+                20.0, "why")
+    outcome = Outcome(case, (("", 100.0),), tuple(judge(case.claim, [("", 100.0)], 20.0)))
+    text = markdown_table([outcome])
+    header = next(line for line in text.splitlines() if line.startswith("| case |"))
+    rows = [line for line in text.splitlines() if line.startswith("| x-range |")]
+    assert "| unit |" in header and "| source |" in header
+    assert len(rows) == 2 and "low end" in rows[0] and "high end" in rows[1] and "a paper, Table 2" in rows[0]
+    assert "no (miss)" in rows[0] and "+143.9" in rows[0]

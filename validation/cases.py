@@ -214,8 +214,8 @@ def _check_best_over(scenario: Mapping[str, Any], metric: str, where: str, probl
 
 def _tolerance(raw: Mapping[str, Any], default: Mapping[str, Any], where: str,
                problems: ProblemList) -> tuple[float, str]:
-    pct = raw.get("tolerance_pct", default.get("pct"))
-    why = raw.get("tolerance_why", default.get("why"))
+    pct = raw["tolerance_pct"] if raw.get("tolerance_pct") is not None else default.get("pct")
+    why = raw.get("tolerance_why") or default.get("why")
     if not _is_number(pct) or pct < 0:
         problems.add(where, f"tolerance_pct: expected a number >= 0 (here or in the file's tolerance), got {pct!r}")
         return 0.0, ""

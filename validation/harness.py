@@ -245,7 +245,8 @@ def markdown_table(outcomes: list[Outcome]) -> str:
             for r in comparison_rows(o):
                 out.append(f"| {r['case']} | {r['comparison']} | {r['metric']} | {r['unit']} | {r['published']} | "
                            f"{r['simulated']} | {r['error']} | {r['verdict']}{tolerance_note(r)} | {r['source']} |")
-        out.append("")
+        notes = [f"- {o.case.id}: {n}" for o in mine for n in o.notes]
+        out += ([""] + notes if notes else []) + [""]
     out += ["## Counts", "", "| kind | family | claim | cases | within | misses | failed |", "|---|---|---|---:|---:|---:|---:|"]
     out += [f"| {r['kind']} | {r['family']} | {r['claim']} | {r['cases']} | {r['within']} | {r['misses']} | {r['failed']} |"
             for r in counts(outcomes)]
