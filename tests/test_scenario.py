@@ -27,9 +27,9 @@ def test_run_command_has_one_option_per_field():
 
 def test_sweep_axes_and_validation_run_keys_derive_from_it():
     from accsim.sweeps import SCENARIO_FIELDS
-    from accsim.validation import harness
+    from accsim.validation import cases, metrics
     assert list(SCENARIO_FIELDS) == [n for n in NAMES if n != "overrides"]
-    assert harness.RUN_KEYS == RUN_KEYS and set(RUN_KEYS) == set(NAMES) - {"model"}
+    assert cases.RUN_KEYS == RUN_KEYS and metrics.RUN_KEYS == RUN_KEYS and set(RUN_KEYS) == set(NAMES) - {"model"}
 
 
 def test_every_problem_is_reported_at_once():
