@@ -210,6 +210,7 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
 
 # Okabe & Ito's colour-blind-safe palette; within and miss differ by marker shape as well
 WITHIN_COLOUR, MISS_COLOUR = "#0072B2", "#D55E00"
+KEY_LEFT = 0.72      # the parity figure's panels end here; the key of misses follows
 
 
 def parity_marks(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -240,23 +241,28 @@ def plot_parity(cases: list[dict[str, Any]], out: str | Path) -> int:
     plt = pyplot()
     cols = min(3, len(units))
     rows = -(-len(units) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 5.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.6 * cols, 5.0 * rows), squeeze=False)
     number = iter(range(1, len(marks) + 1))
+    key = []
     for ax, unit in zip(axes.flat, units):
-        _parity_panel(ax, [m for m in marks if m["unit"] == unit], unit, number)
+        key += _parity_panel(ax, [m for m in marks if m["unit"] == unit], unit, number)
     for ax in list(axes.flat)[len(units):]:
         ax.set_visible(False)
     within = sum(m["within"] for m in marks)
     fig.suptitle(f"published vs simulated: {within} within tolerance, {len(marks) - within} misses\n"
                  f"({len(marks)} validation cases with a figure; calibration cases and orders are not drawn)",
                  fontsize=10)
-    fig.tight_layout()
+    # the misses' key in a column of its own on the right: panel labels stay short numbers
+    fig.tight_layout(rect=(0, 0, KEY_LEFT if key else 1, 0.96))
+    if key:
+        fig.text(KEY_LEFT + 0.01, 0.94, "misses\n" + "\n".join(key), va="top", fontsize=7, family="monospace")
     save_figure(fig, out)
     plt.close(fig)
     return len(marks)
 
 
-def _parity_panel(ax: Any, marks: list[dict[str, Any]], unit: str, number: Any) -> None:
+def _parity_panel(ax: Any, marks: list[dict[str, Any]], unit: str, number: Any) -> list[str]:
+    """One unit's cases; returns the key lines of its numbered misses."""
     xs = [x for m in marks for x, _ in m["points"]]
     ys = [y for m in marks for _, y in m["points"]]
     lo, hi = min(xs + ys) / 1.5, max(xs + ys) * 1.5
@@ -269,31 +275,45 @@ def _parity_panel(ax: Any, marks: list[dict[str, Any]], unit: str, number: Any) 
             ax.plot(px, py, color=colour, lw=1, marker=marker, ms=5, ls="-" if len(px) > 1 else "")
         if group:
             ax.plot([], [], color=colour, marker=marker, ls="", label=label)
-    key = _label_misses(ax, [m for m in marks if not m["within"]], number)
+    key = _label_misses(ax, [m for m in marks if not m["within"]], number, np.log10(hi / lo))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
+    _short_log_ticks(ax, hi / lo)
     ax.set_aspect("equal")
     ax.set_title(f"{unit}: {sum(m['within'] for m in marks)} of {len(marks)} within", fontsize=10)
     ax.set_xlabel(f"published [{unit}]")
     ax.set_ylabel(f"simulated [{unit}]")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3, which="both")
-    if key:
-        ax.text(0.0, -0.16, "\n".join(key), transform=ax.transAxes, fontsize=6, va="top", family="monospace")
+    return key
 
 
-def _label_misses(ax: Any, misses: list[dict[str, Any]], number: Any) -> list[str]:
-    """Number each miss at its last point; misses whose points fall together (within a tenth of
-    a decade) share one label, so labels never sit on each other. Returns the key lines."""
+def _short_log_ticks(ax: Any, span: float) -> None:
+    """Tick labels as plain numbers (120, 140) on a panel under two decades, where the default
+    labels of minor ticks (1.2 x 10^2, ...) run into each other; minor ticks unlabelled past a span of 4."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    for axis in (ax.xaxis, ax.yaxis):
+        if span < 100:
+            plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain if span < 4 else NullFormatter())
+        else:
+            axis.set_minor_formatter(NullFormatter())
+
+
+def _label_misses(ax: Any, misses: list[dict[str, Any]], number: Any, decades: float) -> list[str]:
+    """Number each miss at its last point; misses whose points fall within 1/15 of the panel's
+    span of each other share one label, so labels never sit on each other. Returns the key lines."""
+    near_decades = decades / 15
     key, placed = [], []           # placed: [(log x, log y, [numbers])]
     for m in misses:
         n = next(number)
         key.append(f"{n:>2} {m['id']}")
         x, y = m["points"][-1]
         lx, ly = np.log10(x), np.log10(y)
-        near = next((p for p in placed if abs(p[0] - lx) < 0.1 and abs(p[1] - ly) < 0.1), None)
+        near = next((p for p in placed if abs(p[0] - lx) < near_decades and abs(p[1] - ly) < near_decades), None)
         if near:
             near[2].append(n)
         else:

@@ -121,10 +121,10 @@ class Case:
 
 def case_unit(case: Case) -> str:
     """The unit of a case's published and simulated figures, from its metric or stat name."""
-    if case.metric in METRIC_UNITS:
-        return METRIC_UNITS[case.metric]
     if "unit" in case.scenario:          # a figure whose name carries no unit suffix
         return str(case.scenario["unit"])
+    if case.metric in METRIC_UNITS:
+        return METRIC_UNITS[case.metric]
     return unit_of(str(case.scenario.get("stat", case.metric))) or "count"
 
 
