@@ -9,7 +9,8 @@ at most one layer ahead (two layers' buffers), as double-buffered offloading run
 The framework (``framework.mode``) decides the kernel table and who launches: eager (HF
 transformers' kernels per model type, launched one by one), graph (the same kernels, one
 captured graph per step), vllm (fused kernels; decode one captured graph, prefill launched
-one by one). Each step also carries the framework's fixed work: its per-forward kernels
+one by one), trtllm (TensorRT-LLM: ops fused into kernels (``fuse_kernels``), every step one
+captured graph, all-reduces by the custom one-shot / two-shot kernels up to their message sizes). Each step also carries the framework's fixed work: its per-forward kernels
 (rotary tables, masks, positions) and the host's per-step time outside launches.
 A GEMM's compute time counts its waves of output tiles over the SMs (``compute_util``).
 """
@@ -36,10 +37,13 @@ COLUMNS = {"task_class": np.int32, "flops": np.float64, "mem_bytes": np.int64,
 
 
 def kernel_table(spec: GpuSpec, model_type: str) -> dict[str, int]:
-    """The framework's kernels per op key for ``model_type`` (fused table in vllm mode)."""
+    """The framework's kernels per op key for ``model_type`` (an engine's own table in vllm and
+    trtllm mode)."""
     fw = spec.framework
     if fw.mode == "vllm":
         return dict(fw.fused_kernels_per_op)
+    if fw.mode == "trtllm":
+        return dict(fw.trtllm_kernels_per_op)
     if model_type not in fw.kernels_by_model_type:
         raise ConfigError([f"framework.kernels_by_model_type: no entry for model type '{model_type}' "
                            f"(known: {', '.join(fw.kernels_by_model_type)}); add the kernels its "
@@ -48,8 +52,8 @@ def kernel_table(spec: GpuSpec, model_type: str) -> dict[str, int]:
 
 
 def table_name(spec: GpuSpec) -> str:
-    return ("framework.fused_kernels_per_op" if spec.framework.mode == "vllm"
-            else "framework.kernels_per_op")
+    return {"vllm": "framework.fused_kernels_per_op",
+            "trtllm": "framework.trtllm_kernels_per_op"}.get(spec.framework.mode, "framework.kernels_per_op")
 
 
 def wave_util(op: Op, spec: GpuSpec) -> float:
@@ -65,6 +69,19 @@ def wave_util(op: Op, spec: GpuSpec) -> float:
     sms = spec.compute.sms
     return tiles / (math.ceil(tiles / sms) * sms)
 COLLECTIVES = {"all_reduce": K.ALL_REDUCE, "all_gather": K.ALL_GATHER, "all_to_all": K.ALL_TO_ALL}
+
+
+def collective_class(op: Op, spec: GpuSpec) -> int:
+    """The task class of a collective: TensorRT-LLM's custom all-reduce picks one-shot or
+    two-shot by message size (NCCL's ring past its workspace); the other frameworks use NCCL."""
+    fw = spec.framework
+    if op.kind == "all_reduce" and fw.mode == "trtllm":
+        payload = int(op.attrs["payload_bytes"])
+        if payload <= fw.allreduce_oneshot_max_bytes:
+            return K.ALL_REDUCE_ONE_SHOT
+        if payload <= fw.allreduce_twoshot_max_bytes:
+            return K.ALL_REDUCE_TWO_SHOT
+    return COLLECTIVES[op.kind]
 
 
 def kernels_for(op: Op, spec: GpuSpec, table: dict[str, int]) -> int:
@@ -105,8 +122,12 @@ def lower(graph: OpGraph, spec: GpuSpec) -> Program:
     b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
     stream = GpuStream(b, spec, graph.model.model_type, graph.phase.kind)
     stream.framework_step()
-    for op in graph.ops():
-        stream.emit(op)
+    if spec.framework.mode == "trtllm":
+        for op, n_kernels in fuse_kernels(list(graph.ops()), stream.table, spec):
+            stream.emit(op, n_kernels=n_kernels)
+    else:
+        for op in graph.ops():
+            stream.emit(op)
     return b.build(meta={"dtype": graph.model.dtype, "workload": graph.describe(),
                          "mode": spec.framework.mode})
 
@@ -123,7 +144,7 @@ class GpuStream:
         self.extra = dict(extra_columns or {})
         self.table = kernel_table(spec, model_type)
         mode = spec.framework.mode
-        self.eager = mode == "eager" or (mode == "vllm" and phase_kind == "prefill")
+        self.eager = mode == "eager" or (mode == "vllm" and phase_kind == "prefill")   # trtllm: graphs
         self.zero = dict(flops=0.0, mem_bytes=0, link_bytes=0, group=1, compute_util=1.0,
                          host_us=0.0, **self.extra)   # a task's columns before its own values
         self.host = host if host is not None else []       # the host's launch chain (shareable)
@@ -137,7 +158,7 @@ class GpuStream:
         """The framework's fixed work of one step: host time outside launches, then the
         per-forward kernels (launched by the host when it launches kernels one by one)."""
         spec, fw = self.spec, self.spec.framework
-        host_us = fw.vllm_step_host_us if fw.mode == "vllm" else fw.step_host_us
+        host_us = {"vllm": fw.vllm_step_host_us, "trtllm": fw.trtllm_step_host_us}.get(fw.mode, fw.step_host_us)
         self.host.append(self.b.add("framework.step_host", "host", "framework", self.host[-1:],
                                     task_class=K.HOST_WORK, n_kernels=0, **{**self.zero, "host_us": host_us}))
         if "forward" not in self.table:
@@ -156,12 +177,14 @@ class GpuStream:
                                        task_class=K.COMPUTE, n_kernels=n_kernels, **self.zero)]
 
     def emit(self, op: Op, after: list[int] | tuple = (), transfer_after: list[int] | tuple = (),
-             columns: dict | None = None) -> int:
+             columns: dict | None = None, n_kernels: int | None = None) -> int:
         """Append ``op``'s tasks; return its device (or interconnect) task. ``after``: tasks the
         op also waits for; ``transfer_after``: tasks its host-link transfer waits for (data
-        staged from elsewhere); ``columns``: values of the composing family's columns."""
+        staged from elsewhere); ``columns``: values of the composing family's columns;
+        ``n_kernels``: the kernels of a fused op (default: the table's for the op)."""
         b, spec = self.b, self.spec
-        n_kernels = kernels_for(op, spec, self.table)
+        if n_kernels is None:
+            n_kernels = kernels_for(op, spec, self.table)
         deps = list(self.stream_prev) + self.host[-1:] + list(after)
         zero = {**self.zero, **(columns or {})}
         if self.eager and n_kernels:
@@ -176,7 +199,7 @@ class GpuStream:
                               task_class=K.HOST_TRANSFER, n_kernels=0,
                               **{**zero, "link_bytes": offload}))
         if op.kind in COLLECTIVES:
-            task = b.add(op.name, "interconnect", op.kind, deps, task_class=COLLECTIVES[op.kind],
+            task = b.add(op.name, "interconnect", op.kind, deps, task_class=collective_class(op, spec),
                          n_kernels=n_kernels, **{**zero, "flops": float(op.flops),
                                                  "link_bytes": int(op.attrs["payload_bytes"]),
                                                  "group": int(op.attrs["group"])})
@@ -188,6 +211,85 @@ class GpuStream:
         self.stream_prev = [task]
         self.layer_last_device[op.layer] = task
         return task
+
+
+def fuse_kernels(ops: list[Op], table: dict[str, int], spec: GpuSpec) -> list[tuple[Op, int]]:
+    """Ops as an engine that fuses them runs them, each with its kernel count: consecutive GEMMs
+    that read the same activations become one GEMM (fused QKV and gate/up weights); an op with no
+    kernel of its own (a 0 in the table) runs inside the kernel before it, or after a collective
+    inside the next one (residual add with RMSNorm). A fused op's bytes leave out the activations
+    passed inside it."""
+    consumers: dict[str, set[str]] = {}
+    for op in ops:
+        for t in op.inputs:
+            consumers.setdefault(t.name, set()).add(op.name)
+    groups: list[list[Op]] = []
+    pending: list[Op] = []          # kernel-less ops waiting for the next kernel
+    for op in ops:
+        fused_into_previous = groups and groups[-1][-1].kind not in COLLECTIVES and not pending
+        if op.kind in COLLECTIVES:
+            groups += [pending] if pending else []
+            groups.append([op])
+            pending = []
+        elif kernels_for(op, spec, table) == 0:
+            if fused_into_previous:
+                groups[-1].append(op)
+            else:
+                pending.append(op)
+        elif fused_into_previous and _shares_input_gemm(groups[-1], op):
+            groups[-1].append(op)
+        else:
+            groups.append(pending + [op])
+            pending = []
+    groups += [pending] if pending else []
+    return [(_fused_op(g, consumers), _group_kernels(g, spec, table)) for g in groups]
+
+
+def _activations(op: Op) -> tuple[str, ...]:
+    return tuple(t.name for t in op.inputs if t.role == "activation")
+
+
+def _shares_input_gemm(group: list[Op], op: Op) -> bool:
+    """``op`` is a GEMM reading what a group of GEMMs alone reads: one fused GEMM."""
+    return (op.kind == "matmul" and all(g.kind == "matmul" for g in group)
+            and _activations(group[0]) == _activations(op))
+
+
+def _fused_gemms(group: list[Op]) -> list[Op]:
+    """The GEMMs of a group that run as its one fused GEMM: the first and those reading its input."""
+    first = next((op for op in group if op.kind == "matmul"), None)
+    return [op for op in group if first and op.kind == "matmul" and _activations(op) == _activations(first)]
+
+
+def _group_kernels(group: list[Op], spec: GpuSpec, table: dict[str, int]) -> int:
+    """A group's kernels: its ops' own, a fused GEMM's counted once."""
+    fused = _fused_gemms(group)
+    return sum(kernels_for(op, spec, table) for op in group) - sum(kernels_for(op, spec, table) for op in fused[1:])
+
+
+def _fused_op(group: list[Op], consumers: dict[str, set[str]]) -> Op:
+    """One op for a fused group: summed work, the activations passed inside it not moved, the
+    kind and shape of its first kernel (a fused GEMM's n is the sum of its GEMMs')."""
+    if len(group) == 1:
+        return group[0]
+    names = {op.name for op in group}
+    inside = {t.name: t for op in group for t in op.outputs
+              if t.role == "activation" and consumers.get(t.name, set()) <= names}
+    read_twice = {t.name: t for op in group for t in op.inputs if t.role == "activation" and t.name not in inside}
+    shared_reads = sum(t.bytes for op in group for t in op.inputs if t.name in read_twice) - \
+        sum(t.bytes for t in read_twice.values())
+    anchor = next((op for op in group if op.kind not in ("elementwise",) and op.flops), group[0])
+    attrs = dict(anchor.attrs)
+    if anchor.kind == "matmul":
+        attrs["n"] = sum(op.attrs["n"] for op in _fused_gemms(group))
+    return Op(name="+".join(op.name for op in group), kind=anchor.kind, layer=anchor.layer,
+              inputs=tuple(t for op in group for t in op.inputs if t.name not in inside),
+              outputs=tuple(t for op in group for t in op.outputs if t.name not in inside),
+              flops=sum(op.flops for op in group),
+              bytes_read=sum(op.bytes_read for op in group) - shared_reads
+              - sum(t.bytes for op in group for t in op.inputs if t.name in inside),
+              bytes_written=sum(op.bytes_written for op in group) - sum(t.bytes for t in inside.values()),
+              attrs=attrs)
 
 
 def parallelism(spec: GpuSpec, model: Any) -> Parallelism:

@@ -4,12 +4,15 @@
 all-gather, and the bytes that leave the device for all-to-all. Ring algorithms over ``p``
 devices: all-reduce puts 2(p-1)/p of the payload on the wire in 2(p-1) latency-bound steps,
 all-gather (p-1)/p in p-1 steps; all-to-all over a full mesh (or a non-blocking switch) sends
-its off-device bytes in one step.
+its off-device bytes in one step. Two all-reduces for a switch that every device reaches
+directly (NVSwitch; TensorRT-LLM's custom all-reduce): one-shot, each device reads every peer's
+whole buffer and reduces it (p-1 payloads in one step: least latency, most bytes); two-shot, a
+reduce-scatter then an all-gather of 1/p slices (the ring's 2(p-1)/p bytes in two steps).
 """
 import numpy as np
 from numba import njit
 
-ALL_REDUCE, ALL_GATHER, ALL_TO_ALL = 0, 1, 2
+ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, ALL_REDUCE_ONE_SHOT, ALL_REDUCE_TWO_SHOT = 0, 1, 2, 3, 4
 COLLECTIVE_CODES = {"all_reduce": ALL_REDUCE, "all_gather": ALL_GATHER, "all_to_all": ALL_TO_ALL}
 
 
@@ -22,6 +25,10 @@ def collective_wire(code, payload_bytes, p):
         return 2.0 * (p - 1) / p * payload_bytes, 2 * (p - 1)
     if code == ALL_GATHER:
         return (p - 1) / p * payload_bytes, p - 1
+    if code == ALL_REDUCE_ONE_SHOT:
+        return float(p - 1) * payload_bytes, 1
+    if code == ALL_REDUCE_TWO_SHOT:
+        return 2.0 * (p - 1) / p * payload_bytes, 2
     return float(payload_bytes), 1
 
 

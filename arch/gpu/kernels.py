@@ -4,8 +4,10 @@ from numba import njit
 
 from accsim.engine.collectives import collective_wire
 
-# task classes (column ``task_class`` of a gpu Program)
-COMPUTE, LAUNCH, HOST_TRANSFER, ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, GRAPH_LAUNCH, HOST_WORK = range(8)
+# task classes (column ``task_class`` of a gpu Program); the collectives last, in the order of
+# accsim.engine.collectives' codes (task class - ALL_REDUCE is the collective's code)
+(COMPUTE, LAUNCH, HOST_TRANSFER, GRAPH_LAUNCH, HOST_WORK,
+ ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, ALL_REDUCE_ONE_SHOT, ALL_REDUCE_TWO_SHOT) = range(10)
 
 
 @njit(cache=True)

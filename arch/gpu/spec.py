@@ -12,6 +12,8 @@ EXECUTION_MODELS = {
     "eager": "eager framework: the host launches every kernel (PyTorch + HF transformers)",
     "graph": "captured graph: the eager framework's kernels, one graph launch per step",
     "vllm": "vLLM-like engine: fused kernels, decode as one captured graph, prefill launched by the host",
+    "trtllm": "TensorRT-LLM engine: fused kernels (shared-input GEMMs as one, attention as one kernel), "
+              "every step one captured graph, custom all-reduce (one-shot / two-shot by message size)",
 }
 
 
@@ -49,7 +51,10 @@ class FrameworkSpec:
     mode: str = param("", "eager: the host launches every kernel (PyTorch + HF transformers); graph: "
                       "the same kernels in one captured graph per step; vllm: fused kernels "
                       "(fused_kernels_per_op), decode steps as one captured graph, prefill launched "
-                      "kernel by kernel", choices=("eager", "graph", "vllm"), default="eager")
+                      "kernel by kernel; trtllm: TensorRT-LLM as NeMo serves it (trtllm_kernels_per_op, "
+                      "GEMMs sharing their input fused into one, ops without a kernel of their own run "
+                      "inside a neighbour's, every step one captured graph, custom all-reduce)",
+                      choices=tuple(EXECUTION_MODELS), default="eager")
     launch_overhead_us: float = param("us", "host framework + launch time per kernel launched by the "
                                       "host (eager; vllm prefill)", ge=0)
     graph_launch_us: float = param("us", "host time to launch one captured graph (graph, vllm decode)", ge=0)
@@ -68,6 +73,19 @@ class FrameworkSpec:
         "rotary, paged attention, cache write), same keys as kernels_per_op")
     vllm_step_host_us: float = param("us", "vllm mode: host time per step (scheduler, input "
                                      "preparation, sampler) not overlapped with the device", ge=0)
+    trtllm_kernels_per_op: dict[str, int] = param(
+        "kernels", "trtllm mode: kernels per op (same keys as kernels_per_op); 0 = the op runs inside "
+        "the kernel next to it (rotary and KV-cache write inside attention, residual add inside "
+        "add+RMSNorm, the gate multiply inside the activation)")
+    trtllm_step_host_us: float = param("us", "trtllm mode: host time per step of the C++ runtime "
+                                       "(in-flight batching scheduler, sampling setup) not overlapped "
+                                       "with the device", ge=0)
+    allreduce_oneshot_max_bytes: int = param(
+        "bytes", "trtllm mode: largest all-reduce message of the one-shot custom all-reduce (every "
+        "device reads every peer's buffer: one step); larger messages go two-shot", ge=0)
+    allreduce_twoshot_max_bytes: int = param(
+        "bytes", "trtllm mode: largest message of the custom all-reduce (its workspace); larger "
+        "messages go to NCCL's ring", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
