@@ -27,7 +27,7 @@ from accsim.capacity import GIB, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.registry import Mapper
 from accsim.program import Program, ProgramBuilder
-from accsim.workloads.graph import GEMM_KINDS, OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
+from accsim.workloads.graph import GEMM_KINDS, OP_KINDS, Op, OpGraph, Parallelism, build_graph, op_table_entry
 
 UNITS = ("host", "device", "host_link", "interconnect")
 TASK_KINDS = OP_KINDS + ("launch", "host_transfer", "framework")
@@ -113,11 +113,21 @@ def check_capacity(graph: OpGraph, spec: GpuSpec) -> None:
                   "offload.kv_fraction=F)", "or a smaller batch/context"])
 
 
+def as_executed(graph: OpGraph, spec: GpuSpec) -> OpGraph:
+    """The pass in the number format the framework really runs it in on this device
+    (``compute.executes``: an fp16 model on a CPU without fp16 arithmetic runs in fp32)."""
+    executed = spec.compute.executes.get(graph.model.dtype)
+    if executed is None or executed == graph.model.dtype:
+        return graph
+    return build_graph(graph.model.with_dtype(executed), graph.phase, graph.parallel)
+
+
 def lower(graph: OpGraph, spec: GpuSpec) -> Program:
     """Lower one forward pass to a gpu Program."""
     if spec.devices != graph.parallel.tp:
         raise ConfigError([f"devices: the spec has {spec.devices} devices but the graph was built "
                            f"for tp={graph.parallel.tp}"])
+    graph = as_executed(graph, spec)
     check_capacity(graph, spec)
     b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
     stream = GpuStream(b, spec, graph.model.model_type, graph.phase.kind)

@@ -30,7 +30,7 @@ def test_op_keys_are_declared():
 
 
 @pytest.mark.parametrize("preset", [p for p in preset_names() if resolve_preset(p).family == "gpu"])
-@pytest.mark.parametrize("mode", ["eager", "graph", "vllm"])
+@pytest.mark.parametrize("mode", ["eager", "graph", "vllm", "trtllm"])
 def test_gpu_kernel_tables_cover_every_shipped_op(preset, mode):
     spec = resolve_preset(preset, {"framework.mode": mode}).spec
     for model_type, keys in KEYS.items():

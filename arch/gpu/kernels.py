@@ -14,7 +14,7 @@ from accsim.engine.collectives import collective_wire
 def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group, compute_util,
                      host_us, flops_per_cycle, mem_bytes_per_cycle, mem_latency_cycles,
                      min_kernel_cycles, launch_cycles, graph_launch_cycles, host_bytes_per_cycle,
-                     host_latency_cycles, ic_bytes_per_cycle, ic_latency_cycles, cycles_per_us):
+                     host_latency_cycles, ic_bytes_per_cycle, ic_latency_cycles, host_cycles_per_us):
     """Busy cycles of each task and the roofline-active cycles inside them.
 
     compute: max(flops / (rate * wave utilisation), memory latency + bytes / bandwidth,
@@ -38,7 +38,7 @@ def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
         elif c == LAUNCH:
             busy[t] = int(np.ceil(n_kernels[t] * launch_cycles))
         elif c == HOST_WORK:
-            busy[t] = int(np.ceil(host_us[t] * cycles_per_us))
+            busy[t] = int(np.ceil(host_us[t] * host_cycles_per_us))
         elif c == GRAPH_LAUNCH:
             busy[t] = int(np.ceil(graph_launch_cycles))
         elif c == HOST_TRANSFER:

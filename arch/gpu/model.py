@@ -20,24 +20,27 @@ from accsim.arch.gpu.spec import EXECUTION_MODELS, GpuSpec
 
 
 def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
-    """Per-cycle rates at the simulation clock, after efficiencies."""
+    """Per-cycle rates at the simulation clock, after efficiencies, for the number format the
+    device really runs ``dtype`` in (``compute.executes``)."""
+    dtype = spec.compute.executes.get(dtype, dtype)
     if dtype not in spec.compute.peak_TFLOPS:
         raise ConfigError([f"compute.peak_TFLOPS: no peak for dtype '{dtype}' on this device; "
                            f"known: {', '.join(spec.compute.peak_TFLOPS)}"])
     hz = spec.clock_hz
     us = hz * 1e-6
+    host_us = us / spec.framework.host_speed     # cycles per microsecond of host time
     return {
         "flops_per_cycle": spec.compute.peak_TFLOPS[dtype] * 1e12 * spec.compute.efficiency / hz,
         "mem_bytes_per_cycle": spec.memory.bandwidth_GBps * 1e9 * spec.memory.efficiency / hz,
         "mem_latency_cycles": spec.memory.latency_ns * 1e-3 * us,
         "min_kernel_cycles": spec.framework.min_kernel_us * us,
-        "launch_cycles": spec.framework.launch_overhead_us * us,
-        "graph_launch_cycles": spec.framework.graph_launch_us * us,
+        "launch_cycles": spec.framework.launch_overhead_us * host_us,
+        "graph_launch_cycles": spec.framework.graph_launch_us * host_us,
         "host_bytes_per_cycle": spec.host_link.bandwidth_GBps * 1e9 * spec.host_link.efficiency / hz,
         "host_latency_cycles": spec.host_link.latency_us * us,
         "ic_bytes_per_cycle": spec.interconnect.bandwidth_GBps * 1e9 * spec.interconnect.efficiency / hz,
         "ic_latency_cycles": spec.interconnect.latency_us * us,
-        "cycles_per_us": us,
+        "host_cycles_per_us": host_us,
     }
 
 

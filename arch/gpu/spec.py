@@ -28,6 +28,10 @@ class ComputeSpec:
     gemm_tile: tuple[int, ...] = param(
         "elements", "output tile (rows, cols) of one GEMM thread block: a GEMM runs in "
         "ceil(tiles / sms) waves at the peak rate of full waves")
+    executes: dict[str, str] = param(
+        "", "number formats the framework runs in another format on this device: PyTorch on a CPU "
+        "without fp16/bf16 arithmetic runs an fp16 model in fp32 (4-byte weights, activations and "
+        "KV cache at the fp32 peak); a format not listed runs as itself", default={})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +61,9 @@ class FrameworkSpec:
                       choices=tuple(EXECUTION_MODELS), default="eager")
     launch_overhead_us: float = param("us", "host framework + launch time per kernel launched by the "
                                       "host (eager; vllm prefill)", ge=0)
+    host_speed: float = param("ratio", "single-thread speed of the host CPU relative to the host of the "
+                              "H200 measurement the launch costs come from (1.0): every host time "
+                              "(launches, graph launches, per-step work) divides by it", gt=0, default=1.0)
     graph_launch_us: float = param("us", "host time to launch one captured graph (graph, vllm decode)", ge=0)
     min_kernel_us: float = param("us", "shortest device time of one kernel (launch latency, tail)", ge=0)
     kernels_per_op: dict[str, int] = param(
@@ -119,7 +126,8 @@ def roofs(spec: GpuSpec, model) -> list:
     """One device: its dense peak at the model's number format over its memory bandwidth (peak
     figures, before the efficiencies the model applies)."""
     from accsim.roofline import Roof
-    peak = spec.compute.peak_TFLOPS.get(model.dtype)
+    dtype = spec.compute.executes.get(model.dtype, model.dtype)
+    peak = spec.compute.peak_TFLOPS.get(dtype)
     if peak is None:
         return []
-    return [Roof(f"{model.dtype} peak / device memory", peak * 1e12, spec.memory.bandwidth_GBps * 1e9)]
+    return [Roof(f"{dtype} peak / device memory", peak * 1e12, spec.memory.bandwidth_GBps * 1e9)]
