@@ -232,6 +232,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # YAML 1.1 (PyYAML) reads 1e9 and 1.5E-3 as strings; YAML 1.2 and every user read them as numbers
+_BOOL_1_2 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _FLOAT_1_2 = re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$")
 MAX_YAML_NODES = 1_000_000          # after alias expansion: an "alias bomb" is refused, not expanded
 MAX_CONFIG_BYTES = 16 * 2 ** 20       # a preset or sweep spec is kilobytes
@@ -262,6 +263,12 @@ def _strict_loader() -> type:
             return super().construct_mapping(node, deep)
 
     StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2, list("-+0123456789."))
+    # YAML 1.2 booleans: only true/false; YAML 1.1's on/off/yes/no stay the strings a user typed
+    # (mapper.fusion=off, dram.controller.refresh=off)
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in StrictLoader.yaml_implicit_resolvers.items()}
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_1_2, list("tTfF"))
     return StrictLoader
 
 

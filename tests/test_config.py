@@ -187,3 +187,15 @@ def test_numbers_in_any_notation_are_numbers(tmp_path):
     assert spec.memory.bandwidth_GBps == 320.0 and spec.compute.sms == 40 and isinstance(spec.compute.sms, int)
     assert parse_set_options(["memory.bandwidth_GBps=1e30", "compute.sms=8E1"]) == {
         "memory.bandwidth_GBps": 1e30, "compute.sms": 80.0}
+
+
+def test_yaml_reads_booleans_as_yaml_1_2_does():
+    """on/off/yes/no stay the words typed (mapper.fusion=off, dram.controller.refresh=off);
+    only true/false are booleans, and a boolean field refuses the words with the fix."""
+    assert config.parse_yaml("a: off\nb: yes\nc: true\nd: False\ne: on\nf: NO", "x") == {
+        "a": "off", "b": "yes", "c": True, "d": False, "e": "on", "f": "NO"}
+    assert parse_set_options(["mapper.fusion=off", "x=true"]) == {"mapper.fusion": "off", "x": True}
+    assert resolve_preset("sn40l-node8", {"mapper.fusion": "off"}).spec.mapper.fusion == "off"
+    assert resolve_preset("gddr6-14gbps", parse_set_options(["dram.controller.refresh=off"])).spec.dram.controller.refresh == "off"
+    with pytest.raises(ConfigError, match="flash.multiplane: expected true or false, got 'yes'"):
+        resolve_preset("instinfer-csd-flash", parse_set_options(["flash.multiplane=yes"]))
