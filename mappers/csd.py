@@ -11,7 +11,7 @@ host-link transfers of offloaded data, device tasks). Per system:
   append, scores, softmax, context) runs in the drives: the GPU sends the new q, k, v
   peer-to-peer; each drive appends the new keys and values, reads its KV pages in chunks
   (dense: every page; SparF: the top-r query channels of the channel-major K copy, then the
-  pages of the top-k tokens) and runs its engine on each chunk as it arrives; the context
+  token pages its page-level step selects, which keep about half of the top-k sparsity) and runs its engine on each chunk as it arrives; the context
   returns peer-to-peer before the GPU's output projection. The decode batch splits into
   microbatches so one's in-storage attention overlaps another's GPU layers.
 * deepspeed: weights on the GPU, the KV cache in host memory, read over PCIe at every use.
@@ -257,10 +257,14 @@ class _Stream:
             self.add(append, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
                      storage_bytes=self.programmed(round(append.bytes_written * share)), kv=True)
             if sparf:
-                read = k_bytes * att.channel_fraction + 2 * k_bytes * att.token_fraction
+                # step 1: the top-r channels of the channel-major K copy (approximate scores);
+                # step 2: whole token pages (K and V) of the selected pages, which keep only part
+                # of the token sparsity; the controller's filters drop the other tokens
+                token_pages = 2 * k_bytes * min(1.0, att.token_fraction / att.page_sparsity_kept)
+                read = k_bytes * att.channel_fraction + token_pages
                 macs = B * q_heads * T * kv_len * hd * (att.channel_fraction + 2 * att.token_fraction)
                 soft = B * q_heads * T * kv_len * att.token_fraction
-                filt = k_bytes * att.channel_fraction
+                filt = token_pages
             else:
                 read, macs, soft, filt = 2 * k_bytes, 2 * B * q_heads * T * kv_len * hd, B * q_heads * T * kv_len, 0
             previous = sent

@@ -84,11 +84,23 @@ def test_an_order_holds_only_when_every_step_runs_the_stated_way():
     assert judge(Claim("order", better="higher"), [("a", 3.0), ("b", 2.0)], 0.0)[0].within
 
 
-def test_a_trend_is_the_sign_of_the_slope_over_the_set():
+def test_a_trend_runs_the_stated_way_by_more_than_the_tolerance():
     rising = [("1", 1.0), ("2", 1.5), ("3", 1.4), ("4", 2.0)]
-    assert trend_comparison("increasing", rising).within
-    assert not trend_comparison("decreasing", rising).within
-    assert not trend_comparison("increasing", [("1", 2.0), ("2", 2.0)]).within
+    assert trend_comparison("increasing", rising, 20.0).within
+    assert not trend_comparison("decreasing", rising, 20.0).within
+    assert not trend_comparison("increasing", [("1", 2.0), ("2", 2.0)], 0.0).within
+    nearly_flat = [("4", 8.74), ("16", 8.75), ("64", 8.75), ("256", 8.76)]
+    flat = trend_comparison("increasing", nearly_flat, 20.0)
+    assert not flat.within and 0 < flat.simulated < 1
+
+
+def test_a_set_may_claim_its_trend_alone(tmp_path):
+    raw = _raw(published=None, set={"over": "batch", "values": [1, 2, 4]}, trend="increasing",
+               scenario={"arch": "t4", "model": "gpt2-small", "gen": 2, "stat": "decode_tokens_per_s"})
+    [case] = load_cases(_write_cases(tmp_path, [raw]))
+    outcome = run_case(case)
+    assert case.claim.shape == "trend" and [c.label for c in outcome.comparisons] == ["trend increasing"]
+    assert outcome.within        # the T4's batch-1 decode is launch-bound: batch 4 is ~4x the throughput
 
 
 # ---- reading cases --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ once under ``tolerance: {pct, why}``), and exactly one claim:
 counted. The preset's source line names the case; a validation case may not reuse its figure.
 ``set`` and ``order`` members are scenario overlays (``[{label: .., key: value}, ...]`` or
 ``{over: key, values: [...]}``); ``trend: increasing|decreasing`` adds the direction the source
-states over a set's members in their order. ``best_over: {key: [values]}`` in a scenario (or in
+states over a set's members in their order (alone, when the source gives no figure). ``best_over: {key: [values]}`` in a scenario (or in
 its ``baseline``) runs each value and keeps the best (best-against-best comparisons).
 """
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Member:
 
 @dataclass(frozen=True)
 class Claim:
-    """What the source states: ``shape`` is value, range, bound or order."""
+    """What the source states: ``shape`` is value, range, bound, order or trend (a set's
+    direction alone)."""
 
     shape: str
     low: float = 0.0            # value: low == high; bound: the bound
@@ -79,6 +80,8 @@ class Claim:
             return f"{self.low:g}-{self.high:g}"
         if self.shape == "bound":
             return f"{'>=' if self.bound == 'at_least' else '<='} {self.low:g}"
+        if self.shape == "trend":
+            return "trend"
         return f"order ({self.better} is better)"
 
     def numbers(self) -> tuple[float, ...]:
@@ -136,6 +139,8 @@ def _is_number(x: Any) -> bool:
 # ---- reading a case -----------------------------------------------------------------------
 def _claim(raw: Mapping[str, Any], where: str, problems: ProblemList) -> Claim:
     given = [k for k in CLAIM_KEYS if raw.get(k) is not None]
+    if not given and raw.get("trend") and raw.get("set") is not None:
+        return Claim("trend")            # a direction only, the source giving no figure
     if len(given) != 1:
         problems.add(where, f"give exactly one of {', '.join(CLAIM_KEYS)} (got {', '.join(given) or 'none'})")
         return Claim("value", 1.0, 1.0)
@@ -255,7 +260,7 @@ def read_case(raw: Any, i: int, data: Mapping[str, Any], path: Path, known_metri
         if raw.get("set") is not None:
             problems.add(where, "an order lists its members under order.members, not set")
     elif raw.get("set") is not None:
-        if claim.shape not in ("range", "bound"):
+        if claim.shape not in ("range", "bound", "trend"):
             problems.add(where, "a set is compared at its ends (published_range [low, high]) or member by "
                                 "member with a bound (published_at_least / published_at_most)")
         members = _members(raw["set"], f"{where}.set", scenario, problems)

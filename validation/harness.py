@@ -60,6 +60,8 @@ def judge(claim: Claim, values: list[tuple[str, float]], tolerance_pct: float) -
                 _point("high end", claim.high, high, tolerance_pct, high_member)]
     if claim.shape == "bound":
         return [_bound(claim, m, v, tolerance_pct) for m, v in values]
+    if claim.shape == "trend":
+        return []                        # the case's trend comparison is all it claims
     return _order(claim.better, values)
 
 
@@ -78,14 +80,16 @@ def _order(better: str, values: list[tuple[str, float]]) -> list[Comparison]:
     return out
 
 
-def trend_comparison(trend: str, values: list[tuple[str, float]]) -> Comparison:
-    """The direction the source states over a set's members, in their order: the sign of the
-    least-squares slope; the figure is that slope relative to the mean, % per member."""
+def trend_comparison(trend: str, values: list[tuple[str, float]], tolerance_pct: float) -> Comparison:
+    """The direction the source states over a set's members, in their order: the least-squares
+    line's change from the first member to the last, relative to the mean, must run that way by
+    more than the tolerance (a change within the tolerance is flat)."""
     ys = np.array([v for _, v in values], dtype=float)
     slope = float(np.polyfit(np.arange(len(ys)), ys, 1)[0])
-    relative_pct = 100.0 * slope / float(np.mean(np.abs(ys))) if np.any(ys) else 0.0
-    holds = slope > 0 if trend == "increasing" else slope < 0
-    return Comparison(f"trend {trend}", None, relative_pct, None, bool(holds), " -> ".join(m for m, _ in values))
+    mean = float(np.mean(np.abs(ys)))
+    change_pct = 100.0 * slope * (len(ys) - 1) / mean if mean else 0.0
+    holds = change_pct > tolerance_pct if trend == "increasing" else change_pct < -tolerance_pct
+    return Comparison(f"trend {trend}", None, change_pct, None, bool(holds), " -> ".join(m for m, _ in values))
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def run_case(case: Case) -> Outcome:
         NOTES.reset(token)
     comparisons = judge(case.claim, values, case.tolerance_pct)
     if case.trend:
-        comparisons.append(trend_comparison(case.trend, values))
+        comparisons.append(trend_comparison(case.trend, values, case.tolerance_pct))
     shown = shown.to_dict() if hasattr(shown, "to_dict") else shown
     return Outcome(case, tuple(values), tuple(comparisons), None, tuple(notes), curve, shown)
 
@@ -218,9 +222,12 @@ def comparison_rows(outcome: Outcome) -> list[dict[str, str]]:
 def _comparison_cells(case: Case, x: Comparison) -> dict[str, str]:
     verdict = "yes" if x.within else "no (miss)"
     if x.published is None:           # an order's step (ratio worse / better) or a trend (slope)
-        figure = (f"{x.simulated:+.3g}% per member" if x.label.startswith("trend") else f"ratio {x.simulated:.3g}")
-        return {"comparison": x.label, "published": "holds", "simulated": figure, "error": "-",
-                "verdict": verdict, "tolerance": "-"}
+        if x.label.startswith("trend"):
+            return {"comparison": x.label, "published": f"beyond ±{case.tolerance_pct:g}%",
+                    "simulated": f"{x.simulated:+.3g}% over the set", "error": "-", "verdict": verdict,
+                    "tolerance": "-"}
+        return {"comparison": x.label, "published": "holds", "simulated": f"ratio {x.simulated:.3g}",
+                "error": "-", "verdict": verdict, "tolerance": "-"}
     member = f" ({x.member})" if case.is_set and x.member else ""
     return {"comparison": x.label, "published": f"{x.published:g}", "simulated": f"{x.simulated:.4g}{member}",
             "error": f"{x.error_pct:+.1f}", "verdict": verdict}

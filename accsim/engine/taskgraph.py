@@ -78,6 +78,22 @@ def attribute_makespan(start, finish):
 
 
 @njit(cache=True)
+def covered_cycles(start, finish):
+    """Cycles during which at least one of the given tasks runs (the union of their
+    [start, finish) intervals): overlapping tasks count once."""
+    order = np.argsort(start, kind="mergesort")
+    total = 0
+    horizon = 0
+    for i in range(start.shape[0]):
+        t = order[i]
+        begin = max(start[t], horizon)
+        if finish[t] > begin:
+            total += finish[t] - begin
+        horizon = max(horizon, finish[t])
+    return total
+
+
+@njit(cache=True)
 def unit_busy_cycles(task_unit, busy_cycles, n_units):
     """Busy cycles summed per unit (over all its lanes)."""
     total = np.zeros(n_units, dtype=np.int64)

@@ -4,7 +4,8 @@ Contract: ``simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` 
 sum to the step latency. GPU tasks take the gpu family's roofline times (its device rates);
 a drive's flash reads and writes hold its flash array at the rate the flash component's
 cycle-level model sustains for a page stream (characterised once), plus its idle latency; the
-engine's GeMV, softmax and filter work run at its calibrated rates; peer-to-peer and SSD
+engine's GeMV, softmax and filter units run in parallel, each kind at its per-unit rate
+times its unit count, the slowest kind setting a chunk's time (the others pipeline behind it); peer-to-peer and SSD
 transfers hold their links. All of it runs on the shared task-graph engine, so GPU layers of
 one microbatch overlap another's in-storage attention, and a drive's flash reads overlap its
 engine, as far as the dependencies allow. Energy: the GPU's activity-based board power (the
@@ -76,9 +77,7 @@ def task_cycles(spec: CsdSpec, program: Program) -> tuple[np.ndarray, np.ndarray
         busy[on] = np.ceil(nbytes[on] / rate).astype(np.int64)
         latency[on] = lat
     on = cls == ENGINE
-    engine_cycles = (c["engine_macs"][on] / e.gemv_macs_per_cycle
-                     + c["softmax_elems"][on] / e.softmax_elements_per_cycle
-                     + c["filter_bytes"][on] / e.filter_bytes_per_cycle)
+    engine_cycles = e.cycles(c["engine_macs"][on], c["softmax_elems"][on], c["filter_bytes"][on])
     busy[on] = np.ceil(engine_cycles * r.engine_cycle_ratio).astype(np.int64)
     storage = cls >= FLASH_READ
     active[storage] = busy[storage]
@@ -97,7 +96,8 @@ def schedule(spec: CsdSpec, program: Program) -> Schedule:
 
 def simulate(spec: CsdSpec, program: Program) -> StepStats:
     """Simulate one pass of the whole server (GPU, drives, host SSD)."""
-    from accsim.engine import attribute_makespan
+    from accsim.arch.gpu.kernels import HOST_TRANSFER
+    from accsim.engine import attribute_makespan, covered_cycles
     sched = schedule(spec, program)
     hz = spec.clock_hz
     parts = schedule_breakdown(program, sched.start, sched.finish, sched.busy, hz, sched.lanes)
@@ -106,12 +106,18 @@ def simulate(spec: CsdSpec, program: Program) -> StepStats:
     gpu_rows = cls < FLASH_READ
     gpu_active_s = float(sched.active[gpu_rows & (program.column("unit") == program.units.index("device"))].sum()) / hz
     exposed, _stall = attribute_makespan(sched.start, sched.finish)
-    kv_exposed_s = float(exposed[program.column("kv")].sum()) / hz
+    kv = program.column("kv")
+    kv_exposed_s = float(exposed[kv].sum()) / hz
+    # the paper's KV-access share: the time during which the KV cache is being read, written or
+    # moved (flash, SSD, peer-to-peer, host link), overlapping tasks counted once
+    access = kv & ((cls >= FLASH_READ) | (cls == HOST_TRANSFER))
+    kv_access_s = float(covered_cycles(sched.start[access], sched.finish[access])) / hz
     nbytes = program.column("storage_bytes")
     return step_stats(
         **parts, energy_J=activity_energy_J(spec.gpu_spec().power, 1, latency_s, gpu_active_s),
         system=spec.system, attention=spec.attention.mode, drives=spec.drives.count,
-        kv_access_share_pct=100.0 * kv_exposed_s / latency_s if latency_s else 0.0,
+        kv_access_share_pct=100.0 * kv_access_s / latency_s if latency_s else 0.0,
+        kv_exposed_share_pct=100.0 * kv_exposed_s / latency_s if latency_s else 0.0,
         flash_read_bytes=int(nbytes[cls == FLASH_READ].sum()),
         flash_write_bytes=int(nbytes[cls == FLASH_WRITE].sum()),
         flash_read_GBps=(float(nbytes[cls == FLASH_READ].sum()) / latency_s / 1e9) if latency_s else 0.0,

@@ -3,8 +3,9 @@ storage drives (InstInfer), and the offloading baselines on the same machine (Fl
 and KV cache over GPU, host memory and an SSD; DeepSpeed: KV cache in host memory).
 
 The GPU side is a preset of the gpu family (a composed component); each drive's flash array
-and the host's SSD are presets of the flash component. The attention engine's rates come from
-the InstInfer prototype's calibration.
+and the host's SSD are presets of the flash component. The attention engine's per-unit rates
+come from the InstInfer prototype (Table I: one unit, one head, 16 tokens), its unit counts
+from the paper's compute ceiling or, where the paper gives none, a stated design rule.
 """
 from __future__ import annotations
 
@@ -18,10 +19,25 @@ SYSTEMS = ("instinfer", "flexgen", "deepspeed")
 
 @dataclass(frozen=True, kw_only=True)
 class Engine:
+    """The drive's attention engine as built: units of three kinds, each with one unit's rate;
+    the units of a kind work in parallel over heads and token blocks, and the three kinds
+    pipeline (scores, softmax, context, filters on successive blocks), so a chunk of work takes
+    as long as its slowest kind."""
+
     clock_MHz: float = param("MHz", "clock of the in-storage attention engine", gt=0)
-    gemv_macs_per_cycle: float = param("MAC/cycle", "GeMV unit (scores q.K and context p.V)", gt=0)
-    softmax_elements_per_cycle: float = param("elements/cycle", "softmax unit", gt=0)
-    filter_bytes_per_cycle: float = param("B/cycle", "SparF filter unit (approximate scores, top-k)", gt=0)
+    gemv_macs_per_cycle: float = param("MAC/cycle", "one GeMV unit (scores q.K and context p.V)", gt=0)
+    gemv_units: int = param("units", "GeMV units of the drive (all its attention kernels)", gt=0)
+    softmax_elements_per_cycle: float = param("elements/cycle", "one softmax unit", gt=0)
+    softmax_units: int = param("units", "softmax units of the drive", gt=0)
+    filter_bytes_per_cycle: float = param("B/cycle", "one SparF filter unit (approximate scores, top-k)", gt=0)
+    filter_units: int = param("units", "SparF filter units of the drive (per flash channel)", gt=0)
+
+    def cycles(self, macs, softmax_elements, filter_bytes):
+        """Engine cycles of a chunk of work: its slowest unit kind, the others pipelined behind it."""
+        import numpy as np
+        return np.maximum.reduce([np.asarray(macs) / (self.gemv_macs_per_cycle * self.gemv_units),
+                                  np.asarray(softmax_elements) / (self.softmax_elements_per_cycle * self.softmax_units),
+                                  np.asarray(filter_bytes) / (self.filter_bytes_per_cycle * self.filter_units)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +68,10 @@ class Attention:
     channel_fraction: float = param("fraction", "SparF: query channels r / head dim", gt=0, le=1,
                                     default=0.125)
     token_fraction: float = param("fraction", "SparF: tokens kept k / context", gt=0, le=1, default=0.125)
+    page_sparsity_kept: float = param(
+        "fraction", "SparF: share of the token step's sparsity that its first, page-level step keeps: "
+        "the pages read hold token_fraction / page_sparsity_kept of the cache, the filters in the "
+        "flash controller drop the rest token by token", gt=0, le=1, default=0.5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +139,7 @@ def roofs(spec: CsdSpec, model) -> list:
     d = spec.drives
     if d.count and spec.system == "instinfer":
         flash = preset_spec(d.flash).flash
-        engines_flops = 2.0 * d.engine.gemv_macs_per_cycle * d.engine.clock_MHz * 1e6 * d.count
+        engines_flops = 2.0 * d.engine.gemv_macs_per_cycle * d.engine.gemv_units * d.engine.clock_MHz * 1e6 * d.count
         flash_Bps = min(flash.bus_peak_GBps(), flash.array_peak_GBps()) * 1e9 * d.count
         out.append(Roof("drive attention engines / flash", engines_flops, flash_Bps))
     return out
