@@ -178,3 +178,14 @@ def test_covered_cycles_is_the_union_of_the_intervals(pairs):
     for s, f in zip(start, finish):
         cycles.update(range(int(s), int(f)))
     assert covered_cycles(start, finish) == len(cycles)
+
+
+def test_file_reads_run_at_the_runtimes_share_of_the_drive_unless_overridden():
+    from accsim.arch.flash.service import characterise
+    from accsim.presets import preset_spec
+    spec = resolve_preset("flexgen-a6000-ssd").spec
+    drive = min(characterise(preset_spec(spec.host.ssd).flash, "read").bandwidth_GBps, spec.host.ssd_link_GBps)
+    per_cycle = lambda GBps: GBps * 1e9 / spec.clock_hz
+    assert M.storage_rates(spec).ssd == pytest.approx(per_cycle(drive * spec.host.file_read_efficiency), rel=1e-12)
+    fixed = resolve_preset("flexgen-a6000-ssd", {"host.file_read_GBps": 0.473}).spec
+    assert M.storage_rates(fixed).ssd == pytest.approx(per_cycle(0.473), rel=1e-12)

@@ -49,7 +49,8 @@ def storage_rates(spec: CsdSpec) -> StorageRates:
     flash = preset_spec(spec.drives.flash).flash
     read, write = characterise(flash, "read"), characterise(flash, "write")
     ssd = characterise(preset_spec(spec.host.ssd).flash, "read")
-    ssd_GBps = min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps, spec.host.file_read_GBps)
+    ssd_GBps = (spec.host.file_read_GBps or
+                min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps) * spec.host.file_read_efficiency)
     return StorageRates(
         flash_read=per_cycle(read.bandwidth_GBps), flash_write=per_cycle(write.bandwidth_GBps),
         flash_latency=math.ceil(read.idle_latency_us * 1e-6 * hz),

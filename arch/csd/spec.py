@@ -55,8 +55,12 @@ class Host:
     memory_GiB: float = param("GiB", "host DRAM (offloaded weights / KV cache, staging buffers)", gt=0)
     ssd: str = param("", "flash preset (family flash) of the host's NVMe SSD", default="samsung-980pro-flash")
     ssd_link_GBps: float = param("GB/s", "the SSD's PCIe link", gt=0, default=7.0)
-    file_read_GBps: float = param("GB/s", "what an offloading runtime's file reads achieve from the SSD "
-                                  "into host memory (file system, page cache, copies)", gt=0)
+    file_read_efficiency: float = param(
+        "fraction", "share of the SSD's read rate (its flash array, its link) that an offloading "
+        "runtime's file reads achieve into host memory (memory-mapped file through the page cache, "
+        "copies into a pinned relay buffer)", gt=0, le=1)
+    file_read_GBps: float = param("GB/s", "override: the file-read rate itself (0 = the SSD's rate "
+                                  "times file_read_efficiency)", ge=0, default=0.0)
     ssd_latency_us: float = param("us", "per file read request", ge=0, default=100.0)
 
 
