@@ -14,7 +14,8 @@ host-link transfers of offloaded data, device tasks). Per system:
   token pages its page-level step selects, which keep about half of the top-k sparsity) and runs its engine on each chunk as it arrives; the context
   returns peer-to-peer before the GPU's output projection. The decode batch splits into
   microbatches so one's in-storage attention overlaps another's GPU layers.
-* deepspeed: weights on the GPU, the KV cache in host memory, read over PCIe at every use.
+* deepspeed: ZeRO-Inference: weights and KV cache in host memory, streamed over PCIe at every
+  use (weights one layer ahead).
 * flexgen: FlexGen's policy search: fractions of the weights and of the KV cache on GPU, host
   memory and SSD (a grid of ``policy.grid_step``), each placement costed by FlexGen's
   overlapped cost model (the slowest of GPU compute, host-link traffic and SSD traffic per
@@ -115,13 +116,15 @@ def place(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
                                  f"use a smaller batch/context"])
         return Placement((1.0, 0.0, 0.0), (0.0, 0.0, 0.0), {})    # KV in the drives
     if spec.system == "deepspeed":
-        require_fits(graph, replace(resident, kv_bytes=0), gpu.memory.capacity_GiB * GIB, "gpu.memory.capacity_GiB", "GPU",
-                     ["a GPU with more memory (gpu=...)", "or a smaller model"])
-        if resident.kv_bytes > spec.host.memory_GiB * GIB:
-            raise CapacityError([f"host.memory_GiB: the KV cache needs {resident.kv_bytes / GIB:.0f} GiB of "
-                                 f"host memory but the host has {spec.host.memory_GiB:g} GiB; use a smaller "
-                                 f"batch/context"])
-        return Placement((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), {})
+        # ZeRO-Inference: the weights live in host memory and stream to the GPU layer by layer
+        # (CPU offload), the KV cache too (KV offload); past host memory it would swap
+        host_need = resident.weights_bytes + resident.kv_bytes
+        if host_need > spec.host.memory_GiB * GIB:
+            raise CapacityError([f"host.memory_GiB: ZeRO-Inference keeps {resident.weights_bytes / GIB:.0f} GiB of "
+                                 f"weights and {resident.kv_bytes / GIB:.0f} GiB of KV cache in host memory but "
+                                 f"the host has {spec.host.memory_GiB:g} GiB (it would swap to the SSD); use a "
+                                 f"smaller batch/context"])
+        return Placement((0.0, 1.0, 0.0), (0.0, 1.0, 0.0), {})
     return flexgen_policy(graph, spec, gpu)
 
 

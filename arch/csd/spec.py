@@ -1,6 +1,7 @@
 """Schema of the ``csd`` family: a GPU server whose decode attention runs in computational
 storage drives (InstInfer), and the offloading baselines on the same machine (FlexGen: weights
-and KV cache over GPU, host memory and an SSD; DeepSpeed: KV cache in host memory).
+and KV cache over GPU, host memory and an SSD; DeepSpeed ZeRO-Inference: weights and KV cache
+in host memory).
 
 The GPU side is a preset of the gpu family (a composed component); each drive's flash array
 and the host's SSD are presets of the flash component. The attention engine's per-unit rates
@@ -97,8 +98,8 @@ class Policy:
 @dataclass(frozen=True, kw_only=True)
 class CsdSpec:
     system: str = param("", "instinfer: attention and KV cache in the drives; flexgen: weights and KV "
-                        "placed by FlexGen's policy over GPU, host and SSD; deepspeed: KV cache in "
-                        "host memory", choices=SYSTEMS)
+                        "placed by FlexGen's policy over GPU, host and SSD; deepspeed: ZeRO-Inference, "
+                        "weights and KV cache in host memory", choices=SYSTEMS)
     gpu: str = param("", "gpu preset (family gpu) of the server's GPU")
     drives: Drives = section(Drives, "computational storage drives (instinfer; count 0 for the baselines)")
     host: Host = section(Host, "host memory and SSD")
