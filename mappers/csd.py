@@ -125,7 +125,30 @@ def place(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
                                  f"the host has {spec.host.memory_GiB:g} GiB (it would swap to the SSD); use a "
                                  f"smaller batch/context"])
         return Placement((0.0, 1.0, 0.0), (0.0, 1.0, 0.0), {})
-    return flexgen_policy(graph, spec, gpu)
+    placement = flexgen_policy(graph, spec, gpu)
+    if graph.phase.kind == "prefill":
+        _flexgen_prefill_fits(graph, gpu, placement)
+    return placement
+
+
+def _flexgen_prefill_fits(graph: OpGraph, gpu: Any, placement: Placement) -> None:
+    """FlexGen's prefill materialises a layer's attention scores (batch x heads x prompt^2): two
+    such tensors live at once (the scores and their masked copy or softmax; FlexLLMGen's mha)
+    beside the GPU-resident weights, the layer's new keys and values and its hidden states.
+    The placement search plans for decode and does not count them: past GPU memory the prefill
+    runs out of memory (the InstInfer paper: FlexGen OOM at batch 128)."""
+    m, ph = graph.model, graph.phase
+    act = m.role_bytes("activation")
+    scores = 2 * ph.batch * m.n_heads * ph.new_tokens ** 2 * act
+    new_kv = 2 * ph.batch * ph.new_tokens * m.n_kv_heads * m.head_dim * m.role_bytes("kv_cache")
+    hidden = 2 * ph.batch * ph.new_tokens * m.d_model * act
+    weights = placement.weights[0] * resident_bytes(graph).weights_bytes
+    need, capacity = weights + scores + new_kv + hidden, gpu.memory.capacity_GiB * GIB
+    if need > capacity:
+        raise CapacityError([f"gpu.memory.capacity_GiB: FlexGen's prefill needs {need / GIB:.1f} GiB on the GPU "
+                             f"({weights / GIB:.1f} GiB of weights placed there, {scores / GIB:.1f} GiB of two "
+                             f"attention-score tensors, {(new_kv + hidden) / GIB:.1f} GiB of new keys, values and "
+                             f"hidden states) but it has {gpu.memory.capacity_GiB:g} GiB; use a smaller batch or prompt"])
 
 
 def _flash_capacity(spec: CsdSpec) -> float:
@@ -264,7 +287,7 @@ class _Stream:
                 # step 2: whole token pages (K and V) of the selected pages, which keep only part
                 # of the token sparsity; the controller's filters drop the other tokens
                 token_pages = 2 * k_bytes * min(1.0, att.token_fraction / att.page_sparsity_kept)
-                read = k_bytes * att.channel_fraction + token_pages
+                read = k_bytes * channel_groups_read(hd, att.channel_fraction, att.channels_per_page) + token_pages
                 macs = B * q_heads * T * kv_len * hd * (att.channel_fraction + 2 * att.token_fraction)
                 soft = B * q_heads * T * kv_len * att.token_fraction
                 filt = token_pages
@@ -280,6 +303,16 @@ class _Stream:
             returned.append(self.add(append, f"csd{i}_link", "p2p", [previous], P2P,
                                      storage_bytes=q_bytes))
         return returned
+
+
+def channel_groups_read(head_dim: int, channel_fraction: float, channels_per_page: int) -> float:
+    """Share of the channel-major K copy read for the top-r channels of a query: pages group
+    ``channels_per_page`` channels, and a group is read when any of the r channels (which vary
+    from query to query: taken as random) falls in it: 1 - C(d - g, r) / C(d, r)."""
+    import math
+    r = max(1, round(channel_fraction * head_dim))
+    g = min(channels_per_page, head_dim)
+    return 1.0 - math.comb(head_dim - g, r) / math.comb(head_dim, r)
 
 
 def parallelism(spec: CsdSpec, model: Any) -> Parallelism:

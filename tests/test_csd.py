@@ -2,6 +2,8 @@
 placement search, overlap, capacity and bad input."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -47,11 +49,17 @@ def test_sparf_reads_the_channel_and_token_fractions():
     _, dense = program("instinfer-a6000-1csd", Phase.decode(4, 512))
     _, sparse = program("instinfer-a6000-1csd", Phase.decode(4, 512), **{"attention.mode": "sparf"})
     read = lambda p: p.column("storage_bytes")[p.column("task_class") == FLASH_READ].sum()
-    # K's channel-major copy at r = 1/8 (1/16 of K + V), then whole token pages: the page-level
-    # step keeps half the top-1/8 sparsity, so 1/4 of K and V: 5/16 in all
-    assert read(sparse) / read(dense) == pytest.approx(0.5 * (1 / 8) + (1 / 8) / 0.5, rel=1e-3)
+    # the page groups of K's channel-major copy that the top 16 of 128 channels fall in (4
+    # channels a page), then whole token pages: the page-level step keeps half the top-1/8
+    # sparsity, so 1/4 of K and V
+    from accsim.mappers.csd import channel_groups_read
+    groups = channel_groups_read(128, 1 / 8, 4)
+    assert groups == pytest.approx(1 - math.comb(124, 16) / math.comb(128, 16))
+    assert read(sparse) / read(dense) == pytest.approx(0.5 * groups + (1 / 8) / 0.5, rel=1e-3)
+    # one channel a page and no page-level loss: the ideal fractions r/d of K, k of K and V
     _, ideal = program("instinfer-a6000-1csd", Phase.decode(4, 512),
-                       **{"attention.mode": "sparf", "attention.page_sparsity_kept": 1.0})
+                       **{"attention.mode": "sparf", "attention.page_sparsity_kept": 1.0,
+                          "attention.channels_per_page": 1})
     assert read(ideal) / read(dense) == pytest.approx(0.5 * (1 / 8) + 1 / 8, rel=1e-3)
 
 
@@ -191,3 +199,10 @@ def test_file_reads_run_at_the_runtimes_share_of_the_drive_unless_overridden():
     assert M.storage_rates(spec).ssd == pytest.approx(per_cycle(drive * spec.host.file_read_efficiency), rel=1e-12)
     fixed = resolve_preset("flexgen-a6000-ssd", {"host.file_read_GBps": 0.473}).spec
     assert M.storage_rates(fixed).ssd == pytest.approx(per_cycle(0.473), rel=1e-12)
+
+
+def test_flexgen_runs_out_of_gpu_memory_in_prefill_at_batch_128():
+    """Two attention-score tensors beside the weights the decode placement kept on the GPU."""
+    assert accsim.run("flexgen-a6000-ssd", "opt-13b", batch=64, prompt=1024, gen=2)["tokens_per_s"] > 0
+    with pytest.raises(CapacityError, match="FlexGen's prefill needs 48.9 GiB .* 20.0 GiB of two attention-score"):
+        accsim.run("flexgen-a6000-ssd", "opt-13b", batch=128, prompt=1024, gen=2)

@@ -265,3 +265,13 @@ def test_validate_shows_calibration_apart_and_counts_per_family_and_kind(tmp_pat
         r for r in payload["counts"] if r["kind"] == "calibration" and r["family"] == "all").items()
     markdown = md.read_text()
     assert markdown.index("## Validation") < markdown.index("## Calibration") < markdown.index("## Counts")
+
+
+def test_largest_fitting_is_where_a_system_runs_out_of_memory():
+    scenario = {"arch": "t4", "model": "gpt2-small", "prompt": 1000, "gen": 2, "over": "batch",
+                "values": [1, 8, 20000, 40000]}
+    outcome = run_case(_case(Claim("value", 8.0, 8.0), metric="largest_fitting", scenario=scenario))
+    assert outcome.simulated == 8.0 and outcome.within
+    unsorted = run_case(_case(Claim("value", 8.0, 8.0), metric="largest_fitting",
+                              scenario={**scenario, "values": [8, 1]}))
+    assert "expected ascending values of batch" in unsorted.failure

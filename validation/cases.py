@@ -49,7 +49,7 @@ WIDE_TOLERANCE_PCT = 25.0
 BEST_OVER_METRICS = ("stat", "speedup", "stat_ratio")
 # metrics whose name is not a stat name (a stat's unit is its name's suffix: accsim.units)
 METRIC_UNITS = {"speedup": "ratio", "stat_ratio": "ratio", "eager_kernels_per_step": "kernels",
-                "gemm_cycles": "cycles", "share": "%"}
+                "gemm_cycles": "cycles", "share": "%", "largest_fitting": "value"}
 # words in a preset's source line that say its value was solved from a published figure
 CALIBRATION_WORDS = re.compile(r"calibrat|fitted|\bfit (?:to|on)\b|solved", re.IGNORECASE)
 

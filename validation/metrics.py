@@ -113,6 +113,22 @@ def metric_stat_ratio(scenario: Mapping[str, Any], tmp: Path) -> float:
     return system / stat_of(baseline_of(scenario), tmp, scenario["baseline_stat"], side="baseline")
 
 
+def metric_largest_fitting(scenario: Mapping[str, Any], tmp: Path) -> float:
+    """The largest value of ``over`` (a run key, ``values`` ascending) at which the scenario runs
+    without a capacity error: where a system runs out of memory (0 when none fits)."""
+    key, values = scenario["over"], list(scenario["values"])
+    if values != sorted(values):
+        raise ConfigError([f"scenario.values: expected ascending values of {key}, got {values}"])
+    largest = 0.0
+    for value in values:
+        try:
+            run_scenario({**scenario, key: value}, tmp)
+        except CapacityError:
+            break
+        largest = float(value)
+    return largest
+
+
 def metric_share(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Percent of a breakdown that some of its parts take (what dominates a step): ``of`` a
     dotted breakdown of the run ({part: {field: value}}, e.g. decode.by_op_kind), ``parts`` the
@@ -166,6 +182,7 @@ CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
     "speedup": metric_speedup,
     "stat_ratio": metric_stat_ratio,
     "share": metric_share,
+    "largest_fitting": metric_largest_fitting,
     "decode_time_per_layer_ms": metric_decode_time_per_layer_ms,
 }
 

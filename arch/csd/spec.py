@@ -73,6 +73,10 @@ class Attention:
     channel_fraction: float = param("fraction", "SparF: query channels r / head dim", gt=0, le=1,
                                     default=0.125)
     token_fraction: float = param("fraction", "SparF: tokens kept k / context", gt=0, le=1, default=0.125)
+    channels_per_page: int = param(
+        "channels", "SparF: channels of the channel-major K copy that one flash page holds (the page's "
+        "2,048 fp16 values are channels x tokens); reading the top-r channels reads every page group "
+        "one of them falls in", gt=0, default=4)
     page_sparsity_kept: float = param(
         "fraction", "SparF: share of the token step's sparsity that its first, page-level step keeps: "
         "the pages read hold token_fraction / page_sparsity_kept of the cache, the filters in the "
