@@ -191,7 +191,8 @@ def counts(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     """Cases, within, misses and failures per (kind, family, claim), then per kind."""
     rows: dict[tuple[str, str, str], Counter] = {}
     for o in outcomes:
-        for key in ((o.case.kind, o.case.family or o.case.system, o.case.claim.shape + ("+trend" if o.case.trend else "")),
+        shape = o.case.claim.shape + ("+trend" if o.case.trend and o.case.claim.shape != "trend" else "")
+        for key in ((o.case.kind, o.case.family or o.case.system, shape),
                     (o.case.kind, "all", "all")):
             rows.setdefault(key, Counter())[o.verdict] += 1
     return [{"kind": k, "family": f, "claim": c, "cases": sum(n.values()), "within": n["within"],
