@@ -54,8 +54,12 @@ def lower(graph: OpGraph, spec: CsdSpec) -> Program:
         raise ConfigError([f"dtype: the csd family runs {', '.join(DTYPES)} (the attention engine's "
                            f"format); got {graph.model.dtype!r}"])
     gpu = spec.gpu_spec()
-    if gpu.devices != 1:
-        raise ConfigError([f"gpu: '{spec.gpu}' has {gpu.devices} devices; the csd server has one GPU"])
+    if gpu.devices != graph.parallel.tp:
+        raise ConfigError([f"gpu: '{spec.gpu}' has {gpu.devices} devices but the graph was built for "
+                           f"tp={graph.parallel.tp}"])
+    if gpu.devices > 1 and spec.system != "instinfer":
+        raise ConfigError([f"gpu: '{spec.gpu}' has {gpu.devices} GPUs; the {spec.system} baseline runs on one "
+                           "GPU (its host memory and SSD are not split between GPUs here); use a one-GPU preset"])
     if spec.drives.count > graph.model.n_kv_heads:
         raise ConfigError([f"drives.count: {spec.drives.count} drives for {graph.model.n_kv_heads} KV heads; "
                            f"heads split over the drives, so use at most {graph.model.n_kv_heads}"])
@@ -108,10 +112,10 @@ def place(graph: OpGraph, spec: CsdSpec, gpu: Any) -> Placement:
     resident = resident_bytes(graph)
     if spec.system == "instinfer":
         require_fits(graph, replace(resident, kv_bytes=0), gpu.memory.capacity_GiB * GIB, "gpu.memory.capacity_GiB", "GPU",
-                     ["a GPU with more memory (gpu=...)", "or a smaller model"])
+                     ["more GPUs (gpu=a6000x2)", "a GPU with more memory (gpu=...)", "or a smaller model"])
         capacity = _flash_capacity(spec) * spec.drives.count
-        if resident.kv_bytes > capacity:
-            raise CapacityError([f"drives.count: the KV cache needs {resident.kv_bytes / GIB:.0f} GiB but "
+        if resident.kv_bytes * graph.parallel.tp > capacity:     # every GPU's heads live in the drives
+            raise CapacityError([f"drives.count: the KV cache needs {resident.kv_bytes * graph.parallel.tp / GIB:.0f} GiB but "
                                  f"{spec.drives.count} drive(s) hold {capacity / GIB:.0f} GiB; add drives or "
                                  f"use a smaller batch/context"])
         return Placement((1.0, 0.0, 0.0), (0.0, 0.0, 0.0), {})    # KV in the drives
@@ -208,6 +212,8 @@ class _Stream:
         self.index = index
         self.pending: list[int] = []         # the drives' results the next GPU op waits for
         self.decode = graph.phase.kind == "decode"
+        # the Program is one GPU's share (tensor parallel); the drives serve every GPU's heads
+        self.tp = graph.parallel.tp
 
     def op(self, op: Op) -> None:
         kv = {"kv": op.kind in KV_OPS}
@@ -254,7 +260,7 @@ class _Stream:
         """Prefill: the layer's new keys and values go peer-to-peer to the drives and are
         programmed into their flash."""
         for i, share in enumerate(self.shares()):
-            nbytes = round(op.bytes_written * share)
+            nbytes = round(op.bytes_written * self.tp * share)
             if nbytes:
                 sent = self.add(op, f"csd{i}_link", "p2p", [produced], P2P, storage_bytes=nbytes, kv=True)
                 self.add(op, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
@@ -277,11 +283,12 @@ class _Stream:
             q_heads = kv_heads * group
             k_bytes = B * kv_heads * cached * hd * score.inputs[1].dtype_bytes
             q_bytes = round(B * T * q_heads * hd * score.inputs[0].dtype_bytes)
+            new_kv = round(append.bytes_written * self.tp * share)
             sent = self.add(append, f"csd{i}_link", "p2p", self.gpu.stream_prev, P2P,
-                            storage_bytes=q_bytes + round(append.bytes_written * share), kv=True)
+                            storage_bytes=q_bytes + new_kv, kv=True)
             # the new tokens' keys and values join the drive's buffer and are programmed
             self.add(append, f"csd{i}_flash", "flash_write", [sent], FLASH_WRITE,
-                     storage_bytes=self.programmed(round(append.bytes_written * share)), kv=True)
+                     storage_bytes=self.programmed(new_kv), kv=True)
             if sparf:
                 # step 1: the top-r channels of the channel-major K copy (approximate scores);
                 # step 2: whole token pages (K and V) of the selected pages, which keep only part
@@ -316,8 +323,9 @@ def channel_groups_read(head_dim: int, channel_fraction: float, channels_per_pag
 
 
 def parallelism(spec: CsdSpec, model: Any) -> Parallelism:
-    """One GPU: no tensor parallelism (heads split over the drives inside the mapping)."""
-    return Parallelism()
+    """Tensor parallel over the server's GPUs (one for the paper's OPT-13B runs, two for
+    OPT-30B); the KV heads split over the drives inside the mapping."""
+    return Parallelism(tp=spec.gpu_spec().devices)
 
 
 MAPPER = Mapper(name="csd-offload", family="csd", lower=lower, parallelism=parallelism,

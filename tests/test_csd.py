@@ -206,3 +206,16 @@ def test_flexgen_runs_out_of_gpu_memory_in_prefill_at_batch_128():
     assert accsim.run("flexgen-a6000-ssd", "opt-13b", batch=64, prompt=1024, gen=2)["tokens_per_s"] > 0
     with pytest.raises(CapacityError, match="FlexGen's prefill needs 48.9 GiB .* 20.0 GiB of two attention-score"):
         accsim.run("flexgen-a6000-ssd", "opt-13b", batch=128, prompt=1024, gen=2)
+
+
+def test_a_two_gpu_server_runs_opt_30b_and_its_drives_serve_every_gpus_heads():
+    with pytest.raises(CapacityError, match="opt-30b needs .* per GPU .* use more GPUs .gpu=a6000x2."):
+        accsim.run("instinfer-a6000-1csd", "opt-30b", batch=8, prompt=512, gen=2)
+    assert accsim.run("instinfer-a6000-1csd", "opt-30b", batch=8, prompt=512, gen=2,
+                      overrides={"gpu": "a6000x2"})["tokens_per_s"] > 0
+    one, two = (accsim.run("instinfer-a6000-1csd", "opt-13b", batch=8, prompt=512, gen=3, overrides=o)
+                for o in ({}, {"gpu": "a6000x2"}))
+    for stat in ("decode.totals.flash_read_bytes", "decode.totals.flash_write_bytes", "prefill.flash_write_bytes"):
+        assert two[stat] == one[stat]
+    with pytest.raises(ConfigError, match="the flexgen baseline runs on one GPU"):
+        accsim.run("flexgen-a6000-ssd", "opt-13b", batch=8, prompt=512, gen=2, overrides={"gpu": "a6000x2"})
