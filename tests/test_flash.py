@@ -119,3 +119,43 @@ def test_a_kv_chunk_reads_at_the_characterised_rate_the_csd_model_uses():
         run = serve(config, pages, np.zeros(pages.size, bool), np.zeros(pages.size, np.int64))
         charged_s = characterise(config, "read").transfer_s(pages.size * config.page_bytes)
         assert run.done.max() * 1e-9 == pytest.approx(charged_s, rel=0.03)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.sampled_from(["instinfer-csd-flash", "samsung-980pro-flash"]), st.integers(1, 12),
+       st.booleans())
+def test_a_window_keeps_at_most_that_many_requests_in_the_array(stream, name, window, multiplane):
+    """Request i is sent when i < window + completions so far: it is served no earlier than the
+    (i - window + 1)-th completion, and every rule still holds."""
+    pages, writes, arrival = stream
+    config = flash(name, multiplane=multiplane)
+    run = serve(config, pages, writes, arrival, window)
+    assert check_run(config, run) == []
+    first_service = np.where(run.is_write, run.xfer_start, run.op_start)
+    completions = np.sort(run.done)
+    for i in range(window, len(pages)):
+        assert first_service[i] >= completions[i - window]
+    open_loop = serve(config, pages, writes, arrival)
+    assert np.array_equal(serve(config, pages, writes, arrival, len(pages)).done, open_loop.done)
+
+
+def test_a_deeper_queue_never_reads_slower_and_saturates_the_array():
+    config = flash("instinfer-csd-flash")
+    rates = [characterise(config, "read", window=w).bandwidth_GBps for w in (1, 8, 64, 256)]
+    assert rates == sorted(rates) and rates[0] < rates[-1]
+    assert rates[-1] == pytest.approx(characterise(config, "read").bandwidth_GBps)
+    with pytest.raises(ConfigError, match="window must be >= 0"):
+        serve(config, [0], [False], [0], -1)
+
+
+def test_accsim_flash_takes_a_queue_depth(tmp_path):
+    import json
+    trace = tmp_path / "t.trace"
+    trace.write_text("".join(f"LD {i * 4096}\n" for i in range(400)))
+    rates = []
+    for depth in (1, 64):
+        out = CliRunner().invoke(cli, ["flash", "--preset", "instinfer-csd-flash", "--trace", str(trace),
+                                       "--queue-depth", str(depth), "--json", str(tmp_path / f"{depth}.json")])
+        assert out.exit_code == 0, out.output
+        rates.append(json.loads((tmp_path / f"{depth}.json").read_text())["stats"]["bandwidth_GBps"])
+    assert rates[0] < rates[1]

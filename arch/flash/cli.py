@@ -2,6 +2,8 @@
 
 A request's byte address selects its logical page (address // page size); a timed trace's
 cycle column is its arrival in ns; an untimed trace offers every request at time 0.
+``--queue-depth N`` keeps at most N requests in the array (a host or engine with N commands
+outstanding: each completion sends the next request, in trace order).
 """
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from accsim.files import OUTPUT
 @click.option("--format", "fmt", default="auto", show_default=True,
               type=click.Choice(["auto", "ramulator", "ldst", "timed", "dramsim3"]))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a preset field")
+@click.option("--queue-depth", "queue_depth", default=0, show_default=True, type=click.IntRange(0, 1 << 30),
+              help="requests kept in the array at most (each completion sends the next, in trace order); "
+                   "0: every request at its arrival")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--quiet", is_flag=True)
 @tables_off_stdout('json_path')
-def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], json_path: str | None,
-              quiet: bool) -> None:
+def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], queue_depth: int,
+              json_path: str | None, quiet: bool) -> None:
     """Trace-driven flash simulation: dies, planes and channels, event by event."""
     from accsim.arch.flash.checker import check_run
     from accsim.arch.flash.service import serve
@@ -38,8 +43,8 @@ def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...]
                                  param_hint="--preset")
     config = preset.spec.flash
     trace = read_trace(trace_path, fmt)
-    run = serve(config, trace.addr // config.page_bytes, trace.is_write, trace.cycle)
-    stats = run.stats(config)
+    run = serve(config, trace.addr // config.page_bytes, trace.is_write, trace.cycle, queue_depth)
+    stats = {"queue_depth": queue_depth, **run.stats(config)}
     stats["checker_violations"] = len(check_run(config, run))
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,

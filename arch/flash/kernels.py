@@ -5,8 +5,11 @@ tR (several queued pages of distinct planes at once with multi-plane), then one 
 transfer per page; with cache reads the die starts its next read as soon as the data has moved
 to its cache register, and a finished read waits in the page register while the cache register
 still drains. A write transfers its pages over the channel first, then programs for tPROG.
-A channel serves transfers first come, first served (ties in request order). The kernel jumps
-from event to event; nothing ticks.
+A channel serves transfers first come, first served (ties in request order). With a window W
+> 0 the requester keeps at most W requests in the array: request i is released only when i < W +
+the number completed so far (a closed loop, as a controller with W outstanding commands issues
+them); W = 0 releases every request at its arrival. The kernel jumps from event to event;
+nothing ticks.
 """
 import numpy as np
 from numba import njit
@@ -17,9 +20,11 @@ _TRY, _OP_DONE, _XFER_DONE = 0, 1, 2
 
 
 @njit(cache=True)
-def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, multiplane, cache_read):
+def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, multiplane, cache_read,
+              window=0):
     """Return (done, op_start, op_end, xfer_start, xfer_end) per request (ns)."""
     n = channel.shape[0]
+    released = window if 0 < window < n else n     # requests [0, released) may be served
     n_dies = 0
     n_channels = 0
     for i in range(n):
@@ -59,7 +64,7 @@ def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, m
     q_head = q_base.copy()
     q_tail = q_base.copy()
     chan_busy = np.zeros(n_channels, np.bool_)
-    heap, state = heap_new(4 * n + 2 * n_dies + 4)
+    heap, state = heap_new(5 * n + 2 * n_dies + 4)
     seq = 0
     for d in range(n_dies):
         if head[d] < start_of[d + 1]:
@@ -84,6 +89,10 @@ def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, m
                     seq += 1
             else:
                 done[r] = now
+                if released < n:           # a completion lets the requester send one more
+                    heap_push(heap, state, now, seq, die[released] * 3 + _TRY)
+                    seq += 1
+                    released += 1
                 if draining[d] == 0:
                     if holding[d]:         # the waiting read moves to the cache register
                         holding[d] = False
@@ -105,6 +114,10 @@ def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, m
             if is_write[fifo[lo]]:
                 for k in range(lo, hi):
                     done[fifo[k]] = now
+                    if released < n:
+                        heap_push(heap, state, now, seq, die[released] * 3 + _TRY)
+                        seq += 1
+                        released += 1
                 die_busy[d] = False
                 heap_push(heap, state, now, seq, d * 3 + _TRY)
                 seq += 1
@@ -126,7 +139,9 @@ def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, m
             d = ident
             if not die_busy[d] and head[d] < start_of[d + 1]:
                 first = fifo[head[d]]
-                if arrival[first] > now:
+                if first >= released:
+                    pass          # not sent yet: its release pushes this die's next try
+                elif arrival[first] > now:
                     heap_push(heap, state, arrival[first], seq, d * 3 + _TRY)
                     seq += 1
                 elif is_write[first] and draining[d] > 0:
@@ -137,7 +152,7 @@ def run_flash(channel, die, plane, is_write, arrival, planes, tR, tPROG, xfer, m
                     limit = planes if multiplane else 1
                     while hi < start_of[d + 1] and hi - lo < limit:
                         nxt = fifo[hi]
-                        if arrival[nxt] > now or is_write[nxt] != is_write[first]:
+                        if nxt >= released or arrival[nxt] > now or is_write[nxt] != is_write[first]:
                             break
                         clash = False
                         for k in range(lo, hi):

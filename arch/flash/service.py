@@ -1,11 +1,13 @@
 """The flash array as a component another family puts on its timeline.
 
-- cycle-level: ``serve(config, page, is_write, arrival_ns)`` runs the requests through the
-  event-driven array (arch/flash/kernels.py) and returns a ``FlashRun``: each request's
-  completion and the operations and transfers that served it (the checker reads those).
-- characterised: ``characterise(config, kind)`` runs a saturating stream of consecutive pages
-  (reads or writes, all offered at time 0) once and returns the array's sustained bandwidth
-  and the latency of one request to an idle array; cached per (config, kind, pages).
+- cycle-level: ``serve(config, page, is_write, arrival_ns, window)`` runs the requests through
+  the event-driven array (arch/flash/kernels.py) and returns a ``FlashRun``: each request's
+  completion and the operations and transfers that served it (the checker reads those);
+  ``window`` > 0 keeps at most that many requests in the array (a closed loop).
+- characterised: ``characterise(config, kind, pages, window)`` runs a stream of consecutive
+  pages (reads or writes: all offered at time 0, or ``window`` at a time) once and returns the
+  array's sustained bandwidth and the latency of one request to an idle array; cached per
+  (config, kind, pages, window).
 A family says which form it uses. Logical pages stripe over channels, dies and planes
 (``spec.page_location``).
 """
@@ -50,7 +52,7 @@ class FlashRun:
                 "channel_busy_pct": 100.0 * xfer / (config.channels * total) if total else 0.0}
 
 
-def serve(config: FlashConfig, page, is_write, arrival_ns) -> FlashRun:
+def serve(config: FlashConfig, page, is_write, arrival_ns, window: int = 0) -> FlashRun:
     from accsim.arch.flash.kernels import run_flash
     page = np.asarray(page, np.int64)
     is_write = np.asarray(is_write, bool)
@@ -58,6 +60,8 @@ def serve(config: FlashConfig, page, is_write, arrival_ns) -> FlashRun:
     if not (page.shape == is_write.shape == arrival.shape) or page.ndim != 1:
         raise ConfigError([f"flash requests: page, is_write and arrival must be 1-D of one length, got "
                            f"{page.shape}, {is_write.shape}, {arrival.shape}"])
+    if window < 0:
+        raise ConfigError([f"flash requests: window must be >= 0 (0: no limit), got {window}"])
     if page.size and (page.min() < 0 or arrival.min() < 0):
         raise ConfigError(["flash requests: pages and arrival times must be >= 0"])
     pages_total = int(config.capacity_GiB * 2**30 // config.page_bytes)
@@ -71,7 +75,7 @@ def serve(config: FlashConfig, page, is_write, arrival_ns) -> FlashRun:
         z = np.zeros(0, np.int64)
         return FlashRun(z, z, z, is_write, arrival, z, z, z, z, z)
     out = run_flash(channel, die, plane, is_write, arrival, config.planes, tR, tPROG, xfer,
-                    config.multiplane, config.cache_read)
+                    config.multiplane, config.cache_read, int(window))
     return FlashRun(channel, die, plane, is_write, arrival, *out)
 
 
@@ -79,6 +83,7 @@ def serve(config: FlashConfig, page, is_write, arrival_ns) -> FlashRun:
 class FlashCharacter:
     kind: str
     pages: int
+    window: int               # requests kept in the array (0: all offered at once)
     bandwidth_GBps: float     # sustained, every die and channel of the array serving the stream
     idle_latency_us: float    # one request to an idle array
     bus_peak_GBps: float
@@ -91,17 +96,18 @@ class FlashCharacter:
 _CHARACTERISED: dict = {}
 
 
-def characterise(config: FlashConfig, kind: str = "read", pages: int = 0) -> FlashCharacter:
-    """Sustained bandwidth of consecutive pages (``read`` or ``write``), all offered at once."""
+def characterise(config: FlashConfig, kind: str = "read", pages: int = 0, window: int = 0) -> FlashCharacter:
+    """Sustained bandwidth of consecutive pages (``read`` or ``write``), all offered at once or
+    ``window`` at a time (a requester that keeps that many commands outstanding)."""
     if kind not in ("read", "write"):
         raise ConfigError([f"flash characterisation: kind must be read or write, got {kind!r}"])
     pages = pages or 64 * config.dies * config.planes
-    key = (json.dumps(asdict(config), sort_keys=True), kind, pages)
+    key = (json.dumps(asdict(config), sort_keys=True), kind, pages, window)
     if key not in _CHARACTERISED:
         write = kind == "write"
-        stream = serve(config, np.arange(pages), np.full(pages, write), np.zeros(pages, np.int64))
+        stream = serve(config, np.arange(pages), np.full(pages, write), np.zeros(pages, np.int64), window)
         one = serve(config, np.zeros(1, np.int64), np.full(1, write), np.zeros(1, np.int64))
-        _CHARACTERISED[key] = FlashCharacter(kind, pages, stream.stats(config)["bandwidth_GBps"],
+        _CHARACTERISED[key] = FlashCharacter(kind, pages, window, stream.stats(config)["bandwidth_GBps"],
                                              float(one.done[0]) / 1e3, config.bus_peak_GBps(),
                                              config.array_peak_GBps())
     return _CHARACTERISED[key]
