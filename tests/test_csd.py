@@ -219,3 +219,10 @@ def test_a_two_gpu_server_runs_opt_30b_and_its_drives_serve_every_gpus_heads():
         assert two[stat] == one[stat]
     with pytest.raises(ConfigError, match="the flexgen baseline runs on one GPU"):
         accsim.run("flexgen-a6000-ssd", "opt-13b", batch=8, prompt=512, gen=2, overrides={"gpu": "a6000x2"})
+
+
+def test_a_shallower_engine_queue_reads_the_flash_slower():
+    deep, shallow = (accsim.run("instinfer-a6000-1csd", "opt-13b", batch=16, prompt=256, gen=3,
+                                overrides={"drives.queue_depth": q}) for q in (0, 32))
+    assert shallow["decode.last_step.flash_read_GBps"] < deep["decode.last_step.flash_read_GBps"]
+    assert shallow["tpot_s"] > deep["tpot_s"]

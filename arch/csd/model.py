@@ -47,7 +47,7 @@ def storage_rates(spec: CsdSpec) -> StorageRates:
     hz = spec.clock_hz
     per_cycle = lambda GBps: GBps * 1e9 / hz
     flash = preset_spec(spec.drives.flash).flash
-    read, write = characterise(flash, "read"), characterise(flash, "write")
+    read, write = characterise(flash, "read", window=spec.drives.queue_depth), characterise(flash, "write")
     ssd = characterise(preset_spec(spec.host.ssd).flash, "read")
     ssd_GBps = (spec.host.file_read_GBps or
                 min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps) * spec.host.file_read_efficiency)

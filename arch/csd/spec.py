@@ -48,6 +48,9 @@ class Drives:
     flash: str = param("", "flash preset (family flash) of each drive", default="instinfer-csd-flash")
     link_GBps: float = param("GB/s", "each drive's PCIe link (peer-to-peer with the GPU)", gt=0, default=7.0)
     link_latency_us: float = param("us", "per peer-to-peer DMA", ge=0, default=5.0)
+    queue_depth: int = param("pages", "page reads the engine keeps in the drive's flash array at once "
+                             "(its flash rate comes from the cycle-level array under that closed loop); "
+                             "0 = the array kept saturated", ge=0, default=0)
     engine: Engine = section(Engine, "the in-storage attention engine", default=False)
 
 
