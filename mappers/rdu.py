@@ -81,8 +81,7 @@ def place_symbols(graph: OpGraph, spec: RduSpec) -> Placement:
         for t in op.inputs:
             if t.role in ("weight", "kv_cache"):
                 size[t.name] = max(size.get(t.name, 0), t.bytes)
-                touched = op.bytes_read if op.kind == "embedding" else t.bytes
-                traffic[t.name] = traffic.get(t.name, 0) + touched
+                traffic[t.name] = traffic.get(t.name, 0) + touched_bytes(op, t)
     resident = resident_bytes(graph)
     kv = {t.name: t.bytes for op in graph.ops() if op.kind == "kv_append" for t in op.outputs}
     size.update(kv)
@@ -178,10 +177,8 @@ def _stages(graph: OpGraph, section: list[Op], placement: Placement, resident: b
                     old = t.bytes * graph.phase.context_len // max(1, graph.phase.kv_len)
                     st.loads.append((TIER_UNITS[placement.tier.get(t.name, "hbm")], int(old), False, "split"))
             elif t.role in ("weight", "kv_cache"):
-                touched = op.bytes_read - sum(x.bytes for x in op.inputs if x.role != t.role) \
-                    if op.kind == "embedding" else t.bytes
                 mode = "split" if decode or t.role == "kv_cache" else ("once" if resident else "each")
-                st.loads.append((TIER_UNITS[placement.tier.get(t.name, "hbm")], int(touched),
+                st.loads.append((TIER_UNITS[placement.tier.get(t.name, "hbm")], touched_bytes(op, t),
                                  op.kind == "embedding", mode))
             elif t.role == "activation" and t.bytes:
                 st.loads.append((HBM, int(t.bytes), False, "split"))
@@ -200,6 +197,19 @@ def _stages(graph: OpGraph, section: list[Op], placement: Placement, resident: b
             st.store_bytes += sum(t.bytes for t in op.outputs if t.role == "activation")
         stages.append(st)
     return stages
+
+
+# ops that read only part of their weight tensor: the rows of the tokens looked up, the experts
+# the tokens are routed to; the graph's bytes_read says how much
+PARTIAL_WEIGHT_READS = ("embedding", "expert_matmul")
+
+
+def touched_bytes(op: Op, t) -> int:
+    """Bytes of ``t`` (a weight or cache input of ``op``) one pass reads: all of it, or for an
+    op that reads part of its weights (a lookup, the active experts) what the graph counts."""
+    if op.kind in PARTIAL_WEIGHT_READS and t.role == "weight":
+        return int(min(t.bytes, op.bytes_read - sum(x.bytes for x in op.inputs if x.role != "weight")))
+    return int(t.bytes)
 
 
 def _producer(graph: OpGraph, op: Op, tensor: str) -> str | None:

@@ -237,3 +237,20 @@ def test_a_unit_budget_of_zero_is_refused_not_looped_on(small):
         accsim.run("sn40l", small, gen=2, overrides={"mapper.unit_fraction": 0.0001})
     with pytest.raises(ConfigError, match="leaves no unit"):
         accsim.run("sn40l", small, gen=2, overrides={"pcu.count": 1})
+
+
+@pytest.mark.parametrize("arch, model_name", [("sn40l-node8", "mixtral-8x7b"), ("sn40l-node16", "deepseek-r1")])
+def test_moe_decode_reads_only_the_active_experts(arch, model_name):
+    """A decode step's stages load the routed experts' weights, not every expert's (the graph's
+    bytes_read of an expert op); the step's tier traffic is those weights plus cache and spills."""
+    from accsim.mappers.rdu import parallelism, touched_bytes
+    from accsim.workloads import build_graph
+    spec = resolve_preset(arch).spec
+    model = load_model(model_name).with_dtype("bf16")
+    graph = build_graph(model, Phase.decode(1, 512), parallelism(spec, model))
+    active = sum(touched_bytes(op, t) for op in graph.ops() for t in op.inputs if t.role == "weight")
+    cache = sum(t.bytes for op in graph.ops() for t in op.inputs if t.role == "kv_cache")
+    assert active < 0.5 * graph.weight_bytes()
+    step = accsim.run(arch=arch, model=model_name, batch=1, prompt=512, gen=2, dtype="bf16")["decode.last_step"]
+    moved = step["hbm_bytes_per_socket"] + step["ddr_bytes_per_socket"]
+    assert active <= moved <= 1.05 * (active + cache)
