@@ -6,6 +6,7 @@ loaded only when named or listed), so a family's command lives next to its famil
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from contextlib import contextmanager
@@ -79,12 +80,41 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]
             progress.stop()
 
 
-def tables_off_stdout(*output_params: str) -> Callable:
-    """Decorate a command whose outputs (named parameters) may be '-' (standard output): while
-    one is, the console's tables go to standard error, so standard output carries only the data."""
+def _same_file(a: str, b: str) -> bool:
+    """Two paths that name one file (the same inode, or the same resolved path before it exists)."""
+    try:
+        first, second = os.stat(a), os.stat(b)
+        return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _refuse_colliding_files(kwargs: dict, output_params: tuple, input_params: tuple) -> None:
+    """An output never replaces an input, nor another output of the same command: refused
+    before anything runs, naming both options."""
+    names = {p.name: (p.opts[0] if isinstance(p, click.Option) else p.human_readable_name)
+             for p in click.get_current_context().command.params}
+    files = [(name, kwargs.get(name), name in output_params) for name in output_params + input_params]
+    files = [(name, str(path), is_output) for name, path, is_output in files if path and str(path) != "-"]
+    for i, (a, path_a, out_a) in enumerate(files):
+        for b, path_b, out_b in files[i + 1:]:
+            if (out_a or out_b) and _same_file(path_a, path_b):
+                if out_a and out_b:
+                    raise click.UsageError(f"{names.get(a, a)} and {names.get(b, b)} both write {path_a}: "
+                                           "give each output a file of its own")
+                written, read = (a, b) if out_a else (b, a)
+                raise click.UsageError(f"{names.get(written, written)} would overwrite {path_a}, the input "
+                                       f"{names.get(read, read)}: write it elsewhere")
+
+
+def tables_off_stdout(*output_params: str, inputs: tuple[str, ...] = ()) -> Callable:
+    """Decorate a command with outputs (named parameters): no two outputs and no output and
+    input (``inputs``) may name one file; an output may be '-' (standard output), and while one
+    is, the console's tables go to standard error, so standard output carries only the data."""
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _refuse_colliding_files(kwargs, output_params, inputs)
             if "-" not in (kwargs.get(name) for name in output_params):
                 return command(*args, **kwargs)
             saved = console._file            # rich's own default (None: follow sys.stdout)

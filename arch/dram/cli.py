@@ -28,7 +28,7 @@ MAX_GENERATED = 100_000_000                # requests (1.7 GB of arrays)
 @click.option("--max-commands", default=10_000_000, show_default=True, type=click.IntRange(min=0),
               help="cap on commands kept for --dump-commands")
 @click.option("--quiet", is_flag=True)
-@tables_off_stdout('json_path', 'dump_path')
+@tables_off_stdout('json_path', 'dump_path', inputs=('trace_path',))
 def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int] | None, fmt: str,
              sets: tuple[str, ...], json_path: str | None, dump_path: str | None, max_commands: int,
              quiet: bool) -> None:

@@ -27,7 +27,7 @@ from accsim.files import OUTPUT
                    "0: every request at its arrival")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--quiet", is_flag=True)
-@tables_off_stdout('json_path')
+@tables_off_stdout('json_path', inputs=('trace_path',))
 def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], queue_depth: int,
               json_path: str | None, quiet: bool) -> None:
     """Trace-driven flash simulation: dies, planes and channels, event by event."""
