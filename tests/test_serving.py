@@ -328,3 +328,13 @@ def test_serve_sweep_on_a_dask_cluster_matches_local_workers(tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert run_sweep(spec, tmp_path / "dask.db", scheduler=cluster.scheduler_address).ok == 4
     assert rows(tmp_path / "local.db") == rows(tmp_path / "dask.db")
+
+
+def test_the_summary_names_no_slo_figure_without_slos_and_says_what_a_max_rate_is(tmp_path, capsys, monkeypatch):
+    from accsim.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--rate", "5", "--requests", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "no SLOs given" in out and "meet the SLOs" not in out
+    assert main(["serve", "--rate", "5", "--requests", "40", "--find", "max-rate", "--slo-tpot-ms", "20"]) == 0
+    assert "requests/s offered" in capsys.readouterr().out

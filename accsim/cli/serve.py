@@ -83,7 +83,9 @@ def _print_summary(run: Any) -> None:
     rows = [("throughput", f"{f['throughput_tokens_per_s']:.4g} tokens/s ({f['requests_per_s']:.4g} requests/s)"),
             ("per chip", f"{f['throughput_tokens_per_s_per_chip']:.4g} tokens/s ({server.chips} chip"
                          f"{'s' if server.chips > 1 else ''})"),
-            ("goodput", f"{f['goodput_requests_per_s']:.4g} requests/s ({f['slo_attainment_pct']:.1f}% meet the SLOs)"),
+            ("goodput", f"{f['goodput_requests_per_s']:.4g} requests/s ({f['slo_attainment_pct']:.1f}% meet the SLOs)"
+             if run.options.slo_ttft_s is not None or run.options.slo_tpot_s is not None
+             else "n/a: no SLOs given (--slo-ttft-ms, --slo-tpot-ms)"),
             ("preemptions", f"{f['preemptions']} ({policy.preempt})")]
     if "decode_pool" in f:
         for pool in ("prefill", "decode"):
@@ -123,7 +125,9 @@ def _print_summary(run: Any) -> None:
                           fmt_s(t["p99_ttft_s"]) if t["p99_ttft_s"] is not None else "n/a",
                           fmt_s(t["p99_tpot_s"]) if t["p99_tpot_s"] is not None else "n/a")
         console.print(table)
-        found = (f"{search['max_rate_per_s']:.4g} requests/s" if search["found"] == "max_rate"
+        found = (f"{search['max_rate_per_s']:.4g} requests/s offered (the arrival rate the P99 SLOs hold "
+                 f"at; the run there served {f['requests_per_s']:.4g} requests/s over its makespan)"
+                 if search["found"] == "max_rate"
                  else f"max batch {search['max_batch']} ({search['batch_per_chip']:.4g} per chip)")
         console.print(f"found: {found}" + (" (limited by the number of requests: raise --requests)"
                                            if search.get("limited_by_requests") else ""))
