@@ -240,3 +240,19 @@ def test_invalid_json_names_line(tmp_path):
     path.write_text('{\n "model_type": "gpt2",\n}')
     with pytest.raises(ConfigError, match=r"config\.json:3: invalid JSON"):
         load_model(path)
+
+
+def test_an_8_bit_checkpoint_runs_in_the_chosen_format_and_says_what_it_stores(tmp_path):
+    from pathlib import Path
+
+    import accsim
+    import accsim.workloads
+    config = json.loads((Path(accsim.workloads.__file__).parent / "configs" / "llama2-7b.json").read_text())
+    config["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "dynamic",
+                                     "weight_block_size": [128, 128]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert load_model(str(path)).quantization == "fp8 8-bit"
+    stats = accsim.run(arch="h100-sxm", model=str(path), gen=2, dtype="fp8")
+    assert stats["model.checkpoint_quantization"] == "fp8 8-bit"
+    assert accsim.run(arch="t4", gen=2)["model.checkpoint_quantization"] == "none"

@@ -101,7 +101,7 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     do_layer_norm_before enable_bias rope_theta rope_scaling rope_interleave pretraining_tp
     output_router_logits router_aux_loss_coef router_jitter_noise aux_loss_alpha seq_aux
     routed_scaling_factor scoring_func norm_topk_prob topk_method n_group topk_group ep_size
-    moe_layer_freq quantization_config max_window_layers
+    moe_layer_freq max_window_layers
     use_sliding_window keep_in_fp32_modules init_std use_mrope decoder_sparse_step mlp_only_layers
     original_max_position_embeddings layer_types query_pre_attn_scalar rope_local_base_freq
     cache_implementation attn_logit_softcapping final_logit_softcapping sliding_window_pattern
@@ -159,6 +159,7 @@ class ModelConfig:
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
     mtp_layers: int = 0              # multi-token-prediction modules (DeepSeek-V3's MTP)
+    quantization: str = ""           # the checkpoint's stored weights (quantization_config), e.g. "fp8 8-bit"
     dtype: str = "fp16"
     source: str = ""
 
@@ -213,7 +214,7 @@ def _key(raw: dict, field: str) -> str:
 def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
     """Turn a HF-style config mapping into a ModelConfig; collect every problem first."""
     problems = ProblemList()
-    known = {k for keys in KEY_ALIASES.values() for k in keys} | SHAPE_NEUTRAL_KEYS
+    known = {k for keys in KEY_ALIASES.values() for k in keys} | SHAPE_NEUTRAL_KEYS | {"quantization_config"}
     for key in raw:
         if key not in known:
             problems.add(f"{where}: {key}", f"unknown key{did_you_mean(key, known)}; accsim does "
@@ -270,10 +271,38 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         values["tied_embeddings"] = _pick(raw, "tied_embeddings")
     if _pick(raw, "attention_bias") is True or _pick(raw, "mlp_bias") is True:
         problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
+    values["quantization"] = _quantization(raw.get("quantization_config"), where, problems)
     _check_consistency(values, model_type, where, problems)
     problems.raise_if_any()
     return ModelConfig(name=name, model_type=model_type, source=str(raw.get("_source", where)),
                        **values)
+
+
+def _quantization(q: Any, where: str, problems: ProblemList) -> str:
+    """What a quantised checkpoint stores: 8-bit formats are run in the --dtype the user picks
+    (fp8, int8, w8a8, or 16-bit), recorded with the run; fewer bits (AWQ, GPTQ, bitsandbytes
+    4-bit) are no number format accsim costs, so the config is refused naming them rather than
+    run as fp16 in silence."""
+    if q is None:
+        return ""
+    if not isinstance(q, dict):
+        problems.add(f"{where}: quantization_config", f"expected a mapping, got {q!r}")
+        return ""
+    method = str(q.get("quant_method", "unknown"))
+    bits = q.get("bits", q.get("w_bit"))
+    if bits is None:
+        bits = 4 if q.get("load_in_4bit") else 8 if (q.get("load_in_8bit") or method == "fp8") else None
+    if not isinstance(bits, int) or isinstance(bits, bool):
+        problems.add(f"{where}: quantization_config", f"{method}: no weight bit width (bits, w_bit, "
+                     f"load_in_4bit/8bit) accsim can read; got {q!r}")
+        return ""
+    if bits < 8:
+        group = q.get("group_size", q.get("q_group_size"))
+        problems.add(f"{where}: quantization_config", f"{bits}-bit {method} weights"
+                     + (f" (group size {group})" if group else "") + " are not a number format accsim "
+                     "costs; use the unquantised config (and --dtype fp8, int8 or w8a8 for 8-bit weights)")
+        return ""
+    return f"{method} {bits}-bit"
 
 
 # no model dimension comes near 2^40 (a trillion); larger numbers are typos or hostile input and
