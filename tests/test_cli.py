@@ -187,3 +187,12 @@ def test_progress_appears_only_for_work_over_a_second_and_gives_an_eta(monkeypat
     with common.progress_bar("quiet work", quiet=True) as report:
         time.sleep(common.SHOW_AFTER_S + 0.2)
     assert shown.getvalue().strip("\x00") == ""
+
+
+def test_show_program_lists_one_task_per_row(capsys):
+    from accsim.cli import main
+    assert main(["show-program", "--arch", "sn40l-node8", "--model", "llama2-7b", "--dtype", "bf16",
+                 "--tokens", "64", "--limit", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "first 5 of" in out and "task 0" not in out          # not the transposed layout
+    assert "other columns:" in out and "--save writes every column" in out

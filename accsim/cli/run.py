@@ -154,6 +154,20 @@ def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: 
                   f"{g.num_weight_params() / 1e9:.4g} B weight parameters on this device")
 
 
+MAX_PROGRAM_COLUMNS = 8      # family columns show-program lists beside op, unit and kind
+
+
+def _compact_number(value: Any) -> str:
+    """A column value in a few characters: 3.07G, 0.25, 12."""
+    v = float(value)
+    if v == int(v) and abs(v) < 1e4:
+        return str(int(v))
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
 @cli.command("show-program")
 @click.option("--arch", default="t4", show_default=True, shell_complete=complete_presets)
 @_phase_options
@@ -185,26 +199,26 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
         console.print(view)
     cols = program.columns
     shown = range(min(limit, program.n_tasks))
-    # family columns that are zero on every listed task say nothing: leave them out
-    extra_names = [c for c in cols if c not in ("op", "unit", "kind") and any(cols[c][:len(shown)])]
-    rows = [[str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
-             program.kinds[cols["kind"][t]], *[str(cols[c][t]) for c in extra_names],
-             ",".join(map(str, program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]))]
-            for t in shown]
-    names = ["task", "op", "unit", "kind", *extra_names, "deps"]
-    table = new_table(f"first {limit} tasks")
-    if len(names) <= 10:
-        for c in names:
-            table.add_column(c)
-        for row in rows:
-            table.add_row(*row)
-    else:                        # many columns: one line per field, one column per task
-        table.add_column("field")
-        for row in rows:
-            table.add_column(f"task {row[0]}", overflow="fold")
-        for i, name in enumerate(names[1:], start=1):
-            table.add_row(name, *[row[i] for row in rows])
+    # family columns that are zero on every listed task say nothing: leave them out; one row per
+    # task, the first MAX_PROGRAM_COLUMNS of the rest, the others named (all of them in --save)
+    extra = [c for c in cols if c not in ("op", "unit", "kind") and any(cols[c][:len(shown)])]
+    listed, left_out = extra[:MAX_PROGRAM_COLUMNS], extra[MAX_PROGRAM_COLUMNS:]
+    table = new_table(f"first {len(shown)} of {program.n_tasks} tasks")
+    table.add_column("task", justify="right")
+    table.add_column("op", no_wrap=True, max_width=32, overflow="ellipsis")
+    for c in ("unit", "kind"):
+        table.add_column(c, no_wrap=True)
+    for c in listed:
+        table.add_column(c.replace("_", " "), justify="right")
+    table.add_column("deps", no_wrap=True)
+    for t in shown:
+        deps = program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]
+        table.add_row(str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
+                      program.kinds[cols["kind"][t]], *[_compact_number(cols[c][t]) for c in listed],
+                      ",".join(map(str, deps[:4])) + (f" +{len(deps) - 4}" if len(deps) > 4 else ""))
     console.print(table)
+    if left_out:
+        console.print(f"other columns: {', '.join(left_out)} (--save writes every column)")
     if save_stem:
         npz, js = program.save(save_stem)
         console.print(f"saved {npz} and {js}")
