@@ -233,13 +233,19 @@ def failure_reasons(columns: list[str], rows: list[tuple]) -> list[tuple[str, in
     return sorted(((r, len(ids), ids[0]) for r, ids in groups.values()), key=lambda g: (-g[1], g[0]))
 
 
-def load(db: str | Path, spec: str | None = None) -> Any:
-    """The results table as a pandas DataFrame, one row per point (``spec``: only that spec's
-    points, an id prefix or 'latest'); ``frame.attrs`` holds the database's axes and specs."""
+def pandas_module(what: str) -> Any:
+    """pandas, or an error naming what needs it and how to install it (an optional extra)."""
     try:
         import pandas as pd
     except ImportError:
-        raise AccsimError("accsim.results.load needs pandas: pip install 'accsim[pandas]'") from None
+        raise AccsimError(f"{what} needs pandas: pip install 'accsim[pandas]'") from None
+    return pd
+
+
+def load(db: str | Path, spec: str | None = None) -> Any:
+    """The results table as a pandas DataFrame, one row per point (``spec``: only that spec's
+    points, an id prefix or 'latest'); ``frame.attrs`` holds the database's axes and specs."""
+    pd = pandas_module("accsim.results.load")
     spec_id = resolve_spec_id(db, spec) if spec is not None else None
     columns, rows = read_table(db, spec_id)
     frame = pd.DataFrame.from_records(rows, columns=columns)

@@ -72,6 +72,11 @@ class Stats(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(self._data))
 
+    def to_pandas(self) -> Any:
+        """The stats as a one-row pandas DataFrame, one column per dotted name (as sweeps store them)."""
+        from accsim.results import pandas_module
+        return pandas_module("Stats.to_pandas").DataFrame([self.flat()])
+
     def flat(self, prefix: str = "") -> dict[str, Any]:
         """One level: {'decode.tpot_s': ..., ...} (what sweep tables store as columns)."""
         out: dict[str, Any] = {}

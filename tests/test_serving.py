@@ -338,3 +338,21 @@ def test_the_summary_names_no_slo_figure_without_slos_and_says_what_a_max_rate_i
     assert "no SLOs given" in out and "meet the SLOs" not in out
     assert main(["serve", "--rate", "5", "--find", "max-rate", "--slo-tpot-ms", "20"]) == 0
     assert "requests/s offered" in capsys.readouterr().out
+
+
+def test_the_python_api_has_a_signature_a_short_repr_and_frames():
+    import inspect
+    import accsim
+    from accsim.errors import ConfigError
+    params = inspect.signature(accsim.serve).parameters
+    assert list(params)[:2] == ["arch", "model"] and params["rate"].default == 1.0 and "policy" in params
+    run = accsim.serve("t4", "gpt2-small", rate=5, requests=20)
+    text = repr(run)
+    assert text.startswith("ServeRun(gpt2-small on t4, continuous, 20 requests") and len(text) < 300
+    frame = run.to_pandas()
+    assert len(frame) == 20 and {"ttft_s", "tpot_s", "e2e_s"} <= set(frame.columns)
+    assert accsim.run(gen=2).to_pandas().shape[0] == 1
+    with pytest.raises(ConfigError, match="rat: unknown field .did you mean 'rate'"):
+        accsim.serve(rat=5)
+    with pytest.raises(ConfigError, match="too many positional arguments"):
+        accsim.serve("t4", "gpt2-small", "x")

@@ -2,6 +2,9 @@
 sweep's serve points both call."""
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
@@ -13,7 +16,7 @@ from accsim.serving.options import MACHINE_FIELDS, ServeOptions
 from accsim.serving.requests import Requests, generate, read_trace
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ServeRun:
     scenario: Scenario
     options: ServeOptions
@@ -23,6 +26,20 @@ class ServeRun:
     result: ServeResult
     search: dict | None
     grid_error: dict
+
+    def __repr__(self) -> str:
+        """One line a notebook can show (the per-request arrays stay in .result)."""
+        f = self.result.figures
+        p99 = lambda name: f"{f[name]['p99'] * 1e3:.4g} ms" if f.get(name) else "n/a"
+        return (f"ServeRun({self.scenario.model} on {self.scenario.arch}, {self.policy.name}, "
+                f"{len(self.requests.arrival_s)} requests: {f['throughput_tokens_per_s']:.4g} tokens/s, "
+                f"{f['requests_per_s']:.4g} requests/s, P99 TTFT {p99('ttft_s')}, P99 TPOT {p99('tpot_s')})")
+
+    def to_pandas(self) -> Any:
+        """Per request: arrival, prompt and output tokens, queueing, TTFT, TPOT, end to end."""
+        from accsim.serving.metrics import per_request
+        from accsim.results import pandas_module
+        return pandas_module("ServeRun.to_pandas").DataFrame(per_request(self.result.outcome))
 
 
 def policy_of(o: ServeOptions) -> Policy:
@@ -116,7 +133,20 @@ def flat_figures(run: ServeRun) -> dict[str, Any]:
     return out
 
 
-def serve(**fields: Any) -> ServeRun:
+def _serve_signature() -> inspect.Signature:
+    """accsim.serve's signature: the machine fields of the Scenario, then every ServeOptions
+    field, each with its default (what help() and Jupyter show)."""
+    from accsim.scenario import signature
+    machine = [p for p in signature(first_positional=2).parameters.values() if p.name in MACHINE_FIELDS]
+    options = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
+                                 default=(f.default if f.default is not dataclasses.MISSING
+                                          else f.default_factory() if f.default_factory is not dataclasses.MISSING
+                                          else inspect.Parameter.empty))
+               for f in dataclasses.fields(ServeOptions)]
+    return inspect.Signature(machine + options)
+
+
+def serve(*args: Any, **fields: Any) -> ServeRun:
     """Serve request traffic (the ``accsim serve`` command): machine fields (arch, model, dtype,
     mapper, overrides, chips, draft_tokens, acceptance) and any ServeOptions field (policy, rate,
     requests, prompt_tokens, slo_tpot_ms, find, prefill_instances, ...). Returns the run:
@@ -127,6 +157,14 @@ def serve(**fields: Any) -> ServeRun:
     unknown = [k for k in fields if k not in MACHINE_FIELDS and k not in FIELD_NAMES]
     if unknown:
         raise ConfigError([f"{k}: unknown field{did_you_mean(k, [*MACHINE_FIELDS, *FIELD_NAMES])}" for k in unknown])
+    try:
+        fields = dict(SERVE_SIGNATURE.bind_partial(*args, **fields).arguments)
+    except TypeError as exc:        # too many positional arguments, or one given twice
+        raise ConfigError([f"accsim.serve: {exc}"]) from None
     machine = {k: v for k, v in fields.items() if k in MACHINE_FIELDS}
     machine["overrides"] = dict(machine.get("overrides") or {})
     return run_serve(Scenario(**machine), ServeOptions(**{k: v for k, v in fields.items() if k in FIELD_NAMES}))
+
+
+SERVE_SIGNATURE = _serve_signature()
+serve.__signature__ = SERVE_SIGNATURE        # what help() and Jupyter show
