@@ -166,6 +166,8 @@ class _Ticks:
 
     def __init__(self, report: Callable[[int, int], None] | None, total: int) -> None:
         self.report, self.total, self.done = report, total, 0
+        if report:
+            report(0, total)            # the display knows its total before the first pass ends
 
     def __call__(self) -> None:
         self.done += 1

@@ -45,3 +45,12 @@ def test_every_problem_is_reported_at_once():
 def test_positional_use_is_refused_beyond_arch_and_model():
     with pytest.raises(TypeError):
         accsim.run("t4", "gpt2-small", 2)
+
+
+def test_a_run_reports_its_pass_total_before_the_first_pass():
+    from accsim.runner import run_scenario
+    from accsim.scenario import Scenario
+    seen = []
+    run_scenario(Scenario(gen=4, decode_samples=0), on_pass=lambda done, total: seen.append((done, total)))
+    total = seen[0][1]
+    assert seen[0] == (0, total) and seen[-1] == (total, total) and total == 4
