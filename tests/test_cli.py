@@ -196,3 +196,16 @@ def test_show_program_lists_one_task_per_row(capsys):
     out = capsys.readouterr().out
     assert "first 5 of" in out and "task 0" not in out          # not the transposed layout
     assert "other columns:" in out and "--save writes every column" in out
+
+
+def test_piped_long_work_prints_progress_lines_on_standard_error(tmp_path, capsys, monkeypatch):
+    """Without a terminal a sweep (or a validate, a run) says how far it is, on standard error."""
+    from accsim.cli import common, main
+    monkeypatch.setattr(common, "PIPED_EVERY_S", 0.0)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: t4, gen: 2, decode_samples: 2}\naxes: {batch: [1, 2, 3]}\n")
+    assert main(["sweep", str(spec), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "sweep points: 3/3 after" in err
+    assert main(["validate", "-k", "scalesim-g1"]) == 0
+    assert "validating cases: 2/4 after" in capsys.readouterr().err

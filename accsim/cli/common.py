@@ -48,14 +48,36 @@ def rich_console() -> Any:
 
 
 SHOW_AFTER_S = 1.0      # work shorter than this shows no progress display at all
+PIPED_EVERY_S = 60.0    # piped (no terminal): one progress line on standard error this often
+
+
+def progress_lines(label: str) -> Callable[[int, int], None]:
+    """Progress for a log: a line on standard error at most every PIPED_EVERY_S, with the count
+    done, the total and an ETA (standard output keeps only the command's data)."""
+    import time
+    begun = time.monotonic()
+    last = [begun]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < PIPED_EVERY_S or not done:
+            return
+        last[0] = now
+        elapsed = now - begun
+        eta = f", eta {fmt_s(elapsed * (total - done) / done)}" if total else ""
+        print(f"{label}: {done}/{total or '?'} after {fmt_s(elapsed)}{eta}", file=sys.stderr, flush=True)
+    return report
 
 
 @contextmanager
 def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar with an ETA on a terminal, shown once the work has taken SHOW_AFTER_S (none
-    when quiet or piped); yields ``report(done, total)``."""
-    if quiet or not console.is_terminal:
-        yield lambda done, total: None      # nothing to show: rich.progress (~0.1 s) stays unloaded
+    """A progress bar with an ETA on a terminal, shown once the work has taken SHOW_AFTER_S; when
+    piped, a line a minute on standard error; nothing when quiet. Yields ``report(done, total)``."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    if not console.is_terminal:
+        yield progress_lines(label)      # rich.progress (~0.1 s) stays unloaded
         return
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)

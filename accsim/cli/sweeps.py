@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console, new_table, progress_bar, rich_console, tables_off_stdout
+from accsim.cli.common import cli, console, new_table, progress_bar, progress_lines, rich_console, tables_off_stdout
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -36,6 +36,8 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
     spec = load_spec(spec_path, max_points)
     db = db_path or str(Path(spec_path).with_suffix(".db"))
     counts = {"ok": 0, "failed": 0}
+    planned = {"total": 0}
+    piped = progress_lines("sweep points") if not quiet and not console.is_terminal else None
     progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("[red]{task.fields[failed]} failed"), TimeRemainingColumn(),
                         console=rich_console(), disable=quiet)
@@ -47,12 +49,18 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
             if result["status"] != STORED_ELSEWHERE:
                 counts["ok" if result["status"] == "ok" else "failed"] += 1
             progress.update(task, advance=1, failed=counts["failed"])
+            if piped:
+                piped(int(progress.tasks[0].completed), planned["total"])
+
+        def on_plan(n: int) -> None:
+            planned["total"] = n
+            progress.update(task, total=n)
 
         try:
             with stop_on_signals():
                 summary = run_sweep(spec, db, jobs=jobs, scheduler=scheduler, on_result=on_result,
                                     retry_failed=retry_failed,
-                                    on_plan=lambda n: progress.update(task, total=n))
+                                    on_plan=on_plan)
         except Stopped as stop:
             console.print(f"stopped by {stop}: {counts['ok'] + counts['failed']} new points are stored in "
                           f"{db}; run the same command again to resume")
