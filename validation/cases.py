@@ -25,7 +25,7 @@ its ``baseline``) runs each value and keeps the best (best-against-best comparis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -108,7 +108,6 @@ class Case:
     note: str = ""
     curve: Mapping[str, Any] | None = None  # {over: run key, values: [...], stat: dotted stat}
     show: str = ""                         # a dotted stat of the case's own run, printed with it
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def published(self) -> float | None:
