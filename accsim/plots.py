@@ -9,7 +9,7 @@ import numpy as np
 
 from accsim.errors import AccsimError, did_you_mean
 from accsim.results import read_table
-from accsim.units import label_of
+from accsim.units import label_of, si_number
 
 
 def pyplot() -> Any:
@@ -291,12 +291,13 @@ def _parity_panel(ax: Any, marks: list[dict[str, Any]], unit: str, number: Any) 
 
 
 def _short_log_ticks(ax: Any, span: float) -> None:
-    """Tick labels as plain numbers (120, 140) on a panel under two decades, where the default
-    labels of minor ticks (1.2 x 10^2, ...) run into each other; minor ticks unlabelled past a span of 4."""
+    """Tick labels as plain numbers with SI prefixes (120, 140, 6G) on a panel under two decades,
+    where the default labels of minor ticks (1.2 x 10^2, ...) run into each other; minor ticks
+    unlabelled past a span of 4."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
     for axis in (ax.xaxis, ax.yaxis):
         if span < 100:
-            plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+            plain = FuncFormatter(lambda v, _: si_number(v))
             axis.set_major_formatter(plain)
             axis.set_minor_formatter(plain if span < 4 else NullFormatter())
         else:

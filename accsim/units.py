@@ -29,3 +29,14 @@ def label_of(name: str) -> str:
     stem, unit = _split(name)
     words = " ".join(stem.replace(".", " ").replace("_", " ").split())
     return f"{words} [{unit}]" if unit else words
+
+
+def si_number(value: float) -> str:
+    """A number in a few characters that reads as a number: 12, 0.25, 3.07k, 1.5G."""
+    v = float(value)
+    if v == int(v) and abs(v) < 1e4:
+        return str(int(v))
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.3g}"

@@ -157,17 +157,6 @@ def show_graph(model: str, phase: str, batch: int, tokens: int, dtype: str, tp: 
 MAX_PROGRAM_COLUMNS = 8      # family columns show-program lists beside op, unit and kind
 
 
-def _compact_number(value: Any) -> str:
-    """A column value in a few characters: 3.07G, 0.25, 12."""
-    v = float(value)
-    if v == int(v) and abs(v) < 1e4:
-        return str(int(v))
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= scale:
-            return f"{v / scale:.3g}{suffix}"
-    return f"{v:.3g}"
-
-
 @cli.command("show-program")
 @click.option("--arch", default="t4", show_default=True, shell_complete=complete_presets)
 @_phase_options
@@ -180,6 +169,7 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     """The lowered Program of one forward pass: tasks per unit and the first tasks."""
     from accsim.presets import parse_set_options, resolve_preset
     from accsim.runner import family_mapper, step_graph
+    from accsim.units import si_number
     from accsim.workloads import load_model
 
     preset = resolve_preset(arch, parse_set_options(sets))
@@ -214,7 +204,7 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     for t in shown:
         deps = program.dep_idx[program.dep_ptr[t]:program.dep_ptr[t + 1]]
         table.add_row(str(t), program.ops[cols["op"][t]], program.units[cols["unit"][t]],
-                      program.kinds[cols["kind"][t]], *[_compact_number(cols[c][t]) for c in listed],
+                      program.kinds[cols["kind"][t]], *[si_number(cols[c][t]) for c in listed],
                       ",".join(map(str, deps[:4])) + (f" +{len(deps) - 4}" if len(deps) > 4 else ""))
     console.print(table)
     if left_out:
