@@ -129,3 +129,13 @@ def test_grouped_heads_split_the_work_evenly_over_the_channels(tiny, spec):
     pattern = gemv_pattern(spec, 64, 41, 1)
     one_head = int(pattern.count[pattern.kinds == KINDS.index("MACab")].sum())
     assert per_channel == [2 * one_head, 2 * one_head]
+
+
+def test_offchip_bytes_are_the_pin_crossings_not_the_weights(spec):
+    """Input vectors in, results out, KV in: the weights stay in the banks (PIM-GPT's I/O claim)."""
+    step = simulate(spec, lower(build_graph(load_model("gpt2-small"), Phase.decode(1, 16)), spec))
+    commands = step["commands"]
+    tx = spec.dram.organization.tx_bytes
+    assert step["offchip_bytes"] == tx * sum(commands.get(c, 0) for c in ("RD", "RDMAC", "WR", "WRGB"))
+    weights = load_model("gpt2-small").num_params * 2
+    assert 0 < step["offchip_bytes"] < weights / 50

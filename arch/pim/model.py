@@ -102,9 +102,16 @@ def simulate(spec: PimSpec, program: Program) -> StepStats:
                  "asic": {"busy_s": asic_cycles / hz,
                           "util_pct": 100.0 * asic_cycles / total if total else 0.0}},
         commands=counts, refreshes=refreshes, row_hit_pct=row_hit_pct(counts, banks),
+        offchip_bytes=offchip_bytes(counts, d.organization.tx_bytes),
         asic_share_pct=100.0 * breakdown.get(ASIC_KIND, 0.0) / (total / hz) if total else 0.0,
         mac_lane_ops=counts.get("MACab", 0) * banks * lanes + counts.get("MACsb", 0) * lanes,
         useful_macs=int(program.meta.get("useful_macs", 0)), energy_breakdown_J=energy)
+
+
+def offchip_bytes(counts: dict[str, int], tx_bytes: int) -> int:
+    """Bytes that cross the PIM chips' pins in one pass: input vectors written to the global
+    buffers, MAC results and data read out, KV written in; the weights never leave the banks."""
+    return tx_bytes * sum(counts.get(c, 0) for c in ("RD", "RDMAC", "WR", "WRGB"))
 
 
 def row_hit_pct(counts: dict[str, int], banks: int) -> float:
