@@ -10,8 +10,9 @@ host-link transfers of offloaded data, device tasks). Per system:
   drives as soon as the layer has produced it. In decode, each layer's attention (the cache
   append, scores, softmax, context) runs in the drives: the GPU sends the new q, k, v
   peer-to-peer; each drive appends the new keys and values, reads its KV pages in chunks
-  (dense: every page; SparF: the top-r query channels of the channel-major K copy, then the
-  token pages its page-level step selects, which keep about half of the top-k sparsity) and runs its engine on each chunk as it arrives; the context
+  (dense: every page; SparF: the page groups of the channel-major K copy that the top-r
+  query channels fall in, then the token pages its page-level step selects, which keep about
+  half of the top-k sparsity) and runs its engine on each chunk as it arrives; the context
   returns peer-to-peer before the GPU's output projection. The decode batch splits into
   microbatches so one's in-storage attention overlaps another's GPU layers.
 * deepspeed: ZeRO-Inference: weights and KV cache in host memory, streamed over PCIe at every
@@ -25,6 +26,7 @@ host-link transfers of offloaded data, device tasks). Per system:
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -316,7 +318,6 @@ def channel_groups_read(head_dim: int, channel_fraction: float, channels_per_pag
     """Share of the channel-major K copy read for the top-r channels of a query: pages group
     ``channels_per_page`` channels, and a group is read when any of the r channels (which vary
     from query to query: taken as random) falls in it: 1 - C(d - g, r) / C(d, r)."""
-    import math
     r = max(1, round(channel_fraction * head_dim))
     g = min(channels_per_page, head_dim)
     return 1.0 - math.comb(head_dim - g, r) / math.comb(head_dim, r)

@@ -116,8 +116,8 @@ def check_capacity(graph: OpGraph, spec: GpuSpec) -> None:
 def as_executed(graph: OpGraph, spec: GpuSpec) -> OpGraph:
     """The pass in the number format the framework really runs it in on this device
     (``compute.executes``: an fp16 model on a CPU without fp16 arithmetic runs in fp32)."""
-    executed = spec.compute.executes.get(graph.model.dtype)
-    if executed is None or executed == graph.model.dtype:
+    executed = spec.compute.executed(graph.model.dtype)
+    if executed == graph.model.dtype:
         return graph
     return build_graph(graph.model.with_dtype(executed), graph.phase, graph.parallel)
 
@@ -285,10 +285,10 @@ def _fused_op(group: list[Op], consumers: dict[str, set[str]]) -> Op:
     names = {op.name for op in group}
     inside = {t.name: t for op in group for t in op.outputs
               if t.role == "activation" and consumers.get(t.name, set()) <= names}
-    read_twice = {t.name: t for op in group for t in op.inputs if t.role == "activation" and t.name not in inside}
-    shared_reads = sum(t.bytes for op in group for t in op.inputs if t.name in read_twice) - \
-        sum(t.bytes for t in read_twice.values())
-    anchor = next((op for op in group if op.kind not in ("elementwise",) and op.flops), group[0])
+    # an activation from outside that several ops of the group read is read once
+    outside = [t for op in group for t in op.inputs if t.role == "activation" and t.name not in inside]
+    reread = sum(t.bytes for t in outside) - sum({t.name: t.bytes for t in outside}.values())
+    anchor = next((op for op in group if op.kind != "elementwise" and op.flops), group[0])
     attrs = dict(anchor.attrs)
     if anchor.kind == "matmul":
         attrs["n"] = sum(op.attrs["n"] for op in _fused_gemms(group))
@@ -296,7 +296,7 @@ def _fused_op(group: list[Op], consumers: dict[str, set[str]]) -> Op:
               inputs=tuple(t for op in group for t in op.inputs if t.name not in inside),
               outputs=tuple(t for op in group for t in op.outputs if t.name not in inside),
               flops=sum(op.flops for op in group),
-              bytes_read=sum(op.bytes_read for op in group) - shared_reads
+              bytes_read=sum(op.bytes_read for op in group) - reread
               - sum(t.bytes for op in group for t in op.inputs if t.name in inside),
               bytes_written=sum(op.bytes_written for op in group) - sum(t.bytes for t in inside.values()),
               attrs=attrs)

@@ -9,6 +9,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -54,7 +55,6 @@ PIPED_EVERY_S = 60.0    # piped (no terminal): one progress line on standard err
 def progress_lines(label: str) -> Callable[[int, int], None]:
     """Progress for a log: a line on standard error at most every PIPED_EVERY_S, with the count
     done, the total and an ETA (standard output keeps only the command's data)."""
-    import time
     begun = time.monotonic()
     last = [begun]
 
@@ -129,7 +129,7 @@ def _refuse_colliding_files(kwargs: dict, output_params: tuple, input_params: tu
                                        f"{names.get(read, read)}: write it elsewhere")
 
 
-def tables_off_stdout(*output_params: str, inputs: tuple[str, ...] = ()) -> Callable:
+def output_files(*output_params: str, inputs: tuple[str, ...] = ()) -> Callable:
     """Decorate a command with outputs (named parameters): no two outputs and no output and
     input (``inputs``) may name one file; an output may be '-' (standard output), and while one
     is, the console's tables go to standard error, so standard output carries only the data."""

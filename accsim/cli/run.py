@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 import accsim
-from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, tables_off_stdout
+from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, output_files
 from accsim.completion import complete_models, complete_presets
 from accsim.files import OUTPUT
 from accsim.scenario import DTYPES, click_options
@@ -82,7 +82,7 @@ def _print_coe(coe: Any) -> None:
 @click.option("--trace-max-events", default=50_000, show_default=True, type=click.IntRange(min=100),
               help="aggregate tasks beyond this many timeline events")
 @click.option("--quiet", is_flag=True, help="no progress bar and no summary tables")
-@tables_off_stdout('json_path', 'trace_path')
+@output_files('json_path', 'trace_path')
 def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool,
             **fields: Any) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""

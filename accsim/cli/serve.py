@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, tables_off_stdout
+from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, output_files
 from accsim.files import OUTPUT
 from accsim.scenario import click_options
 from accsim.serving.options import MACHINE_FIELDS, ServeOptions
@@ -32,7 +32,7 @@ def _output_options(f: Any) -> Any:
 @click_options(only=MACHINE_FIELDS)
 @click_options(cls=ServeOptions)
 @_output_options
-@tables_off_stdout("json_path", "requests_csv", "plot_path", "timeline_path", inputs=("request_trace",))
+@output_files("json_path", "requests_csv", "plot_path", "timeline_path", inputs=("request_trace",))
 def serve_cmd(json_path: str, requests_csv: str | None, plot_path: str | None, timeline_path: str | None,
               quiet: bool, **fields: Any) -> None:
     """Serve request traffic on a machine: batching policy, paged KV, TTFT/TPOT percentiles."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from accsim.cli.common import cli, console, new_table, progress_bar, progress_lines, rich_console, tables_off_stdout
+from accsim.cli.common import cli, console, new_table, progress_bar, progress_lines, rich_console, output_files
 from accsim.errors import printable
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.limits import DEFAULT_MAX_POINTS
@@ -78,7 +78,7 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
               help="only the points of this spec (an id prefix from the summary, or 'latest')")
 @click.option("--csv", "csv_path", default=None, type=OUTPUT, help="export CSV ('-': to standard output)")
 @click.option("--parquet", "parquet_path", default=None, type=OUTPUT, help="export Parquet")
-@tables_off_stdout("csv_path", "parquet_path", inputs=("db_path",))
+@output_files("csv_path", "parquet_path", inputs=("db_path",))
 def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_path: str | None) -> None:
     """Export a sweep's results, or summarise them: the specs held and why points failed."""
     from accsim.results import export_csv, export_parquet, resolve_spec_id
@@ -135,7 +135,7 @@ def _print_results_summary(db_path: str, spec_id: str | None) -> None:
 @click.option("--roofline", is_flag=True, help="a run's STATS.json: its roofline instead of its breakdown")
 @click.option("--out", default="sweep.png", show_default=True, type=FIGURE_OUTPUT,
               help="figure file: .png, .svg or .pdf")
-@tables_off_stdout("out", inputs=("db_path",))
+@output_files("out", inputs=("db_path",))
 def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_goal: str, y_goal: str,
              logx: bool, logy: bool, lines: bool, facet: str | None, spec: str | None, roofline: bool,
              out: str) -> None:
@@ -168,7 +168,7 @@ def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_go
               help="the report: one self-contained HTML file ('-': standard output)")
 @click.option("--spec", "spec", default=None, metavar="ID|latest", help="a sweep database: only this spec")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-@tables_off_stdout("html_path", inputs=("source",))
+@output_files("html_path", inputs=("source",))
 def report_cmd(source: str, html_path: str, spec: str | None, quiet: bool) -> None:
     """Write a shareable, offline HTML report of a sweep database or of a run's STATS.json:
     interactive plots (SVG export), tables, the resolved configuration and every figure's source."""

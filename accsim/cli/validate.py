@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 import accsim
-from accsim.cli.common import cli, console, new_table, progress_bar, tables_off_stdout
+from accsim.cli.common import cli, console, new_table, progress_bar, output_files
 from accsim.files import FIGURE_OUTPUT, OUTPUT
 
 
@@ -18,7 +18,7 @@ from accsim.files import FIGURE_OUTPUT, OUTPUT
               help="published vs simulated, log-log, with y = x (PNG)")
 @click.option("--strict", is_flag=True, help="exit 1 on any miss, not only on cases that fail to run")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-@tables_off_stdout('json_path', 'md_path', 'plot_path')
+@output_files('json_path', 'md_path', 'plot_path')
 def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
                  strict: bool, quiet: bool) -> None:
     """Simulate every published case and compare: misses are shown, not hidden."""

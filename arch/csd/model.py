@@ -3,10 +3,10 @@
 Contract: ``simulate(spec, program)`` is pure and deterministic; ``by_op_kind`` exposed times
 sum to the step latency. GPU tasks take the gpu family's roofline times (its device rates);
 a drive's flash reads and writes hold its flash array at the rate the flash component's
-cycle-level model sustains for a page stream (characterised once), plus its idle latency; the
-engine's GeMV, softmax and filter units run in parallel, each kind at its per-unit rate
-times its unit count, the slowest kind setting a chunk's time (the others pipeline behind it); peer-to-peer and SSD
-transfers hold their links. All of it runs on the shared task-graph engine, so GPU layers of
+cycle-level model sustains for a page stream (characterised once, at the engine's queue depth),
+plus its idle latency; the engine's GeMV, softmax and filter units run in parallel, each kind
+at its per-unit rate times its unit count, the slowest kind setting a chunk's time (the others
+pipeline behind it); peer-to-peer and SSD transfers hold their links. All of it runs on the shared task-graph engine, so GPU layers of
 one microbatch overlap another's in-storage attention, and a drive's flash reads overlap its
 engine, as far as the dependencies allow. Energy: the GPU's activity-based board power (the
 drives' and the host's power are not modelled).

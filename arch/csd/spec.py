@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from accsim.config import param, section
 from accsim.errors import ConfigError
 
@@ -35,7 +37,6 @@ class Engine:
 
     def cycles(self, macs, softmax_elements, filter_bytes):
         """Engine cycles of a chunk of work: its slowest unit kind, the others pipelined behind it."""
-        import numpy as np
         return np.maximum.reduce([np.asarray(macs) / (self.gemv_macs_per_cycle * self.gemv_units),
                                   np.asarray(softmax_elements) / (self.softmax_elements_per_cycle * self.softmax_units),
                                   np.asarray(filter_bytes) / (self.filter_bytes_per_cycle * self.filter_units)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 import accsim
-from accsim.cli.common import console, new_table, progress_bar, tables_off_stdout
+from accsim.cli.common import console, new_table, progress_bar, output_files
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -28,7 +28,7 @@ MAX_GENERATED = 100_000_000                # requests (1.7 GB of arrays)
 @click.option("--max-commands", default=10_000_000, show_default=True, type=click.IntRange(min=0),
               help="cap on commands kept for --dump-commands")
 @click.option("--quiet", is_flag=True)
-@tables_off_stdout('json_path', 'dump_path', inputs=('trace_path',))
+@output_files('json_path', 'dump_path', inputs=('trace_path',))
 def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int] | None, fmt: str,
              sets: tuple[str, ...], json_path: str | None, dump_path: str | None, max_commands: int,
              quiet: bool) -> None:

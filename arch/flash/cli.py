@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 import accsim
-from accsim.cli.common import console, new_table, tables_off_stdout
+from accsim.cli.common import console, new_table, output_files
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -27,7 +27,7 @@ from accsim.files import OUTPUT
                    "0: every request at its arrival")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--quiet", is_flag=True)
-@tables_off_stdout('json_path', inputs=('trace_path',))
+@output_files('json_path', inputs=('trace_path',))
 def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...], queue_depth: int,
               json_path: str | None, quiet: bool) -> None:
     """Trace-driven flash simulation: dies, planes and channels, event by event."""

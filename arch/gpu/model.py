@@ -22,7 +22,7 @@ from accsim.arch.gpu.spec import EXECUTION_MODELS, GpuSpec
 def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:
     """Per-cycle rates at the simulation clock, after efficiencies, for the number format the
     device really runs ``dtype`` in (``compute.executes``)."""
-    dtype = spec.compute.executes.get(dtype, dtype)
+    dtype = spec.compute.executed(dtype)
     if dtype not in spec.compute.peak_TFLOPS:
         raise ConfigError([f"compute.peak_TFLOPS: no peak for dtype '{dtype}' on this device; "
                            f"known: {', '.join(spec.compute.peak_TFLOPS)}"])

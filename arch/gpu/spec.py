@@ -33,6 +33,10 @@ class ComputeSpec:
         "without fp16/bf16 arithmetic runs an fp16 model in fp32 (4-byte weights, activations and "
         "KV cache at the fp32 peak); a format not listed runs as itself", default={})
 
+    def executed(self, dtype: str) -> str:
+        """The number format ``dtype`` really runs in on this device."""
+        return self.executes.get(dtype, dtype)
+
 
 @dataclass(frozen=True, kw_only=True)
 class MemorySpec:
@@ -126,7 +130,7 @@ def roofs(spec: GpuSpec, model) -> list:
     """One device: its dense peak at the model's number format over its memory bandwidth (peak
     figures, before the efficiencies the model applies)."""
     from accsim.roofline import Roof
-    dtype = spec.compute.executes.get(model.dtype, model.dtype)
+    dtype = spec.compute.executed(model.dtype)
     peak = spec.compute.peak_TFLOPS.get(dtype)
     if peak is None:
         return []

@@ -6,7 +6,7 @@ from typing import Any, Callable
 import click
 
 import accsim
-from accsim.cli.common import console, fmt_s, new_table, progress_bar, tables_off_stdout
+from accsim.cli.common import console, fmt_s, new_table, progress_bar, output_files
 from accsim.completion import complete_presets
 from accsim.files import OUTPUT
 
@@ -51,7 +51,7 @@ def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "json_path", default=None, type=OUTPUT)
 @click.option("--quiet", is_flag=True, help="no progress bar and no table")
-@tables_off_stdout('json_path')
+@output_files('json_path')
 def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | None, n: int | None,
              topology: str | None, dtype: str | None, sets: tuple[str, ...], json_path: str | None,
              quiet: bool) -> None:
