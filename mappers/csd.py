@@ -15,8 +15,11 @@ host-link transfers of offloaded data, device tasks). Per system:
   half of the top-k sparsity) and runs its engine on each chunk as it arrives; the context
   returns peer-to-peer before the GPU's output projection. The decode batch splits into
   microbatches so one's in-storage attention overlaps another's GPU layers.
-* deepspeed: ZeRO-Inference: weights and KV cache in host memory, streamed over PCIe at every
-  use (weights one layer ahead).
+* deepspeed: ZeRO-Inference: weights in host memory, streamed over PCIe at every use (one layer
+  ahead); the KV cache in host memory too, where its decode attention runs on the host CPU
+  (DeepSpeedExamples zero_inference/model-support.md: the new keys, values and query go to the
+  CPU, scores, softmax and context run there, the context comes back for the output
+  projection); prefill's attention runs on the GPU and its new cache is copied out.
 * flexgen: FlexGen's policy search: fractions of the weights and of the KV cache on GPU, host
   memory and SSD (a grid of ``policy.grid_step``), each placement costed by FlexGen's
   overlapped cost model (the slowest of GPU compute, host-link traffic and SSD traffic per
@@ -31,8 +34,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 
-from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, P2P, SSD_READ,
-                                STORAGE_KINDS, ZERO, drive_units)
+from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, HOST_CPU, P2P,
+                                SSD_READ, STORAGE_KINDS, ZERO, drive_units)
 from accsim.arch.csd.spec import CsdSpec
 from accsim.capacity import GIB, CapacityError, require_fits, resident_bytes
 from accsim.errors import ConfigError
@@ -66,12 +69,14 @@ def lower(graph: OpGraph, spec: CsdSpec) -> Program:
         raise ConfigError([f"drives.count: {spec.drives.count} drives for {graph.model.n_kv_heads} KV heads; "
                            f"heads split over the drives, so use at most {graph.model.n_kv_heads}"])
     placement = place(graph, spec, gpu)
+    # DeepSpeed's decode attention runs where its cache lives: nothing of the cache crosses PCIe
+    cache_on_host_cpu = spec.system == "deepspeed" and graph.phase.kind == "decode"
     gpu_side = replace(gpu, offload=replace(gpu.offload, weights_fraction=placement.weights_off_gpu,
-                                            kv_fraction=placement.kv_off_gpu))
+                                            kv_fraction=0.0 if cache_on_host_cpu else placement.kv_off_gpu))
     mb = _microbatches(graph, spec)
     if mb > 1:
         graph = build_graph(graph.model, replace(graph.phase, batch=graph.phase.batch // mb), graph.parallel)
-    units = GPU_UNITS + ("ssd",) + drive_units(spec.drives.count)
+    units = GPU_UNITS + ("ssd",) + drive_units(spec.drives.count) + (("host_cpu",) if cache_on_host_cpu else ())
     b = ProgramBuilder("csd", units, GPU_KINDS + STORAGE_KINDS, {**GPU_COLUMNS, **EXTRA_COLUMNS})
     host: list[int] = []
     gpu_streams = [GpuStream(b, gpu_side, graph.model.model_type, graph.phase.kind, ZERO, host)
@@ -212,7 +217,8 @@ class _Stream:
                  gpu: GpuStream, index: int) -> None:
         self.b, self.spec, self.g, self.placement, self.gpu = b, spec, graph, placement, gpu
         self.index = index
-        self.pending: list[int] = []         # the drives' results the next GPU op waits for
+        self.pending: list[int] = []         # the drives' (host's) results the next GPU op waits for
+        self.host_cpu_prev: list[int] = []   # DeepSpeed: the host CPU's last attention task
         self.decode = graph.phase.kind == "decode"
         # the Program is one GPU's share (tensor parallel); the drives serve every GPU's heads
         self.tp = graph.parallel.tp
@@ -223,6 +229,9 @@ class _Stream:
             if op.kind == "kv_append":
                 self.pending = self.attention_in_drives(op)
             return
+        if self.spec.system == "deepspeed" and self.decode and op.kind in ATTENTION:
+            self.attention_on_host_cpu(op)
+            return
         if self.spec.system == "instinfer" and op.kind == "kv_append":
             task = self.gpu.emit(op, columns=kv)
             self.write_prompt_cache(op, task)
@@ -232,8 +241,7 @@ class _Stream:
         self.pending = []
 
     def add(self, op: Op, unit: str, kind: str, deps, code: int, **values) -> int:
-        return self.b.add(op.name, unit, kind, deps, task_class=code, n_kernels=0,
-                          **{**self.gpu.zero, **values})
+        return self.b.add(op.name, unit, kind, deps, task_class=code, **{"n_kernels": 0, **self.gpu.zero, **values})
 
     def from_ssd(self, op: Op) -> list[int]:
         """FlexGen: the op's SSD-resident share read into host memory (one layer ahead)."""
@@ -246,6 +254,23 @@ class _Stream:
         window = self.gpu.layer_last_device.get(op.layer - 2)
         return [self.add(op, "ssd", "ssd_read", [window] if window is not None else [], SSD_READ,
                          storage_bytes=nbytes, kv=cache > 0)]
+
+    def attention_on_host_cpu(self, op: Op) -> None:
+        """DeepSpeed decode: the new keys, values and query cross PCIe to the host, which appends
+        them to its cache and runs scores, softmax and context over it; the context crosses
+        back before the GPU's output projection."""
+        from accsim.arch.gpu.kernels import HOST_TRANSFER
+        if op.kind == "kv_append":
+            score = self.g.op(f"L{op.layer}.attn.score")
+            sent = self.add(op, "host_link", "host_transfer", self.gpu.stream_prev, HOST_TRANSFER,
+                            link_bytes=op.bytes_written + score.inputs[0].bytes, kv=True)
+            self.host_cpu_prev = [sent]
+        task = self.add(op, "host_cpu", op.kind, self.host_cpu_prev, HOST_CPU, n_kernels=1,
+                        flops=float(op.flops), mem_bytes=op.bytes_read + op.bytes_written, kv=op.kind in KV_OPS)
+        self.host_cpu_prev = [task]
+        if op.kind == "attn_context":
+            self.pending = [self.add(op, "host_link", "host_transfer", [task], HOST_TRANSFER,
+                                     link_bytes=op.bytes_written)]
 
     def shares(self) -> list[float]:
         """Each drive's share of the KV heads (heads split as evenly as they go)."""

@@ -103,14 +103,29 @@ def test_flexgen_moves_weights_off_the_gpu_when_they_do_not_fit():
     assert prog.meta["placement"]["weights_gpu_host_ssd"][0] < 1.0
 
 
-def test_deepspeed_streams_weights_and_cache_from_host_memory_and_runs_out_of_it():
-    """ZeRO-Inference: every step moves the weights and the cache over PCIe."""
+def test_deepspeed_streams_weights_and_runs_decode_attention_on_the_host_cpu():
+    """ZeRO-Inference: every step moves the weights over PCIe; the cache stays in host memory,
+    where the host CPU reads all of it for scores and context; only the new keys, values and
+    query go out and the context comes back."""
     spec, prog = program("deepspeed-a6000-hostkv", Phase.decode(8, 512))
     stats = M.simulate(spec, prog)
     weights = load_model("opt-13b").num_params * 2
-    assert stats["host_link_bytes"] >= 8 * 512 * kv_bytes_per_token_layer() * OPT.n_layers + 0.99 * weights
+    cache = 8 * 512 * kv_bytes_per_token_layer() * OPT.n_layers
+    # the weights (the tied embedding read again by the LM head: +2%), never the 3.4 GB cache
+    assert 0.99 * weights <= stats["host_link_bytes"] < 1.03 * weights < weights + cache
+    units = [prog.units[u] for u in prog.column("unit")]
+    on_cpu = [prog.kinds[k] for k, u in zip(prog.column("kind"), units) if u == "host_cpu"]
+    assert sorted(set(on_cpu)) == ["attn_context", "attn_score", "kv_append", "softmax"]
+    read_on_cpu = prog.column("mem_bytes")[np.array(units) == "host_cpu"].sum()
+    assert read_on_cpu >= cache
+    assert stats["by_unit"]["host_cpu"]["busy_s"] > 0
+    # a slower host memory slows decode attention, so the step
+    slow = M.simulate(*program("deepspeed-a6000-hostkv", Phase.decode(8, 512), **{"host.cpu": "xeon-gold-6154"}))
+    assert slow["by_unit"]["host_cpu"]["busy_s"] != stats["by_unit"]["host_cpu"]["busy_s"]
     with pytest.raises(CapacityError, match="host.memory_GiB: ZeRO-Inference keeps 24 GiB of weights and 100 GiB"):
         accsim.run("deepspeed-a6000-hostkv", "opt-13b", batch=64, prompt=1024, gen=1024, decode_samples=2)
+    with pytest.raises(ConfigError, match="host.cpu: 'a6000' is a gpu, not a CPU"):
+        accsim.run("deepspeed-a6000-hostkv", "opt-13b", gen=2, overrides={"host.cpu": "a6000"})
 
 
 def test_the_breakdown_sums_and_the_kv_share_is_reported_for_every_system():

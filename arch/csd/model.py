@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from accsim.arch.csd.ir import ENGINE, FLASH_READ, FLASH_WRITE, P2P, SSD_READ
+from accsim.arch.csd.ir import ENGINE, FLASH_READ, FLASH_WRITE, HOST_CPU, P2P, SSD_READ
 from accsim.arch.csd.spec import CsdSpec
 from accsim.power import activity_energy_J
 from accsim.program import Program
@@ -80,9 +80,28 @@ def task_cycles(spec: CsdSpec, program: Program) -> tuple[np.ndarray, np.ndarray
     on = cls == ENGINE
     engine_cycles = e.cycles(c["engine_macs"][on], c["softmax_elems"][on], c["filter_bytes"][on])
     busy[on] = np.ceil(engine_cycles * r.engine_cycle_ratio).astype(np.int64)
+    on = cls == HOST_CPU
+    if on.any():
+        busy[on] = host_cpu_cycles(spec, program, on)
     storage = cls >= FLASH_READ
     active[storage] = busy[storage]
     return busy, active, latency
+
+
+def host_cpu_cycles(spec: CsdSpec, program: Program, rows: np.ndarray) -> np.ndarray:
+    """Timeline cycles of the host CPU's tasks: the cpu preset's roofline (its executed number
+    format, its memory) plus its framework's dispatch of each op."""
+    from accsim.arch.gpu import kernels as gpu_kernels
+    from accsim.arch.gpu.model import device_rates
+    cpu = spec.host_cpu_spec()
+    c = {k: v[rows] for k, v in program.columns.items()}
+    compute = np.full(int(rows.sum()), gpu_kernels.COMPUTE, c["task_class"].dtype)
+    rates = device_rates(cpu, program.meta["dtype"])
+    cpu_cycles, _ = gpu_kernels.task_busy_cycles(compute, c["flops"], c["mem_bytes"], c["link_bytes"],
+                                                 c["n_kernels"], c["group"], c["compute_util"], c["host_us"],
+                                                 **rates)
+    cpu_cycles = cpu_cycles + np.ceil(c["n_kernels"] * rates["launch_cycles"])
+    return np.ceil(cpu_cycles * spec.clock_hz / cpu.clock_hz).astype(np.int64)
 
 
 def schedule(spec: CsdSpec, program: Program) -> Schedule:

@@ -67,6 +67,9 @@ class Host:
     file_read_GBps: float = param("GB/s", "override: the file-read rate itself (0 = the SSD's rate "
                                   "times file_read_efficiency)", ge=0, default=0.0)
     ssd_latency_us: float = param("us", "per file read request", ge=0, default=100.0)
+    cpu: str = param("", "gpu-family preset (device_kind cpu) of the host's CPU: DeepSpeed's "
+                     "ZeRO-Inference computes decode attention there, over the cache in host memory",
+                     default="xeon-gold-5320")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +122,8 @@ class CsdSpec:
         from accsim.presets import preset_reference_problems
         problems = preset_reference_problems([
             ("gpu", self.gpu, "gpu", "a6000"), ("drives.flash", self.drives.flash, "flash", "instinfer-csd-flash"),
-            ("host.ssd", self.host.ssd, "flash", "samsung-980pro-flash")])
+            ("host.ssd", self.host.ssd, "flash", "samsung-980pro-flash"),
+            ("host.cpu", self.host.cpu, "gpu", "xeon-gold-5320")])
         if self.system == "instinfer" and self.drives.count < 1:
             problems.append("drives.count: instinfer keeps the KV cache in drives; set 1 or more")
         if self.system != "instinfer" and self.drives.count:
@@ -128,6 +132,9 @@ class CsdSpec:
         if bad or not self.policy.kv_tiers:
             problems.append(f"policy.kv_tiers: expected a non-empty list of gpu, host, ssd; got "
                             f"{list(self.policy.kv_tiers)}")
+        if not problems and self.system == "deepspeed" and self.host_cpu_spec().device_kind != "cpu":
+            problems.append(f"host.cpu: '{self.host.cpu}' is a {self.host_cpu_spec().device_kind}, not a CPU; "
+                            "name a CPU preset of the gpu family (e.g. xeon-gold-5320)")
         if self.system != "instinfer" and self.attention.mode != "dense":
             problems.append(f"attention.mode: SparF runs in the drives; the {self.system} baseline is dense")
         if problems:
@@ -140,6 +147,10 @@ class CsdSpec:
     def gpu_spec(self):
         from accsim.presets import preset_spec
         return preset_spec(self.gpu)
+
+    def host_cpu_spec(self):
+        from accsim.presets import preset_spec
+        return preset_spec(self.host.cpu)
 
 
 def roofs(spec: CsdSpec, model) -> list:
