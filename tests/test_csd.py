@@ -241,3 +241,17 @@ def test_a_shallower_engine_queue_reads_the_flash_slower():
                                 overrides={"drives.queue_depth": q}) for q in (0, 32))
     assert shallow["decode.last_step.flash_read_GBps"] < deep["decode.last_step.flash_read_GBps"]
     assert shallow["tpot_s"] > deep["tpot_s"]
+
+
+def test_flexgen_gds_reads_the_ssd_at_its_own_rate_and_only_flexgen_has_it():
+    """GPUDirect Storage skips the page cache and the host relay: the SSD's reads run at the
+    drive's rate, not the file path's share of it; the same bytes still cross the GPU's link."""
+    plain, gds = M.storage_rates(resolve_preset("flexgen-a6000-ssd").spec), M.storage_rates(
+        resolve_preset("flexgen-gds-a6000-ssd").spec)
+    efficiency = resolve_preset("flexgen-a6000-ssd").spec.host.file_read_efficiency
+    assert plain.ssd == pytest.approx(gds.ssd * efficiency)
+    a = M.simulate(*program("flexgen-a6000-ssd", Phase.decode(16, 512)))
+    b = M.simulate(*program("flexgen-gds-a6000-ssd", Phase.decode(16, 512)))
+    assert a["ssd_read_bytes"] == b["ssd_read_bytes"] and a["host_link_bytes"] == b["host_link_bytes"]
+    with pytest.raises(ConfigError, match="host.gpudirect: GPUDirect Storage is FlexGen's disk path"):
+        accsim.run("deepspeed-a6000-hostkv", "opt-13b", gen=2, overrides={"host.gpudirect": True})

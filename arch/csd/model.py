@@ -49,8 +49,9 @@ def storage_rates(spec: CsdSpec) -> StorageRates:
     flash = preset_spec(spec.drives.flash).flash
     read, write = characterise(flash, "read", window=spec.drives.queue_depth), characterise(flash, "write")
     ssd = characterise(preset_spec(spec.host.ssd).flash, "read")
-    ssd_GBps = (spec.host.file_read_GBps or
-                min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps) * spec.host.file_read_efficiency)
+    drive_GBps = min(ssd.bandwidth_GBps, spec.host.ssd_link_GBps)
+    ssd_GBps = (drive_GBps if spec.host.gpudirect else
+                spec.host.file_read_GBps or drive_GBps * spec.host.file_read_efficiency)
     return StorageRates(
         flash_read=per_cycle(read.bandwidth_GBps), flash_write=per_cycle(write.bandwidth_GBps),
         flash_latency=math.ceil(read.idle_latency_us * 1e-6 * hz),

@@ -67,6 +67,9 @@ class Host:
     file_read_GBps: float = param("GB/s", "override: the file-read rate itself (0 = the SSD's rate "
                                   "times file_read_efficiency)", ge=0, default=0.0)
     ssd_latency_us: float = param("us", "per file read request", ge=0, default=100.0)
+    gpudirect: bool = param("", "FlexGen-GDS: disk-resident data moves from the SSD to the GPU by "
+                            "GPUDirect Storage, at the SSD's own rate (no page cache, no pinned host relay; "
+                            "file_read_efficiency does not apply)", default=False)
     cpu: str = param("", "gpu-family preset (device_kind cpu) of the host's CPU: DeepSpeed's "
                      "ZeRO-Inference computes decode attention there, over the cache in host memory",
                      default="xeon-gold-5320")
@@ -135,6 +138,9 @@ class CsdSpec:
         if not problems and self.system == "deepspeed" and self.host_cpu_spec().device_kind != "cpu":
             problems.append(f"host.cpu: '{self.host.cpu}' is a {self.host_cpu_spec().device_kind}, not a CPU; "
                             "name a CPU preset of the gpu family (e.g. xeon-gold-5320)")
+        if self.host.gpudirect and self.system != "flexgen":
+            problems.append(f"host.gpudirect: GPUDirect Storage is FlexGen's disk path (FlexGen-GDS); the "
+                            f"{self.system} system reads no offloaded data from the SSD; set false")
         if self.system != "instinfer" and self.attention.mode != "dense":
             problems.append(f"attention.mode: SparF runs in the drives; the {self.system} baseline is dense")
         if problems:
