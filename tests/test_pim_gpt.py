@@ -12,7 +12,7 @@ from accsim.cli import main
 from accsim.errors import ConfigError
 from accsim.mappers.pim import KINDS, lower
 from accsim.workloads.graph import GEMM_KINDS
-from accsim.presets import resolve_preset
+from accsim.presets import preset_family, preset_names, resolve_preset
 from accsim.workloads import Phase, build_graph, load_model
 from contract import assert_breakdown_sums
 
@@ -139,3 +139,39 @@ def test_offchip_bytes_are_the_pin_crossings_not_the_weights(spec):
     assert step["offchip_bytes"] == tx * sum(commands.get(c, 0) for c in ("RD", "RDMAC", "WR", "WRGB"))
     weights = load_model("gpt2-small").num_params * 2
     assert 0 < step["offchip_bytes"] < weights / 50
+
+
+PIM_PRESETS = [n for n in preset_names() if preset_family(n) == "pim"]
+
+
+@pytest.mark.parametrize("name", PIM_PRESETS)
+def test_a_bit_multiplied_in_its_bank_costs_less_than_a_bit_read_over_the_pins(name):
+    """The premise of a PIM study: the in-bank MAC (cells + its lane's arithmetic) is cheaper
+    per bit than reading the bit out (cells, across the die, through the pins)."""
+    from accsim.arch.pim.model import energy_per_bit_pJ
+    per_bit = energy_per_bit_pJ(resolve_preset(name).spec)
+    assert 0 < per_bit["in_bank_mac"] < per_bit["offchip_read"]
+
+
+def test_energy_parts_follow_the_commands(tiny, spec):
+    """Each part of a pass's energy is its command count times its per-command price: in-bank
+    MACs pay the cells and arithmetic, never the pins; activations and refresh the datasheet's."""
+    from accsim.arch.dram.energy import command_energy_pJ
+    s = simulate(spec, lower(build_graph(load_model(tiny), Phase.decode(1, 37)), spec))
+    parts, counts, o = s["energy_breakdown_J"], s["commands"], spec.dram.organization
+    banks, bits, e = o.bank_groups * o.banks_per_group, 8 * o.tx_bytes, spec.energy
+    mac_bits = counts["MACab"] * banks * bits
+    assert parts["mac_arithmetic_J"] == pytest.approx(counts["MACab"] * banks * spec.pim.mac_lanes_per_bank * e.mac_pJ * 1e-12)
+    assert parts["cell_access_J"] == pytest.approx((mac_bits + (counts.get("RD", 0) + counts.get("WR", 0)) * bits)
+                                                   * e.cell_access_pJ_per_bit * 1e-12)
+    pins = sum(counts.get(c, 0) for c in ("RD", "WR", "RDMAC", "WRGB")) * bits
+    assert parts["io_J"] == pytest.approx(pins * e.io_pJ_per_bit * 1e-12)
+    act = command_energy_pJ(spec.dram)["ACT"]
+    assert parts["activation_J"] == pytest.approx((counts["ACTab"] * banks + counts.get("ACT", 0)) * act * 1e-12)
+    assert parts["total_J"] == pytest.approx(sum(v for k, v in parts.items() if k != "total_J"))
+    assert s["energy_J"] == parts["total_J"]
+
+
+def test_a_pim_preset_without_datasheet_currents_is_refused():
+    with pytest.raises(ConfigError, match="dram.power: a pim system prices row activations"):
+        resolve_preset("pim-gpt", {"dram.power.VDD_V": 0.0}).spec.check()

@@ -145,14 +145,41 @@ def _critical_path_breakdown(ptr, cmd, count, issue_last, n_barriers, hz) -> tup
 
 def _energy_J(spec: PimSpec, counts: dict[str, int], refreshes: int, program: Program,
               seconds: float) -> dict[str, float]:
+    """Energy of one pass by where it goes: row activations and refresh from the datasheet
+    currents (IDD0, IDD5AB), each column access at the cells, the data that crosses the die to the
+    I/O and the pins, the banks' MAC arithmetic, background (active standby, IDD3N: open-row
+    policy keeps a row open), the ASIC."""
+    from accsim.arch.dram.energy import command_energy_pJ
+    e, d = spec.energy, spec.dram
+    banks = d.organization.bank_groups * d.organization.banks_per_group
+    bits = 8 * d.organization.tx_bytes
+    per_command = command_energy_pJ(d)
+    n = lambda *names: sum(counts.get(c, 0) for c in names)
+    bank_macs = n("MACab") * banks + n("MACsb")
+    column_accesses = bank_macs + n("RD", "WR")              # the cells are read or written
+    across_die = n("RD", "WR", "RDMAC")                      # bank <-> I/O circuits
+    through_pins = n("RD", "WR", "RDMAC", "WRGB")            # the global buffer sits at the I/O
+    background_W = d.power.VDD_V * d.power.IDD3N_mA * 1e-3 * d.power.devices_per_channel * d.organization.channels
+    parts_pJ = {
+        "activation": (n("ACTab") * banks + n("ACT")) * per_command["ACT"],
+        "cell_access": column_accesses * bits * e.cell_access_pJ_per_bit,
+        "across_die": across_die * bits * e.bank_to_io_pJ_per_bit,
+        "io": through_pins * bits * e.io_pJ_per_bit,
+        "mac_arithmetic": bank_macs * spec.pim.mac_lanes_per_bank * e.mac_pJ,
+        "refresh": refreshes * per_command["REFab"],
+        "asic": float(program.meta.get("asic_ops", 0)) * e.asic_op_pJ,
+    }
+    out = {f"{k}_J": v * 1e-12 for k, v in parts_pJ.items()}
+    out["background_J"] = seconds * background_W
+    out["asic_static_J"] = seconds * 1e-3 * e.asic_static_mW
+    out["total_J"] = sum(out.values())
+    return out
+
+
+def energy_per_bit_pJ(spec: PimSpec) -> dict[str, float]:
+    """What moving one bit costs each way: multiplied in its bank (the cells + the MAC lane's
+    share) vs read over the channel (the cells, across the die, the pins)."""
     e = spec.energy
-    banks = spec.dram.organization.bank_groups * spec.dram.organization.banks_per_group
-    dram_pJ = (counts.get("ACTab", 0) * banks * e.ACT_pJ + counts.get("ACT", 0) * e.ACT_pJ
-               + counts.get("MACab", 0) * banks * e.MAC_pJ + counts.get("MACsb", 0) * e.MAC_pJ
-               + (counts.get("RD", 0) + counts.get("RDMAC", 0)) * e.RD_pJ
-               + (counts.get("WR", 0) + counts.get("WRGB", 0)) * e.WR_pJ + refreshes * e.REF_pJ)
-    asic_pJ = float(program.meta.get("asic_ops", 0)) * e.asic_op_pJ
-    static_J = seconds * 1e-3 * (e.background_mW_per_channel * spec.dram.organization.channels
-                                 + e.asic_static_mW)
-    return {"dram_J": dram_pJ * 1e-12, "asic_J": asic_pJ * 1e-12, "static_J": static_J,
-            "total_J": dram_pJ * 1e-12 + asic_pJ * 1e-12 + static_J}
+    lane_bits = 8 * spec.dram.organization.tx_bytes / spec.pim.mac_lanes_per_bank
+    return {"in_bank_mac": e.cell_access_pJ_per_bit + e.mac_pJ / lane_bits,
+            "offchip_read": e.cell_access_pJ_per_bit + e.bank_to_io_pJ_per_bit + e.io_pJ_per_bit}

@@ -29,13 +29,20 @@ class Asic:
 
 @dataclass(frozen=True, kw_only=True)
 class Energy:
-    ACT_pJ: float = param("pJ", "one bank activation (and its precharge)", ge=0)
-    MAC_pJ: float = param("pJ", "one bank's 16-lane MAC on a 32 B slice (column access + arithmetic)", ge=0)
-    RD_pJ: float = param("pJ", "32 B read over the channel I/O (also a MAC-result read)", ge=0)
-    WR_pJ: float = param("pJ", "32 B write over the channel I/O (also a global-buffer write)", ge=0)
-    REF_pJ: float = param("pJ", "one all-bank refresh of a channel", ge=0)
+    """Energy by where data goes inside and out of the DRAM: a bit read from the cells to its
+    bank's column I/O, on across the die to the I/O circuits, and through the pins. An in-bank
+    MAC pays the first step only (plus its arithmetic); a read over the channel pays all three.
+    Row activations, refresh and background come from the DRAM's datasheet currents
+    (``dram.power``)."""
+
+    cell_access_pJ_per_bit: float = param("pJ/bit", "cells to the bank's column I/O (sense amplifiers, "
+                                          "column select): every column access", ge=0)
+    bank_to_io_pJ_per_bit: float = param("pJ/bit", "the bank's column I/O across the die to the I/O "
+                                         "circuits (bank-group and global data lines)", ge=0)
+    io_pJ_per_bit: float = param("pJ/bit", "through the pins to the controller (driver, termination, "
+                                 "the controller's PHY)", ge=0)
+    mac_pJ: float = param("pJ", "one bf16 multiply-add of a bank's MAC unit (one lane)", ge=0)
     asic_op_pJ: float = param("pJ", "one ASIC elementwise operation", ge=0)
-    background_mW_per_channel: float = param("mW", "standby + peripheral power per channel", ge=0)
     asic_static_mW: float = param("mW", "ASIC leakage and clock power", ge=0)
 
 
@@ -56,6 +63,10 @@ class PimSpec:
         if missing:
             raise ConfigError([f"dram.standard: {self.dram.standard} has no PIM commands "
                                f"({', '.join(missing)}); a pim system needs GDDR6-AiM"])
+        if not self.dram.power.given:
+            raise ConfigError(["dram.power: a pim system prices row activations, refresh and background "
+                               "from the DRAM's datasheet currents; give VDD_V, IDD0_mA, IDD2N_mA, "
+                               "IDD3N_mA, IDD4R_mA, IDD4W_mA, IDD5AB_mA and devices_per_channel"])
 
 
 def roofs(spec: PimSpec, model) -> list:
