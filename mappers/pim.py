@@ -65,14 +65,16 @@ class _Streams:
         self.ops.append(name)
         return len(self.ops) - 1
 
-    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: int, row1: np.ndarray,
+    def append(self, op: int, channel: int, kinds: np.ndarray, bank1: int | np.ndarray, row1: np.ndarray,
                count: np.ndarray) -> None:
-        """Commands on one channel; ``bank1`` is 1 + the bank of every command (0 = all banks)."""
-        self.chunks[channel].append((op, kinds, bank1, row1, -1, 0, count))
+        """Commands on one channel; ``bank1`` is 1 + the bank of each command (0 = all banks),
+        one for all or one per command."""
+        banks = np.broadcast_to(np.int32(bank1), kinds.shape) if np.isscalar(bank1) else bank1
+        self.chunks[channel].append((op, kinds, banks, row1, -1, 0, count))
 
     def barrier(self, op: int, cycles: int) -> None:
         for chunks in self.chunks:
-            chunks.append((op, _BARRIER_KINDS, 0, _ZERO_ROW, self.barriers, cycles, _ONE))
+            chunks.append((op, _BARRIER_KINDS, _ZERO_ROW, _ZERO_ROW, self.barriers, cycles, _ONE))
         self.barriers += 1
 
     def columns(self) -> dict[str, np.ndarray]:
@@ -85,7 +87,7 @@ class _Streams:
         barrier = field_of(4, np.int32)
         return {"op": field_of(0, np.int32), "unit": np.repeat(channel, lengths),
                 "kind": np.concatenate([ch[1] for ch in chunks]).astype(np.int32, copy=False),
-                "bank1": field_of(2, np.int32),
+                "bank1": np.concatenate([ch[2] for ch in chunks]).astype(np.int32, copy=False),
                 "row1": np.concatenate([ch[3] for ch in chunks]).astype(np.int32, copy=False),
                 "barrier": np.maximum(barrier, 0), "barrier_cycles": field_of(5, np.int64),
                 "count": np.concatenate([ch[6] for ch in chunks]).astype(np.int32, copy=False)}
@@ -249,16 +251,77 @@ def _channel_cycles(spec: PimSpec, kinds: np.ndarray, row1: np.ndarray, count: n
 
 
 def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_id: int) -> None:
-    """Write this token's keys and values into the cache rows: ACT, WRs, PRE on one bank per channel."""
+    """Write this token's keys and values into the cache. Keys (and row-major values) are
+    contiguous: ACT, a burst of WRs, PRE on one bank per channel. Column-major values put each
+    of the token's value dimensions in its own row: one element written per row, the rows spread
+    over the banks, activated a bank at a time across all banks (ACTs, then WRs, then PREs)."""
     o = spec.dram.organization
-    writes = math.ceil(op.bytes_written / o.tx_bytes / streams.n_channels)
-    row = rows.region(f"{op.name}.cache", 1, range(streams.n_channels)) + 1
+    n_ch, banks = streams.n_channels, o.bank_groups * o.banks_per_group
+    values_by_column = spec.mapping.v_layout == "column_major"
+    contiguous = op.bytes_written // 2 if values_by_column else op.bytes_written
+    writes = math.ceil(contiguous / o.tx_bytes / n_ch)
+    row = rows.region(f"{op.name}.cache", 1, range(n_ch)) + 1
     kinds = np.array([K_ID["ACT"], K_ID["WR"], K_ID["PRE"]], np.int32)
-    count = np.array([1, writes, 1], np.int32)
-    keep = count > 0
-    kinds, count = kinds[keep], count[keep]
-    for c in range(streams.n_channels):
-        streams.append(op_id, c, kinds, 1, np.full(kinds.size, row, np.int32), count)
+    for c in range(n_ch):
+        streams.append(op_id, c, kinds, 1, np.full(3, row, np.int32), np.array([1, writes, 1], np.int32))
+    if values_by_column:
+        dims = math.ceil(op.attrs["width"] // 2 * op.attrs["rows"] / n_ch)      # value dimensions per channel
+        base = rows.region(f"{op.name}.v_columns", math.ceil(dims / banks), range(n_ch)) + 1
+        pattern = _scattered_writes(dims, banks)
+        for c in range(n_ch):
+            streams.append(op_id, c, pattern[0], pattern[1], pattern[2] + np.int32(base), pattern[3])
+
+
+@lru_cache(maxsize=256)
+def _scattered_writes(dims: int, banks: int) -> tuple[np.ndarray, ...]:
+    """(kinds, bank1, row offset, count) of one write into each of ``dims`` rows, dimension d
+    in bank d % banks, row d // banks: rounds of ACTs on every bank, one WR each, PREs."""
+    d = np.arange(dims)
+    rounds = d // banks
+    order = np.lexsort((d % banks, rounds))          # round by round, bank by bank
+    kinds, bank1, row = [], [], []
+    for r in range(int(rounds.max()) + 1 if dims else 0):
+        members = d[order][rounds[order] == r]
+        for kind in ("ACT", "WR", "PRE"):
+            kinds.append(np.full(members.size, K_ID[kind], np.int32))
+            bank1.append((members % banks + 1).astype(np.int32))
+            row.append((members // banks).astype(np.int32))
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    kinds, bank1, row = cat(kinds), cat(bank1), cat(row)
+    out = (kinds, bank1, row, np.ones(kinds.size, np.int32))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _read_out(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op_id: int, name: str,
+              nbytes: int) -> None:
+    """Read ``nbytes`` spread over every channel out to the ASIC: rows interleaved over the
+    banks, a round of ACTs, each bank's row read in full bursts, PREs."""
+    o = spec.dram.organization
+    n_ch, banks = streams.n_channels, o.bank_groups * o.banks_per_group
+    per_channel_rows = math.ceil(nbytes / n_ch / o.row_bytes)
+    base = rows.region(name, math.ceil(per_channel_rows / banks), range(n_ch)) + 1
+    kinds, bank1, row, count = _row_reads(per_channel_rows, banks, o.row_bytes // o.tx_bytes)
+    for c in range(n_ch):
+        streams.append(op_id, c, kinds, bank1, row + np.int32(base), count)
+
+
+@lru_cache(maxsize=256)
+def _row_reads(n_rows: int, banks: int, bursts: int) -> tuple[np.ndarray, ...]:
+    kinds, bank1, row, count = [], [], [], []
+    for first in range(0, n_rows, banks):
+        members = np.arange(first, min(first + banks, n_rows))
+        b, r = (members % banks + 1).astype(np.int32), (members // banks).astype(np.int32)
+        for kind, n in (("ACT", 1), ("RD", bursts), ("PRE", 1)):
+            kinds.append(np.full(members.size, K_ID[kind], np.int32))
+            bank1.append(b)
+            row.append(r)
+            count.append(np.full(members.size, n, np.int32))
+    out = tuple(np.concatenate(p).astype(np.int32) for p in (kinds, bank1, row, count))
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def _asic_cycles(spec: PimSpec, vector_ops: int, special_ops: int) -> int:
@@ -306,7 +369,17 @@ def lower(graph: OpGraph, spec: PimSpec) -> Program:
                                 _asic_cycles(spec, pending_vector, pending_special))
                 pending_vector = pending_special = 0
             repeats, k_len, n_out = _gemv_shape(op)
-            group = channel_groups(spec, repeats, k_len, n_out)
+            if op.kind == "attn_context" and spec.mapping.v_layout == "row_major":
+                # token-major values: no row holds what a MAC needs; read them out, the ASIC
+                # multiplies and adds (two operations per value)
+                _read_out(streams, rows, spec, op_id, f"{op.name}.values",
+                          repeats * k_len * n_out * graph.model.dtype_bytes)
+                pending_vector += 2 * repeats * k_len * n_out
+                elementwise_ops += 2 * repeats * k_len * n_out
+                asic_op = op_id
+                continue
+            group = (spec.mapping.channels_per_gemv if repeats > 1 and spec.mapping.channels_per_gemv
+                     else channel_groups(spec, repeats, k_len, n_out))
             for rep in range(repeats):
                 first = (rep % (n_ch // group)) * group
                 adds = _gemv(streams, rows, spec, op_id, f"{op.name}[{rep}]", k_len, n_out,

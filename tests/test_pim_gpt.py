@@ -42,7 +42,9 @@ def test_useful_macs_equal_the_models_multiply_adds(tiny, spec):
     assert stats["mac_lane_ops"] < 1.6 * matrix_macs
 
 
-def test_every_issued_command_obeys_every_rule(tiny, spec):
+@pytest.mark.parametrize("mapping", [{}, {"mapping.v_layout": "row_major", "mapping.channels_per_gemv": 2}])
+def test_every_issued_command_obeys_every_rule(tiny, mapping):
+    spec = resolve_preset("pim-gpt", {"dram.organization.channels": 2, **mapping}).spec
     program = lower(build_graph(load_model(tiny), Phase.decode(1, 100)), spec)
     arrays = stream_arrays(program)
     cmd, count = arrays[1], arrays[5]
@@ -175,3 +177,29 @@ def test_energy_parts_follow_the_commands(tiny, spec):
 def test_a_pim_preset_without_datasheet_currents_is_refused():
     with pytest.raises(ConfigError, match="dram.power: a pim system prices row activations"):
         resolve_preset("pim-gpt", {"dram.power.VDD_V": 0.0}).spec.check()
+
+
+def test_value_layout_trades_scattered_writes_for_reads_out_to_the_asic(tiny):
+    """Column-major values (PIM-GPT): the context is an in-bank GEMV, and each new token's
+    values go to head_dim x heads rows, one activation each. Row-major: one burst of writes,
+    and the context reads the whole value cache over the pins."""
+    model, graph = load_model(tiny), None
+    graph = build_graph(model, Phase.decode(1, 100))
+    specs = {v: resolve_preset("pim-gpt", {"dram.organization.channels": 2, "mapping.v_layout": v}).spec
+             for v in ("column_major", "row_major")}
+    stats = {v: simulate(sp, lower(graph, sp)) for v, sp in specs.items()}
+    counts = {v: s["commands"] for v, s in stats.items()}
+    layers, dims = model.n_layers, model.n_kv_heads * model.head_dim
+    # per layer: one single-bank ACT for the contiguous keys, then one per value dimension
+    assert counts["column_major"]["ACT"] == layers * (2 + dims)          # 2 channels
+    assert counts["row_major"]["ACT"] - layers * 2 > 0 and counts["row_major"].get("RD", 0) > 0
+    value_cache_bytes = layers * 100 * dims * 2
+    assert counts["row_major"]["RD"] * 32 >= value_cache_bytes
+    assert counts["column_major"].get("RD", 0) == 0
+    assert counts["row_major"]["MACab"] < counts["column_major"]["MACab"]
+    assert stats["row_major"]["offchip_bytes"] > 2 * stats["column_major"]["offchip_bytes"]
+
+
+def test_channels_per_gemv_must_divide_the_channels():
+    with pytest.raises(ConfigError, match="mapping.channels_per_gemv: 3 does not divide the 8 channels"):
+        resolve_preset("pim-gpt", {"mapping.channels_per_gemv": 3}).spec.check()

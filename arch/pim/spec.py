@@ -47,11 +47,27 @@ class Energy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mapping:
+    """How the mapper lays tensors out over the banks (PIM-GPT's choices are the defaults)."""
+
+    v_layout: str = param(
+        "", "column_major: each value dimension runs along a DRAM row, so the attention context is an "
+        "in-bank MAC GEMV, but a new token's values land in head_dim different rows (one activation "
+        "each); row_major: a token's values are contiguous (a burst of writes), and the context reads "
+        "the value cache out to the ASIC", choices=("column_major", "row_major"), default="column_major")
+    channels_per_gemv: int = param(
+        "channels", "channels each GEMV of an op of several independent ones (attention heads, active "
+        "experts) spreads over; the others work on other GEMVs at once; 0 = chosen by the placement "
+        "search", ge=0, default=0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PimSpec:
     dram: DramConfig = section(DramConfig, "the PIM memory system (GDDR6-AiM channels)")
     pim: PimUnits = section(PimUnits, "processing-in-memory units")
     asic: Asic = section(Asic, "the non-linear / control ASIC")
     energy: Energy = section(Energy, "energy per command and per operation")
+    mapping: Mapping = section(Mapping, "tensor layout over channels and banks", default=True)
 
     @property
     def clock_hz(self) -> float:
@@ -63,6 +79,11 @@ class PimSpec:
         if missing:
             raise ConfigError([f"dram.standard: {self.dram.standard} has no PIM commands "
                                f"({', '.join(missing)}); a pim system needs GDDR6-AiM"])
+        channels = self.dram.organization.channels
+        if self.mapping.channels_per_gemv and channels % self.mapping.channels_per_gemv:
+            divisors = [g for g in range(1, channels + 1) if channels % g == 0]
+            raise ConfigError([f"mapping.channels_per_gemv: {self.mapping.channels_per_gemv} does not divide the "
+                               f"{channels} channels into groups; use 0 (searched) or one of {divisors}"])
         if not self.dram.power.given:
             raise ConfigError(["dram.power: a pim system prices row activations, refresh and background "
                                "from the DRAM's datasheet currents; give VDD_V, IDD0_mA, IDD2N_mA, "
