@@ -128,8 +128,10 @@ class ContractError(RuntimeError):
 
 def step_stats(*, latency_cycles: int, clock_hz: float, energy_J: float,
                by_op_kind: Mapping[str, Mapping[str, Any]], by_unit: Mapping[str, Mapping[str, Any]],
-               **extra: Any) -> StepStats:
-    """The one way to build a pass's stats; refuses a breakdown that does not sum to the latency."""
+               offchip_bytes: int, **extra: Any) -> StepStats:
+    """The one way to build a pass's stats; refuses a breakdown that does not sum to the latency.
+    ``offchip_bytes``: what crossed the compute chips' pins in the pass, the whole system (memory
+    traffic, host and peer links, storage), so systems of any family compare on data movement."""
     latency_s = latency_cycles / clock_hz
     problems = [f"by_op_kind.{k}: needs exposed_s" for k, v in by_op_kind.items() if "exposed_s" not in v]
     problems += [f"by_unit.{u}: needs busy_s and util_pct" for u, v in by_unit.items()
@@ -139,12 +141,15 @@ def step_stats(*, latency_cycles: int, clock_hz: float, energy_J: float,
         problems.append(f"by_op_kind exposed times sum to {exposed_s!r} s, not the latency {latency_s!r} s")
     if "latency_s" in extra:
         problems.append("latency_s is derived from latency_cycles / clock_hz; do not pass it")
+    if offchip_bytes < 0:
+        problems.append(f"offchip_bytes: {offchip_bytes} is negative")
     if latency_cycles < 0 or not clock_hz > 0:
         problems.append(f"bad latency or clock: {latency_cycles} cycles at {clock_hz} Hz")
     if problems:
         raise ContractError("step stats break the family contract: " + "; ".join(problems))
     return StepStats({"latency_cycles": int(latency_cycles), "clock_hz": clock_hz, "latency_s": latency_s,
-                      "energy_J": energy_J, "by_op_kind": by_op_kind, "by_unit": by_unit, **extra})
+                      "energy_J": energy_J, "by_op_kind": by_op_kind, "by_unit": by_unit,
+                      "offchip_bytes": int(offchip_bytes), **extra})
 
 
 def schedule_breakdown(program: Any, start: np.ndarray, finish: np.ndarray, busy: np.ndarray,

@@ -84,6 +84,14 @@ def test_breakdown_sums_to_latency_and_reruns_are_bit_identical(name, small_runs
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
+def test_every_family_says_what_crossed_its_chips_pins(name, small_runs):
+    """Off-chip bytes per pass, every family: a decode step at least moves something off chip
+    (weights from memory, or a PIM's inputs and results) and never a negative count."""
+    _, first, _ = small_runs[name]
+    assert first["decode.last_step.offchip_bytes"] > 0
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
 def test_model_too_big_is_a_capacity_error_naming_the_field(name, tmp_path):
     kwargs = example_kwargs(families().get(name).examples["too_big"], tmp_path)
     with pytest.raises(CapacityError) as err:
@@ -170,13 +178,17 @@ def test_step_stats_refuse_a_breakdown_that_does_not_sum_to_the_latency():
     from accsim.stats import ContractError, step_stats
     ok = step_stats(latency_cycles=100, clock_hz=1e9, energy_J=0.0,
                     by_op_kind={"a": {"exposed_s": 6e-8}, "b": {"exposed_s": 4e-8}},
-                    by_unit={"u": {"busy_s": 1e-7, "util_pct": 100.0}}, extra_figure=3)
-    assert ok["latency_s"] == 1e-7 and ok["extra_figure"] == 3
+                    by_unit={"u": {"busy_s": 1e-7, "util_pct": 100.0}}, offchip_bytes=64, extra_figure=3)
+    assert ok["latency_s"] == 1e-7 and ok["extra_figure"] == 3 and ok["offchip_bytes"] == 64
     with pytest.raises(ContractError, match="sum to 6e-08 s, not the latency 1e-07 s"):
         step_stats(latency_cycles=100, clock_hz=1e9, energy_J=0.0, by_op_kind={"a": {"exposed_s": 6e-8}},
-                   by_unit={})
+                   by_unit={}, offchip_bytes=0)
     with pytest.raises(ContractError, match="by_unit.u: needs busy_s and util_pct"):
-        step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={"u": {}})
+        step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={"u": {}}, offchip_bytes=0)
+    with pytest.raises(ContractError, match="offchip_bytes: -1 is negative"):
+        step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={}, offchip_bytes=-1)
+    with pytest.raises(TypeError, match="offchip_bytes"):       # every family says what crossed its pins
+        step_stats(latency_cycles=0, clock_hz=1e9, energy_J=0.0, by_op_kind={}, by_unit={})
 
 
 def test_a_family_composes_components_and_never_imports_another_family():

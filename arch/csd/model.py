@@ -134,8 +134,12 @@ def simulate(spec: CsdSpec, program: Program) -> StepStats:
     access = kv & ((cls >= FLASH_READ) | (cls == HOST_TRANSFER))
     kv_access_s = float(covered_cycles(sched.start[access], sched.finish[access])) / hz
     nbytes = program.column("storage_bytes")
+    gpu_bytes = program.column("mem_bytes")[gpu_rows].sum() + program.column("link_bytes")[gpu_rows].sum()
     return step_stats(
         **parts, energy_J=activity_energy_J(spec.gpu_spec().power, 1, latency_s, gpu_active_s),
+        # the GPUs' memory and links, the host CPU's memory, the drives' flash channels and links
+        offchip_bytes=int(gpu_bytes) * spec.gpu_spec().devices + int(program.column("mem_bytes")[cls == HOST_CPU].sum())
+        + int(nbytes.sum()),
         system=spec.system, attention=spec.attention.mode, drives=spec.drives.count,
         kv_access_share_pct=100.0 * kv_access_s / latency_s if latency_s else 0.0,
         kv_exposed_share_pct=100.0 * kv_exposed_s / latency_s if latency_s else 0.0,

@@ -69,4 +69,5 @@ def simulate(spec: GpuSpec, program: Program) -> StepStats:
     return step_stats(**schedule_breakdown(program, start, finish, busy, spec.clock_hz, lanes),
                       energy_J=energy_J, flops=float(c["flops"].sum()) * spec.devices,
                       device_bytes=int(c["mem_bytes"].sum()) * spec.devices,
+                      offchip_bytes=int(c["mem_bytes"].sum() + c["link_bytes"].sum()) * spec.devices,
                       execution_model=EXECUTION_MODELS[program.meta["mode"]])

@@ -114,6 +114,7 @@ def simulate(spec: NpuSpec, program: Program) -> StepStats:
     peak_flops = 2.0 * spec.macs_per_cycle(program.meta["matmul_dtype"]) * spec.cores * hz
     return step_stats(
         latency_cycles=makespan, clock_hz=hz, energy_J=energy_J, by_op_kind=by_kind, by_unit=by_unit,
+        offchip_bytes=dies * int(sum(r.hbm_bytes + r.link_bytes for r in results)),
         **{"kernels": len(results), "kernels_simulated": len(set(kernels)),
         "tile_tasks": int(sum(r.tasks for r in results)),
         "flops_per_die": flops, "cube_util_pct": 100.0 * flops / (peak_flops * latency_s) if latency_s else 0.0,

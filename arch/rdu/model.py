@@ -239,6 +239,8 @@ def simulate(spec: RduSpec, program: Program, reuse: bool = True) -> StepStats:
         latency_cycles=tl.makespan, clock_hz=hz,
         energy_J=activity_energy_J(spec.power, sockets, latency_s, active_cycles / hz),
         by_op_kind=by_kind, by_unit=by_unit,
+        offchip_bytes=sockets * (hbm_bytes + int(nbytes[units == DDR].sum())
+                                 + int(program.column("out_bytes")[units == LINK].sum())),
         kernel_calls=len(tl.sections), sections_simulated=tl.simulated,
         tasks=program.n_tasks, sockets=sockets,
         fusion=str(program.meta.get("fusion", "")), orchestration=spec.runtime.orchestration,
