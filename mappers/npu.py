@@ -303,7 +303,7 @@ def estimate_cycles(spec: NpuSpec, kern: T.GemmKernel) -> float:
                + step_bytes / spec.dma.memory_bytes_per_cycle
                + (step_bytes / spec.dma.l1_to_l0_bytes_per_cycle if buf.l1_KiB else 0))
     chain = steps * max(step, (latency + step) / 2)
-    return max(steps * step, chain, hbm / (spec.memory.bandwidth_GBps * 1e9 / hz),
+    return max(steps * step, chain, hbm / (spec.hbm_GBps * 1e9 / hz),
                l2 / (spec.memory.l2_bandwidth_GBps * 1e9 / hz))
 
 

@@ -161,3 +161,63 @@ def test_pure_python_and_jit_agree():
     """The kernels also run under NUMBA_DISABLE_JIT=1 (coverage, readable tracebacks)."""
     nojit, jit = run_with_and_without_jit(NOJIT_SCRIPT)
     assert nojit == jit
+
+
+@st.composite
+def shared_graphs(draw):
+    n = draw(st.integers(1, 30))
+    n_units = draw(st.integers(1, 3))
+    deps = [sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=2)))) if i else [] for i in range(n)]
+    unit = np.array([draw(st.integers(0, n_units - 1)) for _ in range(n)], dtype=np.int32)
+    fixed = np.array([draw(st.integers(0, 5)) for _ in range(n)], dtype=np.float64)
+    work = np.array([draw(st.integers(0, 40)) for _ in range(n)], dtype=np.float64)
+    demand = np.array([draw(st.sampled_from([0.0, 0.5, 2.0, 8.0])) for _ in range(n)])
+    return deps, unit, n_units, fixed, work, demand
+
+
+@settings(max_examples=120, deadline=None)
+@given(shared_graphs(), st.sampled_from([1.0, 4.0, 16.0]))
+def test_shared_bandwidth_schedules_obey_units_dependencies_and_capacity(g, capacity):
+    """Try to break the shared-bandwidth engine: one task per unit at a time, successors after
+    their dependencies, never faster than a task's standalone time, and the bytes moved never
+    above capacity x makespan."""
+    from accsim.engine import run_shared_bandwidth
+    deps, unit, n_units, fixed, work, demand = g
+    ptr, idx, sptr, sidx = csr(deps)
+    start, finish = run_shared_bandwidth(ptr, idx, sptr, sidx, unit, n_units, fixed, work, demand, capacity)
+    assert np.all(finish - start >= np.ceil(fixed + work - 1e-6).astype(np.int64))
+    for i, d in enumerate(deps):
+        assert all(start[i] >= finish[j] for j in d)
+    for u in range(n_units):
+        spans = sorted((start[i], finish[i]) for i in range(len(deps)) if unit[i] == u and finish[i] > start[i])
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    makespan = finish.max() if finish.size else 0
+    assert float((demand * work).sum()) <= capacity * makespan + 1e-6 * max(1.0, makespan) + capacity * len(deps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shared_graphs())
+def test_shared_bandwidth_with_room_for_everyone_is_the_plain_task_graph(g):
+    """When the capacity covers every demand at once, sharing changes nothing: the schedule is
+    run_task_graph's with busy = launch + work."""
+    from accsim.engine import run_shared_bandwidth
+    deps, unit, n_units, fixed, work, demand = g
+    ptr, idx, sptr, sidx = csr(deps)
+    start, finish = run_shared_bandwidth(ptr, idx, sptr, sidx, unit, n_units, fixed, work, demand,
+                                         float(demand.sum()) + 1.0)
+    busy = (fixed + work).astype(np.int64)
+    s2, f2, _ = run_task_graph(ptr, idx, sptr, sidx, unit, busy, np.zeros_like(busy), np.ones(n_units, np.int64))
+    assert np.array_equal(start, s2) and np.array_equal(finish, f2)
+
+
+def test_two_streams_share_bandwidth_max_min_fairly():
+    """A compute-bound body keeps what it asks; the memory-bound one gets the rest, then all of
+    it once alone."""
+    from accsim.engine import run_shared_bandwidth
+    none = np.zeros(0, np.int64)
+    ptr = np.zeros(3, np.int64)
+    both = lambda demand: run_shared_bandwidth(ptr, none, ptr, none, np.array([0, 1]), 2, np.zeros(2),
+                                               np.array([100.0, 100.0]), np.array(demand), 10.0)
+    assert both([10.0, 10.0])[1].tolist() == [200, 200]          # each gets half: twice as long
+    assert both([1.0, 10.0])[1].tolist() == [100, 110]           # 1 + 9, then 10 alone
+    assert both([4.0, 5.0])[1].tolist() == [100, 100]            # room for both

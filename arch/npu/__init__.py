@@ -32,7 +32,8 @@ FAMILY = Family(
                 "multi-chip collectives; single GEMMs with 'accsim gemm'",
     commands={"gemm": lazy(".cli", "gemm_cmd")},
     metrics={"gemm_cycles": lazy(".validation", "metric_gemm_cycles"),
-             "moe_all_to_all_us": lazy(".validation", "metric_moe_all_to_all_us")},
+             "moe_all_to_all_us": lazy(".validation", "metric_moe_all_to_all_us"),
+             "kernel_hbm_efficiency_pct": lazy(".validation", "metric_kernel_hbm_efficiency_pct")},
     examples={"small": {"arch": "ascend-910b", "model": TINY_GPT2, "prompt": 8, "gen": 3},
               "too_big": {"arch": "ascend-910b", "model": "llama2-70b", "gen": 2}},
 )

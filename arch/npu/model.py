@@ -7,7 +7,12 @@ only on the kernel and the spec (every kernel starts on drained cores), so ident
 such as the same projection in every decoder layer, are simulated once and their result
 reused: exact, not an approximation (tests compare against simulating each kernel afresh).
 With several microbatches, a collective of one overlaps compute of another; the HBM traffic
-of the collective itself is not charged against the overlapped compute kernel.
+of the collective itself is not charged against the overlapped compute kernel. With the cores
+split between an attention and an MoE stream, the two streams' kernels run at the same time and
+share the die's HBM as they run (accsim.engine.run_shared_bandwidth: each kernel's standalone
+time and HBM bytes on its stream's cores, the bandwidth divided max-min fairly while they
+overlap), so a stream running alone has all of it; L2 bandwidth is not shared (each stream
+sees all of it).
 
 Energy: every die draws idle power for the whole step, plus (TDP - idle) scaled by the busier
 of the cube array and HBM in each kernel (an activity-based estimate; see the preset's sources).
@@ -30,8 +35,8 @@ def _kernels(program: Program) -> list:
 
 
 def _unit_specs(spec: NpuSpec, program: Program) -> list[NpuSpec]:
-    """The die as each task's unit sees it (a stream's cores and bandwidth share when the
-    cores are split between an attention and an MoE stream)."""
+    """The die as each task's unit sees it (a stream's cores when the cores are split between
+    an attention and an MoE stream)."""
     per_unit = [spec.stream_spec(T.UNIT_STREAMS[u]) for u in program.units]
     return [per_unit[u] for u in program.column("unit")]
 
@@ -54,12 +59,26 @@ def schedule(spec: NpuSpec, program: Program) -> Schedule:
 
 def _schedule(spec: NpuSpec, program: Program, specs: list[NpuSpec],
               results: list[T.KernelResult]) -> Schedule:
-    from accsim.engine import run_task_graph
-    busy = np.array([r.cycles for r in results], np.int64) + launch_cycles(spec)
+    from accsim.engine import run_shared_bandwidth, run_task_graph
+    launch = launch_cycles(spec)
+    cycles = np.array([r.cycles for r in results], np.int64)
     succ_ptr, succ_idx = program.successors()
     lanes = np.ones(len(program.units), np.int64)
-    start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
-                                      program.column("unit"), busy, np.zeros_like(busy), lanes)
+    unit = program.column("unit")
+    if spec.parallel.stream_cores:
+        # the streams' kernels contend for HBM while they overlap; collectives ask nothing of it
+        collective = np.array([program.units[u] == "link" for u in unit], bool)
+        hbm = np.array([r.hbm_bytes for r in results], np.float64)
+        demand = np.where(collective | (cycles == 0), 0.0, hbm / np.maximum(cycles, 1))
+        start, finish = run_shared_bandwidth(
+            program.dep_ptr, program.dep_idx, succ_ptr, succ_idx, unit, len(program.units),
+            np.full(cycles.size, float(launch)), cycles.astype(np.float64), demand,
+            spec.hbm_GBps * 1e9 / spec.clock_hz)
+        busy = finish - start
+    else:
+        busy = cycles + launch
+        start, finish, _ = run_task_graph(program.dep_ptr, program.dep_idx, succ_ptr, succ_idx,
+                                          unit, busy, np.zeros_like(busy), lanes)
     active = np.array([_active_cycles(s, r) for s, r in zip(specs, results)], np.int64)
     return Schedule(start, finish, busy, active, lanes, spec.clock_hz)
 

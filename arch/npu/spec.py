@@ -8,6 +8,7 @@ with a dataflow): a TPU-like or SCALE-Sim-style NPU is just another preset.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from accsim.config import param, section
 from accsim.errors import ConfigError
@@ -76,7 +77,11 @@ class Dma:
 @dataclass(frozen=True, kw_only=True)
 class Memory:
     capacity_GiB: float = param("GiB", "HBM per chip (die)", gt=0)
-    bandwidth_GBps: float = param("GB/s", "HBM bandwidth per chip (die), shared by all its cores", gt=0)
+    bandwidth_GBps: float = param("GB/s", "HBM bandwidth per chip (die), shared by all its cores: the "
+                                  "data buses' peak when memory.dram is set", gt=0)
+    dram: str = param("", "preset of the shared DRAM component (family dram) behind the HBM: its "
+                      "controller, characterised once on a streaming pattern, sets the share of "
+                      "bandwidth_GBps the cores get ('' = all of it)", default="")
     latency_ns: float = param("ns", "HBM access latency seen by a tile load", ge=0)
     l2_MiB: float = param("MiB", "on-chip L2 shared by the cores (0 = none); activations that "
                           "fit stay in it between kernels", ge=0, default=0.0)
@@ -123,8 +128,9 @@ class Parallel:
     stream_cores: int = param(
         "cores", "with microbatches: cores of the attention stream; the MoE stream (router, "
         "experts, shared experts) runs on the other cores at the same time, so one microbatch's "
-        "MoE overlaps another's attention; HBM and L2 bandwidth are split between the streams "
-        "in proportion to their cores (0 = every kernel on all cores, one at a time)",
+        "MoE overlaps another's attention; the streams share HBM as they run (contention "
+        "simulated: a stream running alone has all of it) (0 = every kernel on all cores, one "
+        "at a time)",
         ge=0, default=0)
 
 
@@ -168,6 +174,9 @@ class NpuSpec:
         if a.kind == "cube" and a.dataflow != "os":
             problems.append(f"array.dataflow: a cube has no dataflow choice, got {a.dataflow!r}; "
                             f"remove it or use array.kind: systolic")
+        if self.memory.dram:
+            from accsim.presets import preset_reference_problems
+            problems += preset_reference_problems([("memory.dram", self.memory.dram, "dram", "hbm2e-3125")])
         p = self.parallel
         if p.stream_cores and not 0 < p.stream_cores < self.cores:
             problems.append(f"parallel.stream_cores: {p.stream_cores} leaves no cores for the MoE "
@@ -178,22 +187,33 @@ class NpuSpec:
         if problems:
             raise ConfigError(problems)
 
+    @property
+    def hbm_GBps(self) -> float:
+        """The HBM bandwidth the cores get: the peak times the DRAM component's streaming
+        efficiency (its cycle-level controller), or the peak when no DRAM preset is named."""
+        return self.memory.bandwidth_GBps * _streaming_efficiency(self.memory.dram)
+
     def stream_spec(self, stream: str) -> "NpuSpec":
-        """The die as one stream sees it: its cores, and HBM / L2 bandwidth in proportion
-        ('all' when the cores are not split)."""
+        """The die as one stream sees it on its own: its cores, the die's memory ('all' when
+        the cores are not split). The model shares HBM between streams that run at once."""
         split = self.parallel.stream_cores
         if stream == "all" or not split:
             return self
-        cores = split if stream == "attention" else self.cores - split
-        share = cores / self.cores
-        memory = replace(self.memory, bandwidth_GBps=self.memory.bandwidth_GBps * share,
-                         l2_bandwidth_GBps=self.memory.l2_bandwidth_GBps * share)
-        return replace(self, cores=cores, memory=memory)
+        return replace(self, cores=split if stream == "attention" else self.cores - split)
 
     def macs_per_cycle(self, dtype: str) -> int:
         """Peak MACs per cycle of one core at ``dtype``."""
         a = self.array
         return a.rows * a.cols * a.depth * (a.int8_rate if dtype == "int8" else 1)
+
+
+@lru_cache(maxsize=16)
+def _streaming_efficiency(dram: str) -> float:
+    if not dram:
+        return 1.0
+    from accsim.arch.dram.tier import characterise
+    from accsim.presets import preset_spec
+    return characterise(preset_spec(dram).dram, "streaming").efficiency
 
 
 def roofs(spec: NpuSpec, model) -> list:

@@ -120,7 +120,7 @@ def _rates(spec: NpuSpec, elem_bytes: int) -> _Rates:
     hz = spec.clock_hz
     lanes = spec.vector.bytes_per_cycle / elem_bytes
     return _Rates(
-        hbm=spec.memory.bandwidth_GBps * 1e9 / hz,
+        hbm=spec.hbm_GBps * 1e9 / hz,
         l2=spec.memory.l2_bandwidth_GBps * 1e9 / hz,
         link=spec.system.link_GBps * spec.system.link_efficiency * 1e9 / hz,
         port=float(spec.dma.memory_bytes_per_cycle),
