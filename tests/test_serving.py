@@ -356,3 +356,125 @@ def test_the_python_api_has_a_signature_a_short_repr_and_frames():
         accsim.serve(rat=5)
     with pytest.raises(ConfigError, match="too many positional arguments"):
         accsim.serve("t4", "gpt2-small", "x")
+
+
+@st.composite
+def prefixed_traffic(draw):
+    n = draw(st.integers(1, 30))
+    groups = draw(st.integers(1, 4))
+    block = draw(st.sampled_from([1, 4, 16]))
+    prefix = {g: draw(st.integers(1, 120)) for g in range(groups)}
+    ids = np.asarray([draw(st.integers(-1, groups - 1)) for _ in range(n)], np.int64)
+    own = np.asarray([draw(st.integers(1, 60)) for _ in range(n)], np.int64)
+    tokens = np.asarray([prefix[g] if g >= 0 else 0 for g in ids], np.int64)
+    gaps = np.asarray([draw(st.floats(0, 0.05)) for _ in range(n)])
+    output = np.asarray([draw(st.integers(2, 40)) for _ in range(n)], np.int64)
+    requests = Requests(np.cumsum(gaps), own + tokens, output, prefix_id=ids, prefix_tokens=tokens)
+    policy = Policy(draw(st.sampled_from(["continuous", "chunked"])), max_batch=draw(st.integers(1, 8)),
+                    max_batched_tokens=draw(st.integers(200, 600)), block_tokens=block, prefix_cache="device")
+    longest = int((requests.prompt + requests.output).max()) + 1
+    capacity = draw(st.integers(longest + block, 8 * longest))
+    return requests, policy, capacity
+
+
+def _serve_with_capacity(server, requests, policy, capacity_tokens):
+    saved = server.kv_tokens
+    server.kv_tokens = capacity_tokens
+    try:
+        return server.serve(requests, policy)
+    finally:
+        server.kv_tokens = saved
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=prefixed_traffic())
+def test_prefix_cache_accounting_is_exact(grid_server, case):
+    """Try to break the prefix cache: every request still ends with its tokens; every lookup is
+    one admission of a request with a cacheable prefix; the prompt tokens processed and those the
+    cache skipped add up to what the admissions asked for; blocks never exceed the capacity; and
+    when each request has ended before the next arrives and nothing is evicted, the hits are
+    exactly the requests whose prefix an earlier one left."""
+    requests, policy, capacity = case
+    result = _serve_with_capacity(grid_server, requests, policy, capacity)
+    out, counts = result.outcome, result.outcome.prefix
+    assert (out.tokens_out == requests.output).all() and np.isfinite(out.finish_s).all()
+    assert (out.series["kv_blocks"] <= out.capacity_blocks).all()
+    block = policy.block_tokens
+    cacheable = (np.minimum(requests.prefix_tokens, requests.prompt - 1) // block) * block
+    eligible = (requests.prefix_id >= 0) & (cacheable > 0)
+    admissions = 1 + out.preemptions        # with recompute, a preempted request is admitted again
+    if policy.preempt == "recompute" and not out.preemptions.any():
+        assert counts["lookups"] == int(eligible.sum())
+        assert out.prompt_tokens_processed + counts["prompt_tokens_saved"] == int(requests.prompt.sum())
+    assert counts["hits"] <= counts["lookups"] <= int((eligible * admissions).sum())
+    # sequential traffic (each request alone) with room for everything: exact hit count
+    alone = Requests(np.arange(len(requests)) * 1000.0, requests.prompt, requests.output,
+                     prefix_id=requests.prefix_id, prefix_tokens=requests.prefix_tokens)
+    roomy = _serve_with_capacity(grid_server, alone, policy, 100 * int((requests.prompt + requests.output).sum()))
+    stored, expected_hits, expected_saved = {}, 0, 0       # prefix id -> tokens the first left
+    for pid, ok, tokens in zip(requests.prefix_id.tolist(), eligible.tolist(), cacheable.tolist()):
+        if ok and pid in stored:
+            expected_hits += 1
+            expected_saved += stored[pid]
+        elif ok:
+            stored[pid] = tokens
+    assert roomy.outcome.prefix["hits"] == expected_hits
+    assert roomy.outcome.prefix["prompt_tokens_saved"] == expected_saved
+    assert roomy.outcome.prefix["evictions"] == 0
+
+
+def test_prefix_cache_evicts_unused_prefixes_before_preempting(grid_server):
+    """Many prefixes, a KV memory for a few: the least recently used ones go, and no sequence is
+    preempted to make room for a cached prefix."""
+    n = 40
+    ids = np.arange(n, dtype=np.int64) % 10
+    requests = Requests(np.arange(n) * 0.5, np.full(n, 400), np.full(n, 8), prefix_id=ids,
+                        prefix_tokens=np.full(n, 384))
+    policy = Policy("continuous", max_batch=4, block_tokens=16, prefix_cache="device")
+    result = _serve_with_capacity(grid_server, requests, policy, 4 * 420)
+    counts = result.outcome.prefix
+    assert counts["evictions"] > 0 and result.outcome.preemptions.sum() == 0
+    assert counts["kept_at_end"] <= 4
+
+
+def test_a_pooled_prefix_cache_copies_the_prefix_in_and_skips_its_prefill(grid_server):
+    """The pool tier (EMS-like): hits cost a copy at the pool link's rate instead of prefill;
+    a slower link costs more copy time, and without the cache every prompt is prefilled whole."""
+    requests = generate(60, 10.0, "poisson", "uniform:8,32", "fixed:8", seed=2, prefix_groups=2, prefix_tokens=600)
+    base = Policy("continuous", max_batch=8)
+    none = grid_server.serve(requests, base).figures
+    fast = grid_server.serve(requests, replace(base, prefix_cache="pool", pool_GBps=50.0, pool_tokens=10_000)).figures
+    slow = grid_server.serve(requests, replace(base, prefix_cache="pool", pool_GBps=0.5, pool_tokens=10_000)).figures
+    assert "prefix_cache" not in none and none["prompt_tokens_processed"] == int(requests.prompt.sum())
+    assert fast["prefix_cache"]["hits"] == 58                     # two first requests miss
+    assert fast["prompt_tokens_processed"] + fast["prefix_cache"]["prompt_tokens_saved"] == int(requests.prompt.sum())
+    assert slow["prefix_cache"]["pool_copy_s"] == pytest.approx(100 * fast["prefix_cache"]["pool_copy_s"])
+    assert fast["ttft_s"]["mean"] < none["ttft_s"]["mean"]
+    # a pool too small for one prefix keeps nothing
+    tiny = grid_server.serve(requests, replace(base, prefix_cache="pool", pool_GBps=50.0, pool_tokens=100)).figures
+    assert tiny["prefix_cache"]["hits"] == 0
+
+
+def test_prefixes_from_a_trace_and_bad_prefix_input(tmp_path):
+    from accsim.errors import ConfigError
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens,prefix_id,prefix_tokens\n0,100,4,7,64\n1,80,4,7,64\n2,50,4,,\n")
+    r = read_trace(trace)
+    assert r.prefix_id.tolist() == [7, 7, -1] and r.prefix_tokens.tolist() == [64, 64, 0]
+    bad = tmp_path / "b.csv"
+    bad.write_text("arrival_s,prompt_tokens,output_tokens,prefix_id,prefix_tokens\n0,100,4,7,64\n1,80,4,7,32\n")
+    with pytest.raises(ConfigError, match="prefix 7 has 64 tokens in one request and 32 in another"):
+        read_trace(bad)
+    bad.write_text("arrival_s,prompt_tokens,output_tokens,prefix_id,prefix_tokens\n0,10,4,1,64\n")
+    with pytest.raises(ConfigError, match="prefix of 64 tokens must be 1 to its prompt's 10 tokens"):
+        read_trace(bad)
+    bad.write_text("arrival_s,prompt_tokens,output_tokens,prefix_id\n0,10,4,1\n")
+    with pytest.raises(ConfigError, match="needs both prefix_id and prefix_tokens"):
+        read_trace(bad)
+    import accsim
+    with pytest.raises(ConfigError, match="prefix_cache: a static batch"):
+        accsim.serve("t4", "gpt2-small", policy="static", prefix_cache="device")
+    with pytest.raises(ConfigError, match="prefix_cache pool: give the pool's link"):
+        accsim.serve("t4", "gpt2-small", prefix_cache="pool", prefix_pool_GBps=10)
+    with pytest.raises(ConfigError, match="prefix_groups/prefix_tokens: shared prefixes need both"):
+        accsim.serve("t4", "gpt2-small", prefix_groups=3)

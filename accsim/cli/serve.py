@@ -100,6 +100,13 @@ def _print_summary(run: Any) -> None:
                  ("KV cache", f"{f['kv_capacity_tokens']:,} tokens ({f['kv_capacity_source']}), peak "
                               f"{f['kv_peak_pct']:.1f}%"),
                  ("iterations", f"{f['iterations']:,}, busy {f['busy_pct']:.1f}% of {fmt_s(f['makespan_s'])}")]
+        if "prefix_cache" in f:
+            c = f["prefix_cache"]
+            rows.append(("prefix cache", f"{c['tier']}: {c['hits']:,} hits of {c['lookups']:,} lookups "
+                                         f"({100 * c['hit_rate']:.1f}%), prefill saved {c['prefill_saved_pct']:.1f}% "
+                                         f"({c['prompt_tokens_saved']:,} tokens), {c['evictions']:,} evictions"
+                                         + (f", {fmt_s(c['pool_copy_s'])} copying from the pool"
+                                            if c['tier'] == 'pool' else "")))
     for name, steps in step_models(server):
         e = grid_error[name]
         rows.append((f"passes simulated{' (' + name + ')' if name else ''}", f"{len(steps.passes):,}" + (

@@ -23,11 +23,21 @@ tokens) or by ``swap`` (its blocks are copied to host memory at ``swap_GBps`` an
 it resumes; the copies take iteration time). ``decode_only`` requests arrive with their
 prompt's KV in place (a disaggregated decode instance): no prefill, their first token came
 from the prefill instance.
+
+Prefix caching (``prefix_cache``, continuous and chunked policies): requests whose prompts
+start with a shared prefix (``Requests.prefix_id``) reuse its KV blocks. Only whole blocks are
+cached. ``device``: when a request's prefill ends, the whole blocks of its prefix pass to the
+cache (kept after it ends, least recently used first out, evicted only when nothing running
+uses them and before any sequence is preempted); a later request with that prefix is admitted
+with those blocks in place, shares them (they are counted once) and prefills only the rest.
+``pool``: the cache lives in a pooled memory tier of ``pool_tokens`` (LRU); a hit copies the
+prefix into the request's own device blocks over ``pool_GBps`` (iteration time, like a swap)
+and skips its prefill; storing into the pool is asynchronous (not on the critical path).
 """
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,6 +59,9 @@ class Policy:
     preempt: str = "recompute"
     swap_GBps: float = 0.0           # host link for swapped KV blocks (preempt swap)
     decode_only: bool = False
+    prefix_cache: str = "none"       # none | device | pool
+    pool_GBps: float = 0.0           # prefix_cache pool: link from the pool to one device
+    pool_tokens: int = 0             # prefix_cache pool: capacity
 
     def check(self) -> None:
         problems = []
@@ -64,6 +77,14 @@ class Policy:
                             "host link's bandwidth (e.g. --swap-GBps 50 for PCIe 5.0 x16)")
         if self.name == "chunked" and self.max_batched_tokens < 2:
             problems.append("--max-batched-tokens: chunked prefill needs a token budget >= 2")
+        if self.prefix_cache not in ("none", "device", "pool"):
+            problems.append(f"--prefix-cache: expected none, device or pool, got {self.prefix_cache!r}")
+        elif self.prefix_cache != "none" and (self.name == "static" or self.decode_only):
+            problems.append("--prefix-cache: needs policy continuous or chunked (not static, not decode-only)")
+        if self.prefix_cache == "pool" and not (self.pool_GBps > 0 and math.isfinite(self.pool_GBps)
+                                               and self.pool_tokens > 0):
+            problems.append("--prefix-pool-GBps/--prefix-pool-tokens: a pooled prefix cache needs its link "
+                            "bandwidth and capacity (both > 0)")
         if problems:
             raise ConfigError(problems)
 
@@ -102,6 +123,7 @@ class Outcome:
     capacity_blocks: int
     swap_s: float                  # iteration time spent copying swapped KV blocks
     series: dict
+    prefix: dict = field(default_factory=dict)   # prefix-cache counts (empty: no cache)
 
 
 class _Engine:
@@ -131,15 +153,24 @@ class _Engine:
         self.prompt_work = 0
         self.swap_s = 0.0
         self.series = Series()
+        self.cache = _PrefixCache(policy, requests)
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
     def blocks_for(self, tokens: float) -> int:
         return math.ceil(tokens / self.p.block_tokens - 1e-9)
 
+    def own_blocks(self, i: int, tokens: float) -> int:
+        """Blocks request i needs of its own for ``tokens`` cached tokens (a shared prefix's are
+        the cache's)."""
+        return self.blocks_for(tokens - self.cache.shared[i])
+
     def grow(self, i: int, tokens: float) -> bool:
-        """Hold enough blocks for ``tokens`` cached tokens of request i, if free."""
-        need = self.blocks_for(tokens) - self.held[i]
+        """Hold enough blocks for ``tokens`` cached tokens of request i, if free (evicting
+        unused cached prefixes first)."""
+        need = self.own_blocks(i, tokens) - self.held[i]
+        if need > self.free:
+            self.free += self.cache.evict(need - self.free)
         if need > self.free:
             return False
         if need > 0:
@@ -150,6 +181,23 @@ class _Engine:
     def release(self, i: int) -> None:
         self.free += int(self.held[i])
         self.held[i] = 0
+        self.cache.detach(i)
+
+    def attach_prefix(self, i: int) -> float:
+        """At admission: a cached prefix is in place (device) or copied in (pool); returns the
+        copy time. ``cached`` starts past it, so the prefill skips it."""
+        skip, copy_s = self.cache.attach(i, self.kv_bytes_per_token)
+        self.cached[i] = max(self.cached[i], skip)
+        return copy_s
+
+    def detach_prefix(self, i: int) -> None:
+        """Undo ``attach_prefix`` when the admission does not go ahead."""
+        self.cache.undo_attach(i)
+        self.cached[i] = 0
+
+    def store_prefix(self, i: int) -> None:
+        """A prefill ended: its prefix's whole blocks pass to the cache (device) or the pool."""
+        self.held[i] -= self.cache.store(i)
 
     def arrive(self, t: float) -> None:
         arrival = self.r.arrival_s
@@ -173,6 +221,7 @@ class _Engine:
         def apply(t_end: float) -> None:
             for i in ids:
                 self.cached[i] = self.target[i]
+                self.store_prefix(i)
                 self.emit_first(i, t_end)
         return apply
 
@@ -209,8 +258,10 @@ class _Engine:
         copy_s = 0.0
         while pool:
             idx = np.asarray(pool)
-            need = np.maximum(np.ceil((self.cached[idx] + self.new_tokens) / self.p.block_tokens - 1e-9)
-                              .astype(np.int64) - self.held[idx], 0)
+            need = np.maximum(np.ceil((self.cached[idx] + self.new_tokens - self.cache.shared[idx])
+                                      / self.p.block_tokens - 1e-9).astype(np.int64) - self.held[idx], 0)
+            if need.sum() > self.free:
+                self.free += self.cache.evict(int(need.sum()) - self.free)
             if need.sum() <= self.free:
                 self.held[idx] += need
                 self.free -= int(need.sum())
@@ -279,22 +330,26 @@ class _Engine:
 
     def iterate_continuous(self, t: float) -> tuple[str, float, Callable[[float], None]]:
         copy_s = self.swap_in(self.p.max_batch) if self.p.preempt == "swap" else 0.0
-        admitted, tokens = [], 0.0
+        admitted, tokens, pulled_s = [], 0.0, 0.0
         while self.waiting and not self.swapped and len(self.running) < self.p.max_batch:
             i = self.waiting[0]
-            need = 0.0 if self.p.decode_only else self.target[i]
-            if admitted and tokens + need > self.p.max_batched_tokens:
-                break
-            if not self.grow(i, self.target[i] + (self.new_tokens if self.p.decode_only else 0)):
+            pull_s = 0.0 if self.p.decode_only else self.attach_prefix(i)
+            need = 0.0 if self.p.decode_only else self.target[i] - self.cached[i]
+            if (admitted and tokens + need > self.p.max_batched_tokens) or \
+                    not self.grow(i, self.target[i] + (self.new_tokens if self.p.decode_only else 0)):
+                if not self.p.decode_only:
+                    self.detach_prefix(i)
                 break
             self.admit(i)
             admitted.append(i)
             tokens += need
+            pulled_s += pull_s
         if admitted and not self.p.decode_only:
-            prompts = self.target[admitted]
+            cached = self.cached[admitted]
+            prompts = self.target[admitted] - cached
             self.prompt_work += int(prompts.sum())
             self.swap_s += copy_s
-            return "prefill", copy_s + self.steps.prefill_s(prompts), self.prefilled(admitted)
+            return "prefill", copy_s + pulled_s + self.steps.prefill_s(prompts, cached), self.prefilled(admitted)
         for i in admitted:
             self.admit_decode_only(i)
         pool = list(self.running)
@@ -310,6 +365,7 @@ class _Engine:
         copy_s += self.make_room_to_decode(decoding)
         budget = self.p.max_batched_tokens - len(decoding) * self.new_tokens
         chunks: list[tuple[int, int]] = []
+        pulled_s = 0.0
         for i in running[~prompt_done].tolist():      # (preemption only takes decoding sequences)
             budget = self.add_chunk(i, budget, chunks)
         while budget > 0 and self.waiting and not self.swapped and len(self.running) < self.p.max_batch:
@@ -321,14 +377,17 @@ class _Engine:
                 self.admit_decode_only(i)
                 continue
             before = len(chunks)
+            pull_s = self.attach_prefix(i)
             budget = self.add_chunk(i, budget, chunks)
             if len(chunks) == before:
+                self.detach_prefix(i)
                 break
+            pulled_s += pull_s
             self.admit(i)
         self.swap_s += copy_s
         ids, tokens = (np.asarray(v, dtype=np.int64) for v in zip(*chunks)) if chunks else (np.zeros(0, np.int64),) * 2
-        cost = copy_s + self.steps.pass_s(tokens, self.cached[ids], self.cached[decoding]) \
-            if chunks or decoding else copy_s
+        cost = copy_s + pulled_s + self.steps.pass_s(tokens, self.cached[ids], self.cached[decoding]) \
+            if chunks or decoding else copy_s + pulled_s
         self.prompt_work += sum(k for _, k in chunks)
 
         def apply(t_end: float) -> None:
@@ -336,6 +395,7 @@ class _Engine:
             for i, k in chunks:
                 self.cached[i] += k
                 if self.prefill_done(i):
+                    self.store_prefix(i)
                     self.emit_first(i, t_end)
         kind = "mixed" if decoding and chunks else "decode" if decoding else "prefill"
         return kind, cost, apply
@@ -427,4 +487,115 @@ def simulate(requests: Requests, steps: StepModel, policy: Policy, capacity_bloc
     if policy.decode_only:
         engine.first_token[:] = np.nan
     return Outcome(requests, policy, engine.first_token, engine.finish, engine.start, engine.preemptions,
-                   tokens_out, engine.prompt_work, capacity_blocks, engine.swap_s, engine.series.arrays())
+                   tokens_out, engine.prompt_work, capacity_blocks, engine.swap_s, engine.series.arrays(),
+                   engine.cache.counts())
+
+
+class _PrefixCache:
+    """The prefix cache of one machine (see the module doc): which prefixes are kept, in LRU
+    order, how many running requests use each (device tier), and what each request shares."""
+
+    def __init__(self, policy: Policy, requests: Requests) -> None:
+        self.tier, self.block = policy.prefix_cache, policy.block_tokens
+        self.pool_Bps, self.pool_tokens = policy.pool_GBps * 1e9, policy.pool_tokens
+        self.ids = requests.prefix_id
+        # whole blocks of each request's prefix, short of its prompt's last token (which is
+        # always computed: it samples the first output token): what a cache can hold of it
+        self.cacheable = (np.minimum(requests.prefix_tokens, requests.prompt - 1) // self.block) * self.block
+        n = len(requests)
+        self.shared = np.zeros(n)               # tokens of request i in the cache's blocks (device)
+        self.pulled = np.zeros(n)               # tokens of request i taken from the cache at admission
+        self.pull_s = np.zeros(n)               # pool: the copy time of that
+        self.kept: OrderedDict[int, int] = OrderedDict()     # prefix id -> tokens, LRU first
+        self.users: dict[int, int] = {}         # device: running requests sharing each prefix
+        self.lookups = self.hits = self.tokens_hit = self.evictions = 0
+        self.copy_s = 0.0
+
+    def usable(self, i: int) -> bool:
+        return self.tier != "none" and self.ids[i] >= 0 and self.cacheable[i] > 0
+
+    def attach(self, i: int, kv_bytes_per_token: float) -> tuple[float, float]:
+        """(tokens request i finds cached, copy time) at its admission; counted as a lookup."""
+        self.pulled[i] = 0
+        if not self.usable(i):
+            return 0.0, 0.0
+        self.lookups += 1
+        pid = int(self.ids[i])
+        if pid not in self.kept:
+            return 0.0, 0.0
+        tokens = self.kept[pid]
+        self.kept.move_to_end(pid)
+        self.hits += 1
+        self.tokens_hit += tokens
+        self.pulled[i] = tokens
+        if self.tier == "device":
+            self.shared[i] = tokens
+            self.users[pid] = self.users.get(pid, 0) + 1
+            return float(tokens), 0.0
+        self.pull_s[i] = tokens * kv_bytes_per_token / self.pool_Bps
+        self.copy_s += float(self.pull_s[i])
+        return float(tokens), float(self.pull_s[i])
+
+    def undo_attach(self, i: int) -> None:
+        if not self.usable(i):
+            return
+        self.lookups -= 1
+        if self.pulled[i]:
+            self.hits -= 1
+            self.tokens_hit -= int(self.pulled[i])
+            self.copy_s -= float(self.pull_s[i])
+            self.pull_s[i] = 0.0
+        self.detach(i)
+        self.pulled[i] = 0
+
+    def detach(self, i: int) -> None:
+        """Request i no longer uses the cache's blocks (it ended or was preempted)."""
+        if self.shared[i]:
+            pid = int(self.ids[i])
+            self.users[pid] -= 1
+            self.shared[i] = 0
+
+    def store(self, i: int) -> int:
+        """Request i's prefill ended: keep its prefix. Returns the blocks that pass from the
+        request to the cache (device tier; the pool holds its own copy)."""
+        if not self.usable(i) or self.shared[i] or self.pulled[i]:
+            return 0
+        pid, tokens = int(self.ids[i]), int(self.cacheable[i])
+        if pid in self.kept:
+            return 0                 # another request stored it first: this one keeps its own copy
+        if self.tier == "pool":
+            if tokens > self.pool_tokens:
+                return 0
+            while sum(self.kept.values()) + tokens > self.pool_tokens:
+                self.kept.popitem(last=False)
+                self.evictions += 1
+            self.kept[pid] = tokens
+            return 0
+        self.kept[pid] = tokens
+        self.shared[i] = tokens
+        self.users[pid] = self.users.get(pid, 0) + 1
+        return tokens // self.block
+
+    def evict(self, blocks_wanted: int) -> int:
+        """Device tier: drop unused prefixes, least recently used first, until ``blocks_wanted``
+        blocks are free or none is left to drop; returns the blocks freed."""
+        if self.tier != "device":
+            return 0
+        freed = 0
+        for pid in [p for p in self.kept if not self.users.get(p, 0)]:
+            if freed >= blocks_wanted:
+                break
+            freed += self.kept.pop(pid) // self.block
+            self.evictions += 1
+        return freed
+
+    def device_blocks(self) -> int:
+        return sum(self.kept.values()) // self.block if self.tier == "device" else 0
+
+    def counts(self) -> dict:
+        if self.tier == "none":
+            return {}
+        return {"tier": self.tier, "lookups": self.lookups, "hits": self.hits,
+                "hit_rate": self.hits / self.lookups if self.lookups else 0.0,
+                "prompt_tokens_saved": self.tokens_hit, "evictions": self.evictions,
+                "pool_copy_s": self.copy_s, "kept_at_end": len(self.kept)}

@@ -52,7 +52,16 @@ def summarise(outcome: Outcome, slo_ttft_s: float | None = None, slo_tpot_s: flo
     return {**request_figures(outcome, slo_ttft_s, slo_tpot_s, chips),
             **engine_figures([outcome.series], outcome.capacity_blocks, _makespan(outcome)),
             "preemptions": int(outcome.preemptions.sum()), "swap_s": outcome.swap_s,
-            "prompt_tokens_processed": outcome.prompt_tokens_processed}
+            "prompt_tokens_processed": outcome.prompt_tokens_processed,
+            **({"prefix_cache": prefix_figures(outcome)} if outcome.prefix else {})}
+
+
+def prefix_figures(outcome: Outcome) -> dict:
+    """Hit rate and the prefill work the prefix cache saved (of the prompt tokens processed
+    plus those it skipped)."""
+    p = outcome.prefix
+    total = outcome.prompt_tokens_processed + p["prompt_tokens_saved"]
+    return {**p, "prefill_saved_pct": 100.0 * p["prompt_tokens_saved"] / total if total else 0.0}
 
 
 def _makespan(outcome: Outcome) -> float:

@@ -10,6 +10,7 @@ from accsim.config import param
 from accsim.errors import ConfigError
 POLICIES = ("static", "continuous", "chunked")
 PREEMPTION = ("recompute", "swap")
+PREFIX_CACHES = ("none", "device", "pool")
 ARRIVALS = ("poisson", "gamma", "fixed")
 FINDS = ("none", "max-rate", "max-batch")
 MAX_REQUESTS = 10_000_000      # generated requests (about 3 months at 1 request/s)
@@ -33,6 +34,18 @@ class ServeOptions:
                                default="uniform:32,512")
     output_tokens: str = param("tokens", "as --prompt-tokens", default="uniform:16,256")
     seed: int = param("", "generator seed", default=0, ge=0)
+    prefix_groups: int = param("prefixes", "generated prompts start with one of this many shared prefixes "
+                               "(drawn uniformly; 0 = none)", default=0, ge=0, le=MAX_REQUESTS)
+    prefix_tokens: int = param("tokens", "tokens of each shared prefix (added to the drawn prompt)", default=0,
+                               ge=0, le=1 << 20)
+    prefix_cache: str = param("", "keep the KV blocks of shared prefixes for later requests, LRU: none; device "
+                              "(in the machine's KV memory, evicted before any sequence is preempted); pool (a "
+                              "pooled memory tier over a link, as CloudMatrix's EMS: a hit copies the prefix in)",
+                              default="none", choices=PREFIX_CACHES)
+    prefix_pool_GBps: float = param("GB/s", "prefix_cache pool: the link from the pool to one device", default=0.0,
+                                    ge=0.0)
+    prefix_pool_tokens: int = param("tokens", "prefix_cache pool: the pool's capacity", default=0, ge=0,
+                                    le=1 << 40)
     policy: str = param("", "batching policy", default="continuous", choices=POLICIES)
     max_batch: int = param("sequences", "sequences running at once", default=256, ge=1)
     max_batched_tokens: int = param("tokens", "prompt tokens per prefill iteration (chunked: the token budget "
@@ -85,6 +98,23 @@ class ServeOptions:
             problems.append("swap_GBps: the host link of preempt swap; drop it or preempt by swap")
         if self.find != "none" and not (self.slo_ttft_ms or self.slo_tpot_ms):
             problems.append("find: give the SLO to meet (slo_ttft_ms and/or slo_tpot_ms)")
+        if (self.prefix_groups > 0) != (self.prefix_tokens > 0):
+            problems.append("prefix_groups/prefix_tokens: shared prefixes need both (groups >= 1 and tokens >= 1)")
+        if self.prefix_groups and self.request_trace:
+            problems.append("prefix_groups: a trace brings its own prefixes (prefix_id, prefix_tokens columns); drop it")
+        if self.prefix_cache != "none":
+            if self.policy == "static":
+                problems.append("prefix_cache: a static batch is padded to its longest prompt; use policy continuous "
+                                "or chunked")
+            if self.prefill_instances or self.decode_only:
+                problems.append("prefix_cache: caches prompts where they are prefilled; disaggregated and decode-only "
+                                "instances are not modelled with it")
+        if (self.prefix_cache == "pool") != bool(self.prefix_pool_GBps or self.prefix_pool_tokens):
+            problems.append("prefix_pool_GBps/prefix_pool_tokens: they describe prefix_cache pool; set prefix_cache "
+                            "pool with both, or drop them")
+        elif self.prefix_cache == "pool" and not (self.prefix_pool_GBps > 0 and self.prefix_pool_tokens > 0):
+            problems.append("prefix_cache pool: give the pool's link (prefix_pool_GBps > 0) and capacity "
+                            "(prefix_pool_tokens > 0)")
         if self.prefill_instances and self.decode_only:
             problems.append("decode_only: describes one decode instance; with prefill_instances the decode pool "
                             "already receives the KV cache: drop one of them")

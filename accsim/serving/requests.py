@@ -5,7 +5,9 @@ They come from a trace file or from a seeded generator.
 Trace files (CSV with a header row, or JSON Lines with one object per line) in one of three
 column layouts, recognised by their column names:
 
-- accsim: ``arrival_s`` (seconds from the start), ``prompt_tokens``, ``output_tokens``;
+- accsim: ``arrival_s`` (seconds from the start), ``prompt_tokens``, ``output_tokens``, and
+  optionally ``prefix_id`` / ``prefix_tokens`` (the shared prefix a prompt starts with: equal ids
+  share those first tokens; -1 or empty: none);
 - the Azure LLM inference traces (AzurePublicDataset, 2023 and 2024): ``TIMESTAMP`` (a date
   and time such as ``2023-11-16 18:15:46.6805900``), ``ContextTokens``, ``GeneratedTokens``;
 - BurstGPT: ``Timestamp`` (seconds), ``Request tokens``, ``Response tokens``; its failed
@@ -43,7 +45,9 @@ LAYOUTS = {   # name -> (arrival column, prompt column, output column)
 
 @dataclass(frozen=True)
 class Requests:
-    """Requests sorted by arrival (ties keep their order): arrival_s, prompt and output tokens."""
+    """Requests sorted by arrival (ties keep their order): arrival_s, prompt and output tokens;
+    optionally a shared prompt prefix each starts with (``prefix_id``, -1: none, and its
+    ``prefix_tokens``: requests with one id share those first tokens)."""
 
     arrival_s: np.ndarray
     prompt: np.ndarray
@@ -51,13 +55,21 @@ class Requests:
     source: str = ""
     skipped_failed: int = 0
     notes: tuple = field(default=())
+    prefix_id: np.ndarray | None = None
+    prefix_tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        n = np.asarray(self.arrival_s).size
+        if self.prefix_id is None:
+            object.__setattr__(self, "prefix_id", np.full(n, -1, np.int64))
+        if self.prefix_tokens is None:
+            object.__setattr__(self, "prefix_tokens", np.zeros(n, np.int64))
         order = np.argsort(self.arrival_s, kind="stable")
-        for name in ("arrival_s", "prompt", "output"):
+        for name in ("arrival_s", "prompt", "output", "prefix_id", "prefix_tokens"):
             values = np.asarray(getattr(self, name))[order]
             values.setflags(write=False)
             object.__setattr__(self, name, values)
+        check_prefixes(self.prefix_id, self.prefix_tokens, self.prompt, self.source or "requests")
 
     def __len__(self) -> int:
         return int(self.arrival_s.size)
@@ -69,6 +81,26 @@ class Requests:
                 "span_s": span, "rate_per_s": (n - 1) / span if span > 0 else 0.0,
                 "prompt_tokens_mean": float(self.prompt.mean()), "output_tokens_mean": float(self.output.mean()),
                 "prompt_tokens_total": int(self.prompt.sum()), "output_tokens_total": int(self.output.sum())}
+
+
+def check_prefixes(prefix_id: np.ndarray, prefix_tokens: np.ndarray, prompt: np.ndarray, where: str) -> None:
+    """A prefix is part of its prompt, and one id names one length."""
+    problems = []
+    bad = np.flatnonzero((prefix_id >= 0) & ((prefix_tokens < 1) | (prefix_tokens > prompt)))
+    if bad.size:
+        i = int(bad[0])
+        problems.append(f"{where}: request {i}'s prefix of {int(prefix_tokens[i])} tokens must be 1 to its "
+                        f"prompt's {int(prompt[i])} tokens")
+    ids = prefix_id >= 0
+    if ids.any():
+        first = {}
+        for pid, tokens in zip(prefix_id[ids].tolist(), prefix_tokens[ids].tolist()):
+            if first.setdefault(pid, tokens) != tokens:
+                problems.append(f"{where}: prefix {pid} has {first[pid]} tokens in one request and {tokens} in "
+                                "another; one id names one shared prefix")
+                break
+    if problems:
+        raise ConfigError(problems)
 
 
 def check_lengths(prompt: np.ndarray, output: np.ndarray, where: str) -> None:
@@ -124,9 +156,11 @@ def draw_lengths(rng: np.random.Generator, dist: tuple[str, tuple], n: int) -> n
 
 
 def generate(n: int, rate_per_s: float, arrivals: str, prompt: str, output: str, seed: int,
-             cv: float = 1.0) -> Requests:
+             cv: float = 1.0, prefix_groups: int = 0, prefix_tokens: int = 0) -> Requests:
     """``n`` requests at ``rate_per_s`` on average (the first at t=0); seeded, so equal
-    arguments give equal requests."""
+    arguments give equal requests. With ``prefix_groups``, each prompt starts with one of that
+    many shared prefixes of ``prefix_tokens`` tokens (drawn uniformly, from a stream of its own:
+    the arrivals and lengths stay those drawn without prefixes), then its own drawn tokens."""
     problems = []
     if n < 1:
         problems.append(f"--requests: expected at least 1, got {n}")
@@ -136,6 +170,9 @@ def generate(n: int, rate_per_s: float, arrivals: str, prompt: str, output: str,
         problems.append(f"--arrivals: expected one of {', '.join(ARRIVALS)}, got {arrivals!r}")
     if arrivals == "gamma" and not (cv > 0 and math.isfinite(cv)):
         problems.append(f"--cv: the gamma arrivals' coefficient of variation must be > 0, got {cv}")
+    if (prefix_groups > 0) != (prefix_tokens > 0) or prefix_groups < 0 or not 0 <= prefix_tokens <= MAX_TOKENS:
+        problems.append(f"--prefix-groups/--prefix-tokens: give both (groups >= 1, tokens 1 to {MAX_TOKENS:,}) "
+                        f"or neither; got {prefix_groups} and {prefix_tokens}")
     if problems:
         raise ConfigError(problems)
     prompt_dist = parse_length_dist(prompt, "--prompt-tokens")
@@ -152,7 +189,13 @@ def generate(n: int, rate_per_s: float, arrivals: str, prompt: str, output: str,
     arrival = np.concatenate([[0.0], np.cumsum(gaps)])
     source = (f"{arrivals} arrivals at {rate_per_s:g}/s" + (f" (cv {cv:g})" if arrivals == "gamma" else "")
               + f", prompt {prompt}, output {output}, seed {seed}")
-    return Requests(arrival, draw_lengths(rng, prompt_dist, n), draw_lengths(rng, output_dist, n), source)
+    prompts, outputs = draw_lengths(rng, prompt_dist, n), draw_lengths(rng, output_dist, n)
+    if not prefix_groups:
+        return Requests(arrival, prompts, outputs, source)
+    ids = np.random.default_rng([seed, 1]).integers(0, prefix_groups, size=n, dtype=np.int64)
+    return Requests(arrival, prompts + prefix_tokens, outputs,
+                    source + f", {prefix_groups} shared prefixes of {prefix_tokens} tokens",
+                    prefix_id=ids, prefix_tokens=np.full(n, prefix_tokens, np.int64))
 
 
 def at_once(n: int, prompt: int, output: int) -> Requests:
@@ -211,7 +254,11 @@ def read_trace(path: str | Path) -> Requests:
     columns, rows = _rows(text, str(path))
     layout = _layout(columns, str(path))
     arrival_col, prompt_col, output_col = LAYOUTS[layout]
-    arrival, prompt, output = [], [], []
+    arrival, prompt, output, prefix_ids, prefix_lengths = [], [], [], [], []
+    prefixed = layout == "accsim" and ("prefix_id" in columns or "prefix_tokens" in columns)
+    if prefixed and not {"prefix_id", "prefix_tokens"} <= set(columns):
+        raise ConfigError([f"{path}: a trace with shared prefixes needs both prefix_id and prefix_tokens "
+                           "columns (prefix_id -1 or empty: none)"])
     skipped = 0
     for i, row in enumerate(rows, start=2 if text.lstrip()[:1] != "{" else 1):
         try:
@@ -228,8 +275,25 @@ def read_trace(path: str | Path) -> Requests:
         arrival.append(t)
         prompt.append(p)
         output.append(o)
+        if prefixed:
+            prefix_ids.append(_prefix_field(row, "prefix_id", path, i, default=-1))
+            prefix_lengths.append(_prefix_field(row, "prefix_tokens", path, i, default=0))
     if not arrival:
         raise ConfigError([f"{path}: no requests (a header and at least one row are needed)"])
     times = np.asarray(arrival, dtype=float)
+    ids = np.asarray(prefix_ids, dtype=np.int64) if prefixed else None
+    lengths = np.where(ids >= 0, np.asarray(prefix_lengths, dtype=np.int64), 0) if prefixed else None
     return Requests(times - times.min(), np.asarray(prompt, dtype=np.int64), np.asarray(output, dtype=np.int64),
-                    f"{Path(path).name} ({layout} layout)", skipped)
+                    f"{Path(path).name} ({layout} layout)", skipped, prefix_id=ids, prefix_tokens=lengths)
+
+
+def _prefix_field(row: dict, name: str, path: str | Path, line: int, default: int) -> int:
+    value = row.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())):
+        raise ConfigError([f"{path}: row {line}: {name} must be an integer, got {value!r}"])
+    number = int(value)
+    if name == "prefix_id" and number < -1:
+        raise ConfigError([f"{path}: row {line}: prefix_id must be >= 0 (or -1: none), got {number}"])
+    return number

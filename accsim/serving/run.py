@@ -44,7 +44,7 @@ class ServeRun:
 
 def policy_of(o: ServeOptions) -> Policy:
     policy = Policy(o.policy, o.max_batch, o.max_batched_tokens, o.block_tokens, o.preempt, o.swap_GBps,
-                    o.decode_only)
+                    o.decode_only, o.prefix_cache, o.prefix_pool_GBps, o.prefix_pool_tokens)
     policy.check()
     return policy
 
@@ -55,8 +55,9 @@ def traffic(o: ServeOptions) -> Callable[[float], Requests]:
     if o.request_trace:
         trace = read_trace(o.request_trace)
         return lambda rate: trace
-    generate(1, o.rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv)
-    return lambda rate: generate(o.requests, rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv)
+    generate(1, o.rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv, o.prefix_groups, o.prefix_tokens)
+    return lambda rate: generate(o.requests, rate, o.arrivals, o.prompt_tokens, o.output_tokens, o.seed, o.cv,
+                                 o.prefix_groups, o.prefix_tokens)
 
 
 def build_server(scenario: Scenario, o: ServeOptions) -> Any:
