@@ -110,6 +110,11 @@ class System:
     all_to_all_per_peer_us: float = param(
         "us", "per all-to-all and per peer in the group: each destination's message setup, "
         "completion flag and wait", ge=0, default=0.0)
+    combine_fixed_us: float = param(
+        "us", "per MoE combine all-to-all: its own fixed cost (it reuses dispatch's routing layout, so "
+        "it need not cost what dispatch does); -1 = all_to_all_fixed_us", ge=-1, default=-1.0)
+    combine_per_peer_us: float = param(
+        "us", "per MoE combine all-to-all and per peer; -1 = all_to_all_per_peer_us", ge=-1, default=-1.0)
     kernel_launch_us: float = param("us", "per kernel: task dispatch to the cores and the "
                                     "end-of-kernel synchronisation", ge=0)
 

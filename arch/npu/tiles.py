@@ -414,6 +414,15 @@ def _pattern_efficiency(spec: NpuSpec, pattern: int) -> float:
     return own / s.link_efficiency if own else 1.0
 
 
+def all_to_all_costs_us(spec: NpuSpec, pattern: str) -> tuple[float, float]:
+    """(fixed, per peer) software cost of an all-to-all: combine's own when given."""
+    s = spec.system
+    if pattern == "moe_combine":
+        return (s.all_to_all_fixed_us if s.combine_fixed_us < 0 else s.combine_fixed_us,
+                s.all_to_all_per_peer_us if s.combine_per_peer_us < 0 else s.combine_per_peer_us)
+    return s.all_to_all_fixed_us, s.all_to_all_per_peer_us
+
+
 def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
     """One task on the die's port: wire bytes at the link rate, plus the latency of its steps;
     an all-to-all also pays a fixed cost and a cost per peer (a 256-way dispatch talks to 255)."""
@@ -423,9 +432,8 @@ def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
     busy = np.array([math.ceil(wire / (r.link * _pattern_efficiency(spec, kern.pattern)))], np.int64)
     latency = steps * r.link_latency
     if kern.code == ALL_TO_ALL and kern.group > 1:
-        s = spec.system
-        latency += math.ceil((s.all_to_all_fixed_us + s.all_to_all_per_peer_us * (kern.group - 1))
-                             * 1e-6 * spec.clock_hz)
+        fixed_us, per_peer_us = all_to_all_costs_us(spec, PATTERNS[kern.pattern])
+        latency += math.ceil((fixed_us + per_peer_us * (kern.group - 1)) * 1e-6 * spec.clock_hz)
     lat = np.array([latency], np.int64)
     return (np.zeros(2, np.int64), np.zeros(0, np.int32), np.array([LINK], np.int32), busy, lat,
             np.array([0, 0], np.int64), int(wire))
