@@ -34,7 +34,8 @@ def test_dispatch_and_combine_take_their_own_measured_rates():
     """MoE all-to-alls are marked by the workload; each takes its pattern's link efficiency, any
     other collective (or a pattern without a figure) the generic one."""
     from accsim.arch.npu.tiles import PATTERNS
-    costs = {"system.all_to_all_fixed_us": 0, "system.all_to_all_per_peer_us": 0}
+    costs = {"system.all_to_all_fixed_us": 0, "system.all_to_all_per_peer_us": 0,
+             "system.combine_fixed_us": -1, "system.combine_per_peer_us": -1}
     base = resolve_preset("ascend-910c", {**costs, "system.link_efficiency": 0.5}).spec
     spec = resolve_preset("ascend-910c", {**costs, "system.link_efficiency": 0.5,
                                           "system.dispatch_link_efficiency": 0.25,
@@ -52,3 +53,20 @@ def test_the_workload_marks_moe_all_to_alls():
     graph = build_graph(load_model("deepseek-r1"), Phase.decode(4, 64), Parallelism(ep=8))
     patterns = {op.name.rsplit(".", 1)[1]: op.attrs["pattern"] for op in graph.ops() if op.kind == "all_to_all"}
     assert patterns == {"dispatch": "moe_dispatch", "combine": "moe_combine"}
+
+
+def test_combine_pays_its_own_software_cost_or_dispatchs():
+    """Combine's fixed and per-peer costs are its own when given, dispatch's when -1."""
+    from accsim.arch.npu.tiles import PATTERNS
+    kern = lambda pattern: CollectiveKernel(ALL_TO_ALL, 1 << 20, 64, PATTERNS.index(pattern))
+    shared = resolve_preset("ascend-910c", {"system.combine_fixed_us": -1, "system.combine_per_peer_us": -1}).spec
+    own = resolve_preset("ascend-910c", {"system.combine_fixed_us": 5.0, "system.combine_per_peer_us": 0.0}).spec
+    hz = shared.clock_hz
+    s = shared.system
+    wire_only = resolve_preset("ascend-910c", {"system.combine_fixed_us": 0.0, "system.combine_per_peer_us": 0.0}).spec
+    base = simulate_kernel(wire_only, kern("moe_combine")).cycles
+    assert simulate_kernel(own, kern("moe_combine")).cycles == pytest.approx(base + 5.0e-6 * hz, abs=1)
+    assert simulate_kernel(shared, kern("moe_combine")).cycles == pytest.approx(
+        base + (s.all_to_all_fixed_us + 63 * s.all_to_all_per_peer_us) * 1e-6 * hz, abs=1)
+    # dispatch never takes combine's
+    assert simulate_kernel(own, kern("moe_dispatch")).cycles == simulate_kernel(shared, kern("moe_dispatch")).cycles
