@@ -283,7 +283,8 @@ def test_expert_replicas_and_imbalance_shape_the_busiest_rank():
 
 def test_collectives_move_over_the_link():
     # the bandwidth part alone (the all-to-all's fixed and per-peer costs have their own test)
-    wire_only = {"system.all_to_all_fixed_us": 0, "system.all_to_all_per_peer_us": 0}
+    wire_only = {"system.all_to_all_fixed_us": 0, "system.all_to_all_per_peer_us": 0,
+                 "system.combine_fixed_us": 0, "system.combine_per_peer_us": 0}
     spec = resolve_preset("ascend-910c", {"system.chips": 16, **wire_only}).spec
     model = load_model("deepseek-r1").with_dtype("int8")
     program = lower(step_graph(resolve_preset("ascend-910c", {"system.chips": 16}), model,
