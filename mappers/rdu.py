@@ -60,7 +60,7 @@ def lower(graph: OpGraph, spec: RduSpec) -> Program:
             raise ConfigError([f"dtype: the rdu family runs {', '.join(DTYPE_BYTES)} (the SN40L's "
                                f"published peak is BF16); got {graph.model.dtype!r}"])
     placement = place_symbols(graph, spec)
-    sections = partition(graph, spec)
+    sections = partition(graph, spec, placement)
     return _emit(graph, spec, placement, sections)
 
 
@@ -105,9 +105,11 @@ def place_symbols(graph: OpGraph, spec: RduSpec) -> Placement:
 
 
 # --- partition ------------------------------------------------------------------------------
-def partition(graph: OpGraph, spec: RduSpec) -> list[list[Op]]:
-    """Sections of ops in program order: one per op unfused; one per layer fused (split in two
-    wherever a section's stages cannot all get a PCU)."""
+def partition(graph: OpGraph, spec: RduSpec, placement: Placement) -> list[list[Op]]:
+    """Sections of ops in program order: one per op unfused; fused, one per layer, split
+    wherever the next op would leave a stage without a PCU or the section's buffers and resident
+    weights would not fit the PMUs' SRAM at any step count (greedy, in program order; a layer
+    split once is split the same way wherever it repeats)."""
     ops = graph.ops()
     if spec.mapper.fusion == "off":
         return [[op] for op in ops]
@@ -121,13 +123,39 @@ def partition(graph: OpGraph, spec: RduSpec) -> list[list[Op]]:
     if budget < 1 or int(spec.pmu.count * spec.mapper.unit_fraction) < 1:
         raise ConfigError([f"mapper.unit_fraction: {spec.mapper.unit_fraction:g} of {spec.pcu.count} PCUs and "
                            f"{spec.pmu.count} PMUs leaves no unit for a section; raise it or the unit counts"])
+    splits: dict[tuple, list[int]] = {}          # a layer's signature -> its sections' lengths
     sections: list[list[Op]] = []
     for g in groups:
-        while len(g) > budget:
-            sections.append(g[:budget])
-            g = g[budget:]
-        sections.append(g)
+        sig = _signature(graph, g, placement)
+        if sig not in splits:
+            splits[sig] = _fitting_lengths(graph, g, placement, spec, budget)
+        start = 0
+        for length in splits[sig]:
+            sections.append(g[start:start + length])
+            start += length
     return sections
+
+
+def _fitting_lengths(graph: OpGraph, group: list[Op], placement: Placement, spec: RduSpec,
+                     budget: int) -> list[int]:
+    """Lengths of the sections a layer's ops split into: each as long as it fits."""
+    lengths, current = [], 0
+    for i in range(len(group)):
+        trial = group[i - current:i + 1]
+        if current and (len(trial) > budget or not _fits_sram(graph, trial, placement, spec)):
+            lengths.append(current)
+            current = 0
+        current += 1
+    return lengths + [current]
+
+
+def _fits_sram(graph: OpGraph, section: list[Op], placement: Placement, spec: RduSpec) -> bool:
+    """Some step count gives every stage its PCU and its buffers (and resident weights) PMUs;
+    in prefill, also with the weights re-read every step (as the planner falls back to)."""
+    candidates = _candidates(graph, spec)
+    modes = (True, False) if graph.phase.kind == "prefill" else (True,)
+    return any(allocate(_stages(graph, section, placement, resident), steps, spec) is not None
+               for resident in modes for steps in candidates)
 
 
 # --- stages ---------------------------------------------------------------------------------

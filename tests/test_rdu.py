@@ -188,9 +188,16 @@ def test_rdu_refuses_int8_and_a_tier_that_is_not_dram(small):
         accsim.run("sn40l", small, gen=2, overrides={"hbm.dram": "hbm9"})
 
 
-def test_a_section_that_fits_no_pmus_names_the_fix(small):
-    with pytest.raises(ConfigError, match="does not fit one socket's PMUs"):
-        accsim.run("sn40l", small, gen=2, overrides={"pmu.count": 2, "pcu.count": 40})
+def test_a_layer_too_big_for_the_pmus_splits_into_sections_that_fit(small):
+    """Fused sections are cut where the PMUs' SRAM runs out (not only the PCU count): with 2 or
+    3 PMUs a layer becomes several sections (more kernel calls, each planned to fit), fewer
+    PMUs split it finer; an op that fits no PMUs alone names the fix."""
+    whole = accsim.run("sn40l", small, gen=2)
+    calls = lambda pmus: accsim.run("sn40l", small, gen=2, overrides={"pmu.count": pmus, "pcu.count": 40})[
+        "decode.last_step.kernel_calls"]
+    assert whole["decode.last_step.kernel_calls"] < calls(3) < calls(2)
+    with pytest.raises(ConfigError, match="section matmul \\(1 stages\\) does not fit one socket's PMUs"):
+        accsim.run("sn40l", small, gen=2, overrides={"pmu.count": 2, "pcu.count": 40, "pmu.capacity_KiB": 4})
 
 
 def test_too_big_for_both_tiers_is_a_capacity_error():
