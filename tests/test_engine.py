@@ -221,3 +221,25 @@ def test_two_streams_share_bandwidth_max_min_fairly():
     assert both([10.0, 10.0])[1].tolist() == [200, 200]          # each gets half: twice as long
     assert both([1.0, 10.0])[1].tolist() == [100, 110]           # 1 + 9, then 10 alone
     assert both([4.0, 5.0])[1].tolist() == [100, 100]            # room for both
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 1 << 26), st.integers(2, 64)), min_size=1, max_size=20),
+       st.sampled_from([1.0, 32.0, 512.0]), st.integers(0, 2000))
+def test_auto_all_reduce_takes_the_faster_algorithm_per_message(messages, bytes_per_cycle, latency):
+    """'auto' never costs more than ring or one-shot for any message; 'ring' leaves the codes
+    alone and other collectives are never touched."""
+    from accsim.engine.collectives import (ALL_GATHER, ALL_REDUCE, ALL_REDUCE_ONE_SHOT, choose_all_reduce,
+                                           collective_wire_many)
+    payload = np.array([m for m, _ in messages], np.float64)
+    group = np.array([g for _, g in messages], np.int64)
+    codes = np.full(len(messages), ALL_REDUCE, np.int64)
+    codes[::3] = ALL_GATHER
+    cost = lambda c: (lambda w, s: w / bytes_per_cycle + s * latency)(*collective_wire_many(c, payload, group))
+    auto = choose_all_reduce(codes, payload, group, bytes_per_cycle, latency, "auto")
+    ring = choose_all_reduce(codes, payload, group, bytes_per_cycle, latency, "ring")
+    one = choose_all_reduce(codes, payload, group, bytes_per_cycle, latency, "one_shot")
+    assert np.array_equal(ring, codes)
+    assert np.all(auto[codes == ALL_GATHER] == ALL_GATHER) and np.all(one[codes == ALL_GATHER] == ALL_GATHER)
+    assert np.all(one[codes == ALL_REDUCE] == ALL_REDUCE_ONE_SHOT)
+    assert np.all(cost(auto) <= np.minimum(cost(ring), cost(one)) + 1e-9)

@@ -35,7 +35,7 @@ from accsim.stats import Schedule, StepStats, step_stats
 def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
     """(busy, latency) cycles of every task, from the spec: compute on the stage's PCUs (the
     largest of systolic, SIMD, tail and PMU-port time), transfers at their tier's rate."""
-    from accsim.engine.collectives import collective_wire_many
+    from accsim.engine.collectives import choose_all_reduce, collective_wire_many
     p, rates = spec.pcu, tier_rates(spec)
     unit = cols["unit"]
     pcus = np.maximum(cols["pcus"], 1).astype(np.int64)
@@ -59,8 +59,10 @@ def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
         # a read's data arrives the tier's latency after it streams; a write is posted
         latency[on & ~cols["store"]] = int(rates.latency_cycles[tier])
     on_link = unit == LINK
-    wire, steps = collective_wire_many(cols["link_code"][on_link], cols["out_bytes"][on_link].astype(np.float64),
-                                       cols["group"][on_link])
+    payload = cols["out_bytes"][on_link].astype(np.float64)
+    codes = choose_all_reduce(cols["link_code"][on_link], payload, cols["group"][on_link],
+                              rates.bytes_per_cycle[LINK], int(rates.latency_cycles[LINK]), spec.system.all_reduce)
+    wire, steps = collective_wire_many(codes, payload, cols["group"][on_link])
     busy[on_link] = np.ceil(wire / rates.bytes_per_cycle[LINK]).astype(np.int64)
     latency[on_link] = steps * int(rates.latency_cycles[LINK])
     return busy, latency

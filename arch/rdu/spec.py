@@ -60,6 +60,10 @@ class System:
     sockets: int = param("sockets", "RDU sockets (accsim run --chips)", gt=0, default=1)
     link_GBps: float = param("GB/s", "peer-to-peer bandwidth per socket per direction (collectives)", gt=0)
     link_latency_us: float = param("us", "per collective step (hop + protocol)", ge=0)
+    all_reduce: str = param("", "all-reduce algorithm on the peer links: ring (2(p-1) steps, the fewest "
+                            "bytes), one_shot (each socket sends its payload to every peer in one step), "
+                            "auto (the faster of the two per message)", choices=("ring", "one_shot", "auto"),
+                            default="ring")
 
 
 @dataclass(frozen=True, kw_only=True)
