@@ -26,7 +26,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +128,10 @@ def parse_length_dist(spec: str, option: str) -> tuple[str, tuple]:
                 return kind, (lo, hi)
         elif kind == "lognormal":
             median, sigma = (float(a) for a in args.split(","))
+            if MAX_LENGTH_TOKENS < median <= MAX_TOKENS:
+                raise ConfigError([f"{option}: lognormal draws are clipped to {MAX_LENGTH_TOKENS:,} tokens, so a "
+                                   f"median of {median:g} would clip most of them; use a median up to "
+                                   f"{MAX_LENGTH_TOKENS:,} or fixed:/uniform:/hist: lengths"])
             if 1 <= median <= MAX_TOKENS and 0 <= sigma <= 10:
                 return kind, (median, sigma)
         elif kind == "hist":
@@ -206,8 +210,21 @@ def at_once(n: int, prompt: int, output: int) -> Requests:
 
 # ---- trace files -----------------------------------------------------------------------------
 
+def _json_object(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate key {duplicates[0]!r}")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a trace may hold")
+
+
 def _rows(text: str, path: str) -> tuple[list[str], list[dict]]:
-    """(column names, rows) of a CSV or JSON Lines text."""
+    """(column names, rows) of a CSV or JSON Lines text: JSON objects without duplicate keys,
+    NaN or Infinity; CSV fields of the csv module's size limit."""
     first = text.lstrip()[:1]
     if first == "{":
         rows = []
@@ -215,16 +232,23 @@ def _rows(text: str, path: str) -> tuple[list[str], list[dict]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=_json_object, parse_constant=_no_constant)
             except json.JSONDecodeError as exc:
                 raise ConfigError([f"{path}:{i}: not a JSON object ({exc.msg})"]) from None
+            except (ValueError, RecursionError) as exc:
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise ConfigError([f"{path}:{i}: not a trace row ({reason})"]) from None
             if not isinstance(row, dict):
                 raise ConfigError([f"{path}:{i}: expected a JSON object per line"])
             rows.append(row)
         columns = list(rows[0]) if rows else []
         return columns, rows
     reader = csv.DictReader(io.StringIO(text))
-    return list(reader.fieldnames or []), list(reader)
+    try:
+        return list(reader.fieldnames or []), list(reader)
+    except csv.Error as exc:
+        raise ConfigError([f"{path}: line {reader.line_num}: not a CSV row the reader takes ({exc}); a "
+                           f"field over {csv.field_size_limit():,} characters is not a trace value"]) from None
 
 
 def _layout(columns: list[str], path: str) -> str:
@@ -237,16 +261,22 @@ def _layout(columns: list[str], path: str) -> str:
 
 
 def _seconds(value: object, layout: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a time")
     if layout == "azure":
         text = str(value).strip()
         # Azure writes 7 fractional digits; Python parses up to 6
         head, dot, frac = text.partition(".")
-        return datetime.fromisoformat(head + (dot + frac[:6] if dot else "")).timestamp()
+        moment = datetime.fromisoformat(head + (dot + frac[:6] if dot else ""))
+        # the Azure traces' timestamps are UTC: never the reading machine's zone
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
     return float(value)
 
 
 def read_trace(path: str | Path) -> Requests:
     """Requests from a CSV or JSON Lines trace (see the module doc for the layouts)."""
+    if Path(path).exists() and not Path(path).is_file():     # a FIFO or /dev/zero would be read forever
+        raise ConfigError([f"--request-trace: {path} is not a regular file; a trace is a CSV or JSON Lines file"])
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -262,8 +292,8 @@ def read_trace(path: str | Path) -> Requests:
     skipped = 0
     for i, row in enumerate(rows, start=2 if text.lstrip()[:1] != "{" else 1):
         try:
-            t, p, o = _seconds(row[arrival_col], layout), int(row[prompt_col]), int(row[output_col])
-        except (KeyError, TypeError, ValueError) as exc:
+            t, p, o = _seconds(row[arrival_col], layout), _count(row[prompt_col]), _count(row[output_col])
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ConfigError([f"{path}: row {i}: expected {arrival_col} as a time and {prompt_col}, "
                                f"{output_col} as integers ({exc.__class__.__name__}: {exc})"]) from None
         if layout == "burstgpt" and o == 0:
@@ -285,6 +315,19 @@ def read_trace(path: str | Path) -> Requests:
     lengths = np.where(ids >= 0, np.asarray(prefix_lengths, dtype=np.int64), 0) if prefixed else None
     return Requests(times - times.min(), np.asarray(prompt, dtype=np.int64), np.asarray(output, dtype=np.int64),
                     f"{Path(path).name} ({layout} layout)", skipped, prefix_id=ids, prefix_tokens=lengths)
+
+
+def _count(value: object) -> int:
+    """A token count as written: an integer (a JSON integer, or a CSV field of digits); never a
+    boolean or a fraction silently truncated."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{value!r} is not a whole number of tokens")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text.lstrip("+-").isdigit() or len(text) > 20:
+        raise ValueError(f"{value!r} is not a whole number of tokens")
+    return int(text)
 
 
 def _prefix_field(row: dict, name: str, path: str | Path, line: int, default: int) -> int:

@@ -105,3 +105,51 @@ def test_trace_files_read_or_are_refused(tmp_path_factory, data, header):
         assert str(exc)
         return
     assert len(requests) >= 1 and (requests.prompt >= 1).all() and requests.arrival_s.min() == 0.0
+
+
+ROW = "arrival_s,prompt_tokens,output_tokens\n"
+STRICT_TRACE_CASES = [
+    ('{"arrival_s": 0, "prompt_tokens": 100.9, "output_tokens": 5}\n', "100.9 is not a whole number of tokens"),
+    ('{"arrival_s": 0, "prompt_tokens": true, "output_tokens": 5}\n', "True is not a whole number of tokens"),
+    ('{"arrival_s": true, "prompt_tokens": 5, "output_tokens": 5}\n', "True is not a time"),
+    ('{"arrival_s": 0, "prompt_tokens": 5, "prompt_tokens": 6, "output_tokens": 5}\n', "duplicate key 'prompt_tokens'"),
+    ('{"arrival_s": Infinity, "prompt_tokens": 5, "output_tokens": 5}\n', "Infinity is not a number a trace may hold"),
+    ('{"arrival_s": 0, "prompt_tokens": NaN, "output_tokens": 5}\n', "NaN is not a number a trace may hold"),
+    ('{"arrival_s": 0, "prompt_tokens": 1e400, "output_tokens": 5}\n', "inf is not a whole number of tokens"),
+    ('{"arrival_s": 0, "prompt_tokens": ' + "9" * 5000 + ', "output_tokens": 5}\n', "not a trace row"),
+    ('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 5, "x": ' + "[" * 100000 + "]" * 100000 + "}\n",
+     "nested too deeply"),
+    (ROW + "0,5," + "7" * (200 * 1024) + "\n", "a field over 131,072 characters"),
+]
+
+
+@pytest.mark.parametrize("content, expect", STRICT_TRACE_CASES, ids=range(len(STRICT_TRACE_CASES)))
+def test_traces_are_read_strictly(refused, content, expect):
+    name = "t.jsonl" if content.startswith("{") else "t.csv"
+    refused(SERVE + ["--request-trace", name], expect, {name: content})
+
+
+def test_a_trace_that_is_not_a_regular_file_is_refused(refused):
+    refused(SERVE + ["--request-trace", "/dev/zero"], "/dev/zero is not a regular file")
+
+
+def test_a_lognormal_median_beyond_the_clip_is_refused(refused):
+    refused(SERVE + ["--prompt-tokens", "lognormal:100000,0"], "lognormal draws are clipped to 32,768 tokens")
+
+
+def test_azure_timestamps_are_utc_whatever_the_machine_zone(tmp_path, monkeypatch):
+    import time
+    from accsim.serving.requests import read_trace
+    trace = tmp_path / "azure.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,10,5\n"
+                     "2023-03-26 01:30:00.0000000,10,5\n")
+    arrivals = []
+    for zone in ("UTC", "Europe/London", "America/New_York"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        arrivals.append(read_trace(trace).arrival_s.tolist())
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert arrivals[0] == arrivals[1] == arrivals[2]
+    # 2023-03-26 01:30 UTC to 2023-11-16 18:15:46.68059 UTC, exactly
+    assert arrivals[0][1] == pytest.approx(235 * 86400 + 16 * 3600 + 45 * 60 + 46.68059, abs=1e-5)
