@@ -478,3 +478,22 @@ def test_prefixes_from_a_trace_and_bad_prefix_input(tmp_path):
         accsim.serve("t4", "gpt2-small", prefix_cache="pool", prefix_pool_GBps=10)
     with pytest.raises(ConfigError, match="prefix_groups/prefix_tokens: shared prefixes need both"):
         accsim.serve("t4", "gpt2-small", prefix_groups=3)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offset=st.integers(0, 10**8), gaps=st.lists(st.integers(0, 200), min_size=1, max_size=8))
+def test_serving_times_keep_their_precision_wherever_the_trace_starts(grid_server, tmp_path_factory, offset, gaps):
+    """A trace's arrivals count from its first row: shifting every row by an offset (up to three
+    years) changes no request's TTFT or TPOT. (Gaps in 1/1024 s, which a float holds exactly at
+    any offset here: a gap the file itself cannot hold at that offset is the trace's rounding.)"""
+    gaps = [g / 1024 for g in gaps]
+    folder = tmp_path_factory.mktemp("trace")
+    times = np.cumsum(gaps)
+    rows = "".join(f"{float(t)!r},40,6\n" for t in times)
+    shifted = "".join(f"{float(t) + offset!r},40,6\n" for t in times)
+    (folder / "a.csv").write_text("arrival_s,prompt_tokens,output_tokens\n" + rows)
+    (folder / "b.csv").write_text("arrival_s,prompt_tokens,output_tokens\n" + shifted)
+    a = grid_server.serve(read_trace(folder / "a.csv"), Policy("continuous", max_batch=4)).figures
+    b = grid_server.serve(read_trace(folder / "b.csv"), Policy("continuous", max_batch=4)).figures
+    assert a["ttft_s"]["max"] > 0 and a["tpot_s"]["max"] > 0
+    assert b["ttft_s"] == a["ttft_s"] and b["tpot_s"] == a["tpot_s"]

@@ -445,10 +445,20 @@ class _Engine:
                 on_progress(self.done, n)
 
 
+# serving time is one float64 clock from the first arrival: past this span its resolution is
+# coarser than 0.1 us and short steps would vanish (t + step == t)
+MAX_SPAN_S = 1e-7 / np.finfo(np.float64).eps      # ~4.5e8 s, about 14 years
+
+
 def check_fits(requests: Requests, policy: Policy, capacity_blocks: int, new_tokens: int,
                max_context: int | None) -> None:
     """Refuse requests that could never run, whatever the schedule (before simulating)."""
     block = policy.block_tokens
+    span = float(requests.arrival_s[-1] - requests.arrival_s[0]) if len(requests) else 0.0
+    if not span <= MAX_SPAN_S:
+        raise ConfigError([f"requests: arrivals span {span:.3g} s; beyond {MAX_SPAN_S:.3g} s (about 14 years) "
+                           "the simulation clock cannot resolve 0.1 us and step times would be lost; use a "
+                           "higher --rate or fewer requests, or split the trace"])
     # a sequence alone must fit to its end (plus one step's draft tokens)
     need = np.ceil((requests.prompt + requests.output + new_tokens) / block).astype(np.int64)
     problems = []

@@ -153,3 +153,9 @@ def test_azure_timestamps_are_utc_whatever_the_machine_zone(tmp_path, monkeypatc
     assert arrivals[0] == arrivals[1] == arrivals[2]
     # 2023-03-26 01:30 UTC to 2023-11-16 18:15:46.68059 UTC, exactly
     assert arrivals[0][1] == pytest.approx(235 * 86400 + 16 * 3600 + 45 * 60 + 46.68059, abs=1e-5)
+
+
+def test_arrivals_spanning_more_than_the_clock_resolves_are_refused(refused):
+    refused(SERVE + ["--rate", "1e-13"], "the simulation clock cannot resolve 0.1 us")
+    refused(SERVE + ["--request-trace", "t.csv"], "arrivals span 1e+15 s",
+            {"t.csv": ROW + "0,5,5\n1e15,5,5\n"})
