@@ -228,7 +228,14 @@ def load_named(model: str, field: str) -> ModelConfig:
 def _draft(scenario: Scenario, model: ModelConfig) -> tuple[ModelConfig | None, int]:
     """(draft model or None, the MTP modules that draft): speculative decoding's drafter."""
     if scenario.draft_model:
-        return load_named(scenario.draft_model, "draft_model").with_dtype(scenario.dtype), 0
+        draft = load_named(scenario.draft_model, "draft_model").with_dtype(scenario.dtype)
+        # a drafter proposes token ids the target verifies: one vocabulary (embedding tables
+        # padded a little differently still share it)
+        if abs(draft.vocab_size - model.vocab_size) > 0.01 * model.vocab_size:
+            raise ConfigError([f"draft_model: {draft.name} has a vocabulary of {draft.vocab_size:,} tokens and "
+                               f"{model.name} one of {model.vocab_size:,}; a draft model proposes the target's "
+                               "token ids, so use one of the target's family (the same tokenizer)"])
+        return draft, 0
     if scenario.draft_tokens > model.mtp_layers:
         raise ConfigError([f"draft_tokens: {model.name} has {model.mtp_layers} multi-token-prediction "
                            f"module(s) (num_nextn_predict_layers); --draft-tokens {scenario.draft_tokens} "

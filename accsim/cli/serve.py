@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, output_files
-from accsim.files import OUTPUT
+from accsim.files import FIGURE_OUTPUT, OUTPUT
 from accsim.scenario import click_options
 from accsim.serving.options import MACHINE_FIELDS, ServeOptions
 
@@ -18,7 +18,7 @@ def _output_options(f: Any) -> Any:
         click.option("--json", "json_path", default="serve.json", show_default=True, type=OUTPUT,
                      help="figures, per-iteration series and the search"),
         click.option("--requests-csv", default=None, type=OUTPUT, help="per-request times (CSV)"),
-        click.option("--plot", "plot_path", default=None, type=OUTPUT,
+        click.option("--plot", "plot_path", default=None, type=FIGURE_OUTPUT,
                      help="batch, queue and KV over time, TTFT/TPOT distributions (png/svg/pdf)"),
         click.option("--timeline", "timeline_path", default=None, type=OUTPUT,
                      help="Perfetto / chrome://tracing timeline: the iterations, and each request's phases"),

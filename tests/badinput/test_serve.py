@@ -159,3 +159,10 @@ def test_arrivals_spanning_more_than_the_clock_resolves_are_refused(refused):
     refused(SERVE + ["--rate", "1e-13"], "the simulation clock cannot resolve 0.1 us")
     refused(SERVE + ["--request-trace", "t.csv"], "arrivals span 1e+15 s",
             {"t.csv": ROW + "0,5,5\n1e15,5,5\n"})
+
+
+def test_outputs_and_draft_models_are_checked_before_the_run(refused):
+    refused(SERVE + ["--plot", "p.txt"], "the suffix names the format")
+    refused(["run", "--quiet", "--json", "out.json", "--arch", "h100-sxm", "--model", "llama2-7b",
+             "--draft-model", "gpt2-small", "--draft-tokens", "2", "--gen", "4"],
+            "draft_model: gpt2-small has a vocabulary of 50,257 tokens and llama2-7b one of 32,000")
