@@ -203,11 +203,25 @@ def _discover(kind: str) -> None:
         if record is not None:
             registry.register(record.name, record)
     for ep in _entry_points(f"accsim.{kind}"):
-        record = ep.load()
+        # a broken plugin must not break every command (--help included): said once, skipped
+        try:
+            record = ep.load()
+        except Exception as exc:           # whatever its import raises
+            _skip_plugin(ep, kind, f"it does not load ({type(exc).__name__}: {exc})")
+            continue
         if not isinstance(record, expected):
-            raise AccsimError(f"plugin entry point '{ep.name}' ({ep.value}) in group accsim.{kind} "
-                              f"is a {type(record).__name__}, not an accsim {expected.__name__}")
+            _skip_plugin(ep, kind, f"it is a {type(record).__name__}, not an accsim {expected.__name__}")
+            continue
         registry.register(record.name, record)
+
+
+SKIPPED_PLUGINS: list[str] = []
+
+
+def _skip_plugin(ep: Any, kind: str, why: str) -> None:
+    message = f"plugin entry point '{ep.name}' ({ep.value}) in group accsim.{kind} skipped: {why}"
+    SKIPPED_PLUGINS.append(message)
+    sys.stderr.write(f"warning: {message}\n")
 
 
 def families() -> Registry[Family]:

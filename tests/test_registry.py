@@ -55,7 +55,18 @@ def test_installed_plugins_register_through_entry_points(monkeypatch, tmp_path):
     found = registry.families()
     assert "toy" in found and {"gpu", "npu", "pim", "dram"} <= set(found.names())
     assert "toy-t4" in preset_names() and resolve_preset("toy-t4").family == "toy"
-    points["accsim.mappers"] = [EntryPoint("bad", "bad_pkg:THING", object())]
+    # a broken plugin (not a record, or an import that fails) is said once, by name, and skipped:
+    # every other command still works
+    class Broken(EntryPoint):
+        def load(self):
+            raise ModuleNotFoundError("No module named 'gone_pkg'")
+
+    points["accsim.mappers"] = [EntryPoint("bad", "bad_pkg:THING", object()), Broken("gone", "gone_pkg:MAPPER", None)]
     monkeypatch.setattr(registry, "MAPPERS", Registry("mapper"))
-    with pytest.raises(AccsimError, match=r"entry point 'bad' \(bad_pkg:THING\) in group accsim.mappers is a object"):
-        registry.mappers()
+    monkeypatch.setattr(registry, "SKIPPED_PLUGINS", [])
+    found = registry.mappers()
+    assert "gpu-kernels" in found and "bad" not in found
+    assert registry.SKIPPED_PLUGINS == [
+        "plugin entry point 'bad' (bad_pkg:THING) in group accsim.mappers skipped: it is a object, not an accsim Mapper",
+        "plugin entry point 'gone' (gone_pkg:MAPPER) in group accsim.mappers skipped: it does not load "
+        "(ModuleNotFoundError: No module named 'gone_pkg')"]
