@@ -68,7 +68,6 @@ def test_streams_running_at_once_share_hbm_and_a_stream_alone_has_all_of_it():
     """The schedule under contention: kernels whose bodies overlap another stream's take longer
     than their launch + standalone time, kernels that run alone take exactly that; and the die's
     HBM never moves more than its bandwidth allows over the step."""
-    from accsim.arch.npu import tiles as T
     from accsim.arch.npu.model import _results, launch_cycles
     program, spec = program_and_spec(SPLIT)
     specs, results = _results(spec, program)

@@ -34,7 +34,6 @@ def test_installed_plugins_register_through_entry_points(monkeypatch, tmp_path):
     anything else is refused by name."""
     import accsim.registry as registry
     from accsim.arch.gpu.spec import GpuSpec
-    from accsim.errors import AccsimError
     from accsim.presets import preset_names, resolve_preset
 
     (tmp_path / "toy-t4.yaml").write_text("family: toy\nextends: t4\ndescription: a plugin's preset\n")

@@ -35,7 +35,6 @@ def metric_kernel_hbm_efficiency_pct(scenario: Mapping[str, Any], tmp: Path) -> 
     program rows of the op ``op`` (e.g. 'L3.attn.score', MLA's memory-bound attention) of one
     decode step at ``batch`` sequences per die over ``context`` cached tokens, their HBM bytes
     over their simulated cycles."""
-    from accsim.arch.npu import tiles as T
     from accsim.arch.npu.model import _results
     from accsim.presets import resolve_preset
     from accsim.runner import family_mapper, step_graph
