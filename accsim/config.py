@@ -68,9 +68,17 @@ def integral(value: Any) -> Any:
     return value
 
 
+# a quantity declared positive (a bandwidth, a clock, a rate per cycle, an efficiency) below this
+# is no machine: divided into byte or op counts it overflows the simulation's int64 cycles
+SMALLEST_POSITIVE = 1e-6
+
+
 def _check_range(value: float, meta: Mapping[str, Any], path: str, problems: ProblemList) -> None:
     if meta.get("gt") is not None and not value > meta["gt"]:
         problems.add(path, f"expected a value > {meta['gt']}, got {value!r}")
+    elif meta.get("gt") == 0 and isinstance(value, float) and value < SMALLEST_POSITIVE:
+        problems.add(path, f"expected a value > 0 a simulation can use (at least {SMALLEST_POSITIVE:g}"
+                           f"{' ' + meta['unit'] if meta.get('unit') else ''}), got {value!r}")
     if meta.get("ge") is not None and not value >= meta["ge"]:
         problems.add(path, f"expected a value >= {meta['ge']}, got {value!r}")
     if meta.get("le") is not None and not value <= meta["le"]:

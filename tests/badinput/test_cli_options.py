@@ -6,6 +6,9 @@ pytestmark = [pytest.mark.unit, pytest.mark.badinput]
 RUN = ["run", "--quiet", "--json", "out.json"]
 
 CASES = [
+    (["run", "--gen", "2", "--set", "memory.bandwidth_GBps=1e-300"],
+     "memory.bandwidth_GBps: expected a value > 0 a simulation can use (at least 1e-06 GB/s)"),
+    (["run", "--gen", "2", "--set", "compute.efficiency=1e-12"], "compute.efficiency: expected a value > 0 a simulation can use"),
     # accsim run: scenario fields
     (RUN + ["--batch", "0"], "--batch"),
     (RUN + ["--batch", "-3"], "--batch"),
