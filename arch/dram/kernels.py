@@ -545,11 +545,36 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
             stuck += 1
             if next_event >= FAR or stuck > 10_000_000:
                 raise RuntimeError("DRAM controller deadlock: requests queued but nothing can issue")
+            if next_event > clk + 1 and max_log == 0 and sent < n:
+                # an idle gap before the next arrival: whole refresh periods in which every bank
+                # is closed and nothing is queued repeat exactly, so count them and go past
+                resume = _skip_idle_refreshes(clk, req_cycle[sent], refresh_interval, ref_per_ch, next_ref,
+                                              qlen, pend_len, prio_len, open_banks, counters)
+                if resume != clk:
+                    clk = resume
+                    next_event = min(req_cycle[sent] + 1, next_ref.min())
             if next_event > clk + 1:
                 clk = next_event - 1
     counters[C_CYCLES] = clk
     close_active_intervals(open_banks, open_since, counters, clk)
     return counters, arrive, depart, log[:n_log]
+
+
+@njit(cache=True)
+def _skip_idle_refreshes(clk, next_arrival, refresh_interval, ref_per_ch, next_ref, qlen, pend_len, prio_len,
+                         open_banks, counters):
+    """The cycle to resume from after skipping the refresh periods of an idle gap (all-bank
+    refreshes of closed banks, nothing queued or in flight), counting their REFab commands;
+    the last two periods before the arrival are simulated as usual."""
+    if refresh_interval <= 0 or qlen.sum() or pend_len.sum() or prio_len.sum() or open_banks.sum():
+        return clk
+    periods = (next_arrival - clk) // refresh_interval - 2
+    if periods <= 0:
+        return clk
+    for c in range(next_ref.shape[0]):
+        next_ref[c] += periods * refresh_interval
+    counters[C_CMD0 + REFAB] += periods * ref_per_ch * next_ref.shape[0]
+    return clk + periods * refresh_interval
 
 
 # ---- processing-in-memory command streams ------------------------------------------------------
