@@ -14,6 +14,7 @@ PREFIX_CACHES = ("none", "device", "pool")
 ARRIVALS = ("poisson", "gamma", "fixed")
 FINDS = ("none", "max-rate", "max-batch")
 MAX_REQUESTS = 10_000_000      # generated requests (about 3 months at 1 request/s)
+MAX_INSTANCES = 100_000        # disaggregated pools (each instance is simulated: a bound on the work)
 # the scenario fields that choose the machine a serving run uses
 MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance")
 
@@ -58,9 +59,9 @@ class ServeOptions:
     decode_only: bool = param("", "requests arrive with their prompt's KV cache (a disaggregated decode "
                               "instance)", default=False)
     prefill_instances: int = param("instances", "disaggregated serving: prefill instances (0: one instance "
-                                   "does both)", default=0, ge=0)
+                                   "does both; at most 100,000)", default=0, ge=0, le=MAX_INSTANCES)
     decode_instances: int = param("instances", "disaggregated serving: decode instances (each an "
-                                  "--arch/--chips machine)", default=1, ge=1)
+                                  "--arch/--chips machine; at most 100,000)", default=1, ge=1, le=MAX_INSTANCES)
     prefill_arch: str = param("preset", "disaggregated: the prefill instances' preset ('' = --arch; same "
                               "model, dtype and --set)", default="")
     prefill_chips: int = param("chips", "disaggregated: chips per prefill instance (0 = --chips)", default=0, ge=0)

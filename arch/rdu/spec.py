@@ -88,7 +88,8 @@ class MapperOptions:
                         choices=("on", "off"), default="on")
     unit_fraction: float = param("fraction", "share of the PCUs and PMUs one section may use "
                                  "(placement and routing leave the rest)", gt=0, le=1, default=0.9)
-    max_steps: int = param("steps", "largest step count (tiles per stage) the search considers", gt=0,
+    max_steps: int = param("steps", "largest step count (tiles per stage) the search considers (each "
+                           "candidate builds its tasks per step: 4,096 bounds the work to seconds)", gt=0, le=4096,
                            default=256)
     top_k: int = param("tilings", "best analytic step counts simulated cycle-level per section "
                        "(the default simulates every candidate: a pipeline's credit loops make "

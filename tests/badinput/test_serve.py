@@ -166,3 +166,10 @@ def test_outputs_and_draft_models_are_checked_before_the_run(refused):
     refused(["run", "--quiet", "--json", "out.json", "--arch", "h100-sxm", "--model", "llama2-7b",
              "--draft-model", "gpt2-small", "--draft-tokens", "2", "--gen", "4"],
             "draft_model: gpt2-small has a vocabulary of 50,257 tokens and llama2-7b one of 32,000")
+
+
+def test_work_is_bounded_by_named_options(refused):
+    refused(SERVE + ["--prefill-instances", "1", "--kv-link-GBps", "10", "--decode-instances", "1000000000"],
+            "--decode-instances")
+    refused(["run", "--quiet", "--json", "out.json", "--gen", "2", "--arch", "sn40l", "--set", "mapper.max_steps=1000000000"],
+            "mapper.max_steps: expected a value <= 4096")
