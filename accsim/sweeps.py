@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import signal
 import time
 import traceback
@@ -485,11 +486,32 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int) -> None:
     """Workers leave SIGINT to the parent (a terminal's Ctrl-C reaches the whole group), which
-    stops them itself; no half-finished traceback from every worker."""
+    stops them itself; no half-finished traceback from every worker. A worker whose parent dies
+    (SIGKILL leaves no chance to stop it) exits too: the kernel signals it (Linux), or a watcher
+    thread notices the new parent within a second."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    import ctypes
+    import threading
+    try:
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass                                  # not Linux: the watcher alone
+    if os.getppid() != parent_pid:            # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=watch, name="accsim-parent-watch", daemon=True).start()
 
 
 IN_FLIGHT_PER_WORKER = 2        # points submitted ahead per worker (keeps every worker busy)
@@ -523,7 +545,7 @@ def make_executor(jobs: int, scheduler: str | None) -> tuple[Any, Callable[[bool
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
         return client.get_executor(), lambda stop: client.close(), max(threads, 1)
     from concurrent.futures import ProcessPoolExecutor
-    executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    executor = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(os.getpid(),))
 
     def close(stop: bool) -> None:
         if not stop:
