@@ -136,18 +136,54 @@ PHASES = ("prefill", "decode")
 
 
 def read_run_payload(path: str | Path) -> dict[str, Any]:
-    """The whole ``accsim run --json`` file, checked to hold a run's stats (an error naming the
-    file otherwise)."""
+    """The whole ``accsim run --json`` file, checked to hold a run's stats in the shapes the
+    views read (an error naming the file and the first wrong field otherwise: a file edited by
+    hand is told what is wrong, never given a traceback)."""
     import json
     try:
         data = json.loads(Path(path).read_text())
         stats = data["stats"]
         stats["scenario"], *(stats[phase] for phase in PHASES)
-        return data
     except (OSError, UnicodeDecodeError) as exc:
         raise AccsimError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     except (ValueError, KeyError, TypeError):
         raise AccsimError(f"{path}: not the stats of 'accsim run' (expected its --json output)") from None
+    problem = run_payload_problem(data)
+    if problem:
+        raise AccsimError(f"{path}: {problem} (the file is not as 'accsim run --json' wrote it)")
+    return data
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def run_payload_problem(data: Mapping[str, Any]) -> str:
+    """The first field of a run payload whose shape the views cannot read ('' when all are)."""
+    stats = data["stats"]
+    for name in ("latency_s", "ttft_s", "tpot_s", "energy_J"):
+        if name in stats and not _number(stats[name]):
+            return f"stats.{name}: expected a number, got {stats[name]!r:.60}"
+    for where, node in [("stats", stats)] + [(f"stats.{p}", stats[p]) for p in PHASES]:
+        if not isinstance(node, Mapping):
+            return f"{where}: expected a mapping, got {type(node).__name__}"
+        for table, field in (("by_op_kind", "exposed_s"), ("by_unit", "busy_s")):
+            rows = node.get(table, {})
+            if not isinstance(rows, Mapping):
+                return f"{where}.{table}: expected a mapping of names to figures, got {type(rows).__name__}"
+            for key, row in rows.items():
+                if not isinstance(row, Mapping) or (field in row and not _number(row[field])):
+                    return f"{where}.{table}.{key}: expected {{{field}: a number, ...}}, got {row!r:.60}"
+        if "latency_s" in node and not _number(node["latency_s"]):
+            return f"{where}.latency_s: expected a number, got {node['latency_s']!r:.60}"
+    roofs = data.get("roofs", [])
+    if not isinstance(roofs, list):
+        return f"roofs: expected a list of roofs, got {type(roofs).__name__}"
+    for i, roof in enumerate(roofs):
+        if not (isinstance(roof, Mapping) and isinstance(roof.get("name"), str)
+                and _number(roof.get("peak_flops_per_s")) and _number(roof.get("bandwidth_Bps"))):
+            return f"roofs[{i}]: expected {{name, peak_flops_per_s, bandwidth_Bps}}, got {roof!r:.60}"
+    return ""
 
 
 def run_stats(payload: Mapping[str, Any]) -> dict[str, Any]:

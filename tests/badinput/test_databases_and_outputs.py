@@ -113,3 +113,36 @@ def test_a_bad_output_path_is_refused_before_any_work(refused, results_db, write
 def test_a_figure_needs_a_known_format(refused, results_db, writer):
     refused(writer + ["fig.xyz"], ("fig.xyz: the suffix names the format", ".png, .svg, .pdf"),
             files={"r.db": copy_of(results_db)})
+
+
+@pytest.fixture(scope="module")
+def run_payload(tmp_path_factory):
+    """The JSON of a real small run (what 'accsim run --json' writes)."""
+    import json
+    from accsim.cli import main
+    path = tmp_path_factory.mktemp("run") / "stats.json"
+    assert main(["run", "--gen", "2", "--quiet", "--json", str(path)]) in (0, None)
+    return json.loads(path.read_text())
+
+
+HAND_EDITS = [
+    (lambda d: d["stats"].__setitem__("latency_s", "fast"), "stats.latency_s: expected a number, got 'fast'"),
+    (lambda d: d["stats"]["decode"].__setitem__("by_op_kind", [1, 2]), "stats.decode.by_op_kind: expected a mapping"),
+    (lambda d: d["stats"]["decode"]["by_op_kind"].__setitem__("matmul", {"exposed_s": "x"}),
+     "stats.decode.by_op_kind.matmul: expected {exposed_s: a number"),
+    (lambda d: d["stats"]["prefill"]["by_unit"].__setitem__("device", 5), "stats.prefill.by_unit.device"),
+    (lambda d: d.__setitem__("roofs", "x"), "roofs: expected a list of roofs, got str"),
+    (lambda d: d["roofs"][0].pop("bandwidth_Bps"), "roofs[0]: expected {name, peak_flops_per_s, bandwidth_Bps}"),
+    (lambda d: d.pop("stats"), "not the stats of 'accsim run'"),
+]
+
+
+@pytest.mark.parametrize("edit, expect", HAND_EDITS, ids=range(len(HAND_EDITS)))
+@pytest.mark.parametrize("command", [["report", "e.json", "--html", "e.html"], ["plot", "e.json", "--out", "e.png"],
+                                     ["plot", "e.json", "--roofline", "--out", "e.png"]], ids=["report", "plot", "roofline"])
+def test_a_hand_edited_run_json_names_its_wrong_field(refused, run_payload, edit, expect, command):
+    import copy
+    import json
+    payload = copy.deepcopy(run_payload)
+    edit(payload)
+    refused(command, expect, {"e.json": json.dumps(payload)})
