@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from accsim.errors import AccsimError, did_you_mean
+from accsim.palette import OKABE_ITO, PHASES as PHASE_COLOURS, colour_of, series_colour
 from accsim.results import read_table
 from accsim.units import label_of, si_number
 
@@ -87,6 +88,8 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
     points = {"x": np.asarray(xs, float)[keep], "y": np.asarray(ys, float)[keep], "color": pick(color),
               "facet": pick(facet)}
     panels = _sorted_values(points["facet"])
+    # one colour per colour value in every panel (the legend is shared)
+    palette = {value: series_colour(i) for i, value in enumerate(series_values(points["color"]) or [])}
     plt = pyplot()
     cols = min(3, len(panels))
     grid_rows = -(-len(panels) // cols)
@@ -96,7 +99,7 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
         ax.set_visible(False)
     for ax, value in zip(axes.flat, panels):
         mask = np.array([f == value for f in points["facet"]])
-        _sweep_panel(fig, ax, {k: v[mask] for k, v in points.items()}, color, lines)
+        _sweep_panel(fig, ax, {k: v[mask] for k, v in points.items()}, color, lines, palette)
         if pareto:
             front = pareto_front(points["x"][mask], points["y"][mask], x_goal, y_goal)
             ax.plot(points["x"][mask][front], points["y"][mask][front], "-", color="black", lw=2, alpha=0.6,
@@ -106,19 +109,34 @@ def plot_sweep(db: str | Path, x: str, y: str, out: str | Path, pareto: bool = F
         ax.set_xlabel(label_of(x))
         ax.set_title(f"{label_of(facet)} = {value}" if facet else "", fontsize=10)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
+        if len(panels) == 1 and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    for row in axes:
+    for r, row in enumerate(axes):
         row[0].set_ylabel(label_of(y))
+        for c, ax in enumerate(row):      # a panel with no visible panel below keeps its x tick labels
+            below_hidden = r + 1 >= len(axes) or not axes[r + 1][c].get_visible()
+            if ax.get_visible() and below_hidden:
+                ax.xaxis.set_tick_params(labelbottom=True)
+                ax.set_xlabel(label_of(x))
     fig.suptitle(f"{_sweep_title(db, spec_id)}: {len(keep)} points", fontsize=11)
-    fig.tight_layout()
+    rect = (0, 0, 1, 1)
+    if len(panels) > 1:                   # one legend for every panel
+        handles: dict[str, Any] = {}
+        for ax in axes.flat:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8)
+            rect = (0, 0, 0.8, 1)
+    fig.tight_layout(rect=rect)
     save_figure(fig, out)
     plt.close(fig)
     return len(keep)
 
 
-def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool) -> None:
-    """One panel: a series per colour value (a legend), or a colour bar for many values."""
+def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool, palette: dict) -> None:
+    """One panel: a series per colour value (its colour from ``palette``), or a colour bar for
+    many values."""
     order = np.argsort(points["x"], kind="stable")
     values = points["color"]
     series = series_values(values)
@@ -129,7 +147,7 @@ def _sweep_panel(fig: Any, ax: Any, points: dict, color: str | None, lines: bool
     for value in series:
         mask = np.array([v == value for v in values])[order]
         ax.plot(points["x"][order][mask], points["y"][order][mask], "-o" if lines else "o", ms=4, lw=1.2,
-                label=f"{label_of(color)} = {value}" if color else None)
+                color=palette.get(value, series_colour(0)), label=f"{label_of(color)} = {value}" if color else None)
 
 
 PHASES = ("prefill", "decode")
@@ -216,11 +234,10 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
         raise AccsimError(f"{stats_path}: the run has no simulated phase to break down")
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
-    cmap = plt.get_cmap("tab20")
     bottom = np.zeros(len(phases))
-    for i, kind in enumerate(kinds):
+    for kind in kinds:
         ms = np.array([stats[p]["by_op_kind"].get(kind, {}).get("exposed_s", 0.0) * 1e3 for p in phases])
-        left.bar(phases, ms, bottom=bottom, color=cmap(i % 20), label=kind)
+        left.bar(phases, ms, bottom=bottom, color=colour_of(kind), label=kind)
         bottom += ms
     for x, total in enumerate(bottom):
         left.annotate(f"{total:.4g} ms", (x, total), ha="center", va="bottom", fontsize=8)
@@ -230,7 +247,7 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
     width = 0.8 / len(phases)
     for j, phase in enumerate(phases):
         busy = [stats[phase]["by_unit"].get(u, {}).get("busy_s", 0.0) * 1e3 for u in units]
-        right.bar(np.arange(len(units)) + j * width, busy, width, label=phase)
+        right.bar(np.arange(len(units)) + j * width, busy, width, label=phase, color=PHASE_COLOURS[phase])
     right.set_xticks(np.arange(len(units)) + width * (len(phases) - 1) / 2, units, rotation=30, ha="right")
     right.set_ylabel("busy time [ms]")
     right.set_title("busy time per unit", fontsize=10)
@@ -245,7 +262,7 @@ def plot_breakdown(stats_path: str | Path, out: str | Path) -> int:
 
 
 # Okabe & Ito's colour-blind-safe palette; within and miss differ by marker shape as well
-WITHIN_COLOUR, MISS_COLOUR = "#0072B2", "#D55E00"
+WITHIN_COLOUR, MISS_COLOUR = OKABE_ITO[0], OKABE_ITO[5]
 KEY_LEFT = 0.72      # the parity figure's panels end here; the key of misses follows
 
 

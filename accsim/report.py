@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from accsim.errors import AccsimError
+from accsim.palette import PHASES as PHASE_COLOURS, SERIES, colour_of
 from accsim.plots import PHASES, breakdown_parts, read_run_payload, run_stats, series_values
 from accsim.presets import source_of
 from accsim.units import label_of
@@ -24,11 +25,7 @@ MAX_BAR_POINTS = 400        # a stacked bar per point reads up to this many poin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "toImageButtonOptions": {"format": "svg", "scale": 1}}   # the camera saves vector art
 # stacks: the legend top-down as the bars, and 24 distinct colours (op kinds often exceed 10)
-STACK_LAYOUT = {"legend": {"traceorder": "reversed"},
-                "colorway": ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100",
-                             "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
-                             "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
-                             "#6C4516", "#0D2A63", "#AF0038"]}       # plotly's qualitative Dark24
+STACK_LAYOUT = {"legend": {"traceorder": "reversed"}, "colorway": list(SERIES)}     # accsim.palette
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -130,11 +127,11 @@ def _breakdown_figures(stats: Mapping[str, Any]) -> list[Any]:
     go = _plotly()
     phases, kinds, units = breakdown_parts(stats)
     exposed = go.Figure([go.Bar(name=k, x=phases, y=[stats[p]["by_op_kind"].get(k, {}).get("exposed_s", 0) * 1e3
-                                                     for p in phases]) for k in kinds])
+                                                     for p in phases], marker_color=colour_of(k)) for k in kinds])
     exposed.update_layout(barmode="stack", title="where the time goes (exposed time per op kind)",
                           yaxis_title="exposed time [ms]", height=480, **STACK_LAYOUT)
     busy = go.Figure([go.Bar(name=p, x=units, y=[stats[p]["by_unit"].get(u, {}).get("busy_s", 0) * 1e3
-                                                 for u in units]) for p in phases])
+                                                 for u in units], marker_color=PHASE_COLOURS[p]) for p in phases])
     busy.update_layout(barmode="group", title="busy time per unit", yaxis_title="busy time [ms]", height=420)
     return [exposed, busy]
 
@@ -240,7 +237,8 @@ def _sweep_breakdown(columns: list[str], rows: list[tuple], axes: list[str], div
     shown = rows[:MAX_BAR_POINTS]
     labels = [_point_label(columns, r, axes) for r in shown]
     totals = {k: sum(r[columns.index(k)] or 0 for r in shown) for k in kinds}
-    traces = [go.Bar(name=k.split(".")[1], x=labels, y=[(r[columns.index(k)] or 0) * 1e3 for r in shown])
+    traces = [go.Bar(name=k.split(".")[1], x=labels, y=[(r[columns.index(k)] or 0) * 1e3 for r in shown],
+                     marker_color=colour_of(k.split(".")[1]))
               for k in sorted(kinds, key=lambda k: -totals[k]) if totals[k] > 0]
     fig = go.Figure(traces)
     fig.update_layout(barmode="stack", title="where the time goes, per point (exposed time per op kind)",

@@ -68,7 +68,7 @@ def write_plot(path: str | Path, outcome: Outcome, figures: dict) -> None:
             ax.plot(values, np.arange(1, values.size + 1) / values.size)
             slo = figures["slo"][name]
             if slo is not None:
-                ax.axvline(slo * 1e3, color="red", linestyle="--", label=f"SLO {slo * 1e3:g} ms")
+                ax.axvline(slo * 1e3, color="#D55E00", linestyle="--", label=f"SLO {slo * 1e3:g} ms")
                 ax.legend()
         ax.set(xlabel=f"{label} [ms]", ylabel="fraction of requests", title=f"{label} distribution (CDF)")
     fig.suptitle(f"{outcome.policy.name} batching: {len(outcome.requests)} requests")
