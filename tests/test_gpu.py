@@ -58,7 +58,7 @@ def test_no_device_task_beats_its_roofline(arch, model, phase):
 
 
 def test_batch1_decode_is_launch_bound_and_large_prefill_is_not():
-    decode = accsim.run(arch="h200", model="gpt2-xl", gen=4, prompt=128)
+    decode = accsim.run(arch="h200-eager", model="gpt2-xl", gen=4, prompt=128)
     launch_share = decode["decode.by_op_kind.launch.exposed_s"] / decode["decode.latency_s"]
     assert launch_share > 0.8
     big = accsim.run(arch="t4", model="gpt2-xl", batch=16, prompt=1024 - 2, gen=2)
@@ -66,7 +66,7 @@ def test_batch1_decode_is_launch_bound_and_large_prefill_is_not():
 
 
 def test_graph_mode_removes_launch_overhead():
-    eager = accsim.run(arch="h100-sxm", model="gpt2-medium", gen=4)
+    eager = accsim.run(arch="h100-sxm", model="gpt2-medium", gen=4, overrides={"framework.mode": "eager"})
     graph = accsim.run(arch="h100-sxm", model="gpt2-medium", gen=4, overrides={"framework.mode": "graph"})
     assert graph["tpot_s"] < eager["tpot_s"] / 3
 
@@ -135,7 +135,7 @@ def test_eager_kernel_count_matches_profiled(tmp_path, gpu_reference):
     ref = gpu_reference["kernels_per_decode_step"]
     case = _gpu_case("gpu-h200-eager-kernels-gpt2-8x768")
     model = load_model(gpt2_shaped(tmp_path, ref["n_layer"], ref["n_embd"], 12))
-    program = lower(build_graph(model, Phase.decode(1, 128)), resolve_preset("h200").spec)
+    program = lower(build_graph(model, Phase.decode(1, 128)), resolve_preset("h200-eager").spec)
     kernels = int(program.columns["n_kernels"][program.columns["task_class"] == K.LAUNCH].sum())
     assert case.published == ref["kernels"]
     assert kernels == pytest.approx(ref["kernels"], rel=case.tolerance_pct / 100)
@@ -154,7 +154,7 @@ def test_decode_time_per_layer_matches_measurement(tmp_path, gpu_reference, n_em
     within the calibration case's own tolerance."""
     case = _gpu_case(f"gpu-h200-eager-decode-ms-per-layer-{n_embd}")
     layers = [1, 2, 4, 8, 16, 24, 48]
-    tpots = [accsim.run(arch="h200", model=gpt2_shaped(tmp_path, n, n_embd, n_head), prompt=128,
+    tpots = [accsim.run(arch="h200-eager", model=gpt2_shaped(tmp_path, n, n_embd, n_head), prompt=128,
                         gen=2)["tpot_s"] for n in layers]
     slope_ms = np.polyfit(layers, tpots, 1)[0] * 1e3
     measured_ms = gpu_reference["decode_time_per_layer_ms"][n_embd]
@@ -222,7 +222,7 @@ def test_framework_modes_launch_as_declared(mode):
         assert graphs(decode) == 1 and launches(decode) == 0
     assert (launches(prefill) > 0) == (mode in ("eager", "vllm"))     # trtllm: prefill a graph too
     eager_kernels = device_kernels(lower(build_graph(model, Phase.decode(1, 64)),
-                                         resolve_preset("h100-sxm").spec))
+                                         resolve_preset("h100-sxm", {"framework.mode": "eager"}).spec))
     assert (device_kernels(decode) < eager_kernels / 2) == (mode in ("vllm", "trtllm"))
     fw = spec.framework
     step_host_us = {"vllm": fw.vllm_step_host_us, "trtllm": fw.trtllm_step_host_us}.get(mode, fw.step_host_us)
@@ -230,7 +230,7 @@ def test_framework_modes_launch_as_declared(mode):
 
 
 def test_vllm_decode_is_bandwidth_bound_and_faster_than_eager():
-    eager = accsim.run(arch="h100-sxm", model="llama2-7b", prompt=64, gen=3)
+    eager = accsim.run(arch="h100-sxm", model="llama2-7b", prompt=64, gen=3, overrides={"framework.mode": "eager"})
     vllm = accsim.run(arch="h100-sxm", model="llama2-7b", prompt=64, gen=3,
                       overrides={"framework.mode": "vllm"})
     assert vllm["tpot_s"] < eager["tpot_s"] / 3
