@@ -93,12 +93,16 @@ def check_prefixes(prefix_id: np.ndarray, prefix_tokens: np.ndarray, prompt: np.
                         f"prompt's {int(prompt[i])} tokens")
     ids = prefix_id >= 0
     if ids.any():
-        first = {}
-        for pid, tokens in zip(prefix_id[ids].tolist(), prefix_tokens[ids].tolist()):
-            if first.setdefault(pid, tokens) != tokens:
-                problems.append(f"{where}: prefix {pid} has {first[pid]} tokens in one request and {tokens} in "
-                                "another; one id names one shared prefix")
-                break
+        # one length per id: sorted by id, a length that differs from the id's first one
+        order = np.lexsort((np.arange(int(ids.sum())), prefix_id[ids]))
+        pid, tokens = prefix_id[ids][order], prefix_tokens[ids][order]
+        starts = np.r_[True, pid[1:] != pid[:-1]]
+        first = np.maximum.accumulate(np.where(starts, np.arange(pid.size), 0))
+        bad = np.flatnonzero(tokens != tokens[first])
+        if bad.size:
+            k = int(bad[0])
+            problems.append(f"{where}: prefix {int(pid[k])} has {int(tokens[first[k]])} tokens in one request and "
+                            f"{int(tokens[k])} in another; one id names one shared prefix")
     if problems:
         raise ConfigError(problems)
 
