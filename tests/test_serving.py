@@ -497,3 +497,18 @@ def test_serving_times_keep_their_precision_wherever_the_trace_starts(grid_serve
     b = grid_server.serve(read_trace(folder / "b.csv"), Policy("continuous", max_batch=4)).figures
     assert a["ttft_s"]["max"] > 0 and a["tpot_s"]["max"] > 0
     assert b["ttft_s"] == a["ttft_s"] and b["tpot_s"] == a["tpot_s"]
+
+
+def test_a_serving_run_too_big_for_memory_is_refused_before_it_runs(grid_server, monkeypatch):
+    """The engine estimates what a run will hold (per-request arrays, per-iteration series) and
+    refuses, naming the fix, when the machine has less; the estimate grows with the requests."""
+    import accsim.limits as limits
+    from accsim.serving.engine import estimated_bytes
+    small = generate(1_000, 10.0, "poisson", "fixed:32", "fixed:16", seed=1)
+    large = generate(100_000, 10.0, "poisson", "fixed:32", "fixed:16", seed=1)
+    policy = Policy("continuous", max_batch=8)
+    assert estimated_bytes(large, policy) > 50 * estimated_bytes(small, policy)
+    monkeypatch.setattr(limits, "available_memory_bytes", lambda: 2 ** 20)
+    monkeypatch.setattr(limits, "ALWAYS_AVAILABLE_BYTES", 0)
+    with pytest.raises(limits.TooLargeError, match="serving 100,000 requests would need about .* serve fewer requests"):
+        grid_server.serve(large, policy)

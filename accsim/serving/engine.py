@@ -484,13 +484,32 @@ def check_fits(requests: Requests, policy: Policy, capacity_blocks: int, new_tok
         raise ConfigError(problems)
 
 
+# memory a run holds: per request, the engine's and the outcome's arrays (about 30 numbers);
+# per iteration, one entry in each of the series' 8 lists (Python objects)
+BYTES_PER_REQUEST = 30 * 8
+BYTES_PER_ITERATION = 8 * 40
+
+
+def estimated_bytes(requests: Requests, policy: Policy) -> float:
+    """What a serving run will hold, before it runs: its per-request arrays, and its iteration
+    series at the most iterations it can take (a decode step per output token of a batch that
+    holds one request at a time, or of batches of max_batch: the larger of the request count
+    and the output tokens over the batch, plus a prefill per request)."""
+    outputs = float(requests.output.sum())
+    iterations = len(requests) + max(float(len(requests)), outputs / policy.max_batch)
+    return len(requests) * BYTES_PER_REQUEST + iterations * BYTES_PER_ITERATION
+
+
 def simulate(requests: Requests, steps: StepModel, policy: Policy, capacity_blocks: int,
              kv_bytes_per_token: float = 0.0,
              on_progress: Callable[[int, int], None] = lambda done, total: None) -> Outcome:
     """Serve ``requests`` on the step model's machine under ``policy``."""
+    from accsim.limits import require_memory
     policy.check()
     check_fits(requests, policy, capacity_blocks, steps.machine.new_tokens,
                max_context_tokens(steps.machine.model))
+    require_memory(f"serving {len(requests):,} requests", estimated_bytes(requests, policy),
+                   "serve fewer requests (--requests), or split the trace")
     engine = _Engine(requests, steps, policy, capacity_blocks, kv_bytes_per_token)
     engine.run(on_progress)
     tokens_out = np.minimum(np.floor(engine.generated + 1e-9), requests.output).astype(np.int64)
