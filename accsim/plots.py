@@ -383,3 +383,39 @@ def save_figure(fig, out: str | Path) -> None:
     from accsim.files import open_output
     with open_output(out, binary=True) as fh:
         fig.savefig(fh, dpi=120, format=Path(out).suffix.lstrip(".").lower() or "png")
+
+
+# offsets (points) a label tries around its marker, nearest first
+LABEL_OFFSETS = ((3, 3), (3, -10), (-3, 3), (-3, -10), (3, 12), (3, -19), (-3, 12), (-3, -19), (3, 21), (3, -28))
+
+
+def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str],
+                 fontsize: float = 7) -> list[tuple[float, float, float, float]]:
+    """Label points without labels landing on one another: each label takes the first offset
+    around its marker whose box (estimated from its characters) meets no label placed before;
+    labels of the same text at the same place are drawn once. Call after the axes' scales and
+    limits are final. Returns the labels' boxes (pixels), in the order placed."""
+    fig = ax.figure
+    fig.canvas.draw()                         # the transforms reflect the final limits
+    to_px = ax.transData.transform
+    pt = fig.dpi / 72.0
+    char_w, height = 0.6 * fontsize * pt, 1.2 * fontsize * pt
+    placed: list[tuple[float, float, float, float]] = []
+    seen: set[tuple[str, float, float]] = set()
+    for x, y, text in sorted(zip(xs, ys, texts), key=lambda t: -t[1]):
+        px, py = to_px((x, y))
+        key = (text, round(px), round(py))
+        if key in seen:
+            continue
+        seen.add(key)
+        width = char_w * len(text)
+        for dx, dy in LABEL_OFFSETS:
+            left = px + dx * pt if dx >= 0 else px + dx * pt - width
+            bottom = py + dy * pt
+            box = (left, bottom, left + width, bottom + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                    ha="left" if dx >= 0 else "right")
+    return placed

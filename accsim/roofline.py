@@ -111,7 +111,8 @@ def roofline_figure(payload: Mapping[str, Any]) -> Any | None:
 
 def plot_roofline(stats_path: str | Path, out: str | Path) -> int:
     """The roofline of an ``accsim run --json`` file as a figure (png/svg/pdf); returns the points."""
-    from accsim.plots import pyplot, read_run_payload, save_figure
+    from accsim.palette import PHASES as PHASE_COLOURS
+    from accsim.plots import place_labels, pyplot, read_run_payload, save_figure
     payload = read_run_payload(stats_path)
     points, hidden = roof_points(payload["stats"])
     if not points:
@@ -121,18 +122,18 @@ def plot_roofline(stats_path: str | Path, out: str | Path) -> int:
     lo, hi = _intensity_range(points, roofs)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    for roof in roofs:
-        ax.plot(*_roof_line(roof, lo, hi), "--", lw=1.5, label=f"roof: {roof.name}")
+    for i, roof in enumerate(roofs):
+        ax.plot(*_roof_line(roof, lo, hi), "--", lw=1.5, color=("#000000", "#999933", "#882255")[i % 3],
+                label=f"roof: {roof.name}")
     for phase, marker in zip(PHASES, ("o", "D")):
         mine = [p for p in points if p["phase"] == phase]
         if mine:
             ax.scatter([p["intensity"] for p in mine], [p["achieved_flops_per_s"] for p in mine],
-                       marker=marker, s=30, label=phase, zorder=3)
-            for p in mine:
-                ax.annotate(p["kind"], (p["intensity"], p["achieved_flops_per_s"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                       marker=marker, s=30, label=phase, zorder=3, color=PHASE_COLOURS[phase])
     ax.set_xscale("log")
     ax.set_yscale("log")
+    place_labels(ax, [p["intensity"] for p in points], [p["achieved_flops_per_s"] for p in points],
+                 [p["kind"] for p in points])
     ax.set_xlabel("arithmetic intensity [FLOP/byte]")
     ax.set_ylabel("achieved [FLOP/s] (FLOPs / exposed time)")
     ax.set_title(_title(payload), fontsize=10)

@@ -42,3 +42,25 @@ def test_the_png_breakdown_and_the_html_report_colour_op_kinds_alike(tmp_path):
         plt.Axes.bar = original
     assert all(colors.to_hex(seen[k]) == colour_of(k).lower() for k in ("matmul", "launch", "attn_score"))
     assert colors.to_hex(seen["decode"]) == PHASES["decode"].lower()
+
+
+def test_labels_placed_around_crowded_points_do_not_overlap():
+    """Up to ten labels on nearly the same point (a crowded roofline) find boxes that meet no
+    other label's; a repeated label on the same point is drawn once."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from accsim.plots import place_labels
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [1.0, 1.02, 1.05, 0.98, 1.0, 10.0, 10.0]
+    ys = [1e12, 1.05e12, 0.95e12, 1.02e12, 1e12, 1e9, 1e9]
+    texts = ["softmax", "activation", "rmsnorm", "elementwise", "softmax", "sampling", "sampling"]
+    ax.scatter(xs, ys)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    boxes = place_labels(ax, xs, ys, texts)
+    assert len(boxes) == 5                    # the repeated softmax and sampling drawn once each
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    plt.close(fig)
