@@ -256,7 +256,7 @@ def run_scenario(scenario: Scenario, timeline: bool = False,
         from accsim.coe import run_coe
         return run_coe(scenario, lambda s: run_scenario(s, on_pass=on_pass))
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
-    model = load_model(scenario.model).with_dtype(scenario.dtype)
+    model = load_model(scenario.model).with_dtype(scenario.dtype).with_routing_skew(scenario.routing_skew)
     draft, draft_modules = _draft(scenario, model)
     family = families().get(preset.family)
     steps: list[tuple[str, Program]] = []

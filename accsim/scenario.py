@@ -56,6 +56,9 @@ class Scenario:
                      "in first ('' = a single model)", default="")
     decode_only: bool = param("", "the prompt's KV cache is already in place (disaggregated "
                               "prefill): simulate decode only", default=False)
+    routing_skew: float = param("", "MoE routing: the i-th most popular expert's share of tokens "
+                                "~ i^-skew (Zipf), so a batch touches fewer experts and reads fewer "
+                                "weights; 0 = uniform routing", default=0.0, ge=0.0, le=10.0)
 
     def check(self) -> None:
         """Every problem with the fields, all at once (types, ranges, choices, combinations)."""

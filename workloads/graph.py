@@ -255,6 +255,25 @@ class _Builder:
         return op
 
 
+def expected_share_touched(experts: int, top_k: int, tokens: int, skew: float) -> float:
+    """Expected share of ``experts`` that ``tokens`` tokens, each routed to ``top_k`` distinct
+    ones, touch at least once. Uniform routing (skew 0): each expert is one token's pick with
+    probability k/E. With a skew s the i-th most popular expert is picked with probability
+    q_i = min(1, c * i^-s), c chosen so that the q_i sum to k (a token still picks k experts):
+    popular experts absorb the tokens and fewer are touched."""
+    if skew == 0.0:
+        return 1.0 - (1.0 - top_k / experts) ** tokens
+    weights = [(i + 1) ** -skew for i in range(experts)]      # most popular first
+    capped = 0                     # the most popular experts picked by every token
+    while True:
+        scale = (top_k - capped) / sum(weights[capped:])
+        if capped == top_k or weights[capped] * scale <= 1.0:
+            break
+        capped += 1
+    picked = [1.0] * capped + [w * scale for w in weights[capped:]]
+    return sum(1.0 - (1.0 - q) ** tokens for q in picked) / experts
+
+
 class _TransformerGraph:
     """Emits the ops of one phase of one model on one device."""
 
@@ -517,7 +536,7 @@ class _TransformerGraph:
         if ep >= E:
             active = float(local_experts)   # one expert instance, hit by T*k*ep/E >> 1 tokens
         else:
-            active = local_experts * (1.0 - (1.0 - k / E) ** global_tokens)
+            active = local_experts * expected_share_touched(E, k, global_tokens, m.routing_skew)
         x = h
         if ep > 1:
             x = self._all_to_all(f"L{i}.moe.dispatch", i, h, routed_tokens, ep,

@@ -160,6 +160,7 @@ class ModelConfig:
     v_head_dim: int = 0
     mtp_layers: int = 0              # multi-token-prediction modules (DeepSeek-V3's MTP)
     quantization: str = ""           # the checkpoint's stored weights (quantization_config), e.g. "fp8 8-bit"
+    routing_skew: float = 0.0        # MoE routing (a workload input): expert popularity ~ rank^-s; 0 = uniform
     dtype: str = "fp16"
     source: str = ""
 
@@ -185,6 +186,15 @@ class ModelConfig:
 
     def is_moe_layer(self, layer: int) -> bool:
         return self.is_moe and layer >= self.first_dense_layers
+
+    def with_routing_skew(self, skew: float) -> "ModelConfig":
+        """The model under a routing skew: its router sends tokens to experts with Zipf
+        popularity (the i-th most popular expert's share ~ i^-skew); 0 keeps uniform routing."""
+        if not 0.0 <= skew <= 10.0:
+            raise ConfigError([f"routing_skew: expected a Zipf exponent from 0 (uniform) to 10, got {skew!r}"])
+        if skew and not self.is_moe:
+            raise ConfigError([f"routing_skew: {self.name} has no routed experts; drop it (0) or use an MoE model"])
+        return replace(self, routing_skew=float(skew))
 
     def with_dtype(self, dtype: str) -> "ModelConfig":
         if dtype not in DTYPES:

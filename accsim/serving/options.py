@@ -16,7 +16,8 @@ FINDS = ("none", "max-rate", "max-batch")
 MAX_REQUESTS = 10_000_000      # generated requests (about 3 months at 1 request/s)
 MAX_INSTANCES = 100_000        # disaggregated pools (each instance is simulated: a bound on the work)
 # the scenario fields that choose the machine a serving run uses
-MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance")
+MACHINE_FIELDS = ("arch", "model", "dtype", "mapper", "overrides", "chips", "draft_tokens", "acceptance",
+                  "routing_skew")
 
 
 @dataclass(frozen=True, kw_only=True)

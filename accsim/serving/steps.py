@@ -68,7 +68,7 @@ def load_machine(scenario: Scenario) -> Machine:
     if problems:
         raise ConfigError(problems)
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
-    model = load_named(scenario.model, "model").with_dtype(scenario.dtype)
+    model = load_named(scenario.model, "model").with_dtype(scenario.dtype).with_routing_skew(scenario.routing_skew)
     if scenario.draft_tokens > model.mtp_layers:
         raise ConfigError([f"draft_tokens: {model.name} has {model.mtp_layers} multi-token-prediction "
                            f"module(s); --draft-tokens {scenario.draft_tokens} needs as many"])

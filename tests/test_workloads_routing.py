@@ -1,0 +1,43 @@
+"""MoE routing skew: a workload input every family sees through the graph (experts touched, so
+expert weight bytes read)."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import accsim
+from accsim.errors import ConfigError
+from accsim.workloads import Parallelism, Phase, build_graph, load_model
+from accsim.workloads.graph import expected_share_touched
+
+pytestmark = pytest.mark.unit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 256), st.integers(1, 8), st.integers(1, 4096), st.floats(0.0, 10.0))
+def test_a_token_touches_k_experts_and_skew_concentrates_the_rest(experts, top_k, tokens, skew):
+    top_k = min(top_k, experts)
+    touched = expected_share_touched(experts, top_k, tokens, skew) * experts
+    assert top_k - 1e-9 <= touched <= experts + 1e-9
+    if tokens == 1:
+        assert touched == pytest.approx(top_k)
+    assert touched <= expected_share_touched(experts, top_k, tokens, 0.0) * experts + 1e-9
+
+
+def test_uniform_routing_is_the_closed_form_and_skew_reads_fewer_expert_weights():
+    model = load_model("mixtral-8x7b")
+    assert expected_share_touched(8, 2, 5, 0.0) == 1.0 - (1.0 - 2 / 8) ** 5
+    read = lambda m: sum(op.bytes_read for op in build_graph(m, Phase.decode(8, 256)).ops()
+                         if op.kind == "expert_matmul")
+    uniform, skewed = read(model), read(model.with_routing_skew(2.0))
+    assert read(model.with_routing_skew(0.0)) == uniform
+    assert skewed < 0.8 * uniform
+    # one token still reads exactly its top-2 experts
+    one = lambda m: [op.attrs["experts_active"] for op in build_graph(m, Phase.decode(1, 256)).ops()
+                     if op.kind == "expert_matmul"][0]
+    assert one(model.with_routing_skew(3.0)) == pytest.approx(2.0)
+
+
+def test_routing_skew_on_a_dense_model_or_out_of_range_is_refused():
+    with pytest.raises(ConfigError, match="routing_skew: gpt2-small has no routed experts"):
+        accsim.run("t4", "gpt2-small", gen=2, routing_skew=1.0)
+    with pytest.raises(ConfigError, match="routing_skew"):
+        accsim.run("sn40l", "mixtral-8x7b", gen=2, routing_skew=20.0)
