@@ -37,6 +37,7 @@ from typing import Any
 from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, HOST_CPU, P2P,
                                 SSD_READ, STORAGE_KINDS, ZERO, drive_units)
 from accsim.arch.csd.spec import CsdSpec
+from accsim.arch.gpu.kernels import HOST_TRANSFER
 from accsim.capacity import GIB, CapacityError, require_fits, resident_bytes
 from accsim.errors import ConfigError
 from accsim.mappers.gpu import COLUMNS as GPU_COLUMNS
@@ -259,7 +260,6 @@ class _Stream:
         """DeepSpeed decode: the new keys, values and query cross PCIe to the host, which appends
         them to its cache and runs scores, softmax and context over it; the context crosses
         back before the GPU's output projection."""
-        from accsim.arch.gpu.kernels import HOST_TRANSFER
         if op.kind == "kv_append":
             score = self.g.op(f"L{op.layer}.attn.score")
             sent = self.add(op, "host_link", "host_transfer", self.gpu.stream_prev, HOST_TRANSFER,

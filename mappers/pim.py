@@ -267,31 +267,9 @@ def _kv_write(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op: Op, op_
     if values_by_column:
         dims = math.ceil(op.attrs["width"] // 2 * op.attrs["rows"] / n_ch)      # value dimensions per channel
         base = rows.region(f"{op.name}.v_columns", math.ceil(dims / banks), range(n_ch)) + 1
-        pattern = _scattered_writes(dims, banks)
+        pattern = _bank_rounds(dims, banks, "WR", 1)        # one element into each row
         for c in range(n_ch):
             streams.append(op_id, c, pattern[0], pattern[1], pattern[2] + np.int32(base), pattern[3])
-
-
-@lru_cache(maxsize=256)
-def _scattered_writes(dims: int, banks: int) -> tuple[np.ndarray, ...]:
-    """(kinds, bank1, row offset, count) of one write into each of ``dims`` rows, dimension d
-    in bank d % banks, row d // banks: rounds of ACTs on every bank, one WR each, PREs."""
-    d = np.arange(dims)
-    rounds = d // banks
-    order = np.lexsort((d % banks, rounds))          # round by round, bank by bank
-    kinds, bank1, row = [], [], []
-    for r in range(int(rounds.max()) + 1 if dims else 0):
-        members = d[order][rounds[order] == r]
-        for kind in ("ACT", "WR", "PRE"):
-            kinds.append(np.full(members.size, K_ID[kind], np.int32))
-            bank1.append((members % banks + 1).astype(np.int32))
-            row.append((members // banks).astype(np.int32))
-    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int32)
-    kinds, bank1, row = cat(kinds), cat(bank1), cat(row)
-    out = (kinds, bank1, row, np.ones(kinds.size, np.int32))
-    for a in out:
-        a.flags.writeable = False
-    return out
 
 
 def _read_out(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op_id: int, name: str,
@@ -302,22 +280,27 @@ def _read_out(streams: _Streams, rows: _RowAllocator, spec: PimSpec, op_id: int,
     n_ch, banks = streams.n_channels, o.bank_groups * o.banks_per_group
     per_channel_rows = math.ceil(nbytes / n_ch / o.row_bytes)
     base = rows.region(name, math.ceil(per_channel_rows / banks), range(n_ch)) + 1
-    kinds, bank1, row, count = _row_reads(per_channel_rows, banks, o.row_bytes // o.tx_bytes)
+    kinds, bank1, row, count = _bank_rounds(per_channel_rows, banks, "RD", o.row_bytes // o.tx_bytes)
     for c in range(n_ch):
         streams.append(op_id, c, kinds, bank1, row + np.int32(base), count)
 
 
 @lru_cache(maxsize=256)
-def _row_reads(n_rows: int, banks: int, bursts: int) -> tuple[np.ndarray, ...]:
+def _bank_rounds(n_rows: int, banks: int, access: str, per_row: int) -> tuple[np.ndarray, ...]:
+    """(kinds, bank1, row offset, count) of ``per_row`` ``access`` commands (RD or WR) on each
+    of ``n_rows`` rows, row j in bank j % banks at offset j // banks: rounds over the banks of
+    their ACTs, then their accesses, then their PREs."""
     kinds, bank1, row, count = [], [], [], []
     for first in range(0, n_rows, banks):
         members = np.arange(first, min(first + banks, n_rows))
         b, r = (members % banks + 1).astype(np.int32), (members // banks).astype(np.int32)
-        for kind, n in (("ACT", 1), ("RD", bursts), ("PRE", 1)):
+        for kind, n in (("ACT", 1), (access, per_row), ("PRE", 1)):
             kinds.append(np.full(members.size, K_ID[kind], np.int32))
             bank1.append(b)
             row.append(r)
             count.append(np.full(members.size, n, np.int32))
+    if not kinds:
+        return tuple(np.zeros(0, np.int32) for _ in range(4))
     out = tuple(np.concatenate(p).astype(np.int32) for p in (kinds, bank1, row, count))
     for a in out:
         a.flags.writeable = False

@@ -63,8 +63,7 @@ def test_cycles_going_backwards_are_refused(cycle, message):
 def test_idle_gaps_are_skipped_exactly(preset):
     """Long idle gaps (refreshes of closed banks, nothing queued) are counted, not stepped:
     every figure equals the run that steps through them (a command log turns the skip off),
-    and a gap of 1e12 cycles costs no more than a short one."""
-    import time
+    and a gap of 1e12 cycles takes a handful of kernel events, not one per refresh period."""
     config = resolve_preset(preset).spec.dram
     rng = np.random.default_rng(3)
     n = 60
@@ -77,7 +76,6 @@ def test_idle_gaps_are_skipped_exactly(preset):
     figures = lambda r: {k: v for k, v in r.stats.to_dict().items() if not any(b in k for b in bookkeeping)}
     assert figures(skipped) == figures(stepped)
     assert np.array_equal(skipped.arrive, stepped.arrive) and np.array_equal(skipped.depart, stepped.depart)
-    started = time.perf_counter()
     far = simulate_trace(config, timed([0x0, 0x40], [0, 10**12])).stats
-    assert time.perf_counter() - started < 5      # not 1e8 refresh events
     assert far["total_cycles"] >= 10**12
+    assert far["events"] < 10_000             # not ~1e8 refresh periods, one event loop each

@@ -34,12 +34,19 @@ def test_heap_capacity_and_empty_pop_raise():
         heap_pop(heap, state)
 
 
+def _dag_on_units(draw, max_tasks: int, max_deps: int):
+    """(deps, unit, n_units): a random DAG in program order, each task on one of 1-3 units."""
+    n = draw(st.integers(1, max_tasks))
+    n_units = draw(st.integers(1, 3))
+    deps = [sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=max_deps)))) if i else [] for i in range(n)]
+    unit = np.array([draw(st.integers(0, n_units - 1)) for _ in range(n)], dtype=np.int32)
+    return deps, unit, n_units
+
+
 @st.composite
 def task_graphs(draw):
-    n = draw(st.integers(1, 40))
-    n_units = draw(st.integers(1, 3))
-    deps = [sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=3)))) if i else [] for i in range(n)]
-    unit = np.array([draw(st.integers(0, n_units - 1)) for _ in range(n)], dtype=np.int32)
+    deps, unit, n_units = _dag_on_units(draw, 40, 3)
+    n = len(deps)
     busy = np.array([draw(st.integers(0, 20)) for _ in range(n)], dtype=np.int64)
     latency = np.array([draw(st.integers(0, 5)) for _ in range(n)], dtype=np.int64)
     lanes = np.array([draw(st.integers(1, 2)) for _ in range(n_units)], dtype=np.int64)
@@ -165,10 +172,8 @@ def test_pure_python_and_jit_agree():
 
 @st.composite
 def shared_graphs(draw):
-    n = draw(st.integers(1, 30))
-    n_units = draw(st.integers(1, 3))
-    deps = [sorted(set(draw(st.lists(st.integers(0, i - 1), max_size=2)))) if i else [] for i in range(n)]
-    unit = np.array([draw(st.integers(0, n_units - 1)) for _ in range(n)], dtype=np.int32)
+    deps, unit, n_units = _dag_on_units(draw, 30, 2)
+    n = len(deps)
     fixed = np.array([draw(st.integers(0, 5)) for _ in range(n)], dtype=np.float64)
     work = np.array([draw(st.integers(0, 40)) for _ in range(n)], dtype=np.float64)
     demand = np.array([draw(st.sampled_from([0.0, 0.5, 2.0, 8.0])) for _ in range(n)])

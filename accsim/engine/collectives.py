@@ -43,9 +43,6 @@ def collective_wire_many(codes, payload_bytes, groups):
     return wire, steps
 
 
-ALL_REDUCE_ALGORITHMS = ("ring", "one_shot", "auto")
-
-
 def choose_all_reduce(codes, payload_bytes, groups, bytes_per_cycle, latency_cycles, algorithm):
     """The collective codes with every ring all-reduce replaced by the algorithm a runtime
     uses: ``ring`` (as given), ``one_shot`` (every device sends its whole payload to every peer
@@ -60,7 +57,9 @@ def choose_all_reduce(codes, payload_bytes, groups, bytes_per_cycle, latency_cyc
         codes[ring] = ALL_REDUCE_ONE_SHOT
         return codes
     payload, group = np.asarray(payload_bytes, np.float64)[ring], np.asarray(groups)[ring]
-    cost = lambda code: (collective_wire_many(np.full(group.shape, code, np.int64), payload, group)[0] / bytes_per_cycle
-                         + collective_wire_many(np.full(group.shape, code, np.int64), payload, group)[1] * latency_cycles)
+
+    def cost(code):
+        wire, steps = collective_wire_many(np.full(group.shape, code, np.int64), payload, group)
+        return wire / bytes_per_cycle + steps * latency_cycles
     codes[ring] = np.where(cost(ALL_REDUCE_ONE_SHOT) < cost(ALL_REDUCE), ALL_REDUCE_ONE_SHOT, ALL_REDUCE)
     return codes

@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from accsim.errors import ConfigError
-from accsim.serving.options import POLICIES, PREEMPTION
+from accsim.serving.options import POLICIES, PREEMPTION, PREFIX_CACHES
 from accsim.serving.requests import Requests
 from accsim.serving.steps import StepModel, max_context_tokens
 
@@ -77,8 +77,8 @@ class Policy:
                             "host link's bandwidth (e.g. --swap-GBps 50 for PCIe 5.0 x16)")
         if self.name == "chunked" and self.max_batched_tokens < 2:
             problems.append("--max-batched-tokens: chunked prefill needs a token budget >= 2")
-        if self.prefix_cache not in ("none", "device", "pool"):
-            problems.append(f"--prefix-cache: expected none, device or pool, got {self.prefix_cache!r}")
+        if self.prefix_cache not in PREFIX_CACHES:
+            problems.append(f"--prefix-cache: expected one of {', '.join(PREFIX_CACHES)}, got {self.prefix_cache!r}")
         elif self.prefix_cache != "none" and (self.name == "static" or self.decode_only):
             problems.append("--prefix-cache: needs policy continuous or chunked (not static, not decode-only)")
         if self.prefix_cache == "pool" and not (self.pool_GBps > 0 and math.isfinite(self.pool_GBps)
@@ -536,6 +536,7 @@ class _PrefixCache:
         self.pulled = np.zeros(n)               # tokens of request i taken from the cache at admission
         self.pull_s = np.zeros(n)               # pool: the copy time of that
         self.kept: OrderedDict[int, int] = OrderedDict()     # prefix id -> tokens, LRU first
+        self.kept_tokens = 0                    # their sum
         self.users: dict[int, int] = {}         # device: running requests sharing each prefix
         self.lookups = self.hits = self.tokens_hit = self.evictions = 0
         self.copy_s = 0.0
@@ -595,12 +596,14 @@ class _PrefixCache:
         if self.tier == "pool":
             if tokens > self.pool_tokens:
                 return 0
-            while sum(self.kept.values()) + tokens > self.pool_tokens:
-                self.kept.popitem(last=False)
+            while self.kept_tokens + tokens > self.pool_tokens:
+                self.kept_tokens -= self.kept.popitem(last=False)[1]
                 self.evictions += 1
             self.kept[pid] = tokens
+            self.kept_tokens += tokens
             return 0
         self.kept[pid] = tokens
+        self.kept_tokens += tokens
         self.shared[i] = tokens
         self.users[pid] = self.users.get(pid, 0) + 1
         return tokens // self.block
@@ -614,12 +617,11 @@ class _PrefixCache:
         for pid in [p for p in self.kept if not self.users.get(p, 0)]:
             if freed >= blocks_wanted:
                 break
-            freed += self.kept.pop(pid) // self.block
+            tokens = self.kept.pop(pid)
+            self.kept_tokens -= tokens
+            freed += tokens // self.block
             self.evictions += 1
         return freed
-
-    def device_blocks(self) -> int:
-        return sum(self.kept.values()) // self.block if self.tier == "device" else 0
 
     def counts(self) -> dict:
         if self.tier == "none":

@@ -67,7 +67,7 @@ def _schedule(spec: NpuSpec, program: Program, specs: list[NpuSpec],
     unit = program.column("unit")
     if spec.parallel.stream_cores:
         # the streams' kernels contend for HBM while they overlap; collectives ask nothing of it
-        collective = np.array([program.units[u] == "link" for u in unit], bool)
+        collective = unit == program.units.index("link")
         hbm = np.array([r.hbm_bytes for r in results], np.float64)
         demand = np.where(collective | (cycles == 0), 0.0, hbm / np.maximum(cycles, 1))
         start, finish = run_shared_bandwidth(
