@@ -17,7 +17,7 @@ PARENT = textwrap.dedent("""
     from accsim.sweeps import _worker_init
 
     def report_and_sleep(_):
-        print(os.getpid(), flush=True)
+        os.write(1, f"{os.getpid()}\\n".encode())     # one write: two workers' lines never interleave
         time.sleep(120)
 
     with ProcessPoolExecutor(max_workers=2, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
