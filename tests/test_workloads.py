@@ -71,11 +71,40 @@ def test_qwen_ops_bias_norms_and_fused_projections():
     assert "L0.attn.qkv" in phi3 and "L0.ffn.gate_up" in phi3 and "L0.ffn.gate" not in phi3
 
 
+def test_bloom_biases_its_scores_with_alibi_and_norms_its_embeddings():
+    m = load_model("bloom-176b")
+    g = build_graph(m, Phase.decode(2, 100))
+    assert g.op("L0.attn.score").flops == 2 * m.n_heads * 101 * (2 * m.head_dim + 1)   # + the bias add
+    assert g.op("embed.norm").kind == "layernorm" and "embed.pos" not in g and "L0.attn.rope" not in g
+
+
+def test_falcon_runs_attention_and_mlp_side_by_side_with_one_all_reduce_per_layer():
+    m = load_model("falcon-40b")
+    g = build_graph(m, Phase.decode(1, 16), Parallelism(tp=8))
+    layer0 = [op for op in g.ops() if op.layer == 0]
+    assert [op.name for op in layer0 if op.kind == "all_reduce"] == ["L0.allreduce"]
+    # both norms read the residual stream, not each other's output
+    assert g.predecessors("L0.ln2") == g.predecessors("L0.ln1")
+    assert g.op("L0.attn.qkv").attrs["n"] == (m.n_heads + 2 * m.n_kv_heads) * m.head_dim // 8
+
+
+def test_falcon_older_layout_is_multi_query_with_one_shared_norm(tmp_path):
+    """Falcon-7B's layout (HF FalconConfig defaults): one kv head, one norm feeding both branches."""
+    path = tmp_path / "falcon7.json"
+    path.write_text(json.dumps({"model_type": "falcon", "hidden_size": 4544, "num_hidden_layers": 2,
+                                "num_attention_heads": 71, "vocab_size": 65024, "parallel_attn": True}))
+    m = load_model(path)
+    assert (m.n_kv_heads, m.parallel_block, m.rotary) == (1, 1, True)
+    assert "L0.ln2" not in build_graph(m, Phase.decode(1, 16))
+
+
 @pytest.mark.golden
 @pytest.mark.parametrize("name, exact", [
     # Hugging Face model.num_parameters() of the same configs
     ("gpt2-small", 124_439_808), ("llama2-7b", 6_738_415_616), ("mixtral-8x7b", 46_702_792_704),
-    ("llama3.1-8b", 8_030_261_248), ("opt-6.7b", 6_658_473_984)])
+    ("llama3.1-8b", 8_030_261_248), ("opt-6.7b", 6_658_473_984),
+    # BLOOM's model card; every tensor of Falcon-40B's checkpoint (its LM head is stored apart)
+    ("bloom-176b", 176_247_271_424), ("falcon-40b", 41_835_970_560)])
 def test_parameter_count_is_exact_for_hf_models(name, exact):
     assert load_model(name).num_params == exact
 

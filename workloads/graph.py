@@ -364,6 +364,8 @@ class _TransformerGraph:
               bytes_read=ids.bytes + T * m.d_model * self.b.dt, rows=T)
         if m.embed_scale:                 # Gemma: embeddings times sqrt(hidden_size)
             tok = self.eltwise("embed.scale", -1, "mul", [tok], T, m.d_model)
+        if m.embed_norm:                  # BLOOM: a LayerNorm over the embeddings
+            tok = self.norm("embed.norm", -1, tok, m.d_model)
         if not m.learned_positions:
             return tok
         wpe = b.weight("embed.pos.weight", m.max_positions + m.position_offset, m.d_model)
@@ -373,6 +375,8 @@ class _TransformerGraph:
         return self.eltwise("embed.add", -1, "add", [tok, pos], T, m.d_model)
 
     def layer(self, i: int, x: Tensor) -> Tensor:
+        if self.m.parallel_block:
+            return self.parallel_layer(i, x)
         d = self.m.d_model
         h = self.norm(f"L{i}.ln1", i, x, d)
         a = self.mla(i, h) if self.m.is_mla else self.attention(i, h)
@@ -385,7 +389,19 @@ class _TransformerGraph:
             f = self.norm(f"L{i}.post_ffn_norm", i, f, d)
         return self.eltwise(f"L{i}.res2", i, "add", [x, f], self.T, d)
 
-    def attention(self, i: int, h: Tensor) -> Tensor:
+    def parallel_layer(self, i: int, x: Tensor) -> Tensor:
+        """Falcon: attention and MLP read the same residual (through one shared norm or one
+        each); their outputs are summed, so tensor parallelism needs one all-reduce per layer."""
+        d = self.m.d_model
+        h = self.norm(f"L{i}.ln1", i, x, d)
+        h_mlp = self.norm(f"L{i}.ln2", i, x, d) if self.m.parallel_block == 2 else h
+        a = self.attention(i, h, reduce=False)
+        f = self.ffn(f"L{i}.ffn", i, h_mlp, self.m.d_ff, reduce=False)
+        both = self.eltwise(f"L{i}.branch_sum", i, "add", [a, f], self.T, d)
+        both = self.all_reduce_if_tp(f"L{i}.allreduce", i, both)
+        return self.eltwise(f"L{i}.res1", i, "add", [x, both], self.T, d)
+
+    def attention(self, i: int, h: Tensor, reduce: bool = True) -> Tensor:
         m, b, T, B = self.m, self.b, self.T, self.p.batch
         hd, H, Hkv = m.head_dim, self.heads, self.kv_heads
         qkv_bias = m.bias or m.qkv_bias
@@ -412,7 +428,7 @@ class _TransformerGraph:
               2 * B * H * self.p.new_tokens * self.kv_len_of(i) * hd,
               batch=B * H, m=self.p.new_tokens, n=hd, k=self.kv_len_of(i), kv_heads=Hkv)
         o = self.matmul(f"L{i}.attn.o", i, ctx, f"L{i}.attn.o.weight", H * hd, m.d_model, m.bias)
-        return self.all_reduce_if_tp(f"L{i}.attn.allreduce", i, o)
+        return self.all_reduce_if_tp(f"L{i}.attn.allreduce", i, o) if reduce else o
 
     def kv_append(self, i: int, new: list[Tensor], caches: list[Tensor], width: int) -> None:
         """Write the new tokens' keys/values; the outputs name the whole caches (so readers
@@ -425,8 +441,11 @@ class _TransformerGraph:
         b, B, new = self.b, self.p.batch, self.p.new_tokens
         s = b.act(f"L{i}.attn.score", B, H, new, self.kv_len_of(i))
         q_bytes = self.T * H * qk_dim * b.dt
+        # ALiBi (BLOOM): each head's distance bias is added to its scores inside the score GEMM
+        # (baddbmm), one more FLOP per score
+        flops_per_score = 2 * qk_dim + (1 if self.m.alibi else 0)
         b.add(f"L{i}.attn.score", "attn_score", i, [q, k_cache], [s],
-              2 * B * H * new * self.kv_len_of(i) * qk_dim, bytes_read=q_bytes + k_cache.bytes,
+              B * H * new * self.kv_len_of(i) * flops_per_score, bytes_read=q_bytes + k_cache.bytes,
               batch=B * H, m=new, n=self.kv_len_of(i), k=qk_dim, kv_heads=kv_heads)
         if self.m.attn_softcap:           # Gemma 2: scores capped by cap * tanh(s / cap)
             s = self.eltwise(f"L{i}.attn.softcap", i, "softcap", [s], B * H * new, self.kv_len_of(i))

@@ -54,18 +54,27 @@ ARCHITECTURES["phi3"] = dict(ARCHITECTURES["llama"], fused_qkv=True, fused_gate_
 ARCHITECTURES["gemma2"] = dict(ARCHITECTURES["llama"], activation="gelu_tanh", tied_embeddings=True,
                                post_norms=True, embed_scale=True)
 ARCHITECTURES["gemma3_text"] = dict(ARCHITECTURES["gemma2"], qk_norm=True)
+# BLOOM: GPT-2-like (fused qkv, biases, GELU tanh, tied embeddings) with ALiBi (a bias added to
+# the attention scores, no position embeddings) and a LayerNorm right after the embeddings
+ARCHITECTURES["bloom"] = dict(ARCHITECTURES["gpt2"], learned_positions=False, alibi=True,
+                              embed_norm=True)
+# Falcon: fused qkv of (heads + 2 kv heads) x head_dim, rotary, exact GELU, no biases, and
+# attention and MLP side by side on the same residual (parallel_attn): one LayerNorm feeding both,
+# or one each (new_decoder_architecture); the two outputs are summed into the residual
+ARCHITECTURES["falcon"] = dict(ARCHITECTURES["llama"], norm="layernorm", activation="gelu",
+                               gated_ffn=False, tied_embeddings=True, fused_qkv=True)
 
 # config.json key -> ModelConfig field, first match wins.
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "n_layers": ("num_hidden_layers", "n_layer"),
     "d_model": ("hidden_size", "n_embd"),
     "n_heads": ("num_attention_heads", "n_head"),
-    "n_kv_heads": ("num_key_value_heads",),
+    "n_kv_heads": ("num_key_value_heads", "num_kv_heads", "n_head_kv"),
     "head_dim": ("head_dim",),
-    "d_ff": ("intermediate_size", "n_inner", "ffn_dim"),
+    "d_ff": ("intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"),
     "vocab_size": ("vocab_size",),
     "max_positions": ("max_position_embeddings", "n_positions"),
-    "activation": ("hidden_act", "hidden_activation", "activation_function"),
+    "activation": ("hidden_act", "hidden_activation", "activation_function", "activation"),
     "tied_embeddings": ("tie_word_embeddings",),
     "sliding_window": ("sliding_window",),
     "n_experts": ("num_local_experts", "n_routed_experts", "num_experts"),
@@ -84,6 +93,8 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "final_softcap": ("final_logit_softcapping",),
     "window_pattern": ("sliding_window_pattern",),
     "mlp_bias": ("mlp_bias",),
+    "bias": ("bias",),
+    "alibi": ("alibi",),
 }
 
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",
@@ -106,12 +117,17 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     original_max_position_embeddings layer_types query_pre_attn_scalar rope_local_base_freq
     cache_implementation attn_logit_softcapping final_logit_softcapping sliding_window_pattern
     hidden_activation
+    attention_softmax_in_fp32 bias_dropout_fusion masked_softmax_fusion offset_alibi skip_bias_add
+    skip_bias_add_qkv slow_but_exact unk_token_id hidden_dropout seq_length
+    apply_residual_connection_post_layernorm
+    new_decoder_architecture multi_query parallel_attn num_ln_in_parallel_attn
     _comment _source
 """.split())
 
 # Keys whose value must be the one accsim models; anything else is not supported yet.
 REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1, "use_mrope": False,
-                   "decoder_sparse_step": 1, "mlp_only_layers": []}
+                   "decoder_sparse_step": 1, "mlp_only_layers": [],
+                   "apply_residual_connection_post_layernorm": False}
 # layer_types: full attention, or attention over the sliding window
 LAYER_TYPES = ("full_attention", "sliding_attention")
 
@@ -144,6 +160,9 @@ class ModelConfig:
     fused_gate_up: bool = False      # gate and up projections as one GEMM (Phi-3)
     post_norms: bool = False         # a norm after attention and after the MLP too (Gemma)
     embed_scale: bool = False        # embeddings multiplied by sqrt(hidden_size) (Gemma)
+    embed_norm: bool = False         # a norm right after the embeddings (BLOOM)
+    alibi: bool = False              # ALiBi: a per-head linear bias added to the scores (BLOOM)
+    parallel_block: int = 0          # attention and MLP side by side (Falcon): the norms feeding them (1 or 2); 0 = one after the other
     attn_softcap: float = 0.0        # attention scores capped by cap * tanh(s / cap); 0 = none
     final_softcap: float = 0.0       # logits capped the same way; 0 = none
     window_layers: tuple[bool, ...] = ()   # per layer: uses the sliding window (empty: all do)
@@ -273,12 +292,19 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
             problems.add(f"{where}: {_key(raw, 'activation')}",
                          f"expected one of {', '.join(ACTIVATIONS)}, got {act!r}")
         values["activation"] = ACTIVATIONS.get(act, act)
-    for field in ("tied_embeddings", "attention_bias", "mlp_bias"):
+    for field in ("tied_embeddings", "attention_bias", "mlp_bias", "bias", "alibi"):
         flag = _pick(raw, field)
         if flag is not None and not isinstance(flag, bool):
             problems.add(f"{where}: {_key(raw, field)}", f"expected true or false, got {flag!r}")
     if isinstance(_pick(raw, "tied_embeddings"), bool):
         values["tied_embeddings"] = _pick(raw, "tied_embeddings")
+    for field in ("bias", "alibi"):
+        if isinstance(_pick(raw, field), bool):
+            values[field] = _pick(raw, field)
+    if values.get("alibi"):                # ALiBi replaces rotary positions (Falcon's alibi flag)
+        values["rotary"] = False
+    if model_type == "falcon":
+        _falcon_block(raw, values, where, problems)
     if _pick(raw, "attention_bias") is True or _pick(raw, "mlp_bias") is True:
         problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
     values["quantization"] = _quantization(raw.get("quantization_config"), where, problems)
@@ -313,6 +339,27 @@ def _quantization(q: Any, where: str, problems: ProblemList) -> str:
                      "costs; use the unquantised config (and --dtype fp8, int8 or w8a8 for 8-bit weights)")
         return ""
     return f"{method} {bits}-bit"
+
+
+def _falcon_block(raw: dict, values: dict, where: str, problems: ProblemList) -> None:
+    """Falcon's layout flags, read as Hugging Face's FalconConfig and FalconDecoderLayer do: the
+    new decoder architecture has num_kv_heads key/value heads and two norms (one for attention,
+    one for the MLP); the older one is multi-query (one kv head) unless multi_query is false, with
+    one norm feeding both branches; parallel_attn false makes the branches sequential."""
+    flags = {key: raw.get(key, default) for key, default in
+             (("new_decoder_architecture", False), ("multi_query", True), ("parallel_attn", True))}
+    for key, flag in flags.items():
+        if not isinstance(flag, bool):
+            problems.add(f"{where}: {key}", f"expected true or false, got {flag!r}")
+            return
+    new = flags["new_decoder_architecture"]
+    if not new and _pick(raw, "n_kv_heads") is None:
+        values["n_kv_heads"] = 1 if flags["multi_query"] else values["n_heads"]
+    norms = raw.get("num_ln_in_parallel_attn", 2 if new else 1)
+    if norms not in (1, 2) or isinstance(norms, bool):
+        problems.add(f"{where}: num_ln_in_parallel_attn", f"expected 1 or 2, got {norms!r}")
+    elif new or flags["parallel_attn"]:
+        values["parallel_block"] = norms
 
 
 # no model dimension comes near 2^40 (a trillion); larger numbers are typos or hostile input and
