@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from accsim.arch.rdu.ir import AGCU, COLUMNS, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
+from accsim.arch.rdu.ir import AGCU, COLUMNS, D2D, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
 from accsim.arch.rdu.spec import DTYPE_BYTES, RduSpec
 from accsim.capacity import GIB, CapacityError, resident_bytes
 from accsim.engine.collectives import COLLECTIVE_CODES
@@ -444,6 +444,18 @@ def _work_cycles(st: Stage, spec: RduSpec) -> float:
     return float(max(systolic, simd, st.tail_ops / p.tail_ops_per_cycle, 1))
 
 
+def place_on_dies(pcus: list[int], pmus: list[int], dies: int) -> list[int]:
+    """The die of each stage: stages fill the dies in program order, each on the die that holds
+    the middle of its PCUs and PMUs, so every die gets about its share of the section's units."""
+    units = np.array(pcus, np.int64) + np.array(pmus, np.int64)
+    total = int(units.sum())
+    if dies == 1 or total == 0:
+        return [0] * len(pcus)
+    middle = 2 * np.cumsum(units) - units                  # twice the midpoint (integers)
+    # a midpoint on a boundary belongs to the lower die (a lone stage stays on die 0)
+    return np.clip((dies * middle - 1) // (2 * total), 0, dies - 1).astype(int).tolist()
+
+
 def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec) -> SectionTasks | None:
     """The section's tasks at ``steps``: a launch, then per step and stage its loads, its
     compute (or link transfer) and its stores, ordered so every dependency points back."""
@@ -451,6 +463,7 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
     if alloc is None:
         return None
     pcus, pmus = alloc
+    die = place_on_dies(pcus, pmus, spec.die.count)
     off = stage_offsets(stages, steps)
     per = [_per_step(st, steps, graph) for st in stages]
     # consumers a stage streams to through a credited buffer (same step offset, no barrier)
@@ -469,6 +482,15 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
             rows.append((key, s, 1, 0, j))
             if st.store_bytes:
                 rows.append((key, s, 2, 0, j))
+    # streams to a consumer on another die cross the die-to-die link: tile by tile, or the
+    # whole output once when the consumer waits for all of it
+    crossings: dict[tuple[int, int], bool] = {}
+    for c, cst in enumerate(stages):
+        for p, barrier in cst.inputs:
+            if die[p] != die[c]:
+                crossings[(p, c)] = crossings.get((p, c), False) or barrier or off[p] != off[c]
+    for (p, c), whole in crossings.items():
+        rows += [(j + off[p], p, 3, c, j) for j in ([steps - 1] if whole else range(steps))]
     rows.sort()
     index = {(r[1], r[2], r[3], r[4]): i + 1 for i, r in enumerate(rows)}
     n_tasks = len(rows) + 1
@@ -485,9 +507,13 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
         st = stages[s]
         cols["op"][i], cols["stage"][i], cols["step"][i] = s, s, j
         cols["kind"][i] = OP_KINDS.index(st.op.kind)
-        cols["pcus"][i], cols["pmus"][i] = pcus[s], pmus[s]
+        cols["pcus"][i], cols["pmus"][i], cols["die"][i] = pcus[s], pmus[s], die[s]
         d: list[int] = []
-        if role == 0:                          # load from a tier into the stage's PMUs
+        if role == 3:                          # the tile (or whole output) to stage li's die
+            parts = split_cache.setdefault((s, "out"), _split(st.out_bytes, per[s]["share"]))
+            cols["unit"][i], cols["bytes"][i] = D2D, st.out_bytes if crossings[(s, li)] else parts[j]
+            d.append(index[(s, 1, 0, j)])
+        elif role == 0:                          # load from a tier into the stage's PMUs
             tier, nbytes, rand, mode = st.loads[li]
             if (s, li) not in split_cache:
                 split_cache[(s, li)] = _load_parts(nbytes, mode, per[s]["share"])
@@ -515,11 +541,12 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
                 if mode != "once" or j == 0:
                     d.append(index[(s, 0, li2, 0 if mode == "once" else j)])
             for p, barrier in st.inputs:
+                via = (p, 3, s) if die[p] != die[s] else (p, 1, 0)
                 if barrier or off[p] != off[s]:
                     if j == 0:
-                        d.append(index[(p, 1, 0, steps - 1)])
+                        d.append(index[(*via, steps - 1)])
                 else:
-                    d.append(index[(p, 1, 0, j)])
+                    d.append(index[(*via, j)])
             if j >= DOUBLE_BUFFER:             # the consumer's input buffer has a free slot
                 d += [index[(c, 1, 0, j - DOUBLE_BUFFER)] for c in streams_to[s]]
             if st.store_bytes and j >= DOUBLE_BUFFER:

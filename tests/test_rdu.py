@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 import accsim
 from accsim.arch.rdu import model as M
 from accsim.arch.rdu.checker import check_schedule
-from accsim.arch.rdu.ir import DDR, HBM, PCU
+from accsim.arch.rdu.ir import D2D, DDR, HBM, PCU
 from accsim.capacity import CapacityError
 from accsim.errors import ConfigError
-from accsim.mappers.rdu import DOUBLE_BUFFER, lower
+from accsim.mappers.rdu import DOUBLE_BUFFER, lower, place_on_dies
 from accsim.presets import resolve_preset
 from accsim.runner import step_graph
 from accsim.workloads.graph import Phase
@@ -73,22 +73,59 @@ def test_the_checker_catches_a_broken_schedule(small):
 @given(layers=st.integers(1, 2), heads=st.sampled_from([2, 4, 8]), width=st.sampled_from([32, 64]),
        decode=st.booleans(), batch=st.integers(1, 4), tokens=st.integers(1, 96),
        fusion=st.sampled_from(["on", "off"]), sockets=st.sampled_from([1, 2]),
-       hbm=st.integers(1, 4), pmus=st.sampled_from([64, 1040]), max_steps=st.sampled_from([4, 64]))
+       hbm=st.integers(1, 4), pmus=st.sampled_from([64, 1040]), max_steps=st.sampled_from([4, 64]),
+       dies=st.sampled_from([1, 2, 3]), d2d_GBps=st.sampled_from([1.0, 1000.0]))
 def test_random_mappings_give_legal_schedules(tmp_path_factory, layers, heads, width, decode, batch,
-                                              tokens, fusion, sockets, hbm, pmus, max_steps):
+                                              tokens, fusion, sockets, hbm, pmus, max_steps, dies, d2d_GBps):
     path = tmp_path_factory.mktemp("m") / "m.json"
     path.write_text(json.dumps({**TINY_GPT2, "n_layer": layers, "n_head": heads, "n_embd": heads * width}))
     phase = Phase.decode(batch * sockets, tokens) if decode else Phase.prefill(batch * sockets, tokens)
     try:
         spec, prog = program(model=str(path), phase=phase, **{
             "mapper.fusion": fusion, "system.sockets": sockets, "hbm.devices": hbm,
-            "pmu.count": pmus, "mapper.max_steps": max_steps})
+            "pmu.count": pmus, "mapper.max_steps": max_steps, "die.count": dies, "die.link_GBps": d2d_GBps})
     except ConfigError as exc:          # a section too big for the PMUs is refused, clearly
         assert "does not fit one socket's PMUs" in str(exc)
         return
     assert check_schedule(spec, prog) == []
     stats = M.simulate(spec, prog)
     assert sum(v["exposed_s"] for v in stats["by_op_kind"].values()) == pytest.approx(stats["latency_s"])
+
+
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), min_size=1, max_size=40),
+       st.integers(1, 4))
+def test_stages_fill_the_dies_in_program_order_each_taking_its_share(units, dies):
+    pcus, pmus = [u for u, _ in units], [m for _, m in units]
+    die = place_on_dies(pcus, pmus, dies)
+    assert die == sorted(die) and 0 <= min(die) and max(die) < dies
+    sizes = [p + m for p, m in units]
+    for d in range(dies):             # a die holds its share, give or take the stage at its edge
+        assert sum(u for u, x in zip(sizes, die) if x == d) <= sum(sizes) / dies + max(sizes)
+
+
+def test_streams_between_dies_cross_the_die_link_and_only_those():
+    """Prefill of a fused layer on two dies: every tile a stage streams to a consumer on the
+    other die is a d2d task of the sending die; the schedule stays legal; one die has none."""
+    spec, prog = program(model="llama2-7b", phase=Phase.prefill(1, 512))
+    unit, die = prog.column("unit"), prog.column("die")
+    d2d = unit == D2D
+    assert d2d.any() and set(die[d2d].tolist()) == {0}        # stages run die 0 -> die 1
+    assert set(die[unit == PCU].tolist()) == {0, 1}
+    assert check_schedule(spec, prog) == []
+    spec1, prog1 = program(model="llama2-7b", phase=Phase.prefill(1, 512), **{"die.count": 1})
+    assert not (prog1.column("unit") == D2D).any()
+
+
+def test_a_slower_die_link_never_speeds_a_section_up():
+    times = [accsim.run("sn40l", "llama2-7b", batch=1, prompt=2048, gen=1,
+                        overrides={"die.link_GBps": bw})["ttft_s"] for bw in (5000, 200, 20)]
+    assert times[0] <= times[1] <= times[2]
+    assert times[2] > 1.01 * times[0]           # at 20 GB/s the crossing shows
+
+
+def test_two_dies_need_a_die_link_bandwidth():
+    with pytest.raises(ConfigError, match="die.link_GBps"):
+        program(**{"die.link_GBps": 0})
 
 
 def test_identical_sections_reuse_is_exact():

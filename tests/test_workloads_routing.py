@@ -41,3 +41,29 @@ def test_routing_skew_on_a_dense_model_or_out_of_range_is_refused():
         accsim.run("t4", "gpt2-small", gen=2, routing_skew=1.0)
     with pytest.raises(ConfigError, match="routing_skew"):
         accsim.run("sn40l", "mixtral-8x7b", gen=2, routing_skew=20.0)
+
+
+def active_weight_share(model) -> float:
+    """Share of a model's weights one batch-1 decode step reads: everything but the experts the
+    token is not routed to (k of E per MoE layer)."""
+    graph = build_graph(model, Phase.decode(1, 64))
+    expert = sum(t.bytes for op in graph.ops() if op.kind == "expert_matmul" for t in op.inputs
+                 if t.role == "weight")
+    unread = expert * (1 - model.experts_per_token / model.n_experts)
+    return 1 - unread / graph.weight_bytes()
+
+
+@pytest.mark.parametrize("arch, options, measure", [
+    ("dgx-h100", {}, "offchip_bytes"),                          # HBM reads, all 8 GPUs
+    ("ascend-910b", {"dtype": "int8"}, "offchip_bytes"),        # one die's HBM
+    ("pim-gpt", {"overrides": {"dram.organization.channels": 256}, "decode_only": True}, "useful_macs"),  # in-bank
+])
+def test_every_family_reads_only_the_active_experts_weights(arch, options, measure):
+    """Mixtral at batch 1 reads ~27% of its weights per decode step (2 of 8 experts), on the
+    gpu, npu and pim families alike (rdu: test_rdu.py); reading every expert would be 100%."""
+    model = load_model("mixtral-8x7b")
+    run = accsim.run(arch, "mixtral-8x7b", batch=1, prompt=64, gen=2, **options)
+    step = run["decode"]["last_step"]
+    per_weight = 1 if measure == "useful_macs" else model.with_dtype(run["scenario"]["dtype"]).role_bytes("weight")
+    weights = model.num_params * per_weight
+    assert step[measure] / weights == pytest.approx(active_weight_share(model), rel=0.03)

@@ -1,8 +1,8 @@
 """Invariant checker of an rdu schedule: what the pipeline must never do, whatever the mapping.
 
 For every section, on its own timeline: a task starts only after everything it depends on
-has finished; a stage runs one step at a time; a tier (and the peer link) serves one transfer
-at a time; a load or store of step j of a stage starts only after the stage's step
+has finished; a stage runs one step at a time; a tier (and the peer link, and each die's
+die-to-die port) serves one transfer at a time; a load or store of step j of a stage starts only after the stage's step
 j - DOUBLE_BUFFER has finished computing (its buffer slot is free); the section ends when its
 last task does. Returns the first violations found (empty: the schedule is legal).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from accsim.arch.rdu import model as M
-from accsim.arch.rdu.ir import DDR, HBM, LINK, PCU
+from accsim.arch.rdu.ir import D2D, DDR, HBM, LINK, PCU
 from accsim.program import Program
 
 DOUBLE_BUFFER = 2
@@ -36,8 +36,10 @@ def _check_section(number: int, cols, ptr, idx, run) -> list[str]:
     if late.size:
         out.append(f"{where}: task {owner[late[0]]} starts before its dependency {idx[late[0]]} finishes")
     unit, stage, step = cols["unit"], cols["stage"], cols["step"]
-    for u in (HBM, DDR, LINK):
-        on = np.flatnonzero(unit == u)
+    ports = [(u, unit == u) for u in (HBM, DDR, LINK)] + \
+        [(f"d2d of die {d}", (unit == D2D) & (cols["die"] == d)) for d in np.unique(cols["die"][unit == D2D])]
+    for u, mask in ports:
+        on = np.flatnonzero(mask)
         order = on[np.lexsort((on, run.start[on]))]
         if np.any(run.start[order][1:] < (run.start + run.busy)[order][:-1]):
             out.append(f"{where}: two transfers overlap on unit {u}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accsim.arch.rdu.ir import DDR, HBM, PCU, UNITS
+from accsim.arch.rdu.ir import D2D, DDR, HBM, PCU, UNITS
 from accsim.program import Program
 
 MAX_SECTIONS = 40
@@ -26,8 +26,9 @@ def describe_program(program: Program) -> list:
         if s["program_id"] in shown or len(shown) >= 3:
             continue
         shown.add(s["program_id"])
-        tables.append((f"section {number}: stages", ("stage", "operator", "kind", "PCUs", "PMUs",
-                                                     "HBM read bytes", "DDR read bytes", "stored bytes"),
+        tables.append((f"section {number}: stages", ("stage", "operator", "kind", "die", "PCUs", "PMUs",
+                                                     "HBM read bytes", "DDR read bytes", "stored bytes",
+                                                     "to other die bytes"),
                        _stage_rows(program, cols["section"] == number)))
     place = meta.get("placement", {})
     ddr = place.get("ddr_symbols", [])
@@ -49,8 +50,8 @@ def _stage_rows(program: Program, in_section: np.ndarray) -> list:
         compute = mine[(unit == PCU) | (unit == UNITS.index("link"))]
         first = compute[0]
         rows.append((int(s), program.ops[cols["op"][first]], program.kinds[cols["kind"][first]],
-                     int(cols["pcus"][first]), int(cols["pmus"][first]),
+                     int(cols["die"][first]), int(cols["pcus"][first]), int(cols["pmus"][first]),
                      int(nbytes[(unit == HBM) & ~cols["store"][mine]].sum()), int(nbytes[unit == DDR].sum()),
-                     int(nbytes[cols["store"][mine]].sum())))
+                     int(nbytes[cols["store"][mine] & (unit == HBM)].sum()), int(nbytes[unit == D2D].sum())))
     return rows
 

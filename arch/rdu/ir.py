@@ -3,16 +3,18 @@
 One row per task. A section (kernel) starts with a launch task on the AGCU; then, per step and
 stage, loads from a memory tier into the stage's PMUs (unit hbm or ddr), the stage's compute on
 its PCUs (unit pcu; a collective step on the peer links: unit link) and stores of its output
-tile (unit hbm). Dependencies carry both the data flow and the credits of double-buffered PMU
-buffers, so a stage fires only when its inputs are buffered and its consumers have room.
+tile (unit hbm); on a socket of several dies, a tile a stage streams to a consumer on another
+die crosses the die-to-die link (unit d2d, one port per sending die). Dependencies carry both
+the data flow and the credits of double-buffered PMU buffers, so a stage fires only when its
+inputs are buffered and its consumers have room.
 Sections are contiguous and run one at a time, in order.
 """
 import numpy as np
 
 from accsim.workloads.graph import OP_KINDS
 
-UNITS = ("agcu", "hbm", "ddr", "pcu", "link")
-AGCU, HBM, DDR, PCU, LINK = range(len(UNITS))
+UNITS = ("agcu", "hbm", "ddr", "pcu", "link", "d2d")
+AGCU, HBM, DDR, PCU, LINK, D2D = range(len(UNITS))
 KINDS = OP_KINDS + ("kernel_launch",)
 LAUNCH_KIND = KINDS.index("kernel_launch")
 
@@ -33,6 +35,7 @@ COLUMNS = {
     "group": np.int32,        # sockets in that collective
     "pcus": np.int32,         # PCUs of the stage
     "pmus": np.int32,         # PMUs of the stage
+    "die": np.int32,          # die the stage is placed on (a d2d task: the sending die)
     "config_units": np.int32, # launch task: PCUs + PMUs the section configures
     "program_id": np.int32,   # launch task: sections with one id run the same program
     "flops": np.float64,      # useful flops of the step (for utilisation)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accsim.arch.rdu.ir import AGCU, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
+from accsim.arch.rdu.ir import AGCU, D2D, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
 from accsim.arch.rdu.spec import RduSpec
 from accsim.arch.rdu.tiers import tier_rates
 from accsim.power import activity_energy_J
@@ -58,6 +58,8 @@ def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
         busy[on] = moved[on]
         # a read's data arrives the tier's latency after it streams; a write is posted
         latency[on & ~cols["store"]] = int(rates.latency_cycles[tier])
+    on_d2d = unit == D2D
+    busy[on_d2d], latency[on_d2d] = moved[on_d2d], int(rates.latency_cycles[D2D])
     on_link = unit == LINK
     payload = cols["out_bytes"][on_link].astype(np.float64)
     codes = choose_all_reduce(cols["link_code"][on_link], payload, cols["group"][on_link],
@@ -78,16 +80,18 @@ class SectionRun:
 
 def run_section(spec: RduSpec, cols, dep_ptr: np.ndarray, dep_idx: np.ndarray) -> SectionRun:
     """One section's tasks on the task-graph engine: each stage is a unit of one lane (its
-    steps in order), each tier and the peer link one FIFO unit at its bandwidth."""
+    steps in order); each tier, the peer link and each die's die-to-die port one FIFO unit at
+    its bandwidth."""
     from accsim.engine import run_task_graph
     from accsim.program import successors_csr
     busy, latency = task_cycles(spec, cols)
     unit = cols["unit"]
     n_stages = int(cols["stage"].max()) + 1 if unit.shape[0] else 1
-    # local units: agcu, hbm, ddr, link, then one per stage
-    local = np.select([unit == AGCU, unit == HBM, unit == DDR, unit == LINK],
-                      [0, 1, 2, 3], 4 + cols["stage"]).astype(np.int32)
-    lanes = np.ones(4 + n_stages, np.int64)
+    # local units: agcu, hbm, ddr, link, the dies' d2d ports, then one per stage
+    ports = spec.die.count
+    local = np.select([unit == AGCU, unit == HBM, unit == DDR, unit == LINK, unit == D2D],
+                      [0, 1, 2, 3, 4 + cols["die"]], 4 + ports + cols["stage"]).astype(np.int32)
+    lanes = np.ones(4 + ports + n_stages, np.int64)
     succ_ptr, succ_idx = successors_csr(dep_ptr, dep_idx)
     start, finish, _ = run_task_graph(dep_ptr, dep_idx, succ_ptr, succ_idx, local, busy, latency, lanes)
     return SectionRun(start, finish, busy, int(finish.max()) if finish.size else 0)

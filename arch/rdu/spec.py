@@ -67,6 +67,16 @@ class System:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Die:
+    count: int = param("dies", "dies of a socket; a section's stages are placed on them in program "
+                       "order, each die taking its share of the section's PCUs and PMUs", gt=0, le=8,
+                       default=1)
+    link_GBps: float = param("GB/s", "die-to-die bandwidth per direction (a tile streamed to a stage "
+                             "on another die crosses it)", ge=0, default=0.0)
+    link_latency_ns: float = param("ns", "die-to-die latency of one transfer", ge=0, default=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Runtime:
     orchestration: str = param("", "hardware: the AGCUs walk a static schedule of kernels; "
                                "software: the host launches every kernel", choices=("hardware", "software"),
@@ -103,6 +113,7 @@ class RduSpec:
     rdn: Rdn = section(Rdn, "the on-chip reconfigurable dataflow network")
     hbm: Tier = section(Tier, "the HBM tier (weights, KV cache, materialised activations)")
     ddr: Tier = section(Tier, "the DDR capacity tier (what HBM cannot hold, inactive models)")
+    die: Die = section(Die, "the dies of a socket and the link between them", default=True)
     system: System = section(System, "sockets and the links between them")
     runtime: Runtime = section(Runtime, "kernel launch")
     mapper: MapperOptions = section(MapperOptions, "options of the rdu mapper", default=True)
@@ -121,6 +132,9 @@ class RduSpec:
         from accsim.presets import preset_reference_problems
         problems = preset_reference_problems([("hbm.dram", self.hbm.dram, "dram", "hbm3-7200"),
                                               ("ddr.dram", self.ddr.dram, "dram", "ddr5-3200")])
+        if self.die.count > 1 and self.die.link_GBps <= 0:
+            problems.append(f"die.link_GBps: a socket of {self.die.count} dies needs the die-to-die "
+                            f"bandwidth (> 0 GB/s), got {self.die.link_GBps:g}; give it or set die.count: 1")
         if problems:
             raise ConfigError(problems)
 

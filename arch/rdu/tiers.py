@@ -14,13 +14,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from accsim.arch.rdu.ir import DDR, HBM, LINK, UNITS
+from accsim.arch.rdu.ir import D2D, DDR, HBM, LINK, UNITS
 from accsim.arch.rdu.spec import RduSpec
 
 
 @dataclass(frozen=True)
 class TierRates:
-    bytes_per_cycle: np.ndarray          # per unit: streaming bandwidth (hbm, ddr, link)
+    bytes_per_cycle: np.ndarray          # per unit: streaming bandwidth (hbm, ddr, link, d2d)
     random_bytes_per_cycle: np.ndarray   # per unit: gather bandwidth (hbm, ddr)
     latency_cycles: np.ndarray           # per unit: unloaded latency of a transfer
     peak_GBps: np.ndarray                # per unit: every data bus busy (hbm, ddr, link)
@@ -48,6 +48,9 @@ def tier_rates(spec: RduSpec) -> TierRates:
     stream[LINK] = rand[LINK] = spec.system.link_GBps * 1e9 / hz
     lat[LINK] = math.ceil(spec.system.link_latency_us * 1e-6 * hz)
     peak[LINK] = spec.system.link_GBps
+    stream[D2D] = rand[D2D] = spec.die.link_GBps * 1e9 / hz
+    lat[D2D] = math.ceil(spec.die.link_latency_ns * 1e-9 * hz)
+    peak[D2D] = spec.die.link_GBps
     return TierRates(stream, rand, lat, peak)
 
 
