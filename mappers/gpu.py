@@ -17,6 +17,7 @@ A GEMM's compute time counts its waves of output tiles over the SMs (``compute_u
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -114,12 +115,16 @@ def check_capacity(graph: OpGraph, spec: GpuSpec) -> None:
 
 
 def as_executed(graph: OpGraph, spec: GpuSpec) -> OpGraph:
-    """The pass in the number format the framework really runs it in on this device
-    (``compute.executes``: an fp16 model on a CPU without fp16 arithmetic runs in fp32)."""
-    executed = spec.compute.executed(graph.model.dtype)
-    if executed == graph.model.dtype:
+    """The pass as the framework really runs it on this device: in its number format
+    (``compute.executes``: an fp16 model on a CPU without fp16 arithmetic runs in fp32), and
+    with every expert on every token where the eager model code does that
+    (``framework.eager_dense_experts``)."""
+    model = graph.model.with_dtype(spec.compute.executed(graph.model.dtype))
+    if spec.framework.mode in ("eager", "graph") and model.model_type in spec.framework.eager_dense_experts:
+        model = replace(model, dense_experts=True)
+    if model == graph.model:
         return graph
-    return build_graph(graph.model.with_dtype(executed), graph.phase, graph.parallel)
+    return build_graph(model, graph.phase, graph.parallel)
 
 
 def lower(graph: OpGraph, spec: GpuSpec) -> Program:

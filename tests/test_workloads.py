@@ -1,5 +1,6 @@
 """Models and OpGraphs: parameter counts, FLOPs against hand formulas, structure."""
 import json
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -32,6 +33,44 @@ def test_non_embedding_parameter_count_matches_published(name, published_params)
     embedding = model.vocab_size * model.d_model * (1 if model.tied_embeddings else 2)
     error_pct = 100 * abs(model.num_params - embedding - ref["non_embedding"]) / ref["non_embedding"]
     assert error_pct <= ref["tolerance_pct"], ref["source"]
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("name", ["qwen3-30b-a3b", "llama4-scout", "llama4-maverick"])
+def test_active_parameter_count_matches_published(name, published_params):
+    """MoE cards also give the parameters one token uses: all but the routed experts it skips."""
+    ref, model = published_params[name], load_model(name)
+    graph = build_graph(model, Phase.decode(1, 16))
+    experts = sum(t.elements for op in graph.ops() if op.kind == "expert_matmul" for t in op.inputs
+                  if t.role == "weight")
+    active = model.num_params - experts * (1 - model.experts_per_token / model.n_experts)
+    tolerance = ref.get("active_tolerance_pct", ref["tolerance_pct"])
+    assert 100 * abs(active - ref["active"]) / ref["active"] <= tolerance, ref["source"]
+
+
+def test_llama4_interleaves_chunked_rotary_layers_global_layers_and_moe_layers():
+    scout, maverick = load_model("llama4-scout"), load_model("llama4-maverick")
+    assert scout.moe_layers == (True,) * 48 and maverick.moe_layers == (False, True) * 24
+    g = build_graph(scout, Phase.decode(1, 10_000))           # token 10,001: 1,809 into its chunk
+    assert g.op("L0.attn.score").attrs["n"] == 1809 and g.op("L3.attn.score").attrs["n"] == 10_001
+    assert "L0.attn.rope" in g and "L0.attn.q_l2norm" in g and "L3.attn.rope" not in g
+    assert "L3.attn.temperature" in g and "L0.moe.shared.gate" in g
+    dense = build_graph(maverick, Phase.decode(1, 16))
+    assert dense.op("L0.ffn.gate").attrs["n"] == 16384 and "L0.attn.q_l2norm" not in dense
+
+
+def test_a_llama4_checkpoint_config_runs_its_text_model_and_type_only_keys_are_refused(tmp_path):
+    text = json.loads((Path(__file__).parents[1] / "workloads/configs/llama4-scout.json").read_text())
+    text.pop("_source")
+    full = tmp_path / "llama4.json"
+    full.write_text(json.dumps({"model_type": "llama4", "text_config": {**text, "num_hidden_layers": 4},
+                                "vision_config": {"hidden_size": 1408}}))
+    assert load_model(full).n_layers == 4
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+                               "num_attention_heads": 4, "vocab_size": 100, "intermediate_size_mlp": 256}))
+    with pytest.raises(ConfigError, match="intermediate_size_mlp: read only for model type llama4_text"):
+        load_model(odd)
 
 
 @pytest.mark.parametrize("name, facts", [

@@ -286,11 +286,22 @@ class _TransformerGraph:
 
     def kv_len_of(self, layer: int) -> int:
         """Keys layer ``layer`` attends to (and caches): the context, or the sliding window on
-        a layer that uses one (every layer, unless the model lists its windowed layers)."""
+        a layer that uses one (every layer, unless the model lists its windowed layers), or on a
+        chunked layer the tokens of the current chunk (in decode, up to the newest token's
+        position in its chunk; in prefill, a chunk's worth)."""
         m = self.m
+        if layer < len(m.chunk_layers) and m.chunk_layers[layer]:
+            if self.p.kind == "decode":
+                return (self.p.kv_len - 1) % m.attention_chunk + 1
+            return min(self.p.kv_len, m.attention_chunk)
         windowed = m.sliding_window and (not m.window_layers or layer >= len(m.window_layers)
                                          or m.window_layers[layer])
         return min(self.p.kv_len, m.sliding_window) if windowed else self.p.kv_len
+
+    def rotary_at(self, layer: int) -> bool:
+        """Rotary positions on this layer (Llama 4's global layers have none)."""
+        nope = layer < len(self.m.nope_layers) and self.m.nope_layers[layer]
+        return self.m.rotary and not nope
 
     # --- building blocks -------------------------------------------------------------------
     def matmul(self, name: str, layer: int, x: Tensor, w_name: str, k: int, n: int,
@@ -301,12 +312,13 @@ class _TransformerGraph:
                    batch=1)
         return y
 
-    def norm(self, name: str, layer: int, x: Tensor, width: int, rows: int | None = None) -> Tensor:
+    def norm(self, name: str, layer: int, x: Tensor, width: int, rows: int | None = None,
+             weighted: bool = True) -> Tensor:
         """A norm over ``width`` elements of each of ``rows`` rows (default: one per token; a
-        per-head norm has a row per token and head)."""
+        per-head norm has a row per token and head); ``weighted=False``: no learned scale."""
         kind, rows = self.m.norm, rows or self.T
-        params = [self.b.weight(name + ".weight", width)]
-        if kind == "layernorm":
+        params = [self.b.weight(name + ".weight", width)] if weighted else []
+        if kind == "layernorm" and weighted:
             params.append(self.b.weight(name + ".bias", width))
         y = self.b.act(name, rows, width)
         self.b.add(name, kind, layer, [x, *params], [y], ELEMENT_FLOPS[kind] * rows * width)
@@ -416,9 +428,14 @@ class _TransformerGraph:
         if m.qk_norm:
             q = self.norm(f"L{i}.attn.q_norm", i, q, hd, rows=T * H)
             k = self.norm(f"L{i}.attn.k_norm", i, k, hd, rows=T * Hkv)
-        if m.rotary:
+        if self.rotary_at(i):
             q = self.eltwise(f"L{i}.attn.rope", i, "rope", [q, k], T, (H + Hkv) * hd)
             k = q
+            if m.qk_l2norm:               # Llama 4: weightless L2 norms after rotary
+                q = self.norm(f"L{i}.attn.q_l2norm", i, q, hd, rows=T * H, weighted=False)
+                k = self.norm(f"L{i}.attn.k_l2norm", i, k, hd, rows=T * Hkv, weighted=False)
+        elif m.attn_temperature:          # Llama 4's global layers: queries scaled by position
+            q = self.eltwise(f"L{i}.attn.temperature", i, "mul", [q], T, H * hd)
         k_cache = b.cache(f"L{i}.k_cache", B, Hkv, self.kv_len_of(i), hd)
         v_cache = b.cache(f"L{i}.v_cache", B, Hkv, self.kv_len_of(i), hd)
         self.kv_append(i, [k, v], [k_cache, v_cache], 2 * Hkv * hd)
@@ -552,7 +569,9 @@ class _TransformerGraph:
         # T tokens' worth of assignments on average.
         routed_tokens = math.ceil(T * k * self.par.expert_imbalance)
         global_tokens = T * ep
-        if ep >= E:
+        if m.dense_experts:               # every token through every local expert, all read
+            active, routed_tokens = float(local_experts), T * local_experts
+        elif ep >= E:
             active = float(local_experts)   # one expert instance, hit by T*k*ep/E >> 1 tokens
         else:
             active = local_experts * expected_share_touched(E, k, global_tokens, m.routing_skew)

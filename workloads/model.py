@@ -63,6 +63,12 @@ ARCHITECTURES["bloom"] = dict(ARCHITECTURES["gpt2"], learned_positions=False, al
 # or one each (new_decoder_architecture); the two outputs are summed into the residual
 ARCHITECTURES["falcon"] = dict(ARCHITECTURES["llama"], norm="layernorm", activation="gelu",
                                gated_ffn=False, tied_embeddings=True, fused_qkv=True)
+# Llama 4 (text): llama with MoE layers of one shared expert plus routed experts (all layers, or
+# every interleave_moe_layer_step-th; dense layers are intermediate_size_mlp wide), and iRoPE:
+# three of four layers use rotary over chunked local attention (attention_chunk_size) with
+# weightless L2 norms of q and k, the fourth attends globally without rotary, its queries scaled
+# by a position-dependent temperature. A llama4 config's text_config is this model.
+ARCHITECTURES["llama4_text"] = dict(ARCHITECTURES["llama"])
 
 # config.json key -> ModelConfig field, first match wins.
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -95,6 +101,8 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "mlp_bias": ("mlp_bias",),
     "bias": ("bias",),
     "alibi": ("alibi",),
+    "dense_d_ff": ("intermediate_size_mlp",),
+    "attention_chunk": ("attention_chunk_size",),
 }
 
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu",
@@ -121,6 +129,8 @@ SHAPE_NEUTRAL_KEYS = frozenset("""
     skip_bias_add_qkv slow_but_exact unk_token_id hidden_dropout seq_length
     apply_residual_connection_post_layernorm
     new_decoder_architecture multi_query parallel_attn num_ln_in_parallel_attn
+    interleave_moe_layer_step moe_layers no_rope_layers no_rope_layer_interval
+    use_qk_norm attn_temperature_tuning floor_scale attn_scale rope_parameters
     _comment _source
 """.split())
 
@@ -129,7 +139,7 @@ REQUIRED_VALUES = {"do_layer_norm_before": True, "moe_layer_freq": 1, "use_mrope
                    "decoder_sparse_step": 1, "mlp_only_layers": [],
                    "apply_residual_connection_post_layernorm": False}
 # layer_types: full attention, or attention over the sliding window
-LAYER_TYPES = ("full_attention", "sliding_attention")
+LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,13 @@ class ModelConfig:
     final_softcap: float = 0.0       # logits capped the same way; 0 = none
     window_layers: tuple[bool, ...] = ()   # per layer: uses the sliding window (empty: all do)
     sliding_window: int = 0
+    chunk_layers: tuple[bool, ...] = ()    # per layer: attends within its chunk of attention_chunk tokens (Llama 4)
+    attention_chunk: int = 0
+    nope_layers: tuple[bool, ...] = ()     # per layer: no rotary embedding (Llama 4's global layers)
+    qk_l2norm: bool = False          # weightless L2 norm of q and k on rotary layers (Llama 4)
+    attn_temperature: bool = False   # queries scaled by a position-dependent temperature on NoPE layers
+    moe_layers: tuple[bool, ...] = ()      # per layer: an MoE layer (empty: every layer from first_dense_layers)
+    dense_experts: bool = False      # executed with every expert on every token (HF's eager Llama 4)
     n_experts: int = 0
     experts_per_token: int = 0
     n_shared_experts: int = 0
@@ -204,6 +221,8 @@ class ModelConfig:
         return self.kv_lora_rank > 0
 
     def is_moe_layer(self, layer: int) -> bool:
+        if self.moe_layers and layer < len(self.moe_layers):
+            return self.is_moe and self.moe_layers[layer]
         return self.is_moe and layer >= self.first_dense_layers
 
     def with_routing_skew(self, skew: float) -> "ModelConfig":
@@ -240,8 +259,28 @@ def _key(raw: dict, field: str) -> str:
     return next((key for key in KEY_ALIASES[field] if key in raw), KEY_ALIASES[field][0])
 
 
+# keys that change shapes in one model type only: elsewhere they are refused, not ignored
+TYPE_ONLY_KEYS = {key: "llama4_text" for key in (
+    "intermediate_size_mlp", "interleave_moe_layer_step", "moe_layers", "no_rope_layers",
+    "no_rope_layer_interval", "attention_chunk_size", "use_qk_norm", "attn_temperature_tuning")} | {
+    key: "falcon" for key in ("new_decoder_architecture", "multi_query", "parallel_attn",
+                              "num_ln_in_parallel_attn")}
+
+
+def _text_config(raw: dict, where: str) -> tuple[dict, str]:
+    """A Llama 4 checkpoint's config holds the language model under text_config (its vision tower
+    and projector are not modelled: an image is the prompt tokens it becomes)."""
+    if raw.get("model_type") == "llama4" and isinstance(raw.get("text_config"), dict):
+        text = dict(raw["text_config"])
+        text.setdefault("model_type", "llama4_text")
+        text.setdefault("_source", f"{raw.get('_source', where)} (text_config; vision tower not modelled)")
+        return text, f"{where}: text_config"
+    return raw, where
+
+
 def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
     """Turn a HF-style config mapping into a ModelConfig; collect every problem first."""
+    raw, where = _text_config(raw, where)
     problems = ProblemList()
     known = {k for keys in KEY_ALIASES.values() for k in keys} | SHAPE_NEUTRAL_KEYS | {"quantization_config"}
     for key in raw:
@@ -256,6 +295,10 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         problems.add(f"{where}: layer_types", f"expected a list of {' / '.join(LAYER_TYPES)}, got "
                      f"{raw['layer_types']!r}")
     model_type = raw.get("model_type")
+    for key in raw:
+        if key in TYPE_ONLY_KEYS and TYPE_ONLY_KEYS[key] != model_type:
+            problems.add(f"{where}: {key}", f"read only for model type {TYPE_ONLY_KEYS[key]}, not "
+                         f"{model_type!r}; drop it or fix model_type")
     if not isinstance(model_type, str) or model_type not in ARCHITECTURES:
         problems.add(f"{where}: model_type", f"expected one of {', '.join(ARCHITECTURES)}, got "
                      f"{model_type!r}{did_you_mean(str(model_type), ARCHITECTURES)}")
@@ -305,6 +348,8 @@ def parse_config(raw: dict, name: str, where: str) -> ModelConfig:
         values["rotary"] = False
     if model_type == "falcon":
         _falcon_block(raw, values, where, problems)
+    if model_type == "llama4_text":
+        _llama4_layers(raw, values, where, problems)
     if _pick(raw, "attention_bias") is True or _pick(raw, "mlp_bias") is True:
         problems.add(f"{where}: attention_bias/mlp_bias", "biases on llama-type layers are not modelled")
     values["quantization"] = _quantization(raw.get("quantization_config"), where, problems)
@@ -360,6 +405,49 @@ def _falcon_block(raw: dict, values: dict, where: str, problems: ProblemList) ->
         problems.add(f"{where}: num_ln_in_parallel_attn", f"expected 1 or 2, got {norms!r}")
     elif new or flags["parallel_attn"]:
         values["parallel_block"] = norms
+
+
+def _layer_flags(raw: dict, key: str, n_layers: int, where: str, problems: ProblemList) -> list | None:
+    """A per-layer list of 0/1 (or an index list, for moe_layers) as given, None when absent."""
+    value = raw.get(key)
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        problems.add(f"{where}: {key}", f"expected a list of integers, got {value!r}")
+        return None
+    return value
+
+
+def _llama4_layers(raw: dict, values: dict, where: str, problems: ProblemList) -> None:
+    """Llama 4's layer pattern, as HF's Llama4TextConfig derives it: MoE layers from moe_layers or
+    every interleave_moe_layer_step-th layer, each with one shared expert as wide as a routed one
+    (intermediate_size); dense layers intermediate_size_mlp wide; rotary layers (no_rope_layers 1,
+    default all but every no_rope_layer_interval-th) chunked, the others global without rotary."""
+    n = values["n_layers"]
+    step = raw.get("interleave_moe_layer_step", 1)
+    interval = raw.get("no_rope_layer_interval", 4)
+    for key, v in (("interleave_moe_layer_step", step), ("no_rope_layer_interval", interval)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            problems.add(f"{where}: {key}", f"expected an integer >= 1, got {v!r}")
+            return
+    moe = _layer_flags(raw, "moe_layers", n, where, problems)
+    moe = set(moe if moe is not None else range(step - 1, n, step))
+    rope = _layer_flags(raw, "no_rope_layers", n, where, problems) or \
+        [int((i + 1) % interval != 0) for i in range(n)]
+    if len(rope) < n:
+        problems.add(f"{where}: no_rope_layers", f"{len(rope)} entries for {n} layers")
+        return
+    types = raw.get("layer_types") or ["chunked_attention" if r else "full_attention" for r in rope]
+    values["moe_layers"] = tuple(i in moe for i in range(n))
+    values["nope_layers"] = tuple(not rope[i] for i in range(n))
+    values["chunk_layers"] = tuple(t == "chunked_attention" for t in types[:n])
+    values["attention_chunk"] = _integer(raw, "attention_chunk", 1, where, problems, 8192) \
+        if "attention_chunk_size" in raw else 8192
+    values["qk_l2norm"] = bool(raw.get("use_qk_norm", True))
+    values["attn_temperature"] = bool(raw.get("attn_temperature_tuning", True))
+    values["n_shared_experts"] = 1 if values["n_experts"] else 0
+    values["moe_d_ff"] = values["d_ff"]
+    values["d_ff"] = _integer(raw, "dense_d_ff", 1, where, problems, 16384)
 
 
 # no model dimension comes near 2^40 (a trillion); larger numbers are typos or hostile input and

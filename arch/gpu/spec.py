@@ -77,6 +77,10 @@ class FrameworkSpec:
     kernels_by_model_type: dict[str, dict[str, int]] = param(
         "kernels", "per Hugging Face model_type, entries that replace kernels_per_op's (its "
         "modeling code issues other kernels); every model type run needs an entry ({} = none)")
+    eager_dense_experts: tuple[str, ...] = param(
+        "model types", "eager and graph modes: model types whose Hugging Face MoE code multiplies "
+        "every expert (the router's scores zero the others): each token runs through every expert "
+        "and every expert's weights are read", default=())
     step_host_us: float = param("us", "host time per generation step outside kernel launches "
                                 "(eager, graph: the generate loop's Python and its device sync)", ge=0)
     fused_kernels_per_op: dict[str, int] = param(
