@@ -22,7 +22,9 @@ The step count of each section is chosen by the shared tiling search (mappers/ti
 candidate counts that fit every stage's double-buffered tiles in its PMUs, costed
 analytically, the best few simulated cycle-level (arch/rdu/model.py), the fastest kept.
 Identical sections (the same layer again) are planned once. Tensor parallelism splits heads
-and FFN columns over the sockets, with all-reduces on the peer links.
+and FFN columns over the sockets, with all-reduces on the peer links. On a socket of several
+dies a section's stages fill the dies in program order, and a stream between stages on two
+dies crosses the die-to-die link.
 """
 from __future__ import annotations
 
@@ -458,7 +460,8 @@ def place_on_dies(pcus: list[int], pmus: list[int], dies: int) -> list[int]:
 
 def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec) -> SectionTasks | None:
     """The section's tasks at ``steps``: a launch, then per step and stage its loads, its
-    compute (or link transfer) and its stores, ordered so every dependency points back."""
+    compute (or link transfer), its stores and the tiles it sends to a stage on another die,
+    ordered so every dependency points back."""
     alloc = allocate(stages, steps, spec)
     if alloc is None:
         return None
@@ -513,7 +516,7 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
             parts = split_cache.setdefault((s, "out"), _split(st.out_bytes, per[s]["share"]))
             cols["unit"][i], cols["bytes"][i] = D2D, st.out_bytes if crossings[(s, li)] else parts[j]
             d.append(index[(s, 1, 0, j)])
-        elif role == 0:                          # load from a tier into the stage's PMUs
+        elif role == 0:                        # load from a tier into the stage's PMUs
             tier, nbytes, rand, mode = st.loads[li]
             if (s, li) not in split_cache:
                 split_cache[(s, li)] = _load_parts(nbytes, mode, per[s]["share"])

@@ -172,17 +172,18 @@ class ModelConfig:
     embed_scale: bool = False        # embeddings multiplied by sqrt(hidden_size) (Gemma)
     embed_norm: bool = False         # a norm right after the embeddings (BLOOM)
     alibi: bool = False              # ALiBi: a per-head linear bias added to the scores (BLOOM)
-    parallel_block: int = 0          # attention and MLP side by side (Falcon): the norms feeding them (1 or 2); 0 = one after the other
+    parallel_block: int = 0          # attention and MLP side by side (Falcon): the norms feeding
+                                     # them (1 or 2); 0 = one after the other
     attn_softcap: float = 0.0        # attention scores capped by cap * tanh(s / cap); 0 = none
     final_softcap: float = 0.0       # logits capped the same way; 0 = none
     window_layers: tuple[bool, ...] = ()   # per layer: uses the sliding window (empty: all do)
     sliding_window: int = 0
-    chunk_layers: tuple[bool, ...] = ()    # per layer: attends within its chunk of attention_chunk tokens (Llama 4)
-    attention_chunk: int = 0
+    chunk_layers: tuple[bool, ...] = ()    # per layer: attends within its chunk (Llama 4)
+    attention_chunk: int = 0               # tokens per chunk
     nope_layers: tuple[bool, ...] = ()     # per layer: no rotary embedding (Llama 4's global layers)
     qk_l2norm: bool = False          # weightless L2 norm of q and k on rotary layers (Llama 4)
     attn_temperature: bool = False   # queries scaled by a position-dependent temperature on NoPE layers
-    moe_layers: tuple[bool, ...] = ()      # per layer: an MoE layer (empty: every layer from first_dense_layers)
+    moe_layers: tuple[bool, ...] = ()      # per layer: an MoE layer (empty: from first_dense_layers on)
     dense_experts: bool = False      # executed with every expert on every token (HF's eager Llama 4)
     n_experts: int = 0
     experts_per_token: int = 0
@@ -407,7 +408,7 @@ def _falcon_block(raw: dict, values: dict, where: str, problems: ProblemList) ->
         values["parallel_block"] = norms
 
 
-def _layer_flags(raw: dict, key: str, n_layers: int, where: str, problems: ProblemList) -> list | None:
+def _layer_flags(raw: dict, key: str, where: str, problems: ProblemList) -> list | None:
     """A per-layer list of 0/1 (or an index list, for moe_layers) as given, None when absent."""
     value = raw.get(key)
     if value is None or value == []:
@@ -430,9 +431,9 @@ def _llama4_layers(raw: dict, values: dict, where: str, problems: ProblemList) -
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             problems.add(f"{where}: {key}", f"expected an integer >= 1, got {v!r}")
             return
-    moe = _layer_flags(raw, "moe_layers", n, where, problems)
+    moe = _layer_flags(raw, "moe_layers", where, problems)
     moe = set(moe if moe is not None else range(step - 1, n, step))
-    rope = _layer_flags(raw, "no_rope_layers", n, where, problems) or \
+    rope = _layer_flags(raw, "no_rope_layers", where, problems) or \
         [int((i + 1) % interval != 0) for i in range(n)]
     if len(rope) < n:
         problems.add(f"{where}: no_rope_layers", f"{len(rope)} entries for {n} layers")
@@ -441,8 +442,7 @@ def _llama4_layers(raw: dict, values: dict, where: str, problems: ProblemList) -
     values["moe_layers"] = tuple(i in moe for i in range(n))
     values["nope_layers"] = tuple(not rope[i] for i in range(n))
     values["chunk_layers"] = tuple(t == "chunked_attention" for t in types[:n])
-    values["attention_chunk"] = _integer(raw, "attention_chunk", 1, where, problems, 8192) \
-        if "attention_chunk_size" in raw else 8192
+    values["attention_chunk"] = _integer(raw, "attention_chunk", 1, where, problems, 8192)
     values["qk_l2norm"] = bool(raw.get("use_qk_norm", True))
     values["attn_temperature"] = bool(raw.get("attn_temperature_tuning", True))
     values["n_shared_experts"] = 1 if values["n_experts"] else 0
