@@ -34,7 +34,7 @@ setup(
                               "reference/dram/*.yaml", "reference/dram/cmdtrace/*/*/*"],
     },
     ext_modules=cythonize(
-        [Extension("accsim._trace", ["accsim/_trace.pyx"], include_dirs=[numpy.get_include()])],
+        [Extension("accsim.core._trace", ["accsim/core/_trace.pyx"], include_dirs=[numpy.get_include()])],
         language_level=3),
     install_requires=[
         "numpy>=1.24",

@@ -12,16 +12,16 @@ def __getattr__(name: str):
     # accsim.run is the runner's (its signature comes from the Scenario declaration) and
     # accsim.sweep the sweep module's; loading them on first use keeps 'import accsim' cheap
     if name == "run":
-        from accsim.runner import run
+        from accsim.simulation.api import run
         return run
     if name == "sweep":
-        from accsim.sweeps import sweep
+        from accsim.study.sweeps import sweep
         return sweep
     if name == "serve":
         from accsim.serving.run import serve
         return serve
     if name == "results":
-        import accsim.results as results
+        import accsim.study.results as results
         return results
     raise AttributeError(f"module 'accsim' has no attribute {name!r}")
 

@@ -13,7 +13,7 @@ import numpy as np
 import accsim
 from accsim.arch.csd import model as csd_model
 from accsim.arch.flash import service
-from accsim.presets import resolve_preset
+from accsim.core.presets import resolve_preset
 
 
 def cold(fn):

@@ -26,7 +26,7 @@ import yaml
 
 import accsim.validation
 from accsim.arch.dram.patterns import KINDS, make_trace
-from accsim.traces import write_trace
+from accsim.core.traces import write_trace
 
 PEERS = Path(accsim.validation.__file__).parent / "reference" / "dram" / "peers.yaml"
 # preset -> (peer, its config beside the peer's binary, the trace format it reads)

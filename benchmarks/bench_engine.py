@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import accsim
-from accsim.engine import attribute_makespan, run_task_graph
-from accsim.traces import Trace, read_trace, write_trace
+from accsim.core.engine import attribute_makespan, run_task_graph
+from accsim.core.traces import Trace, read_trace, write_trace
 
 
 def median_time(fn, repeats: int = 3) -> float:

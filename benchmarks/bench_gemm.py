@@ -20,7 +20,7 @@ import yaml
 
 import accsim.validation
 from accsim.arch.npu.systolic import simulate_gemm
-from accsim.presets import resolve_preset
+from accsim.core.presets import resolve_preset
 
 REF = Path(accsim.validation.__file__).parent / "reference" / "scalesim.yaml"
 SCALESIM_RUN = """

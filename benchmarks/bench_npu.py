@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from accsim.arch.npu import tiles as T
+from accsim.core.presets import resolve_preset
 from accsim.mappers import npu as npu_mapper
-from accsim.presets import resolve_preset
-from accsim.runner import lower_and_simulate
+from accsim.simulation.runner import lower_and_simulate
 from accsim.workloads import load_model
 from accsim.workloads.graph import Phase
 

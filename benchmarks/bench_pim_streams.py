@@ -16,7 +16,7 @@ import numpy as np
 
 from accsim.arch.pim.standards import CMD
 from accsim.arch.pim.streams import CommandStreams, run_streams
-from accsim.presets import resolve_preset
+from accsim.core.presets import resolve_preset
 
 
 class ArrayStreams(CommandStreams):

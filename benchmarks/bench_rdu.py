@@ -12,8 +12,8 @@ import time
 import accsim
 from accsim.arch.dram import tier
 from accsim.arch.rdu import tiers
-from accsim.presets import resolve_preset
-from accsim.runner import lower_and_simulate
+from accsim.core.presets import resolve_preset
+from accsim.simulation.runner import lower_and_simulate
 from accsim.workloads import load_model
 from accsim.workloads.graph import Phase
 

@@ -93,7 +93,7 @@ def dram(peers: dict[str, str], repeats: int) -> list[str]:
 def _sweep_spec(folder: Path, points: int | None) -> Path:
     spec = yaml.safe_load((HERE.parent / "examples" / "sweep-h100-design.yaml").read_text())
     if points:                  # the spec with only the first values of its listed axes
-        from accsim.sweeps import expand_points, parse_spec
+        from accsim.study.sweeps import expand_points, parse_spec
         for name, values in spec["axes"].items():
             while isinstance(values, list) and len(values) > 1 and \
                     len(expand_points(parse_spec(spec))) > points:
@@ -133,7 +133,7 @@ def long_runs(repeats: int) -> list[str]:
 
 
 def _count_points(spec: Path) -> int:
-    from accsim.sweeps import expand_points, load_spec
+    from accsim.study.sweeps import expand_points, load_spec
     return len(expand_points(load_spec(spec)))
 
 

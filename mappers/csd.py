@@ -38,14 +38,14 @@ from accsim.arch.csd.ir import (ENGINE, EXTRA_COLUMNS, FLASH_READ, FLASH_WRITE, 
                                 SSD_READ, STORAGE_KINDS, ZERO, drive_units)
 from accsim.arch.csd.spec import CsdSpec
 from accsim.arch.gpu.kernels import HOST_TRANSFER
-from accsim.capacity import GIB, CapacityError, require_fits, resident_bytes
-from accsim.errors import ConfigError
+from accsim.core.capacity import GIB, CapacityError, require_fits, resident_bytes
+from accsim.core.errors import ConfigError
+from accsim.core.program import Program, ProgramBuilder
+from accsim.core.registry import Mapper
 from accsim.mappers.gpu import COLUMNS as GPU_COLUMNS
 from accsim.mappers.gpu import TASK_KINDS as GPU_KINDS
 from accsim.mappers.gpu import UNITS as GPU_UNITS
 from accsim.mappers.gpu import GpuStream
-from accsim.program import Program, ProgramBuilder
-from accsim.registry import Mapper
 from accsim.workloads.graph import Op, OpGraph, Parallelism, build_graph
 
 DTYPES = ("fp16", "bf16")
@@ -164,7 +164,7 @@ def _flexgen_prefill_fits(graph: OpGraph, gpu: Any, placement: Placement) -> Non
 
 
 def _flash_capacity(spec: CsdSpec) -> float:
-    from accsim.presets import preset_spec
+    from accsim.core.presets import preset_spec
     return preset_spec(spec.drives.flash).flash.capacity_GiB * GIB
 
 

@@ -24,10 +24,10 @@ import numpy as np
 
 from accsim.arch.gpu import kernels as K
 from accsim.arch.gpu.spec import GpuSpec
-from accsim.capacity import GIB, require_fits, resident_bytes
-from accsim.errors import ConfigError
-from accsim.registry import Mapper
-from accsim.program import Program, ProgramBuilder
+from accsim.core.capacity import GIB, require_fits, resident_bytes
+from accsim.core.errors import ConfigError
+from accsim.core.program import Program, ProgramBuilder
+from accsim.core.registry import Mapper
 from accsim.workloads.graph import GEMM_KINDS, OP_KINDS, Op, OpGraph, Parallelism, build_graph, op_table_entry
 
 UNITS = ("host", "device", "host_link", "interconnect")

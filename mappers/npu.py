@@ -25,13 +25,13 @@ from typing import Any
 
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import DTYPE_BYTES, NpuSpec
-from accsim.engine.collectives import COLLECTIVE_CODES
-from accsim.capacity import GIB, require_fits, resident_bytes
-from accsim.errors import ConfigError
-from accsim.registry import Mapper
+from accsim.core.capacity import GIB, require_fits, resident_bytes
+from accsim.core.engine.collectives import COLLECTIVE_CODES
+from accsim.core.errors import ConfigError
+from accsim.core.program import Program, ProgramBuilder
+from accsim.core.registry import Mapper
+from accsim.core.stats import Stats
 from accsim.mappers.tiling import search, tile_sizes
-from accsim.program import Program, ProgramBuilder
-from accsim.stats import Stats
 from accsim.workloads.graph import ELEMENT_FLOPS, GEMM_KINDS, OP_KINDS, Op, OpGraph, build_graph
 
 UNITS = tuple(T.UNIT_STREAMS)

@@ -26,13 +26,13 @@ from functools import lru_cache
 import numpy as np
 
 from accsim.arch.dram.tier import capacity_bytes
-from accsim.arch.pim.standards import COMMANDS
 from accsim.arch.pim.spec import BARRIER_KIND, PimSpec
-from accsim.capacity import CapacityError, require_fits, resident_bytes
-from accsim.errors import ConfigError
-from accsim.registry import Mapper
+from accsim.arch.pim.standards import COMMANDS
+from accsim.core.capacity import CapacityError, require_fits, resident_bytes
+from accsim.core.errors import ConfigError
+from accsim.core.program import Program
+from accsim.core.registry import Mapper
 from accsim.mappers.tiling import search
-from accsim.program import Program
 from accsim.workloads.graph import GEMM_KINDS, Op, OpGraph, op_table_entry
 
 KINDS = COMMANDS + (BARRIER_KIND,)

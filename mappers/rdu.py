@@ -36,12 +36,12 @@ import numpy as np
 
 from accsim.arch.rdu.ir import AGCU, COLUMNS, D2D, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
 from accsim.arch.rdu.spec import DTYPE_BYTES, RduSpec
-from accsim.capacity import GIB, CapacityError, resident_bytes
-from accsim.engine.collectives import COLLECTIVE_CODES
-from accsim.errors import ConfigError
+from accsim.core.capacity import GIB, CapacityError, resident_bytes
+from accsim.core.engine.collectives import COLLECTIVE_CODES
+from accsim.core.errors import ConfigError
+from accsim.core.program import Program
+from accsim.core.registry import Mapper
 from accsim.mappers.tiling import search
-from accsim.program import Program
-from accsim.registry import Mapper
 from accsim.workloads.graph import OP_KEYS, OP_KINDS, Op, OpGraph, Parallelism, op_table_entry
 
 TIER_UNITS = {"hbm": HBM, "ddr": DDR}

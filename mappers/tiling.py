@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 
 Candidate = Mapping[str, Any]
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from accsim.cli import main
-from accsim.program import Program
+from accsim.core.program import Program
 from contract import assert_breakdown_sums
 
 pytestmark = pytest.mark.unit
@@ -97,7 +97,7 @@ def test_model_folder_holding_config_json_is_a_model(capsys, tmp_path):
 
 
 def test_results_csv_dash_writes_the_table_to_stdout(capsys, tmp_path, monkeypatch):
-    from accsim.sweeps import parse_spec, run_sweep
+    from accsim.study.sweeps import parse_spec, run_sweep
     db = tmp_path / "s.db"
     run_sweep(parse_spec({"base": {"arch": "t4", "gen": 2}, "axes": {"batch": [1, 2]}}), db, jobs=1)
     monkeypatch.chdir(tmp_path)
@@ -124,7 +124,7 @@ def test_decode_only_shows_no_ttft(capsys, tmp_path):
 def test_the_readme_example_sweep_runs_every_point(tmp_path):
     from pathlib import Path
 
-    from accsim.sweeps import load_spec, run_sweep
+    from accsim.study.sweeps import load_spec, run_sweep
     spec = load_spec(Path(__file__).parent.parent / "examples" / "sweep-t4.yaml")
     summary = run_sweep(spec, tmp_path / "t4.db", jobs=2)
     assert summary.total == 24 and (summary.ok, summary.failed) == (24, 0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import accsim
-from accsim.capacity import CapacityError
-from accsim.errors import ConfigError
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import ConfigError
 
 COE = dict(coe="150xllama2-7b", dtype="bf16", prompt=32, gen=4, decode_samples=2)
 

@@ -3,9 +3,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from accsim import config
-from accsim.errors import ConfigError, ProblemList, UnknownNameError
-from accsim.presets import load_merged, parse_set_options, preset_names, resolve_preset
+from accsim.core import config
+from accsim.core.errors import ConfigError, ProblemList, UnknownNameError
+from accsim.core.presets import load_merged, parse_set_options, preset_names, resolve_preset
 
 pytestmark = pytest.mark.unit
 
@@ -177,8 +177,8 @@ def test_set_options_read_scientific_notation_as_numbers():
 def test_numbers_in_any_notation_are_numbers(tmp_path):
     """1e3, 3.2E2, 1_000 and 0x10 are numbers in presets and in --set (YAML 1.1 reads 1e3 as a
     string); an integral float is accepted where an integer is asked."""
-    from accsim.config import parse_yaml
-    from accsim.presets import parse_set_options, resolve_preset
+    from accsim.core.config import parse_yaml
+    from accsim.core.presets import parse_set_options, resolve_preset
     assert parse_yaml("a: 1e3\nb: 3.2E2\nc: 1_000\nd: 0x10\ne: '1e3'\n", "x.yaml") == {
         "a": 1000.0, "b": 320.0, "c": 1000, "d": 16, "e": "1e3"}
     preset = tmp_path / "p.yaml"

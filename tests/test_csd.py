@@ -11,11 +11,11 @@ from hypothesis import given, strategies as st
 import accsim
 from accsim.arch.csd import model as M
 from accsim.arch.csd.ir import ENGINE, FLASH_READ, P2P
-from accsim.capacity import CapacityError
-from accsim.errors import ConfigError
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 from accsim.mappers.csd import lower
-from accsim.presets import resolve_preset
-from accsim.runner import step_graph
+from accsim.simulation.runner import step_graph
 from accsim.workloads.graph import Phase
 from accsim.workloads.model import load_model
 
@@ -196,7 +196,7 @@ def test_dense_decode_is_bound_by_the_flash_and_the_share_says_so():
 
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), max_size=30))
 def test_covered_cycles_is_the_union_of_the_intervals(pairs):
-    from accsim.engine import covered_cycles
+    from accsim.core.engine import covered_cycles
     start = np.array([min(a, b) for a, b in pairs], np.int64)
     finish = np.array([max(a, b) for a, b in pairs], np.int64)
     cycles = set()
@@ -207,7 +207,7 @@ def test_covered_cycles_is_the_union_of_the_intervals(pairs):
 
 def test_file_reads_run_at_the_runtimes_share_of_the_drive_unless_overridden():
     from accsim.arch.flash.service import characterise
-    from accsim.presets import preset_spec
+    from accsim.core.presets import preset_spec
     spec = resolve_preset("flexgen-a6000-ssd").spec
     drive = min(characterise(preset_spec(spec.host.ssd).flash, "read").bandwidth_GBps, spec.host.ssd_link_GBps)
     per_cycle = lambda GBps: GBps * 1e9 / spec.clock_hz

@@ -13,14 +13,14 @@ from conftest import run_with_and_without_jit
 
 import accsim.validation
 from accsim.arch.dram.checker import check_commands
-from accsim.arch.dram.spec import map_addresses
-from accsim.arch.dram.trace import simulate_trace
-from accsim.arch.dram.standards import DRAM_COMMANDS as COMMANDS
-from accsim.cli import main
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
-from accsim.traces import Trace, write_trace
 from accsim.arch.dram.patterns import make_trace, prefix
+from accsim.arch.dram.spec import map_addresses
+from accsim.arch.dram.standards import DRAM_COMMANDS as COMMANDS
+from accsim.arch.dram.trace import simulate_trace
+from accsim.cli import main
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
+from accsim.core.traces import Trace, write_trace
 
 CMD = {name: i for i, name in enumerate(COMMANDS)}
 
@@ -369,10 +369,10 @@ def test_dram_cli_reports_malformed_trace_line(tmp_path, capsys):
 
 NOJIT_DRAM = """
 import json
-from accsim.presets import resolve_preset
+from accsim.arch.dram.patterns import make_trace, prefix
 from accsim.arch.dram.trace import simulate_trace
 from accsim.arch.pim.streams import CommandStreams, run_streams
-from accsim.arch.dram.patterns import make_trace, prefix
+from accsim.core.presets import resolve_preset
 cfg = resolve_preset("gddr6-14gbps", {"dram.timing.nREFI": 500}).spec.dram
 r = simulate_trace(cfg, prefix(make_trace("mix"), 60), max_log=10000)
 aim = resolve_preset("gddr6-aim", {"dram.timing.nREFI": 400}).spec.dram

@@ -5,9 +5,9 @@ import pytest
 
 from accsim.arch.dram.checker import check_commands
 from accsim.arch.dram.trace import simulate_trace
-from accsim.errors import TraceFormatError
-from accsim.presets import resolve_preset
-from accsim.traces import Trace
+from accsim.core.errors import TraceFormatError
+from accsim.core.presets import resolve_preset
+from accsim.core.traces import Trace
 
 pytestmark = pytest.mark.unit
 PRESETS = ["gddr6-ram2compat", "gddr6-dramsim3", "hbm2-2gbps", "gddr6-14gbps"]

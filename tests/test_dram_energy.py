@@ -7,8 +7,8 @@ import yaml
 
 from accsim.arch.dram.patterns import make_trace, prefix
 from accsim.arch.dram.trace import simulate_trace
-from accsim.presets import resolve_preset
-from accsim.traces import Trace
+from accsim.core.presets import resolve_preset
+from accsim.core.traces import Trace
 
 pytestmark = pytest.mark.golden
 

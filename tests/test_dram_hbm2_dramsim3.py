@@ -12,8 +12,8 @@ from accsim.arch.dram.checker import check_commands
 from accsim.arch.dram.patterns import make_trace, prefix
 from accsim.arch.dram.standards import DRAM_COMMANDS as COMMANDS
 from accsim.arch.dram.trace import simulate_trace
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 
 REF = Path(accsim.validation.__file__).parent / "reference" / "dram"
 PEERS = yaml.safe_load((REF / "peers.yaml").read_text())

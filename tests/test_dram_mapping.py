@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from accsim.arch.dram.spec import field_bits, map_addresses
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,9 @@ import pytest
 
 from accsim.arch.dram import tier
 from accsim.arch.dram.trace import simulate_trace
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
-from accsim.traces import Trace
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
+from accsim.core.traces import Trace
 
 pytestmark = pytest.mark.unit
 

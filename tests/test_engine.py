@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from conftest import run_with_and_without_jit
 
-from accsim.engine import (attribute_makespan, heap_new, heap_pop, heap_push, heap_size,
+from accsim.core.engine import (attribute_makespan, heap_new, heap_pop, heap_push, heap_size,
                            link_transfer, run_task_graph, unit_busy_cycles)
 
 pytestmark = pytest.mark.kernel
@@ -144,7 +144,7 @@ def test_link_queueing_shows_contention():
 
 NOJIT_SCRIPT = """
 import json, numpy as np
-from accsim.engine import run_task_graph, attribute_makespan
+from accsim.core.engine import run_task_graph, attribute_makespan
 rng = np.random.default_rng(7)
 n = 60
 deps = [sorted(set(rng.integers(0, i, size=min(i, 2)).tolist())) if i else [] for i in range(n)]
@@ -186,7 +186,7 @@ def test_shared_bandwidth_schedules_obey_units_dependencies_and_capacity(g, capa
     """Try to break the shared-bandwidth engine: one task per unit at a time, successors after
     their dependencies, never faster than a task's standalone time, and the bytes moved never
     above capacity x makespan."""
-    from accsim.engine import run_shared_bandwidth
+    from accsim.core.engine import run_shared_bandwidth
     deps, unit, n_units, fixed, work, demand = g
     ptr, idx, sptr, sidx = csr(deps)
     start, finish = run_shared_bandwidth(ptr, idx, sptr, sidx, unit, n_units, fixed, work, demand, capacity)
@@ -205,7 +205,7 @@ def test_shared_bandwidth_schedules_obey_units_dependencies_and_capacity(g, capa
 def test_shared_bandwidth_with_room_for_everyone_is_the_plain_task_graph(g):
     """When the capacity covers every demand at once, sharing changes nothing: the schedule is
     run_task_graph's with busy = launch + work."""
-    from accsim.engine import run_shared_bandwidth
+    from accsim.core.engine import run_shared_bandwidth
     deps, unit, n_units, fixed, work, demand = g
     ptr, idx, sptr, sidx = csr(deps)
     start, finish = run_shared_bandwidth(ptr, idx, sptr, sidx, unit, n_units, fixed, work, demand,
@@ -218,7 +218,7 @@ def test_shared_bandwidth_with_room_for_everyone_is_the_plain_task_graph(g):
 def test_two_streams_share_bandwidth_max_min_fairly():
     """A compute-bound body keeps what it asks; the memory-bound one gets the rest, then all of
     it once alone."""
-    from accsim.engine import run_shared_bandwidth
+    from accsim.core.engine import run_shared_bandwidth
     none = np.zeros(0, np.int64)
     ptr = np.zeros(3, np.int64)
     both = lambda demand: run_shared_bandwidth(ptr, none, ptr, none, np.array([0, 1]), 2, np.zeros(2),
@@ -234,7 +234,7 @@ def test_two_streams_share_bandwidth_max_min_fairly():
 def test_auto_all_reduce_takes_the_faster_algorithm_per_message(messages, bytes_per_cycle, latency):
     """'auto' never costs more than ring or one-shot for any message; 'ring' leaves the codes
     alone and other collectives are never touched."""
-    from accsim.engine.collectives import (ALL_GATHER, ALL_REDUCE, ALL_REDUCE_ONE_SHOT, choose_all_reduce,
+    from accsim.core.engine.collectives import (ALL_GATHER, ALL_REDUCE, ALL_REDUCE_ONE_SHOT, choose_all_reduce,
                                            collective_wire_many)
     payload = np.array([m for m, _ in messages], np.float64)
     group = np.array([g for _, g in messages], np.int64)

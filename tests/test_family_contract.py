@@ -16,14 +16,14 @@ import click
 import pytest
 
 import accsim
-from accsim.capacity import CapacityError
-from accsim.errors import ConfigError
-from accsim.presets import load_merged, preset_names, resolve_preset
-from accsim.program import Program
-from accsim.registry import families, mappers
-from accsim.roofline import machine_roofs
-from accsim.runner import family_mapper, lower_and_simulate, step_graph
-from accsim.stats import StepStats
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import load_merged, preset_names, resolve_preset
+from accsim.core.program import Program
+from accsim.core.registry import families, mappers
+from accsim.core.stats import StepStats
+from accsim.simulation.runner import family_mapper, lower_and_simulate, step_graph
+from accsim.view.roofline import machine_roofs
 from accsim.workloads import Phase, load_model
 from contract import assert_breakdown_sums, example_kwargs
 from conftest import run_with_and_without_jit
@@ -175,7 +175,7 @@ def test_the_core_names_no_family_or_mapper():
 
 
 def test_step_stats_refuse_a_breakdown_that_does_not_sum_to_the_latency():
-    from accsim.stats import ContractError, step_stats
+    from accsim.core.stats import ContractError, step_stats
     ok = step_stats(latency_cycles=100, clock_hz=1e9, energy_J=0.0,
                     by_op_kind={"a": {"exposed_s": 6e-8}, "b": {"exposed_s": 4e-8}},
                     by_unit={"u": {"busy_s": 1e-7, "util_pct": 100.0}}, offchip_bytes=64, extra_figure=3)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from accsim.cli import main
-from accsim.files import OutputError, check_output, open_output, write_atomic
+from accsim.core.files import OutputError, check_output, open_output, write_atomic
 
 pytestmark = pytest.mark.unit
 

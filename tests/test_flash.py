@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from accsim.arch.flash.checker import check_run
 from accsim.arch.flash.service import characterise, serve
 from accsim.cli import cli
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 
 
 def flash(name="instinfer-csd-flash", **changes):

@@ -7,9 +7,9 @@ import pytest
 import accsim
 from accsim.arch.gpu import kernels as K
 from accsim.arch.gpu.model import device_rates
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 from accsim.mappers.gpu import lower
-from accsim.presets import resolve_preset
 from accsim.workloads import Parallelism, Phase, build_graph, load_model
 from contract import assert_breakdown_sums
 
@@ -164,8 +164,8 @@ def test_decode_time_per_layer_matches_measurement(tmp_path, gpu_reference, n_em
 
 def _device_cycles(spec, ops):
     """Busy cycles of the device tasks of ``ops`` lowered alone (helper for probes)."""
+    from accsim.core.program import ProgramBuilder
     from accsim.mappers.gpu import GpuStream, COLUMNS, TASK_KINDS, UNITS
-    from accsim.program import ProgramBuilder
     b = ProgramBuilder("gpu", UNITS, TASK_KINDS, COLUMNS)
     stream = GpuStream(b, spec, "gpt2", "decode")
     tasks = [stream.emit(op) for op in ops]

@@ -6,10 +6,10 @@ import pytest
 
 import accsim
 from accsim.arch.gpu import kernels as K
-from accsim.engine.collectives import (ALL_REDUCE, ALL_REDUCE_ONE_SHOT, ALL_REDUCE_TWO_SHOT,
+from accsim.core.engine.collectives import (ALL_REDUCE, ALL_REDUCE_ONE_SHOT, ALL_REDUCE_TWO_SHOT,
                                        collective_wire)
+from accsim.core.presets import resolve_preset
 from accsim.mappers.gpu import collective_class, fuse_kernels, kernel_table, lower
-from accsim.presets import resolve_preset
 from accsim.workloads import Parallelism, Phase, build_graph, load_model
 
 pytestmark = pytest.mark.unit

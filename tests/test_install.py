@@ -11,8 +11,8 @@ pytestmark = pytest.mark.install
 
 
 @pytest.mark.parametrize("name", ["accsim", "accsim.arch", "accsim.arch.gpu", "accsim.mappers",
-                                  "accsim.workloads", "accsim.validation", "accsim.engine",
-                                  "accsim._trace"])
+                                  "accsim.workloads", "accsim.validation", "accsim.core.engine",
+                                  "accsim.core._trace"])
 def test_installed_names_import(name):
     importlib.import_module(name)
 

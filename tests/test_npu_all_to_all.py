@@ -3,8 +3,8 @@ Table 6's dispatch grows with the EP degree at almost constant bytes)."""
 import pytest
 
 from accsim.arch.npu.tiles import CollectiveKernel, simulate_kernel
-from accsim.engine.collectives import ALL_REDUCE, ALL_TO_ALL
-from accsim.presets import resolve_preset
+from accsim.core.engine.collectives import ALL_REDUCE, ALL_TO_ALL
+from accsim.core.presets import resolve_preset
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,13 @@ from hypothesis import given, settings, strategies as st
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.model import simulate
 from accsim.cli import main
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
+from accsim.core.program import successors_csr
 from accsim.mappers.npu import choose_tiling, lower
 from accsim.mappers.tiling import search, tile_sizes
-from accsim.presets import resolve_preset
-from accsim.program import successors_csr
-from accsim.runner import decode_contexts, run, step_graph
+from accsim.simulation.api import run
+from accsim.simulation.runner import decode_contexts, step_graph
 from accsim.workloads import load_model
 from accsim.workloads.graph import Parallelism, Phase, build_graph
 from tests.conftest import run_with_and_without_jit
@@ -48,7 +49,7 @@ def test_gemm_tiles_cover_every_mac_once(ascend, g, m, k, n, mt, kt, nt, order):
     assert int((t.rows * t.cols * k_len).sum()) == g * m * k * n
     ptr, idx, unit, busy, lat, _ = T.gemm_tasks(ascend, kern)
     assert np.all(idx < np.repeat(np.arange(unit.size), np.diff(ptr)))       # topological
-    from accsim.engine import run_task_graph
+    from accsim.core.engine import run_task_graph
     sptr, sidx = successors_csr(ptr, idx)
     start, finish, _ = run_task_graph(ptr, idx, sptr, sidx, unit, busy, lat, T.unit_lanes(ascend))
     for task in range(unit.size):
@@ -76,7 +77,7 @@ def test_causal_attention_skips_masked_tiles(ascend):
 def test_kernels_separated_by_a_drain_add_up_exactly(ascend):
     """What makes per-kernel reuse exact: two kernels in one task graph, the second starting
     after the first has drained, take exactly the sum of their separate makespans."""
-    from accsim.engine import run_task_graph
+    from accsim.core.engine import run_task_graph
     a, b = gemm(1, 96, 512, 384, (32, 128, 64)), gemm(2, 40, 200, 300, (16, 64, 128), "nm")
     parts = [T.gemm_tasks(ascend, kern) for kern in (a, b)]
     alone = [T.simulate_kernel(ascend, kern).cycles for kern in (a, b)]
@@ -123,7 +124,7 @@ def test_kernels_agree_with_and_without_jit():
     script = """
 import json
 from accsim.arch.npu import tiles as T
-from accsim.presets import resolve_preset
+from accsim.core.presets import resolve_preset
 spec = resolve_preset("ascend-910b").spec
 k = T.GemmKernel(2, 70, 300, 90, 32, 64, 64, "nm", 2, 2, 2, T.IN_L2, T.IN_HBM, T.IN_L2, False, 3.0, 0)
 v = T.VectorKernel(10000, 40000.0, 20000, 20000, T.IN_L2, T.IN_HBM, 2)
@@ -305,7 +306,7 @@ def test_multi_token_prediction_steps():
     assert mtp["decode.steps"] == 5 < one["decode.steps"] == 8
     assert mtp["tpot_s"] < one["tpot_s"] and one["ttft_s"] == 0
     # the draft module (one more MLA + MoE layer and the shared head) runs in every MTP step
-    from accsim.runner import lower_and_simulate
+    from accsim.simulation.runner import lower_and_simulate
     preset = resolve_preset("ascend-910c", {"system.chips": 16})
     model = load_model("deepseek-r1").with_dtype("w8a8")
     verify_only, _, _ = lower_and_simulate(preset, model, Phase.decode(64, 64, 2), None)
@@ -373,7 +374,7 @@ def test_gemm_command_on_a_cube_preset_tiles_over_the_die(tmp_path, capsys):
 
 
 def test_sweeps_take_the_serving_scenario_fields():
-    from accsim.sweeps import expand_points, parse_spec
+    from accsim.study.sweeps import expand_points, parse_spec
     spec = parse_spec({"base": {"arch": "ascend-910c", "model": "deepseek-r1", "chips": 160,
                                 "draft_tokens": 1, "acceptance": 0.7, "decode_only": True},
                        "axes": {"batch": [2560, 5120], "system.link_GBps": [98, 196]}})

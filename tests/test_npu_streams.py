@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from accsim.arch.npu.model import schedule, simulate
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 from accsim.mappers.npu import lower
-from accsim.presets import resolve_preset
-from accsim.runner import step_graph
+from accsim.simulation.runner import step_graph
 from accsim.workloads import load_model
 from accsim.workloads.graph import Phase
 from contract import assert_breakdown_sums

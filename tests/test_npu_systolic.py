@@ -8,8 +8,8 @@ import yaml
 import accsim.validation
 from accsim.arch.npu.systolic import plan, simulate_gemm
 from accsim.cli import main
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 
 REF = yaml.safe_load((Path(accsim.validation.__file__).parent / "reference" / "scalesim.yaml").read_text())
 

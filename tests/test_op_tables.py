@@ -2,11 +2,11 @@
 key is an error naming the table, never a fallback to another entry."""
 import pytest
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset, preset_names
 from accsim.mappers.gpu import kernel_table, kernels_for
 from accsim.mappers.pim import ASIC_COST
 from accsim.mappers.rdu import TRANSCENDENTAL
-from accsim.presets import resolve_preset, preset_names
 from accsim.workloads import Phase, build_graph, load_model, model_names
 from accsim.workloads.graph import GEMM_KINDS, OP_KEYS, op_table_entry
 

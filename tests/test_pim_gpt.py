@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 import accsim
-from accsim.arch.pim import kernels as K
 from accsim.arch.dram.checker import check_commands
+from accsim.arch.pim import kernels as K
 from accsim.arch.pim.model import simulate, stream_arrays
 from accsim.cli import main
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import preset_family, preset_names, resolve_preset
 from accsim.mappers.pim import KINDS, lower
-from accsim.workloads.graph import GEMM_KINDS
-from accsim.presets import preset_family, preset_names, resolve_preset
 from accsim.workloads import Phase, build_graph, load_model
+from accsim.workloads.graph import GEMM_KINDS
 from contract import assert_breakdown_sums
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from accsim.arch.dram.checker import check_commands
 from accsim.arch.pim.standards import CMD, COMMANDS
 from accsim.arch.pim.streams import CommandStreams, run_streams
-from accsim.errors import ConfigError
-from accsim.presets import resolve_preset
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 
 pytestmark = pytest.mark.unit
 

@@ -1,11 +1,10 @@
 """One colour per thing in every figure: an op kind keeps its colour between the PNG breakdown
 and the HTML report, phases are blue and orange, and a faceted sweep shares one legend with one
 colour per value across its panels."""
-import json
 
 import pytest
 
-from accsim.palette import OKABE_ITO, PHASES, SERIES, colour_of
+from accsim.view.palette import OKABE_ITO, PHASES, SERIES, colour_of
 
 pytestmark = pytest.mark.unit
 
@@ -21,8 +20,8 @@ def test_the_png_breakdown_and_the_html_report_colour_op_kinds_alike(tmp_path):
     matplotlib.use("Agg")
     from matplotlib import colors
     from accsim.cli import main
-    from accsim.plots import plot_breakdown
-    from accsim.report import run_report
+    from accsim.view.plots import plot_breakdown
+    from accsim.view.report import run_report
     stats = tmp_path / "s.json"
     assert main(["run", "--gen", "2", "--quiet", "--json", str(stats)]) in (0, None)
     html = run_report(stats)
@@ -50,7 +49,7 @@ def test_labels_placed_around_crowded_points_do_not_overlap():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from accsim.plots import place_labels
+    from accsim.view.plots import place_labels
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [1.0, 1.02, 1.05, 0.98, 1.0, 10.0, 10.0]
     ys = [1e12, 1.05e12, 0.95e12, 1.02e12, 1e12, 1e9, 1e9]

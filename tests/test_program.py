@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from accsim.errors import ProgramError
-from accsim.program import Program, ProgramBuilder
+from accsim.core.errors import ProgramError
+from accsim.core.program import Program, ProgramBuilder
 
 pytestmark = pytest.mark.unit
 

@@ -13,11 +13,11 @@ import accsim
 from accsim.arch.rdu import model as M
 from accsim.arch.rdu.checker import check_schedule
 from accsim.arch.rdu.ir import D2D, DDR, HBM, PCU
-from accsim.capacity import CapacityError
-from accsim.errors import ConfigError
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
 from accsim.mappers.rdu import DOUBLE_BUFFER, lower, place_on_dies
-from accsim.presets import resolve_preset
-from accsim.runner import step_graph
+from accsim.simulation.runner import step_graph
 from accsim.workloads.graph import Phase
 from accsim.workloads.model import load_model
 from accsim.workloads.smoke import TINY_GPT2

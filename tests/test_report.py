@@ -11,8 +11,8 @@ import yaml
 
 import accsim
 from accsim.cli import main
-from accsim.report import source_of, write_report
-from accsim.roofline import Roof, roof_points
+from accsim.view.report import source_of, write_report
+from accsim.view.roofline import Roof, roof_points
 
 pytestmark = pytest.mark.unit
 

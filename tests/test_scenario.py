@@ -4,8 +4,8 @@ import inspect
 import pytest
 
 import accsim
-from accsim.errors import ConfigError
-from accsim.scenario import FIELDS, RUN_KEYS, Scenario
+from accsim.core.errors import ConfigError
+from accsim.simulation.scenario import FIELDS, RUN_KEYS, Scenario
 
 pytestmark = pytest.mark.unit
 NAMES = [f.name for f in FIELDS]
@@ -26,7 +26,7 @@ def test_run_command_has_one_option_per_field():
 
 
 def test_sweep_axes_and_validation_run_keys_derive_from_it():
-    from accsim.sweeps import SCENARIO_FIELDS
+    from accsim.study.sweeps import SCENARIO_FIELDS
     from accsim.validation import cases, metrics
     assert list(SCENARIO_FIELDS) == [n for n in NAMES if n != "overrides"]
     assert cases.RUN_KEYS == RUN_KEYS and metrics.RUN_KEYS == RUN_KEYS and set(RUN_KEYS) == set(NAMES) - {"model"}
@@ -48,8 +48,8 @@ def test_positional_use_is_refused_beyond_arch_and_model():
 
 
 def test_a_run_reports_its_pass_total_before_the_first_pass():
-    from accsim.runner import run_scenario
-    from accsim.scenario import Scenario
+    from accsim.simulation.api import run_scenario
+    from accsim.simulation.scenario import Scenario
     seen = []
     run_scenario(Scenario(gen=4, decode_samples=0), on_pass=lambda done, total: seen.append((done, total)))
     total = seen[0][1]

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accsim.cli import main
-from accsim.runner import run_scenario
-from accsim.scenario import Scenario
-from accsim.serving.server import Server, find_max_batch, find_max_rate, meets
 from accsim.serving.engine import Policy
 from accsim.serving.requests import Requests, at_once, generate, read_trace
+from accsim.serving.server import Server, find_max_batch, find_max_rate, meets
+from accsim.simulation.api import run_scenario
+from accsim.simulation.scenario import Scenario
 
 pytestmark = pytest.mark.unit
 
@@ -44,8 +44,8 @@ def test_static_batch_at_t0_reproduces_accsim_run(exact_server):
 
 
 def test_kv_capacity_matches_the_memory_left_by_the_weights(exact_server):
-    from accsim.capacity import GIB, resident_bytes
-    from accsim.runner import step_graph
+    from accsim.core.capacity import GIB, resident_bytes
+    from accsim.simulation.runner import step_graph
     from accsim.workloads.graph import Phase
     m = exact_server.machine
     weights = resident_bytes(step_graph(m.preset, m.model, Phase.decode(1, 0))).weights_bytes
@@ -218,8 +218,8 @@ def test_cli_writes_every_output(tmp_path, monkeypatch):
 
 
 def test_disaggregated_pools_feed_forward(grid_server):
-    from accsim.serving.server import Disaggregated, KvLink
     from accsim.serving.disagg import transfer_done_s
+    from accsim.serving.server import Disaggregated, KvLink
     requests = generate(120, 40.0, "poisson", "uniform:32,400", "uniform:1,200", seed=4)
     link = KvLink(2.0, 20.0)
     result = Disaggregated(grid_server, grid_server, 2, 3, link).serve(requests, Policy("continuous", max_batch=16))
@@ -243,8 +243,8 @@ def test_disaggregated_pools_feed_forward(grid_server):
 
 
 def test_a_sweep_serves_every_point_and_ids_follow_the_serve_options(tmp_path):
-    from accsim.results import load
-    from accsim.sweeps import parse_spec, plan_sweep, run_sweep
+    from accsim.study.results import load
+    from accsim.study.sweeps import parse_spec, plan_sweep, run_sweep
     raw = {"base": {"arch": "t4", "model": "gpt2-small"},
            "serve": {"requests": 40, "rate": 20.0, "grid_per_octave": 1, "slo_tpot_ms": 8.0},
            "axes": {"serve.policy": ["static", "continuous"]},
@@ -273,7 +273,7 @@ def test_python_api_mirrors_the_command():
     import accsim
     run = accsim.serve(arch="t4", model="gpt2-small", requests=20, rate=10.0, grid_per_octave=1)
     assert run.result.figures["requests"] == 20
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     with pytest.raises(ConfigError, match="rat: unknown field.*did you mean 'rate'"):
         accsim.serve(rat=3.0)
 
@@ -299,7 +299,7 @@ def test_disaggregated_conservation_under_random_traces(grid_server, data):
 def test_a_token_by_token_family_serves_one_sequence_at_a_time():
     """PIM-GPT runs batch 1, its prompts one token per pass: serving says so for a larger
     --max-batch, and with 1 a prompt costs about its length in one-token passes."""
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     pim = Server(Scenario(arch="pim-gpt", model="gpt2-small"), grid_per_octave=2)
     requests = generate(6, 2.0, "poisson", "uniform:16,48", "uniform:4,8", seed=1)
     with pytest.raises(ConfigError, match="--max-batch: pim-gpt does not run 256 sequences.*runs 1"):
@@ -314,8 +314,8 @@ def test_serve_sweep_on_a_dask_cluster_matches_local_workers(tmp_path):
     pytest.importorskip("distributed")
     from distributed import LocalCluster
 
-    from accsim.results import read_table
-    from accsim.sweeps import parse_spec, run_sweep
+    from accsim.study.results import read_table
+    from accsim.study.sweeps import parse_spec, run_sweep
     spec = parse_spec({"base": {"arch": "t4", "model": "gpt2-small"},
                        "serve": {"requests": 30, "grid_per_octave": 1, "slo_tpot_ms": 8.0},
                        "axes": {"serve.rate": [10.0, 40.0], "serve.policy": ["continuous", "chunked"]}})
@@ -343,7 +343,7 @@ def test_the_summary_names_no_slo_figure_without_slos_and_says_what_a_max_rate_i
 def test_the_python_api_has_a_signature_a_short_repr_and_frames():
     import inspect
     import accsim
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     params = inspect.signature(accsim.serve).parameters
     assert list(params)[:2] == ["arch", "model"] and params["rate"].default == 1.0 and "policy" in params
     run = accsim.serve("t4", "gpt2-small", rate=5, requests=20)
@@ -456,7 +456,7 @@ def test_a_pooled_prefix_cache_copies_the_prefix_in_and_skips_its_prefill(grid_s
 
 
 def test_prefixes_from_a_trace_and_bad_prefix_input(tmp_path):
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     trace = tmp_path / "t.csv"
     trace.write_text("arrival_s,prompt_tokens,output_tokens,prefix_id,prefix_tokens\n0,100,4,7,64\n1,80,4,7,64\n2,50,4,,\n")
     r = read_trace(trace)
@@ -502,7 +502,7 @@ def test_serving_times_keep_their_precision_wherever_the_trace_starts(grid_serve
 def test_a_serving_run_too_big_for_memory_is_refused_before_it_runs(grid_server, monkeypatch):
     """The engine estimates what a run will hold (per-request arrays, per-iteration series) and
     refuses, naming the fix, when the machine has less; the estimate grows with the requests."""
-    import accsim.limits as limits
+    import accsim.core.limits as limits
     from accsim.serving.engine import estimated_bytes
     small = generate(1_000, 10.0, "poisson", "fixed:32", "fixed:16", seed=1)
     large = generate(100_000, 10.0, "poisson", "fixed:32", "fixed:16", seed=1)

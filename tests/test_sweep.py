@@ -13,10 +13,10 @@ import yaml
 import accsim
 
 from accsim.cli import main
-from accsim.errors import ConfigError
-from accsim.plots import pareto_front
-from accsim.results import export_csv, export_parquet, read_table
-from accsim.sweeps import expand_points, load_spec, parse_spec, plan_sweep, point_scenario, run_sweep
+from accsim.core.errors import ConfigError
+from accsim.study.results import export_csv, export_parquet, read_table
+from accsim.study.sweeps import expand_points, load_spec, parse_spec, plan_sweep, point_scenario, run_sweep
+from accsim.view.plots import pareto_front
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from accsim.cli import main
-from accsim.results import read_specs, read_table
-from accsim.sweeps import parse_spec, plan_sweep
+from accsim.study.results import read_specs, read_table
+from accsim.study.sweeps import parse_spec, plan_sweep
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +34,7 @@ def test_a_point_id_covers_base_set_and_axes():
 
 
 def test_a_point_id_covers_the_content_of_presets_and_models(tmp_path):
-    from accsim.sweeps import model_content_digest, preset_content_digest
+    from accsim.study.sweeps import model_content_digest, preset_content_digest
     preset = tmp_path / "mine.yaml"
     preset.write_text("family: gpu\nextends: t4\nmemory: {bandwidth_GBps: 300}\n")
     model = tmp_path / "tiny.json"
@@ -53,8 +53,8 @@ def test_a_point_id_covers_the_content_of_presets_and_models(tmp_path):
 
 def test_a_preset_named_by_another_is_part_of_its_content(monkeypatch):
     """csd composes a GPU preset by name: editing that GPU preset changes the csd points' ids."""
-    from accsim import presets
-    from accsim.sweeps import preset_content_digest
+    from accsim.core import presets
+    from accsim.study.sweeps import preset_content_digest
     before = preset_content_digest("instinfer-a6000-1csd")
     real = presets.load_merged
     monkeypatch.setattr(presets, "load_merged", lambda name, *a: {**real(name, *a), "edited": True}

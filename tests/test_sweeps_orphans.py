@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 PARENT = textwrap.dedent("""
     import os, sys, time
     from concurrent.futures import ProcessPoolExecutor
-    from accsim.sweeps import _worker_init
+    from accsim.study.sweeps import _worker_init
 
     def report_and_sleep(_):
         os.write(1, f"{os.getpid()}\\n".encode())     # one write: two workers' lines never interleave

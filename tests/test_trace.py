@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accsim.errors import TraceFormatError
-from accsim.traces import Trace, read_trace, write_trace
+from accsim.core.errors import TraceFormatError
+from accsim.core.traces import Trace, read_trace, write_trace
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ def test_every_case_has_a_source_and_a_known_metric():
 
 def test_a_curve_over_an_unknown_key_is_refused(tmp_path):
     import yaml
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     (tmp_path / "x.yaml").write_text(yaml.safe_dump({"system": "x", "cases": [{
         "id": "a", "source": "s", "metric": "stat", "published": 1,
         "scenario": {"arch": "t4", "model": "gpt2-small", "stat": "tpot_s"},
@@ -98,7 +98,7 @@ def test_validate_shows_what_a_case_asks_for(tmp_path, capsys):
 def test_parity_plot_has_a_panel_per_unit_and_draws_ranges_at_their_ends(tmp_path):
     """A range's ends are two points joined; calibration cases and orders are not drawn; only
     misses are labelled, in a numbered key; SVG works too."""
-    from accsim.plots import parity_marks, plot_parity
+    from accsim.view.plots import parity_marks, plot_parity
 
     def row(id, unit, comparisons, kind="validation"):
         return {"id": id, "unit": unit, "kind": kind, "within": all(c["within"] for c in comparisons),

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from accsim.cli import main
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 from accsim.validation.cases import (Case, Claim, Member, calibration_problems, load_cases, preset_sources,
                                      reused_calibration_figures)
 from accsim.validation.harness import judge, run_case, trend_comparison

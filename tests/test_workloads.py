@@ -5,7 +5,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from accsim.errors import ConfigError, UnknownNameError
+from accsim.core.errors import ConfigError, UnknownNameError
 from accsim.workloads import Parallelism, Phase, build_graph, load_model, model_names
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import accsim
-from accsim.errors import ConfigError
-from accsim.workloads import Parallelism, Phase, build_graph, load_model
+from accsim.core.errors import ConfigError
+from accsim.workloads import Phase, build_graph, load_model
 from accsim.workloads.graph import expected_share_touched
 
 pytestmark = pytest.mark.unit

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from accsim.config import read_yaml
-from accsim.errors import ConfigError, ProblemList, did_you_mean
-from accsim.scenario import RUN_KEYS
-from accsim.units import unit_of
+from accsim.core.config import read_yaml
+from accsim.core.errors import ConfigError, ProblemList, did_you_mean
+from accsim.core.units import unit_of
+from accsim.simulation.scenario import RUN_KEYS
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
 FILE_KEYS = ("system", "family", "source", "tolerance", "cases")
@@ -47,7 +47,7 @@ BETTER = ("lower", "higher")
 WIDE_TOLERANCE_PCT = 25.0
 # metrics that read one stat of a run and so can pick the best run of a best_over list
 BEST_OVER_METRICS = ("stat", "speedup", "stat_ratio")
-# metrics whose name is not a stat name (a stat's unit is its name's suffix: accsim.units)
+# metrics whose name is not a stat name (a stat's unit is its name's suffix: accsim.core.units)
 METRIC_UNITS = {"speedup": "ratio", "stat_ratio": "ratio", "eager_kernels_per_step": "kernels",
                 "gemm_cycles": "cycles", "share": "%", "largest_fitting": "value"}
 # words in a preset's source line that say its value was solved from a published figure
@@ -316,7 +316,7 @@ def load_cases(directory: Path = PUBLISHED_DIR, known_metrics: Iterable[str] | N
 # ---- calibration kept apart ---------------------------------------------------------------
 def preset_sources() -> dict[str, dict[str, str]]:
     """Every shipped preset's own source lines (not its parents'): {preset: {field: source}}."""
-    from accsim.presets import preset_files
+    from accsim.core.presets import preset_files
     found = {}
     for name, path in preset_files().items():
         data = read_yaml(path)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from accsim.errors import AccsimError
+from accsim.core.errors import AccsimError
 from accsim.validation.cases import Case, Claim, case_unit, load_cases
 from accsim.validation.metrics import NOTES, metrics, run_scenario
 

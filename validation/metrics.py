@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from accsim.capacity import CapacityError
-from accsim.errors import AccsimError, ConfigError
-from accsim.scenario import RUN_KEYS, default
-from accsim.units import unit_of
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import AccsimError, ConfigError
+from accsim.core.units import unit_of
+from accsim.simulation.scenario import RUN_KEYS, default
 
 # rates are better high; every other figure a case picks a best of (time, energy) is better low
 HIGHER_IS_BETTER_UNITS = ("tokens/s", "GB/s")
@@ -164,9 +164,9 @@ def metric_serve_stat(scenario: Mapping[str, Any], tmp: Path) -> float:
     """A figure of a serving run (``accsim serve``): the machine from the run keys, the serve
     options from ``serve``, the figure from ``stat`` (a flat name such as
     ``throughput_tokens_per_s_per_chip`` or ``search.batch_per_chip``)."""
-    from accsim.scenario import Scenario
     from accsim.serving.options import serve_options
     from accsim.serving.run import flat_figures, run_serve
+    from accsim.simulation.scenario import Scenario
     machine = {k: v for k, v in scenario.items() if k in RUN_KEYS}
     key = json.dumps({**machine, "serve": scenario["serve"]}, sort_keys=True, default=str)
     if key not in _SERVED:
@@ -189,7 +189,7 @@ CORE_METRICS: dict[str, Callable[[Mapping[str, Any], Path], float]] = {
 
 def metrics() -> dict[str, Callable[[Mapping[str, Any], Path], float]]:
     """The core's metrics plus every registered family's (``Family.metrics``)."""
-    from accsim.registry import families
+    from accsim.core.registry import families
     found = dict(CORE_METRICS)
     for family in families().values():
         for name, fn in family.metrics.items():

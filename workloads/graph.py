@@ -16,13 +16,15 @@ import math
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import networkx as nx
 
-from accsim.errors import ConfigError
-from accsim.limits import require_memory
-from accsim.workloads.model import ModelConfig
+from accsim.core.errors import ConfigError
+from accsim.core.limits import require_memory
+
+if TYPE_CHECKING:                 # the model's parameter count builds a graph: no import back
+    from accsim.workloads.model import ModelConfig
 
 OP_KINDS = ("embedding", "layernorm", "rmsnorm", "matmul", "attn_score", "softmax",
             "attn_context", "kv_append", "rope", "activation", "elementwise", "moe_router",

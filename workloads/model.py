@@ -15,8 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from accsim.config import integral, read_config_text
-from accsim.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
+from accsim.core.config import integral, read_config_text
+from accsim.core.errors import ConfigError, ProblemList, UnknownNameError, did_you_mean
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 

@@ -15,7 +15,7 @@ import click
 
 from accsim.cli import info, run, serve, sweeps, validate  # noqa: F401  (each adds its commands)
 from accsim.cli.common import cli
-from accsim.errors import AccsimError, printable
+from accsim.core.errors import AccsimError, printable
 
 __all__ = ["cli", "main"]
 

@@ -166,7 +166,7 @@ class FamilyCommands(click.Group):
     """The core's commands plus every registered family's (``Family.commands``)."""
 
     def _family_commands(self) -> dict[str, Any]:
-        from accsim.registry import families
+        from accsim.core.registry import families
         found: dict[str, Any] = {}
         for family in families().values():
             for name, ref in family.commands.items():

@@ -6,15 +6,15 @@ from typing import Any, Sequence
 import click
 
 from accsim.cli.common import cli, console, new_table
-from accsim.completion import complete_presets
+from accsim.simulation.completion import complete_presets
 
 
 @cli.command("list")
 @click.argument("what", required=False, type=click.Choice(["families", "presets", "models", "mappers"]))
 def list_cmd(what: str | None) -> None:
     """List machine families, hardware presets, models and mappers."""
-    from accsim.presets import load_merged, preset_names
-    from accsim.registry import families, mappers
+    from accsim.core.presets import load_merged, preset_names
+    from accsim.core.registry import families, mappers
     from accsim.workloads import load_model, model_names
 
     def show(title: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
@@ -52,9 +52,9 @@ def list_cmd(what: str | None) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a field")
 def show_preset(preset: str, sets: tuple[str, ...]) -> None:
     """Every field of a preset: value, unit, help and source."""
-    from accsim import config
-    from accsim.presets import parse_set_options, resolve_preset, source_of
-    from accsim.registry import families
+    from accsim.core import config
+    from accsim.core.presets import parse_set_options, resolve_preset, source_of
+    from accsim.core.registry import families
 
     p = resolve_preset(preset, parse_set_options(sets))
     table = new_table(f"{p.name} ({p.family}): {p.description}")

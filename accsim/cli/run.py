@@ -7,9 +7,9 @@ import click
 
 import accsim
 from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, output_files
-from accsim.completion import complete_models, complete_presets
-from accsim.files import OUTPUT
-from accsim.scenario import DTYPES, click_options
+from accsim.core.files import OUTPUT
+from accsim.simulation.completion import complete_models, complete_presets
+from accsim.simulation.scenario import DTYPES, click_options
 
 PHASES = ("prefill", "decode")
 
@@ -86,12 +86,12 @@ def _print_coe(coe: Any) -> None:
 def run_cmd(json_path: str, trace_path: str | None, trace_max_events: int, quiet: bool,
             **fields: Any) -> None:
     """Simulate prefill + decode of a model on a hardware preset."""
-    from accsim.presets import parse_set_options
-    from accsim.roofline import machine_roofs
-    from accsim.runner import run_scenario
-    from accsim.scenario import Scenario
-    from accsim.stats import write_json_atomic
-    from accsim.timeline import write_timeline
+    from accsim.core.presets import parse_set_options
+    from accsim.core.stats import write_json_atomic
+    from accsim.simulation.api import run_scenario
+    from accsim.simulation.scenario import Scenario
+    from accsim.view.roofline import machine_roofs
+    from accsim.view.timeline import write_timeline
 
     scenario = Scenario(**{**fields, "overrides": parse_set_options(fields["overrides"])})
     with progress_bar("simulating passes", quiet) as on_pass:
@@ -167,9 +167,9 @@ MAX_PROGRAM_COLUMNS = 8      # family columns show-program lists beside op, unit
 def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dtype: str,
                  sets: tuple[str, ...], mapper: str | None, limit: int, save_stem: str | None) -> None:
     """The lowered Program of one forward pass: tasks per unit and the first tasks."""
-    from accsim.presets import parse_set_options, resolve_preset
-    from accsim.runner import family_mapper, step_graph
-    from accsim.units import si_number
+    from accsim.core.presets import parse_set_options, resolve_preset
+    from accsim.core.units import si_number
+    from accsim.simulation.runner import family_mapper, step_graph
     from accsim.workloads import load_model
 
     preset = resolve_preset(arch, parse_set_options(sets))
@@ -178,7 +178,7 @@ def show_program(arch: str, model: str, phase: str, batch: int, tokens: int, dty
     console.print(f"{program.family} Program: {program.n_tasks} tasks, "
                   f"{int(program.dep_idx.size)} dependencies, digest {program.digest()[:16]}")
     console.print("tasks per unit: " + ", ".join(f"{u} {n}" for u, n in program.summary_rows()))
-    from accsim.registry import families
+    from accsim.core.registry import families
     describe = families().get(preset.family).describe_program
     for title, header, body in (describe(program) if describe else []):
         view = new_table(title)

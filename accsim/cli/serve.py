@@ -6,9 +6,9 @@ from typing import Any
 import click
 
 from accsim.cli.common import cli, console, fmt_s, new_table, progress_bar, output_files
-from accsim.files import FIGURE_OUTPUT, OUTPUT
-from accsim.scenario import click_options
+from accsim.core.files import FIGURE_OUTPUT, OUTPUT
 from accsim.serving.options import MACHINE_FIELDS, ServeOptions
+from accsim.simulation.scenario import click_options
 
 SERIES_POINTS_IN_JSON = 5000     # iterations kept in the JSON's time series (evenly spaced)
 
@@ -36,9 +36,9 @@ def _output_options(f: Any) -> Any:
 def serve_cmd(json_path: str, requests_csv: str | None, plot_path: str | None, timeline_path: str | None,
               quiet: bool, **fields: Any) -> None:
     """Serve request traffic on a machine: batching policy, paged KV, TTFT/TPOT percentiles."""
-    from accsim.presets import parse_set_options
-    from accsim.scenario import Scenario
+    from accsim.core.presets import parse_set_options
     from accsim.serving.run import run_serve
+    from accsim.simulation.scenario import Scenario
 
     scenario = Scenario(**{k: fields.pop(k) for k in MACHINE_FIELDS if k != "overrides"},
                         overrides=parse_set_options(fields.pop("overrides")))
@@ -55,15 +55,16 @@ def serve_cmd(json_path: str, requests_csv: str | None, plot_path: str | None, t
 
 def _write_outputs(run: Any, json_path: str, requests_csv: str | None, plot_path: str | None,
                    timeline_path: str | None) -> None:
-    from accsim.serving.output import request_events, write_plot, write_requests_csv, write_timeline
+    from accsim.core.stats import write_json_atomic
+    from accsim.serving.output import request_events, write_requests_csv, write_timeline
     from accsim.serving.run import payload
-    from accsim.stats import write_json_atomic
+    from accsim.view.serving import plot_serving
     result = run.result
     write_json_atomic(json_path, payload(run, SERIES_POINTS_IN_JSON))
     if requests_csv:
         write_requests_csv(requests_csv, result.outcome)
     if plot_path:
-        write_plot(plot_path, result.outcome, result.figures)
+        plot_serving(plot_path, result.outcome, result.figures)
     if timeline_path:
         tracks = ([("engine", result.outcome.series)] if result.pools is None else
                   [(f"{pool} instance {k}", out.series) for pool in ("prefill", "decode")

@@ -6,9 +6,9 @@ from pathlib import Path
 import click
 
 from accsim.cli.common import cli, console, new_table, progress_bar, progress_lines, rich_console, output_files
-from accsim.errors import printable
-from accsim.files import FIGURE_OUTPUT, OUTPUT
-from accsim.limits import DEFAULT_MAX_POINTS
+from accsim.core.errors import printable
+from accsim.core.files import FIGURE_OUTPUT, OUTPUT
+from accsim.core.limits import DEFAULT_MAX_POINTS
 
 
 @cli.command("sweep")
@@ -31,7 +31,7 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
     SIGTERM stops the workers and keeps every finished point."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from accsim.sweeps import STORED_ELSEWHERE, Stopped, load_spec, run_sweep, stop_on_signals
+    from accsim.study.sweeps import STORED_ELSEWHERE, Stopped, load_spec, run_sweep, stop_on_signals
 
     spec = load_spec(spec_path, max_points)
     db = db_path or str(Path(spec_path).with_suffix(".db"))
@@ -81,7 +81,7 @@ def sweep_cmd(spec_path: str, db_path: str | None, jobs: int, scheduler: str | N
 @output_files("csv_path", "parquet_path", inputs=("db_path",))
 def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_path: str | None) -> None:
     """Export a sweep's results, or summarise them: the specs held and why points failed."""
-    from accsim.results import export_csv, export_parquet, resolve_spec_id
+    from accsim.study.results import export_csv, export_parquet, resolve_spec_id
 
     spec_id = resolve_spec_id(db_path, spec) if spec is not None else None
     if csv_path:
@@ -95,7 +95,7 @@ def results_cmd(db_path: str, spec: str | None, csv_path: str | None, parquet_pa
 def _print_results_summary(db_path: str, spec_id: str | None) -> None:
     from rich.markup import escape
 
-    from accsim.results import failure_reasons, read_specs, read_table
+    from accsim.study.results import failure_reasons, read_specs, read_table
 
     columns, rows = read_table(db_path, spec_id)
     status = [r[columns.index("status")] for r in rows]
@@ -142,12 +142,12 @@ def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_go
     """Plot a sweep (DB: --y over --x, series per --color, panels per --facet, Pareto front) or a
     run (the STATS.json of 'accsim run --json': where the time goes per phase and unit, or with
     --roofline each op kind under the device's roofs)."""
-    from accsim.plots import plot_breakdown, plot_sweep
-    from accsim.results import resolve_spec_id
+    from accsim.study.results import resolve_spec_id
+    from accsim.view.plots import plot_breakdown, plot_sweep
 
     if db_path.endswith(".json"):
         if roofline:
-            from accsim.roofline import plot_roofline
+            from accsim.view.roofline import plot_roofline
             console.print(f"{plot_roofline(db_path, out)} op kinds -> {out}")
         else:
             console.print(f"{plot_breakdown(db_path, out)} op kinds -> {out}")
@@ -172,8 +172,8 @@ def plot_cmd(db_path: str, x: str, y: str, color: str | None, pareto: bool, x_go
 def report_cmd(source: str, html_path: str, spec: str | None, quiet: bool) -> None:
     """Write a shareable, offline HTML report of a sweep database or of a run's STATS.json:
     interactive plots (SVG export), tables, the resolved configuration and every figure's source."""
-    from accsim.report import write_report
-    from accsim.results import resolve_spec_id
+    from accsim.study.results import resolve_spec_id
+    from accsim.view.report import write_report
 
     if spec is not None and source.endswith(".json"):
         raise click.UsageError("--spec selects a spec of a sweep database, not of a run's STATS.json")

@@ -7,7 +7,7 @@ import click
 
 import accsim
 from accsim.cli.common import cli, console, new_table, progress_bar, output_files
-from accsim.files import FIGURE_OUTPUT, OUTPUT
+from accsim.core.files import FIGURE_OUTPUT, OUTPUT
 
 
 @cli.command("validate")
@@ -22,8 +22,8 @@ from accsim.files import FIGURE_OUTPUT, OUTPUT
 def validate_cmd(select: str | None, json_path: str | None, md_path: str | None, plot_path: str | None,
                  strict: bool, quiet: bool) -> None:
     """Simulate every published case and compare: misses are shown, not hidden."""
-    from accsim.files import write_atomic
-    from accsim.stats import write_json_atomic
+    from accsim.core.files import write_atomic
+    from accsim.core.stats import write_json_atomic
     from accsim.validation.harness import counts, markdown_table, run_all, summary_line
 
     with progress_bar("validating cases", quiet) as on_case:
@@ -47,7 +47,7 @@ def validate_cmd(select: str | None, json_path: str | None, md_path: str | None,
     if md_path:
         write_atomic(md_path, markdown_table(outcomes))
     if plot_path:
-        from accsim.plots import plot_parity
+        from accsim.view.plots import plot_parity
         plot_parity(rows, plot_path)
     misses = any(not o.within and o.failure is None for o in outcomes)
     if any(o.failure for o in outcomes) or (strict and misses):

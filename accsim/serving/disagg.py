@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 from accsim.serving.engine import Outcome, Policy, simulate
 from accsim.serving.requests import Requests
 

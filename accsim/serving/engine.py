@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 from accsim.serving.options import POLICIES, PREEMPTION, PREFIX_CACHES
 from accsim.serving.requests import Requests
 from accsim.serving.steps import StepModel, max_context_tokens
@@ -504,7 +504,7 @@ def simulate(requests: Requests, steps: StepModel, policy: Policy, capacity_bloc
              kv_bytes_per_token: float = 0.0,
              on_progress: Callable[[int, int], None] = lambda done, total: None) -> Outcome:
     """Serve ``requests`` on the step model's machine under ``policy``."""
-    from accsim.limits import require_memory
+    from accsim.core.limits import require_memory
     policy.check()
     check_fits(requests, policy, capacity_blocks, steps.machine.new_tokens,
                max_context_tokens(steps.machine.model))

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from accsim.config import param
-from accsim.errors import ConfigError
+from accsim.core.config import param
+from accsim.core.errors import ConfigError
 POLICIES = ("static", "continuous", "chunked")
 PREEMPTION = ("recompute", "swap")
 PREFIX_CACHES = ("none", "device", "pool")
@@ -84,7 +84,7 @@ class ServeOptions:
 
     def check(self) -> None:
         """Every problem, all at once: field values, then combinations."""
-        from accsim.scenario import field_problem
+        from accsim.simulation.scenario import field_problem
         problems = [p for f in dataclasses.fields(self)
                     if (p := field_problem(f.name, getattr(self, f.name), ServeOptions))]
         if not problems:
@@ -141,7 +141,7 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ServeOptions))
 
 def serve_options(values: Mapping[str, Any], where: str) -> ServeOptions:
     """ServeOptions from a mapping (a sweep's ``serve:`` section), unknown keys named."""
-    from accsim.errors import did_you_mean
+    from accsim.core.errors import did_you_mean
     unknown = [f"{where}.{k}: unknown serve option{did_you_mean(str(k), FIELD_NAMES)}" for k in values
                if k not in FIELD_NAMES]
     if unknown:

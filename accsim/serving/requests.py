@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 from accsim.serving.options import ARRIVALS
 
 MAX_LENGTH_TOKENS = 32768        # lognormal draws are clipped here (a longer tail is a typo)

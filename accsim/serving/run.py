@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 import accsim
-from accsim.scenario import Scenario
-from accsim.serving.server import Disaggregated, KvLink, ServeResult, Server, find_max_batch, find_max_rate
 from accsim.serving.engine import Policy
 from accsim.serving.options import MACHINE_FIELDS, ServeOptions
 from accsim.serving.requests import Requests, generate, read_trace
+from accsim.serving.server import Disaggregated, KvLink, ServeResult, Server, find_max_batch, find_max_rate
+from accsim.simulation.scenario import Scenario
 
 
 @dataclass(frozen=True, repr=False)
@@ -37,8 +37,8 @@ class ServeRun:
 
     def to_pandas(self) -> Any:
         """Per request: arrival, prompt and output tokens, queueing, TTFT, TPOT, end to end."""
+        from accsim.core.optional import pandas_module
         from accsim.serving.metrics import per_request
-        from accsim.results import pandas_module
         return pandas_module("ServeRun.to_pandas").DataFrame(per_request(self.result.outcome))
 
 
@@ -137,7 +137,7 @@ def flat_figures(run: ServeRun) -> dict[str, Any]:
 def _serve_signature() -> inspect.Signature:
     """accsim.serve's signature: the machine fields of the Scenario, then every ServeOptions
     field, each with its default (what help() and Jupyter show)."""
-    from accsim.scenario import signature
+    from accsim.simulation.scenario import signature
     machine = [p for p in signature(first_positional=2).parameters.values() if p.name in MACHINE_FIELDS]
     options = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=f.type,
                                  default=(f.default if f.default is not dataclasses.MISSING
@@ -153,7 +153,7 @@ def serve(*args: Any, **fields: Any) -> ServeRun:
     requests, prompt_tokens, slo_tpot_ms, find, prefill_instances, ...). Returns the run:
     ``.result.figures`` (P50/P90/P99, throughput, goodput), ``.result.outcome`` (per request),
     ``.search``, ``.grid_error``."""
-    from accsim.errors import ConfigError, did_you_mean
+    from accsim.core.errors import ConfigError, did_you_mean
     from accsim.serving.options import FIELD_NAMES
     unknown = [k for k in fields if k not in MACHINE_FIELDS and k not in FIELD_NAMES]
     if unknown:

@@ -7,16 +7,16 @@ from typing import Callable
 
 import numpy as np
 
-from accsim.capacity import resident_bytes
-from accsim.errors import ConfigError
-from accsim.registry import families
-from accsim.runner import step_graph
-from accsim.scenario import Scenario
+from accsim.core.capacity import resident_bytes
+from accsim.core.errors import ConfigError
+from accsim.core.registry import families
 from accsim.serving.disagg import KvLink, Pool, simulate_disaggregated
 from accsim.serving.engine import Outcome, Policy, simulate
 from accsim.serving.metrics import engine_figures, request_figures, summarise
 from accsim.serving.requests import Requests
 from accsim.serving.steps import Machine, StepModel, kv_capacity_tokens, largest_passing, load_machine, lowers
+from accsim.simulation.runner import step_graph
+from accsim.simulation.scenario import Scenario
 from accsim.workloads.graph import Phase
 
 __all__ = ["Disaggregated", "KvLink", "ServeResult", "Server", "find_max_batch", "find_max_rate"]

@@ -27,12 +27,12 @@ from typing import Callable
 
 import numpy as np
 
-from accsim.capacity import CapacityError
-from accsim.errors import ConfigError
-from accsim.presets import Preset, resolve_preset
-from accsim.registry import families
-from accsim.runner import _with_chips, family_mapper, load_named, lower_and_simulate, step_graph
-from accsim.scenario import Scenario
+from accsim.core.capacity import CapacityError
+from accsim.core.errors import ConfigError
+from accsim.core.presets import Preset, resolve_preset
+from accsim.core.registry import families
+from accsim.simulation.runner import _with_chips, family_mapper, load_named, lower_and_simulate, step_graph
+from accsim.simulation.scenario import Scenario
 from accsim.workloads.graph import Parallelism, Phase
 from accsim.workloads.model import ModelConfig
 

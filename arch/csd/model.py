@@ -21,9 +21,9 @@ import numpy as np
 
 from accsim.arch.csd.ir import ENGINE, FLASH_READ, FLASH_WRITE, HOST_CPU, P2P, SSD_READ
 from accsim.arch.csd.spec import CsdSpec
-from accsim.power import activity_energy_J
-from accsim.program import Program
-from accsim.stats import Schedule, StepStats, schedule_breakdown, step_stats
+from accsim.core.power import activity_energy_J
+from accsim.core.program import Program
+from accsim.core.stats import Schedule, StepStats, schedule_breakdown, step_stats
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class StorageRates:
 @lru_cache(maxsize=32)
 def storage_rates(spec: CsdSpec) -> StorageRates:
     from accsim.arch.flash.service import characterise
-    from accsim.presets import preset_spec
+    from accsim.core.presets import preset_spec
     hz = spec.clock_hz
     per_cycle = lambda GBps: GBps * 1e9 / hz
     flash = preset_spec(spec.drives.flash).flash
@@ -106,7 +106,7 @@ def host_cpu_cycles(spec: CsdSpec, program: Program, rows: np.ndarray) -> np.nda
 
 
 def schedule(spec: CsdSpec, program: Program) -> Schedule:
-    from accsim.engine import run_task_graph
+    from accsim.core.engine import run_task_graph
     busy, active, latency = task_cycles(spec, program)
     succ_ptr, succ_idx = program.successors()
     lanes = np.ones(len(program.units), np.int64)
@@ -118,7 +118,7 @@ def schedule(spec: CsdSpec, program: Program) -> Schedule:
 def simulate(spec: CsdSpec, program: Program) -> StepStats:
     """Simulate one pass of the whole server (GPU, drives, host SSD)."""
     from accsim.arch.gpu.kernels import HOST_TRANSFER
-    from accsim.engine import attribute_makespan, covered_cycles
+    from accsim.core.engine import attribute_makespan, covered_cycles
     sched = schedule(spec, program)
     hz = spec.clock_hz
     parts = schedule_breakdown(program, sched.start, sched.finish, sched.busy, hz, sched.lanes)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
 
 SYSTEMS = ("instinfer", "flexgen", "deepspeed")
 
@@ -122,7 +122,7 @@ class CsdSpec:
     policy: Policy = section(Policy, "FlexGen's placement search", default=True)
 
     def check(self) -> None:
-        from accsim.presets import preset_reference_problems
+        from accsim.core.presets import preset_reference_problems
         problems = preset_reference_problems([
             ("gpu", self.gpu, "gpu", "a6000"), ("drives.flash", self.drives.flash, "flash", "instinfer-csd-flash"),
             ("host.ssd", self.host.ssd, "flash", "samsung-980pro-flash"),
@@ -151,11 +151,11 @@ class CsdSpec:
         return self.gpu_spec().clock_hz
 
     def gpu_spec(self):
-        from accsim.presets import preset_spec
+        from accsim.core.presets import preset_spec
         return preset_spec(self.gpu)
 
     def host_cpu_spec(self):
-        from accsim.presets import preset_spec
+        from accsim.core.presets import preset_spec
         return preset_spec(self.host.cpu)
 
 
@@ -163,8 +163,8 @@ def roofs(spec: CsdSpec, model) -> list:
     """The server's GPU (its own roof), and the drives' attention engines over what their flash
     delivers (the slower of the dies and the channel buses), all drives together."""
     from accsim.arch.gpu.spec import roofs as gpu_roofs
-    from accsim.presets import preset_spec
-    from accsim.roofline import Roof
+    from accsim.core.presets import preset_spec
+    from accsim.core.registry import Roof
     out = gpu_roofs(spec.gpu_spec(), model)
     d = spec.drives
     if d.count and spec.system == "instinfer":

@@ -15,7 +15,7 @@ Component interface, for a family that puts a DRAM tier on its timeline (``tier`
   tier's effective bandwidth and latency; results are cached per (config, pattern).
 A family states which it uses per tier. Neither form imports another family.
 """
-from accsim.registry import Family, lazy
+from accsim.core.registry import Family, lazy
 
 FAMILY = Family(
     name="dram", spec=lazy(".spec", "DramSpec"),

@@ -5,8 +5,8 @@ import click
 
 import accsim
 from accsim.cli.common import console, new_table, progress_bar, output_files
-from accsim.completion import complete_presets
-from accsim.files import OUTPUT
+from accsim.core.files import OUTPUT
+from accsim.simulation.completion import complete_presets
 
 GENERATED_KINDS = ("seq", "rand", "mix")   # accsim.arch.dram.patterns.KINDS (numpy loads only on use)
 MAX_GENERATED = 100_000_000                # requests (1.7 GB of arrays)
@@ -35,9 +35,9 @@ def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int]
     """Trace-driven DRAM simulation (Ramulator 2 / DRAMsim3 trace formats, or a generated trace)."""
     from accsim.arch.dram.patterns import make_trace
     from accsim.arch.dram.trace import simulate_trace, write_command_trace
-    from accsim.presets import parse_set_options, resolve_preset
-    from accsim.stats import write_json_atomic
-    from accsim.traces import read_trace
+    from accsim.core.presets import parse_set_options, resolve_preset
+    from accsim.core.stats import write_json_atomic
+    from accsim.core.traces import read_trace
 
     if (trace_path is None) == (generate is None):
         raise click.UsageError("give --trace FILE or --generate seq|rand|mix N (one of them)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accsim.traces import Trace
+from accsim.core.traces import Trace
 
 LINE_BYTES = 64
 SPAN_BYTES = 4 << 30

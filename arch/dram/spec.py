@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
-from accsim.limits import require_memory
 from accsim.arch.dram.standards import CompiledRules, Standard, check_timing, compile_rules, standard
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
+from accsim.core.limits import require_memory
 
 if TYPE_CHECKING:       # numpy loads on use: every command discovers this family
     import numpy as np

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 
-from accsim.errors import ConfigError, did_you_mean
+from accsim.core.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:       # numpy loads on use: every command discovers the dram family
     import numpy as np
@@ -273,7 +273,7 @@ def register_standard(std: Standard) -> Standard:
 
 def standard(name: str) -> Standard:
     if name not in STANDARDS:
-        from accsim.registry import families
+        from accsim.core.registry import families
         families()     # families that extend DRAM register their standards when discovered
     if name not in STANDARDS:
         raise ConfigError([f"dram.standard: unknown standard '{name}'{did_you_mean(name, STANDARDS)}; "

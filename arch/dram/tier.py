@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accsim import config as schema
-from accsim.errors import ConfigError
-from accsim.traces import Trace
 from accsim.arch.dram.spec import DramConfig
 from accsim.arch.dram.trace import simulate_trace
+from accsim.core import config as schema
+from accsim.core.errors import ConfigError
+from accsim.core.traces import Trace
 
 PATTERNS = ("streaming", "random")
 

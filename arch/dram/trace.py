@@ -15,10 +15,10 @@ import numpy as np
 
 from accsim.arch.dram.energy import energy_stats
 from accsim.arch.dram.spec import DramConfig, map_addresses, request_nodes
-from accsim.files import write_atomic
-from accsim.stats import Stats
-from accsim.errors import TraceFormatError
-from accsim.traces import Trace
+from accsim.core.errors import TraceFormatError
+from accsim.core.files import write_atomic
+from accsim.core.stats import Stats
+from accsim.core.traces import Trace
 
 
 @dataclass(frozen=True)

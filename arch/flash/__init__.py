@@ -6,7 +6,7 @@ interface: ``serve`` cycle-level, ``characterise`` bandwidth and latency), ``che
 independent referee of a run), ``cli`` (``accsim flash``). Garbage collection and wear are out
 of scope (a fresh drive). A family states which form it uses; neither imports another family.
 """
-from accsim.registry import Family, lazy
+from accsim.core.registry import Family, lazy
 
 FAMILY = Family(
     name="flash", spec=lazy(".spec", "FlashSpec"),

@@ -11,8 +11,8 @@ import click
 
 import accsim
 from accsim.cli.common import console, new_table, output_files
-from accsim.completion import complete_presets
-from accsim.files import OUTPUT
+from accsim.core.files import OUTPUT
+from accsim.simulation.completion import complete_presets
 
 
 @click.command("flash")
@@ -33,9 +33,9 @@ def flash_cmd(preset_name: str, trace_path: str, fmt: str, sets: tuple[str, ...]
     """Trace-driven flash simulation: dies, planes and channels, event by event."""
     from accsim.arch.flash.checker import check_run
     from accsim.arch.flash.service import serve
-    from accsim.presets import parse_set_options, resolve_preset
-    from accsim.stats import write_json_atomic
-    from accsim.traces import read_trace
+    from accsim.core.presets import parse_set_options, resolve_preset
+    from accsim.core.stats import write_json_atomic
+    from accsim.core.traces import read_trace
 
     preset = resolve_preset(preset_name, parse_set_options(sets))
     if preset.family != "flash":

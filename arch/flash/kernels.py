@@ -14,7 +14,7 @@ nothing ticks.
 import numpy as np
 from numba import njit
 
-from accsim.engine.heap import heap_new, heap_pop, heap_push, heap_size
+from accsim.core.engine.heap import heap_new, heap_pop, heap_push, heap_size
 
 _TRY, _OP_DONE, _XFER_DONE = 0, 1, 2
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from accsim.arch.flash.spec import FlashConfig, page_location
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

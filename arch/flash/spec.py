@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from accsim.registry import Family, lazy
+from accsim.core.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
 
 if TYPE_CHECKING:

@@ -2,10 +2,10 @@
 import numpy as np
 from numba import njit
 
-from accsim.engine.collectives import collective_wire
+from accsim.core.engine.collectives import collective_wire
 
 # task classes (column ``task_class`` of a gpu Program); the collectives last, in the order of
-# accsim.engine.collectives' codes (task class - ALL_REDUCE is the collective's code)
+# accsim.core.engine.collectives' codes (task class - ALL_REDUCE is the collective's code)
 (COMPUTE, LAUNCH, HOST_TRANSFER, GRAPH_LAUNCH, HOST_WORK,
  ALL_REDUCE, ALL_GATHER, ALL_TO_ALL, ALL_REDUCE_ONE_SHOT, ALL_REDUCE_TWO_SHOT) = range(10)
 
@@ -22,7 +22,7 @@ def task_busy_cycles(task_class, flops, mem_bytes, link_bytes, n_kernels, group,
     launch: kernels * host launch time (eager); graph launch: one captured-graph launch;
     host work: its own host time
     host transfer: bytes / host-link bandwidth + latency
-    collectives: bytes and steps from accsim.engine.collectives (task class - ALL_REDUCE is
+    collectives: bytes and steps from accsim.core.engine.collectives (task class - ALL_REDUCE is
     the shared collective code).
     """
     n = task_class.shape[0]

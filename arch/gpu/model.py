@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from accsim.engine import run_task_graph
-from accsim.errors import ConfigError
-from accsim.power import activity_energy_J
-from accsim.program import Program
-from accsim.stats import Schedule, StepStats, schedule_breakdown, step_stats
 from accsim.arch.gpu import kernels
 from accsim.arch.gpu.spec import EXECUTION_MODELS, GpuSpec
+from accsim.core.engine import run_task_graph
+from accsim.core.errors import ConfigError
+from accsim.core.power import activity_energy_J
+from accsim.core.program import Program
+from accsim.core.stats import Schedule, StepStats, schedule_breakdown, step_stats
 
 
 def device_rates(spec: GpuSpec, dtype: str) -> dict[str, float]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accsim.config import param, section
-from accsim.power import PowerSpec
+from accsim.core.config import param, section
+from accsim.core.power import PowerSpec
 
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
 # framework.mode -> what a run's stats say the step models
@@ -133,7 +133,7 @@ class GpuSpec:
 def roofs(spec: GpuSpec, model) -> list:
     """One device: its dense peak at the model's number format over its memory bandwidth (peak
     figures, before the efficiencies the model applies)."""
-    from accsim.roofline import Roof
+    from accsim.core.registry import Roof
     dtype = spec.compute.executed(model.dtype)
     peak = spec.compute.peak_TFLOPS.get(dtype)
     if peak is None:

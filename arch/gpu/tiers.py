@@ -1,4 +1,4 @@
-"""Where a GPU server keeps models in a composition of experts (accsim/coe.py)."""
+"""Where a GPU server keeps models in a composition of experts (accsim/simulation/coe.py)."""
 from __future__ import annotations
 
 from accsim.arch.gpu.spec import GpuSpec
@@ -8,8 +8,8 @@ def model_tiers(spec: GpuSpec):
     """Models run from device memory; inactive models wait in host memory; a switch streams a
     model over one host link at its peak (the SN40L paper estimated DGX switching this way:
     32 GB/s for A100, 64 GB/s for H100)."""
-    from accsim.capacity import GIB
-    from accsim.coe import ModelTiers
+    from accsim.core.capacity import GIB
+    from accsim.core.registry import ModelTiers
     link = spec.host_link
 
     def switch_s(nbytes: float) -> float:

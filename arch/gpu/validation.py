@@ -8,8 +8,8 @@ from typing import Any, Mapping
 def metric_eager_kernels_per_step(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Kernels an eager framework launches for one decode step on a gpu-family preset."""
     from accsim.arch.gpu import kernels as K
-    from accsim.presets import resolve_preset
-    from accsim.registry import families, mappers
+    from accsim.core.presets import resolve_preset
+    from accsim.core.registry import families, mappers
     from accsim.validation.metrics import model_path
     from accsim.workloads import Phase, build_graph, load_model
 

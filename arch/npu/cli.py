@@ -7,14 +7,14 @@ import click
 
 import accsim
 from accsim.cli.common import console, fmt_s, new_table, progress_bar, output_files
-from accsim.completion import complete_presets
-from accsim.files import OUTPUT
+from accsim.core.files import OUTPUT
+from accsim.simulation.completion import complete_presets
 
 
 def _read_topology(path: str) -> list[tuple[str, int, int, int]]:
     """SCALE-Sim GEMM topology CSV: header, then `Layer,M,N,K,` rows (note: M, N, K order)."""
     import csv
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
 
     rows = []
     try:
@@ -57,8 +57,8 @@ def gemm_cmd(preset_name: str, dataflow: str | None, m: int | None, k: int | Non
              quiet: bool) -> None:
     """One GEMM (or a topology of GEMMs): fold by fold on a systolic-array preset; tiled over
     every core of the die, tile by tile, on a cube (Da Vinci) preset."""
-    from accsim.presets import parse_set_options, resolve_preset
-    from accsim.stats import write_json_atomic
+    from accsim.core.presets import parse_set_options, resolve_preset
+    from accsim.core.stats import write_json_atomic
 
     overrides = parse_set_options(sets)
     preset = resolve_preset(preset_name, overrides)

@@ -9,7 +9,7 @@ reused: exact, not an approximation (tests compare against simulating each kerne
 With several microbatches, a collective of one overlaps compute of another; the HBM traffic
 of the collective itself is not charged against the overlapped compute kernel. With the cores
 split between an attention and an MoE stream, the two streams' kernels run at the same time and
-share the die's HBM as they run (accsim.engine.run_shared_bandwidth: each kernel's standalone
+share the die's HBM as they run (accsim.core.engine.run_shared_bandwidth: each kernel's standalone
 time and HBM bytes on its stream's cores, the bandwidth divided max-min fairly while they
 overlap), so a stream running alone has all of it; L2 bandwidth is not shared (each stream
 sees all of it).
@@ -25,9 +25,9 @@ import numpy as np
 
 from accsim.arch.npu import tiles as T
 from accsim.arch.npu.spec import NpuSpec
-from accsim.power import activity_energy_J
-from accsim.program import Program
-from accsim.stats import STALL, Schedule, StepStats, step_stats
+from accsim.core.power import activity_energy_J
+from accsim.core.program import Program
+from accsim.core.stats import STALL, Schedule, StepStats, step_stats
 
 
 def _kernels(program: Program) -> list:
@@ -59,7 +59,7 @@ def schedule(spec: NpuSpec, program: Program) -> Schedule:
 
 def _schedule(spec: NpuSpec, program: Program, specs: list[NpuSpec],
               results: list[T.KernelResult]) -> Schedule:
-    from accsim.engine import run_shared_bandwidth, run_task_graph
+    from accsim.core.engine import run_shared_bandwidth, run_task_graph
     launch = launch_cycles(spec)
     cycles = np.array([r.cycles for r in results], np.int64)
     succ_ptr, succ_idx = program.successors()
@@ -93,7 +93,7 @@ def _by_op_kind(program: Program, sched: Schedule, launch: int, hz: float) -> di
     (engine.attribute_makespan) counts first as launch overhead, then as the kernel's own;
     gaps in which nothing ran count as stall (with microbatches, work waiting on the other
     stream)."""
-    from accsim.engine import attribute_makespan
+    from accsim.core.engine import attribute_makespan
     exposed, stall = attribute_makespan(sched.start, sched.finish)
     launch_part = np.minimum(exposed, launch)
     kinds = program.column("kind")

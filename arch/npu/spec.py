@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
-from accsim.power import PowerSpec
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
+from accsim.core.power import PowerSpec
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "int8": 1}
 
@@ -180,7 +180,7 @@ class NpuSpec:
             problems.append(f"array.dataflow: a cube has no dataflow choice, got {a.dataflow!r}; "
                             f"remove it or use array.kind: systolic")
         if self.memory.dram:
-            from accsim.presets import preset_reference_problems
+            from accsim.core.presets import preset_reference_problems
             problems += preset_reference_problems([("memory.dram", self.memory.dram, "dram", "hbm2e-3125")])
         p = self.parallel
         if p.stream_cores and not 0 < p.stream_cores < self.cores:
@@ -217,14 +217,14 @@ def _streaming_efficiency(dram: str) -> float:
     if not dram:
         return 1.0
     from accsim.arch.dram.tier import characterise
-    from accsim.presets import preset_spec
+    from accsim.core.presets import preset_spec
     return characterise(preset_spec(dram).dram, "streaming").efficiency
 
 
 def roofs(spec: NpuSpec, model) -> list:
     """One die: every core's matrix unit at the weights' number format over the die's HBM (and
     over its L2 when it has one)."""
-    from accsim.roofline import Roof
+    from accsim.core.registry import Roof
     dtype = model.role_dtype("weight")
     peak = 2.0 * spec.macs_per_cycle(dtype) * spec.cores * spec.clock_hz
     out = [Roof(f"{dtype} cube / HBM", peak, spec.memory.bandwidth_GBps * 1e9)]

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accsim.errors import ConfigError
-from accsim.limits import require_memory
-from accsim.program import successors_csr
-from accsim.stats import Stats
 from accsim.arch.npu.spec import NpuSpec
+from accsim.core.errors import ConfigError
+from accsim.core.limits import require_memory
+from accsim.core.program import successors_csr
+from accsim.core.stats import Stats
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -91,7 +91,7 @@ def _fold_tasks(p: FoldPlan, bandwidth: float) -> tuple[np.ndarray, ...]:
 
 def simulate_gemm(spec: NpuSpec, m: int, k: int, n: int, dataflow: str | None = None) -> Stats:
     """Cycle-level fold schedule of one GEMM; compute cycles, stalls, utilization, traffic."""
-    from accsim.engine import run_task_graph
+    from accsim.core.engine import run_task_graph
     spec.check()
     a = spec.array
     p = plan(dataflow or a.dataflow, m, k, n, a.rows, a.cols)

@@ -30,8 +30,8 @@ import numpy as np
 
 from accsim.arch.npu.spec import NpuSpec
 from accsim.arch.npu.systolic import plan as systolic_plan
-from accsim.limits import require_memory
-from accsim.program import successors_csr
+from accsim.core.limits import require_memory
+from accsim.core.program import successors_csr
 
 UNITS = ("cube", "vector", "hbm", "l2", "link", "onchip")
 # an npu Program's units (one kernel at a time each) and the stream whose share of the die
@@ -86,7 +86,7 @@ PATTERNS = ("generic", "moe_dispatch", "moe_combine")
 
 @dataclass(frozen=True)
 class CollectiveKernel:
-    code: int              # accsim.engine.collectives code
+    code: int              # accsim.core.engine.collectives code
     payload_bytes: int
     group: int
     pattern: int = 0       # index in PATTERNS
@@ -400,7 +400,7 @@ def vector_tasks(spec: NpuSpec, kern: VectorKernel):
 
 def collective_kernel(kind: str, attrs) -> CollectiveKernel:
     """The kernel of a collective op (its kind and graph attributes)."""
-    from accsim.engine.collectives import COLLECTIVE_CODES
+    from accsim.core.engine.collectives import COLLECTIVE_CODES
     return CollectiveKernel(COLLECTIVE_CODES[kind], int(attrs["payload_bytes"]), int(attrs["group"]),
                             PATTERNS.index(attrs["pattern"]))
 
@@ -426,7 +426,7 @@ def all_to_all_costs_us(spec: NpuSpec, pattern: str) -> tuple[float, float]:
 def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
     """One task on the die's port: wire bytes at the link rate, plus the latency of its steps;
     an all-to-all also pays a fixed cost and a cost per peer (a 256-way dispatch talks to 255)."""
-    from accsim.engine.collectives import ALL_TO_ALL, collective_wire
+    from accsim.core.engine.collectives import ALL_TO_ALL, collective_wire
     r = _rates(spec, 2)
     wire, steps = collective_wire(kern.code, kern.payload_bytes, kern.group)
     busy = np.array([math.ceil(wire / (r.link * _pattern_efficiency(spec, kern.pattern)))], np.int64)
@@ -443,7 +443,7 @@ def collective_tasks(spec: NpuSpec, kern: CollectiveKernel):
 @lru_cache(maxsize=4096)
 def simulate_kernel(spec: NpuSpec, kern) -> KernelResult:
     """Cycle-level tile schedule of one kernel on one die (memoised: a pure function)."""
-    from accsim.engine import run_task_graph, unit_busy_cycles
+    from accsim.core.engine import run_task_graph, unit_busy_cycles
     link_bytes = 0
     if isinstance(kern, GemmKernel):
         ptr, idx, unit, busy, lat, traffic = gemm_tasks(spec, kern)

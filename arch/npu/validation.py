@@ -8,7 +8,7 @@ from typing import Any, Mapping
 def metric_gemm_cycles(scenario: Mapping[str, Any], tmp: Path) -> float:
     """Compute cycles of one GEMM on an npu systolic-array preset."""
     from accsim.arch.npu.systolic import simulate_gemm
-    from accsim.presets import resolve_preset
+    from accsim.core.presets import resolve_preset
 
     spec = resolve_preset(scenario["arch"]).spec
     return float(simulate_gemm(spec, scenario["m"], scenario["k"], scenario["n"],
@@ -20,7 +20,7 @@ def metric_moe_all_to_all_us(scenario: Mapping[str, Any], tmp: Path) -> float:
     op of a decode graph with ``tokens`` tokens per rank under expert parallelism ``ep``, run as
     the model runs it (one collective kernel on the die's port)."""
     from accsim.arch.npu.tiles import collective_kernel, simulate_kernel
-    from accsim.presets import resolve_preset
+    from accsim.core.presets import resolve_preset
     from accsim.workloads import Parallelism, Phase, build_graph, load_model
 
     spec = resolve_preset(scenario["arch"]).spec
@@ -36,8 +36,8 @@ def metric_kernel_hbm_efficiency_pct(scenario: Mapping[str, Any], tmp: Path) -> 
     decode step at ``batch`` sequences per die over ``context`` cached tokens, their HBM bytes
     over their simulated cycles."""
     from accsim.arch.npu.model import _results
-    from accsim.presets import resolve_preset
-    from accsim.runner import family_mapper, step_graph
+    from accsim.core.presets import resolve_preset
+    from accsim.simulation.runner import family_mapper, step_graph
     from accsim.workloads import Phase, load_model
 
     preset = resolve_preset(scenario["arch"], scenario.get("overrides"))

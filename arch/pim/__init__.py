@@ -9,7 +9,7 @@ the critical-path breakdown (pim_mac, activation_refresh, data_movement, asic) a
 the pass latency. The prompt runs token by token (one GEMV pass per token, as PIM-GPT does).
 """
 from accsim.arch.pim import standards as _aim   # noqa: F401  (registers the GDDR6-AiM standard)
-from accsim.registry import Family, lazy
+from accsim.core.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
 
 FAMILY = Family(

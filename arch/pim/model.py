@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from accsim.program import Program
-from accsim.stats import Schedule, StepStats, step_stats
 from accsim.arch.pim.spec import ASIC_KIND, PimSpec
 from accsim.arch.pim.standards import COMMANDS
+from accsim.core.program import Program
+from accsim.core.stats import Schedule, StepStats, step_stats
 
 # what a command's time is reported as (the latency breakdown PIM-GPT studies use)
 CATEGORY = {"MACab": "pim_mac", "MACsb": "pim_mac",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
 from accsim.arch.dram.spec import DramConfig
 from accsim.arch.pim.standards import AIM_COMMANDS
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
 
 BARRIER_KIND = "BARRIER"     # a Program task kind: channels join for ASIC work
 ASIC_KIND = "asic"
@@ -93,7 +93,7 @@ class PimSpec:
 def roofs(spec: PimSpec, model) -> list:
     """The whole PIM memory: every bank's MAC unit, one MAC command per nCCD_MAC, each bank
     reading its own 32 B slice (the internal bandwidth PIM exists for)."""
-    from accsim.roofline import Roof
+    from accsim.core.registry import Roof
     banks = int(spec.dram.level_sizes().prod())
     macs_per_s = banks * spec.pim.mac_lanes_per_bank * spec.clock_hz / spec.dram.timing["nCCD_MAC"]
     bytes_per_s = banks * spec.dram.organization.tx_bytes * spec.clock_hz / spec.dram.timing["nCCD_MAC"]

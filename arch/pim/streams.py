@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from accsim.errors import ConfigError
-from accsim.stats import Stats
 from accsim.arch.dram.spec import DramConfig
 from accsim.arch.pim.standards import CMD, COMMANDS
+from accsim.core.errors import ConfigError
+from accsim.core.stats import Stats
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from accsim.registry import Family, lazy
+from accsim.core.registry import Family, lazy
 from accsim.workloads.smoke import TINY_GPT2
 
 if TYPE_CHECKING:
@@ -26,10 +26,10 @@ def _sockets(spec: RduSpec) -> int:
 FAMILY = Family(
     name="rdu", spec=lazy(".spec", "RduSpec"), mapper="rdu-sections",
     simulate=lazy(".model", "simulate"), schedule=lazy(".model", "schedule"),
-    roofs=lazy(".spec", "roofs"),
+    roofs=lazy(".tiers", "roofs"),
     chips_field="system.sockets", chips_per_report=_sockets,
     describe_program=lazy(".describe", "describe_program"),
-    model_tiers=lazy(".tiers", "model_tiers"),
+    model_tiers=lazy(".model", "model_tiers"),
     description="Reconfigurable dataflow sockets (SN40L-style): fused sections pipelined over PCUs/PMUs, "
                 "SRAM/HBM/DDR tiers, peer links",
     examples={"small": {"arch": "sn40l", "model": TINY_GPT2, "prompt": 8, "gen": 3},

@@ -12,7 +12,7 @@ import numpy as np
 
 from accsim.arch.rdu import model as M
 from accsim.arch.rdu.ir import D2D, DDR, HBM, LINK, PCU
-from accsim.program import Program
+from accsim.core.program import Program
 
 DOUBLE_BUFFER = 2
 

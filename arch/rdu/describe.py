@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from accsim.arch.rdu.ir import D2D, DDR, HBM, PCU, UNITS
-from accsim.program import Program
+from accsim.core.program import Program
 
 MAX_SECTIONS = 40
 

@@ -31,7 +31,7 @@ COLUMNS = {
     "bytes": np.int64,        # bytes a load / store moves
     "random": np.bool_,       # a gather (random pattern) rather than a stream
     "store": np.bool_,        # a write of the stage's output tile (posted: nobody waits for DRAM)
-    "link_code": np.int32,    # collective (accsim.engine.collectives codes) of link tasks
+    "link_code": np.int32,    # collective (accsim.core.engine.collectives codes) of link tasks
     "group": np.int32,        # sockets in that collective
     "pcus": np.int32,         # PCUs of the stage
     "pmus": np.int32,         # PMUs of the stage

@@ -15,6 +15,8 @@ sections (the next decoder layer) are simulated once and reused: exact, as a tes
 over the op kinds of its stages in proportion to their tasks' busy cycles (in a pipeline every
 stage runs at once; the split says where the work was). Energy: idle power for the step plus
 (TDP - idle) for the cycles in which the PCUs or HBM were busy (the busier of the two).
+``model_tiers``: where a composition of experts keeps its models (HBM, DDR) and the simulated
+DDR -> HBM copy that switches them.
 """
 from __future__ import annotations
 
@@ -27,15 +29,17 @@ import numpy as np
 from accsim.arch.rdu.ir import AGCU, D2D, DDR, HBM, KINDS, LAUNCH_KIND, LINK, PCU, UNITS
 from accsim.arch.rdu.spec import RduSpec
 from accsim.arch.rdu.tiers import tier_rates
-from accsim.power import activity_energy_J
-from accsim.program import Program
-from accsim.stats import Schedule, StepStats, step_stats
+from accsim.core.capacity import GIB
+from accsim.core.power import activity_energy_J
+from accsim.core.program import Program
+from accsim.core.registry import ModelTiers
+from accsim.core.stats import Schedule, StepStats, step_stats
 
 
 def task_cycles(spec: RduSpec, cols) -> tuple[np.ndarray, np.ndarray]:
     """(busy, latency) cycles of every task, from the spec: compute on the stage's PCUs (the
     largest of systolic, SIMD, tail and PMU-port time), transfers at their tier's rate."""
-    from accsim.engine.collectives import choose_all_reduce, collective_wire_many
+    from accsim.core.engine.collectives import choose_all_reduce, collective_wire_many
     p, rates = spec.pcu, tier_rates(spec)
     unit = cols["unit"]
     pcus = np.maximum(cols["pcus"], 1).astype(np.int64)
@@ -82,8 +86,8 @@ def run_section(spec: RduSpec, cols, dep_ptr: np.ndarray, dep_idx: np.ndarray) -
     """One section's tasks on the task-graph engine: each stage is a unit of one lane (its
     steps in order); each tier, the peer link and each die's die-to-die port one FIFO unit at
     its bandwidth."""
-    from accsim.engine import run_task_graph
-    from accsim.program import successors_csr
+    from accsim.core.engine import run_task_graph
+    from accsim.core.program import successors_csr
     busy, latency = task_cycles(spec, cols)
     unit = cols["unit"]
     n_stages = int(cols["stage"].max()) + 1 if unit.shape[0] else 1
@@ -256,3 +260,17 @@ def simulate(spec: RduSpec, program: Program, reuse: bool = True) -> StepStats:
         hbm_bandwidth_share_pct=100.0 * hbm_bytes / (latency_s * rates.peak_GBps[HBM] * 1e9) if latency_s else 0.0,
         placement=dict(program.meta.get("placement", {})),
         section_search=dict(program.meta.get("section_search", {})))
+
+
+def model_tiers(spec: RduSpec):
+    """Models run from HBM; inactive models wait in DDR; a switch copies a model's shards
+    DDR -> HBM on every socket at once, a DMA copy simulated on the task-graph engine."""
+    sockets = spec.system.sockets
+
+    def switch_s(nbytes: float) -> float:
+        return copy_cycles(spec, nbytes / sockets) / spec.clock_hz
+
+    return ModelTiers(fast_bytes=spec.hbm.capacity_GiB * GIB * sockets,
+                      slow_bytes=spec.ddr.capacity_GiB * GIB * sockets, switch_s=switch_s,
+                      fast_field="hbm.capacity_GiB", slow_field="ddr.capacity_GiB", slow_name="DDR",
+                      copy_path=f"DDR -> HBM DMA on {sockets} socket(s)")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accsim.config import param, section
-from accsim.errors import ConfigError
-from accsim.power import PowerSpec
+from accsim.core.config import param, section
+from accsim.core.errors import ConfigError
+from accsim.core.power import PowerSpec
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2}
 
@@ -129,7 +129,7 @@ class RduSpec:
         return self.pcu.lanes * self.pcu.stages
 
     def check(self) -> None:
-        from accsim.presets import preset_reference_problems
+        from accsim.core.presets import preset_reference_problems
         problems = preset_reference_problems([("hbm.dram", self.hbm.dram, "dram", "hbm3-7200"),
                                               ("ddr.dram", self.ddr.dram, "dram", "ddr5-3200")])
         if self.die.count > 1 and self.die.link_GBps <= 0:
@@ -137,13 +137,3 @@ class RduSpec:
                             f"bandwidth (> 0 GB/s), got {self.die.link_GBps:g}; give it or set die.count: 1")
         if problems:
             raise ConfigError(problems)
-
-
-def roofs(spec: RduSpec, model) -> list:
-    """One socket: every PCU in systolic mode over each memory tier's data buses."""
-    from accsim.roofline import Roof
-    from accsim.arch.rdu.ir import DDR, HBM
-    from accsim.arch.rdu.tiers import tier_rates
-    peak = 2.0 * spec.macs_per_cycle * spec.pcu.count * spec.clock_hz
-    rates = tier_rates(spec)
-    return [Roof(f"PCUs / {name}", peak, rates.peak_GBps[unit] * 1e9) for name, unit in (("HBM", HBM), ("DDR", DDR))]

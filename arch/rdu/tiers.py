@@ -4,7 +4,8 @@ Each tier is ``devices`` copies of a DRAM preset (family ``dram``); its controll
 cycle-level once per access pattern by ``arch/dram/tier.characterise`` (streaming: consecutive
 addresses, as tiles of weights and caches are read; random: gathers such as embedding rows),
 and the socket sees ``devices`` x that bandwidth. A transfer of n bytes then holds the tier for
-n / bandwidth cycles and its data arrives the unloaded read latency later.
+n / bandwidth cycles and its data arrives the unloaded read latency later. ``roofs``: the
+socket's PCUs over each tier, for roofline views.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from accsim.arch.rdu.ir import D2D, DDR, HBM, LINK, UNITS
 from accsim.arch.rdu.spec import RduSpec
+from accsim.core.registry import Roof
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class TierRates:
 
 
 def dram_config(name: str):
-    from accsim.presets import preset_spec
+    from accsim.core.presets import preset_spec
     return preset_spec(name).dram
 
 
@@ -54,19 +56,8 @@ def tier_rates(spec: RduSpec) -> TierRates:
     return TierRates(stream, rand, lat, peak)
 
 
-
-def model_tiers(spec: RduSpec):
-    """Models run from HBM; inactive models wait in DDR; a switch copies a model's shards
-    DDR -> HBM on every socket at once, a DMA copy simulated on the task-graph engine."""
-    from accsim.capacity import GIB
-    from accsim.coe import ModelTiers
-    from accsim.arch.rdu.model import copy_cycles
-    sockets = spec.system.sockets
-
-    def switch_s(nbytes: float) -> float:
-        return copy_cycles(spec, nbytes / sockets) / spec.clock_hz
-
-    return ModelTiers(fast_bytes=spec.hbm.capacity_GiB * GIB * sockets,
-                      slow_bytes=spec.ddr.capacity_GiB * GIB * sockets, switch_s=switch_s,
-                      fast_field="hbm.capacity_GiB", slow_field="ddr.capacity_GiB", slow_name="DDR",
-                      copy_path=f"DDR -> HBM DMA on {sockets} socket(s)")
+def roofs(spec: RduSpec, model) -> list:
+    """One socket: every PCU in systolic mode over each memory tier's data buses."""
+    peak = 2.0 * spec.macs_per_cycle * spec.pcu.count * spec.clock_hz
+    rates = tier_rates(spec)
+    return [Roof(f"PCUs / {name}", peak, rates.peak_GBps[unit] * 1e9) for name, unit in (("HBM", HBM), ("DDR", DDR))]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accsim.cli import main
-from accsim.errors import MAX_MESSAGE_CHARS
+from accsim.core.errors import MAX_MESSAGE_CHARS
 
 MAX_LINE_CHARS = len("error: ") + MAX_MESSAGE_CHARS + len("... (99999999 more characters)")
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from accsim.sweeps import parse_spec, run_sweep
+from accsim.study.sweeps import parse_spec, run_sweep
 
 pytestmark = [pytest.mark.unit, pytest.mark.badinput]
 

@@ -6,12 +6,12 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from accsim import config
-from accsim.constraints import Constraint
-from accsim.errors import AccsimError
-from accsim.presets import parse_set_options
-from accsim.sweeps import expand_points, parse_spec
-from accsim.traces import read_trace
+from accsim.core import config
+from accsim.core.errors import AccsimError
+from accsim.core.presets import parse_set_options
+from accsim.core.traces import read_trace
+from accsim.study.constraints import Constraint
+from accsim.study.sweeps import expand_points, parse_spec
 from accsim.workloads.model import parse_config
 
 pytestmark = [pytest.mark.unit, pytest.mark.badinput]

@@ -78,7 +78,7 @@ from hypothesis import strategies as st  # noqa: E402
                       st.builds(lambda k, a: f"{k}:{a}", st.sampled_from(["fixed", "uniform", "lognormal", "hist"]),
                                 st.text(alphabet="0123456789.,=-e+naif", max_size=30))))
 def test_length_specs_parse_or_are_refused(text):
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     from accsim.serving.requests import draw_lengths, parse_length_dist
     import numpy as np
     try:
@@ -95,7 +95,7 @@ def test_length_specs_parse_or_are_refused(text):
                                                              b"TIMESTAMP,ContextTokens,GeneratedTokens\n",
                                                              b"Timestamp,Request tokens,Response tokens\n", b"{"]))
 def test_trace_files_read_or_are_refused(tmp_path_factory, data, header):
-    from accsim.errors import ConfigError
+    from accsim.core.errors import ConfigError
     from accsim.serving.requests import read_trace
     path = tmp_path_factory.mktemp("t") / "t.csv"
     path.write_bytes(header + data)

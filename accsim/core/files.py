@@ -24,7 +24,7 @@ from typing import IO, Iterator
 
 import click
 
-from accsim.errors import AccsimError
+from accsim.core.errors import AccsimError
 
 STDOUT = "-"
 

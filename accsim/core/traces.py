@@ -1,4 +1,4 @@
-"""Memory traces as numpy arrays, read and written by the compiled ``accsim._trace``."""
+"""Memory traces as numpy arrays, read and written by the compiled ``accsim.core._trace``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from accsim import _trace
-from accsim.errors import TraceFormatError
-from accsim.limits import require_memory
+from accsim.core import _trace
+from accsim.core.errors import TraceFormatError
+from accsim.core.limits import require_memory
 
 FORMATS = _trace.FORMATS
 MIN_LINE_BYTES = 5           # the shortest request line: "LD 0\n"
@@ -83,5 +83,5 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
 
 def write_trace(path: str | Path, trace: Trace, fmt: str) -> None:
     """Write a trace; the file appears only once it is complete."""
-    from accsim.files import write_atomic
+    from accsim.core.files import write_atomic
     write_atomic(path, _trace.format_trace(trace.addr, trace.is_write, trace.cycle, canonical_format(fmt)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from accsim.errors import AccsimError
+from accsim.core.errors import AccsimError
 
 DEFAULT_MAX_POINTS = 100_000       # sweep points, before constraints (accsim sweep --max-points)
 

@@ -18,47 +18,22 @@ probability resident / N (uniform routing).
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
-from accsim.capacity import GIB, CapacityError, resident_bytes
-from accsim.errors import ConfigError
-
-COE_FORMAT = re.compile(r"^\s*(\d+)\s*x\s*(\S+)\s*$")
-
-
-@dataclass(frozen=True)
-class ModelTiers:
-    """Where a family's system keeps models (the family's ``model_tiers(spec)``)."""
-
-    fast_bytes: float        # memory models run from (all devices)
-    slow_bytes: float        # capacity tier where inactive models wait
-    switch_s: Callable[[float], float]   # seconds to copy a model of n bytes slow -> fast
-    fast_field: str          # spec fields to name in capacity errors
-    slow_field: str
-    slow_name: str           # "DDR", "host memory"
-    copy_path: str           # what the copy goes through (for reports)
-
-
-def parse_coe(text: str) -> tuple[int, str]:
-    """'150xllama2-7b' -> (150, 'llama2-7b')."""
-    match = COE_FORMAT.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ConfigError([f"coe: expected 'NxMODEL' with N >= 1 experts (e.g. 150xllama2-7b), got {text!r}"])
-    return int(match.group(1)), match.group(2)
+from accsim.core.capacity import GIB, CapacityError, resident_bytes
+from accsim.core.errors import ConfigError
+from accsim.core.presets import resolve_preset
+from accsim.core.registry import families
+from accsim.core.stats import Stats
+from accsim.simulation.runner import RunResult, _with_chips, load_named, step_graph
+from accsim.simulation.scenario import default, parse_coe
+from accsim.workloads.graph import Phase
 
 
 def run_coe(scenario: Any, run_scenario: Callable[[Any], Any]) -> Any:
     """The CoE scenario's RunResult (``run_scenario(scenario)`` simulates the router and the
     experts)."""
-    from accsim.presets import resolve_preset
-    from accsim.registry import families
-    from accsim.runner import _with_chips, load_named, step_graph
-    from accsim.scenario import default
-    from accsim.stats import Stats
-    from accsim.workloads.graph import Phase
-
     n, expert_name = parse_coe(scenario.coe)
     problems = []
     if scenario.model != default("model"):
@@ -125,5 +100,4 @@ def run_coe(scenario: Any, run_scenario: Callable[[Any], Any]) -> Any:
                 "router_s": router_s, "experts_s": experts_s, "overall_s": overall_s,
                 "copy_GBps": model_bytes / switch_s / 1e9, "copy_path": tiers.copy_path,
                 "slow_tier": tiers.slow_name}})
-    from accsim.runner import RunResult
     return RunResult(stats, preset, expert, {"router": router["scenario"]["model"], "experts": expert_name})

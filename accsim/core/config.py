@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from accsim.errors import ConfigError, ProblemList, did_you_mean
+from accsim.core.errors import ConfigError, ProblemList, did_you_mean
 
 
 def param(unit: str, help: str, *, default: Any = MISSING, gt: float | None = None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accsim.config import param
+from accsim.core.config import param
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,10 +7,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from accsim.errors import AccsimError, did_you_mean
-from accsim.palette import OKABE_ITO, PHASES as PHASE_COLOURS, colour_of, series_colour
-from accsim.results import read_table
-from accsim.units import label_of, si_number
+from accsim.core.errors import AccsimError, did_you_mean
+from accsim.core.units import label_of, si_number
+from accsim.study.results import read_table
+from accsim.view.palette import OKABE_ITO, PHASES as PHASE_COLOURS, colour_of, series_colour
 
 
 def pyplot() -> Any:
@@ -63,7 +63,7 @@ def series_values(values: Sequence[Any]) -> list[Any] | None:
 
 
 def _sweep_title(db: str | Path, spec_id: str | None) -> str:
-    from accsim.results import read_specs
+    from accsim.study.results import read_specs
     sources = [s["source"] for s in read_specs(db) if spec_id in (None, s["spec_id"])]
     return f"sweep of {', '.join(dict.fromkeys(sources))}" if sources else f"sweep in {Path(db).name}"
 
@@ -380,7 +380,7 @@ def _label_misses(ax: Any, misses: list[dict[str, Any]], number: Any, decades: f
 
 def save_figure(fig, out: str | Path) -> None:
     """The figure, written atomically in the format its suffix names (png, svg, pdf)."""
-    from accsim.files import open_output
+    from accsim.core.files import open_output
     with open_output(out, binary=True) as fh:
         fig.savefig(fh, dpi=120, format=Path(out).suffix.lstrip(".").lower() or "png")
 

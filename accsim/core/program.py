@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from accsim.errors import ProgramError
+from accsim.core.errors import ProgramError
 
 INDEX_COLUMNS = {"op": np.int32, "unit": np.int32, "kind": np.int32}
 ALLOWED_DTYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.bool_))
@@ -103,7 +103,7 @@ class Program:
         stem = Path(stem)
         npz_path, json_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
         arrays = {f"col_{k}": v for k, v in self.columns.items()}
-        from accsim.files import open_output, write_atomic
+        from accsim.core.files import open_output, write_atomic
         with open_output(npz_path, binary=True) as fh:
             np.savez(fh, dep_ptr=self.dep_ptr, dep_idx=self.dep_idx, **arrays)
         write_atomic(json_path, json.dumps(self._header(), indent=1, sort_keys=True))

@@ -13,11 +13,11 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from accsim.errors import AccsimError
-from accsim.palette import PHASES as PHASE_COLOURS, SERIES, colour_of
-from accsim.plots import PHASES, breakdown_parts, read_run_payload, run_stats, series_values
-from accsim.presets import source_of
-from accsim.units import label_of
+from accsim.core.errors import AccsimError
+from accsim.core.presets import source_of
+from accsim.core.units import label_of
+from accsim.view.palette import PHASES as PHASE_COLOURS, SERIES, colour_of
+from accsim.view.plots import PHASES, breakdown_parts, read_run_payload, run_stats, series_values
 
 HEADLINE_METRICS = ("latency_s", "ttft_s", "tpot_s", "tokens_per_s", "decode_tokens_per_s",
                     "energy_per_token_J", "decode_energy_per_token_J")
@@ -25,7 +25,7 @@ MAX_BAR_POINTS = 400        # a stacked bar per point reads up to this many poin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "toImageButtonOptions": {"format": "svg", "scale": 1}}   # the camera saves vector art
 # stacks: the legend top-down as the bars, and 24 distinct colours (op kinds often exceed 10)
-STACK_LAYOUT = {"legend": {"traceorder": "reversed"}, "colorway": list(SERIES)}     # accsim.palette
+STACK_LAYOUT = {"legend": {"traceorder": "reversed"}, "colorway": list(SERIES)}     # accsim.view.palette
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -150,7 +150,7 @@ def run_report(stats_path: str | Path) -> str:
     if any(stats[p].get("latency_s", 0) > 0 for p in PHASES):
         sections.append("<h2>Where the time goes</h2>")
         sections += [_figure_html(fig, f"breakdown-{i}") for i, fig in enumerate(_breakdown_figures(stats))]
-    from accsim.roofline import roofline_figure
+    from accsim.view.roofline import roofline_figure
     roof = roofline_figure(payload)
     if roof is not None:
         sections += ["<h2>Roofline</h2>", _figure_html(roof, "roofline")]
@@ -257,7 +257,7 @@ def _points_table(columns: list[str], rows: list[tuple], axes: list[str]) -> str
 def _provenance(spec_raw: Mapping[str, Any], source: str, spec_id: str) -> str:
     """Whether today's presets and models are those the sweep ran (their digests are in the
     point ids, so replanning the spec gives the stored spec id only if nothing changed)."""
-    from accsim.sweeps import parse_spec, plan_sweep
+    from accsim.study.sweeps import parse_spec, plan_sweep
     try:
         _, today = plan_sweep(parse_spec(spec_raw, source))
     except AccsimError as exc:
@@ -279,8 +279,8 @@ def _named(spec_raw: Mapping[str, Any], field: str) -> list[str]:
 
 
 def _spec_section(db: str | Path, spec: Mapping[str, Any]) -> str:
-    from accsim.presets import resolve_preset
-    from accsim.results import failure_reasons, read_table
+    from accsim.core.presets import resolve_preset
+    from accsim.study.results import failure_reasons, read_table
     import yaml
     columns, rows = read_table(db, spec["spec_id"])
     ok = [r for r in rows if r[columns.index("status")] == "ok"]
@@ -313,7 +313,7 @@ def sweep_report(db: str | Path, spec_id: str | None = None,
                  on_spec: Callable[[int, int], None] = lambda done, total: None) -> str:
     """The HTML report of a sweep database (every spec it holds, or one); ``on_spec(done,
     total)`` follows each spec's section (a progress display)."""
-    from accsim.results import read_specs
+    from accsim.study.results import read_specs
     specs = [s for s in read_specs(db) if spec_id in (None, s["spec_id"])]
     if not specs:
         raise AccsimError(f"{db}: holds no sweep spec to report (run 'accsim sweep SPEC --db {db}')")
@@ -332,7 +332,7 @@ def write_report(source: str | Path, out: str | Path, spec_id: str | None = None
                  on_spec: Callable[[int, int], None] = lambda done, total: None) -> str:
     """Write the report of a sweep database or of a run's STATS.json to ``out``; returns what it
     reported ('run' or 'sweep'). ``on_spec`` follows a sweep report's specs."""
-    from accsim.files import open_output
+    from accsim.core.files import open_output
     kind = "run" if str(source).endswith(".json") else "sweep"
     page = run_report(source) if kind == "run" else sweep_report(source, spec_id, on_spec)
     with open_output(out) as fh:

@@ -14,7 +14,7 @@ import math
 import operator
 from typing import Any, Callable, Iterable, Mapping
 
-from accsim.errors import ConfigError, did_you_mean
+from accsim.core.errors import ConfigError, did_you_mean
 
 MAX_TEXT_CHARS = 1000
 MAX_INT_BITS = 4096

@@ -19,7 +19,7 @@ def _names_then_files(names: Callable[[], list[str]]) -> Callable:
 
 
 def _preset_names() -> list[str]:
-    from accsim.presets import preset_names
+    from accsim.core.presets import preset_names
     return preset_names()
 
 

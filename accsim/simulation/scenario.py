@@ -11,17 +11,29 @@ import dataclasses
 import functools
 import inspect
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from accsim.config import param
-from accsim.errors import ConfigError
+from accsim.core.config import param
+from accsim.core.errors import ConfigError
 
 # every decode step simulated one by one: beyond this many the run takes hours; sampled steps
 # (decode_samples >= 2) interpolate between and stay exact on the sampled ones
 MAX_DECODE_STEPS_SIMULATED = 100_000
 DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "w8a8")
+
+
+COE_FORMAT = re.compile(r"^\s*(\d+)\s*x\s*(\S+)\s*$")
+
+
+def parse_coe(text: str) -> tuple[int, str]:
+    """'150xllama2-7b' -> (150, 'llama2-7b')."""
+    match = COE_FORMAT.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError([f"coe: expected 'NxMODEL' with N >= 1 experts (e.g. 150xllama2-7b), got {text!r}"])
+    return int(match.group(1)), match.group(2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +82,6 @@ class Scenario:
         if not problems and self.draft_model and not self.draft_tokens:
             problems.append("draft_model: set draft_tokens >= 1 (tokens it drafts per step)")
         if not problems and self.coe:
-            from accsim.coe import parse_coe
             try:
                 parse_coe(self.coe)
             except ConfigError as exc:
@@ -171,7 +182,7 @@ def click_options(command: Callable | None = None, *, only: tuple[str, ...] = ()
         return lambda cmd: click_options(cmd, only=only, cls=cls)
     import click
 
-    from accsim.completion import BY_UNIT
+    from accsim.simulation.completion import BY_UNIT
     fields, types = declared(cls or Scenario)
     for f in reversed([f for f in fields if not only or f.name in only]):
         tp, meta, name = types[f.name], f.metadata, f.name

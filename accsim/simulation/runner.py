@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from accsim.errors import ConfigError
-from accsim.presets import Preset, resolve_preset
-from accsim.program import Program
-from accsim.registry import families, mappers
-from accsim.scenario import Scenario, field_docs, signature
-from accsim.stats import ContractError, Stats, StepStats
+from accsim.core.errors import ConfigError
+from accsim.core.presets import Preset, resolve_preset
+from accsim.core.program import Program
+from accsim.core.registry import families, mappers
+from accsim.core.stats import ContractError, Stats, StepStats
+from accsim.simulation.scenario import Scenario
 from accsim.workloads.graph import Parallelism, Phase, build_graph
 from accsim.workloads.model import ModelConfig, load_model
 
@@ -86,7 +86,7 @@ def lower_and_simulate(preset: Preset, model: ModelConfig, phase: Phase,
         stats = family.simulate(preset.spec, program)
         if not isinstance(stats, StepStats):
             raise ContractError(f"family {family.name}: simulate() returned {type(stats).__name__}, "
-                                "not the step stats of accsim.stats.step_stats")
+                                "not the step stats of accsim.core.stats.step_stats")
         return with_work(stats, graph, family.work_kind), program, digest.result()
 
 
@@ -218,7 +218,7 @@ def _with_draft_passes(verify: Stats, preset: Preset, draft: ModelConfig, scenar
 
 def load_named(model: str, field: str) -> ModelConfig:
     """A model named in scenario ``field``; an unknown one is an error naming the field."""
-    from accsim.errors import UnknownNameError
+    from accsim.core.errors import UnknownNameError
     try:
         return load_model(model)
     except (UnknownNameError, ConfigError) as exc:
@@ -243,18 +243,12 @@ def _draft(scenario: Scenario, model: ModelConfig) -> tuple[ModelConfig | None, 
     return None, scenario.draft_tokens
 
 
-def run_scenario(scenario: Scenario, timeline: bool = False,
-                 on_pass: Callable[[int, int], None] | None = None) -> RunResult:
-    """Simulate a scenario and return stats plus what produced them (and, if asked, the
-    schedules of prefill and of the first and last simulated decode step for a timeline).
+def run_model(scenario: Scenario, timeline: bool = False,
+              on_pass: Callable[[int, int], None] | None = None) -> RunResult:
+    """Simulate one model's scenario and return stats plus what produced them (and, if asked,
+    the schedules of prefill and of the first and last simulated decode step for a timeline).
     ``on_pass(done, total)`` is called after each simulated pass (for a progress display)."""
     scenario.check()
-    if scenario.coe:
-        if timeline:
-            raise ConfigError(["--trace: a composition of experts has no single timeline; trace one "
-                               "expert's run (drop --coe)"])
-        from accsim.coe import run_coe
-        return run_coe(scenario, lambda s: run_scenario(s, on_pass=on_pass))
     preset = resolve_preset(scenario.arch, _with_chips(scenario))
     model = load_model(scenario.model).with_dtype(scenario.dtype).with_routing_skew(scenario.routing_skew)
     draft, draft_modules = _draft(scenario, model)
@@ -328,7 +322,7 @@ def _with_chips(scenario: Scenario) -> dict:
     """The preset overrides, plus the chip count when the scenario sets one."""
     overrides = dict(scenario.overrides)
     if scenario.chips:
-        from accsim.presets import load_merged
+        from accsim.core.presets import load_merged
         family = families().get(str(load_merged(scenario.arch).get("family")))
         if not family.chips_field:
             raise ConfigError([f"chips: family '{family.name}' runs on one device; drop --chips"])
@@ -343,21 +337,3 @@ def _per_chip(family: Any, preset: Preset, scenario: Scenario, ttft_s: float, tp
     decode = scenario.batch / tpot_s / chips if tpot_s else 0.0
     return {"chips": chips, "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode}
 
-
-def run(*args: Any, **kwargs: Any) -> Stats:
-    """Simulate a generation scenario and return its Stats (the ``accsim run`` command's
-    figures: TTFT, TPOT, tokens/s, energy, breakdowns by op kind and unit).
-
-    Fields (accsim.scenario.Scenario):
-{fields}
-    """
-    bound = RUN_SIGNATURE.bind(*args, **kwargs)
-    bound.apply_defaults()
-    values = dict(bound.arguments)
-    values["overrides"] = dict(values["overrides"] or {})
-    return run_scenario(Scenario(**values)).stats
-
-
-RUN_SIGNATURE = signature()
-run.__signature__ = RUN_SIGNATURE            # what help() and Jupyter show
-run.__doc__ = run.__doc__.format(fields=field_docs())

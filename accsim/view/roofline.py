@@ -13,33 +13,18 @@ ops name (fused attention keeps the scores on chip; an epilogue never writes its
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from accsim.errors import AccsimError
-from accsim.plots import PHASES
-
-
-@dataclass(frozen=True)
-class Roof:
-    """One engine/memory pair of a device: its peak compute and the memory bandwidth feeding it."""
-
-    name: str
-    peak_flops_per_s: float
-    bandwidth_Bps: float
-
-    @property
-    def ridge_flops_per_byte(self) -> float:
-        return self.peak_flops_per_s / self.bandwidth_Bps
-
-    def attainable_flops_per_s(self, intensity_flops_per_byte: float) -> float:
-        return min(self.peak_flops_per_s, self.bandwidth_Bps * intensity_flops_per_byte)
+from accsim.core.errors import AccsimError
+from accsim.core.registry import Roof
+from accsim.view.plots import PHASES
 
 
 def machine_roofs(preset: Any, model: Any) -> list[dict[str, float | str]]:
     """The roofs a preset's family declares for a model's number format (none if it declares none)."""
-    from accsim.registry import families
+    from accsim.core.registry import families
     family = families().get(preset.family)
     return [asdict(r) for r in family.roofs(preset.spec, model)] if family.roofs else []
 
@@ -111,8 +96,8 @@ def roofline_figure(payload: Mapping[str, Any]) -> Any | None:
 
 def plot_roofline(stats_path: str | Path, out: str | Path) -> int:
     """The roofline of an ``accsim run --json`` file as a figure (png/svg/pdf); returns the points."""
-    from accsim.palette import PHASES as PHASE_COLOURS
-    from accsim.plots import place_labels, pyplot, read_run_payload, save_figure
+    from accsim.view.palette import PHASES as PHASE_COLOURS
+    from accsim.view.plots import place_labels, pyplot, read_run_payload, save_figure
     payload = read_run_payload(stats_path)
     points, hidden = roof_points(payload["stats"])
     if not points:

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from accsim.errors import AccsimError
-from accsim.files import open_output
+from accsim.core.errors import AccsimError
+from accsim.core.files import open_output
+from accsim.core.optional import pandas_module
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, idx INTEGER, "
@@ -231,15 +232,6 @@ def failure_reasons(columns: list[str], rows: list[tuple]) -> list[tuple[str, in
             shape = re.sub(r"\d+(\.\d+)?", "#", reason)
             groups.setdefault(shape, (reason, []))[1].append(row[id_at])
     return sorted(((r, len(ids), ids[0]) for r, ids in groups.values()), key=lambda g: (-g[1], g[0]))
-
-
-def pandas_module(what: str) -> Any:
-    """pandas, or an error naming what needs it and how to install it (an optional extra)."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise AccsimError(f"{what} needs pandas: pip install 'accsim[pandas]'") from None
-    return pd
 
 
 def load(db: str | Path, spec: str | None = None) -> Any:

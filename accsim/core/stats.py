@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from accsim.errors import AccsimError
+from accsim.core.errors import AccsimError
 
 
 STALL = "stall"
@@ -74,7 +74,7 @@ class Stats(Mapping[str, Any]):
 
     def to_pandas(self) -> Any:
         """The stats as a one-row pandas DataFrame, one column per dotted name (as sweeps store them)."""
-        from accsim.results import pandas_module
+        from accsim.core.optional import pandas_module
         return pandas_module("Stats.to_pandas").DataFrame([self.flat()])
 
     def flat(self, prefix: str = "") -> dict[str, Any]:
@@ -103,7 +103,7 @@ def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
     """Write JSON so that the file exists only once complete (no half-written results).
 
     JSON has no infinity or NaN: a non-finite figure is an error naming it, never a null."""
-    from accsim.files import write_atomic
+    from accsim.core.files import write_atomic
     plain = _plain(payload)
     bad = _non_finite_paths(plain)
     if bad:
@@ -156,7 +156,7 @@ def schedule_breakdown(program: Any, start: np.ndarray, finish: np.ndarray, busy
                        clock_hz: float, unit_lanes: np.ndarray | None = None) -> dict:
     """Latency, exact breakdowns and utilization of one scheduled Program: the keyword
     arguments of ``step_stats`` but the energy."""
-    from accsim.engine import attribute_makespan, unit_busy_cycles   # numba: load on use
+    from accsim.core.engine import attribute_makespan, unit_busy_cycles   # numba: load on use
     exposed, stall = attribute_makespan(start, finish)
     makespan = int(finish.max()) if finish.size else 0
     kind_col, unit_col = program.column("kind"), program.column("unit")

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from accsim.program import Program
-from accsim.stats import Schedule, write_json_atomic
+from accsim.core.program import Program
+from accsim.core.stats import Schedule, write_json_atomic
 
 
 def _step_events(pid: int, program: Program, sched: Schedule, budget: int) -> tuple[list[dict], int]:

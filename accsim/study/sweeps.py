@@ -44,11 +44,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from accsim.config import integral
-from accsim.constraints import Constraint
-from accsim.errors import AccsimError, ConfigError, ProblemList, did_you_mean
-from accsim.limits import DEFAULT_MAX_POINTS
-from accsim.scenario import AXIS_TYPES as SCENARIO_FIELDS, default as _default, field_problem
+from accsim.core.config import integral
+from accsim.core.errors import AccsimError, ConfigError, ProblemList, did_you_mean
+from accsim.core.limits import DEFAULT_MAX_POINTS
+from accsim.simulation.scenario import AXIS_TYPES as SCENARIO_FIELDS, default as _default, field_problem
+from accsim.study.constraints import Constraint
 
 TOP_KEYS = ("base", "axes", "constraints", "serve", "mode", "samples", "seed")
 SERVE_PREFIX = "serve."
@@ -149,7 +149,7 @@ def expand_values(form: Any, rng: np.random.Generator, path: str, problems: Prob
 
 # ---- spec loading --------------------------------------------------------------------------
 def _check_scenario_value(name: str, value: Any, path: str, problems: ProblemList) -> None:
-    from accsim.presets import preset_names
+    from accsim.core.presets import preset_names
     from accsim.workloads import model_names
 
     problem = field_problem(name, value)
@@ -165,7 +165,7 @@ def _check_scenario_value(name: str, value: Any, path: str, problems: ProblemLis
 def _check_preset_axis(name: str, values: tuple, archs: Iterable[str], overrides: Mapping[str, Any],
                        problems: ProblemList) -> None:
     """Resolve each arch with each value of a preset-field axis; report what fails, by value."""
-    from accsim.presets import resolve_preset
+    from accsim.core.presets import resolve_preset
 
     for arch in archs:
         for i, value in enumerate(values):
@@ -180,9 +180,9 @@ def _check_preset_axis(name: str, values: tuple, archs: Iterable[str], overrides
 
 def _preset_field_paths(archs: Iterable[str]) -> list[str]:
     """Field paths of the families of the given presets (for axis names and suggestions)."""
-    from accsim import config
-    from accsim.presets import load_merged
-    from accsim.registry import families
+    from accsim.core import config
+    from accsim.core.presets import load_merged
+    from accsim.core.registry import families
 
     paths: list[str] = []
     for arch in archs:
@@ -195,7 +195,7 @@ def _preset_field_paths(archs: Iterable[str]) -> list[str]:
 
 
 def load_spec(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> SweepSpec:
-    from accsim.config import read_yaml
+    from accsim.core.config import read_yaml
     path = Path(path)
     return parse_spec(read_yaml(path), str(path), max_points)
 
@@ -266,7 +266,7 @@ def parse_spec(raw: Any, source: str = "<spec>", max_points: int = DEFAULT_MAX_P
             _check_preset_axis(name, values, archs, overrides, problems)
     if not axes.get("arch") and overrides and not problems.problems:
         try:
-            from accsim.presets import resolve_preset
+            from accsim.core.presets import resolve_preset
             resolve_preset(base["arch"], overrides)
         except AccsimError as exc:
             for line in str(exc).splitlines():
@@ -291,8 +291,8 @@ def _parse_serve(raw: Mapping[str, Any], axes: Mapping[str, tuple], problems: Pr
     serve_axes = [name for name in axes if name.startswith(SERVE_PREFIX)]
     if "serve" not in raw and not serve_axes:
         return None
-    from accsim.scenario import field_problem
     from accsim.serving.options import FIELD_NAMES, ServeOptions
+    from accsim.simulation.scenario import field_problem
     section = raw.get("serve") or {}
     if not isinstance(section, dict):
         problems.add("serve", f"expected a mapping of serve options ({', '.join(FIELD_NAMES)})")
@@ -339,7 +339,7 @@ def expand_points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def point_scenario(spec: SweepSpec, point: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of accsim.runner.Scenario for one point, and under ``serve`` its
+    """The keyword arguments of accsim.simulation.runner.Scenario for one point, and under ``serve`` its
     serving options when the spec serves."""
     scenario = {k: v for k, v in spec.base.items()}
     overrides = dict(spec.overrides)
@@ -376,7 +376,7 @@ def _strings(data: Any) -> Iterable[str]:
 def preset_content_digest(arch: str) -> str:
     """Digest of what preset ``arch`` says: its merged data (extends chain) and that of every
     preset it names (a DRAM tier, a server's GPU), so that editing any of them changes it."""
-    from accsim.presets import load_merged, preset_names
+    from accsim.core.presets import load_merged, preset_names
 
     names, contents = set(preset_names(include_bases=True)), {}
 
@@ -405,7 +405,7 @@ def model_content_digest(name: str) -> str:
 
 def scenario_identity(scenario: Mapping[str, Any]) -> dict[str, Any]:
     """Everything a point's result depends on: the scenario and the content it names."""
-    from accsim.coe import parse_coe
+    from accsim.simulation.scenario import parse_coe
 
     models = [scenario["model"], scenario.get("draft_model") or ""]
     if scenario.get("coe"):
@@ -437,7 +437,7 @@ def point_id(scenario: Mapping[str, Any]) -> str:
 
 def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
     """Worker: simulate one point; failures are results (status + message), not crashes."""
-    from accsim.runner import Scenario, run_scenario
+    from accsim.simulation.api import Scenario, run_scenario
 
     t0 = time.perf_counter()
     try:
@@ -455,9 +455,9 @@ def run_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _serve_point(scenario: Mapping[str, Any]) -> dict[str, Any]:
-    from accsim.runner import Scenario
     from accsim.serving.options import serve_options
     from accsim.serving.run import flat_figures, run_serve
+    from accsim.simulation.runner import Scenario
     machine = {k: v for k, v in scenario.items() if k != "serve"}
     return flat_figures(run_serve(Scenario(**machine), serve_options(scenario["serve"], "serve")))
 
@@ -582,7 +582,7 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, jobs: int = 1, scheduler: st
     stored as failed); store each result as soon as it arrives. ``on_plan(n)`` learns how many
     points are to run; ``on_result(point, result)`` follows each (a point another sweep sharing
     the database stored meanwhile is not run again: its result has status STORED_ELSEWHERE)."""
-    from accsim.results import ResultStore
+    from accsim.study.results import ResultStore
 
     planned, spec_id = plan_sweep(spec)
     store = ResultStore(db_path)
@@ -661,7 +661,7 @@ def sweep(spec: str | Path | Mapping[str, Any], db: str | Path | None = None, jo
           max_points: int = DEFAULT_MAX_POINTS) -> SweepSummary:
     """Run a sweep from Python, as ``accsim sweep`` does: ``spec`` is a spec file or the same
     mapping; results go to ``db`` (default: SPEC.db beside a spec file). Read them back with
-    ``accsim.results.load(db)`` (a pandas DataFrame)."""
+    ``accsim.study.results.load(db)`` (a pandas DataFrame)."""
     if isinstance(spec, Mapping):
         if db is None:
             raise ConfigError(["db: a spec given as a mapping needs db='results.db' (where to store)"])

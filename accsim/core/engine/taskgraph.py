@@ -9,8 +9,8 @@ schedule, computed by jumping from event to event, never cycle by cycle.
 import numpy as np
 from numba import njit
 
-from accsim.engine.heap import heap_new, heap_pop, heap_push, heap_size
-from accsim.engine.resources import lane_offsets, reserve_unit
+from accsim.core.engine.heap import heap_new, heap_pop, heap_push, heap_size
+from accsim.core.engine.resources import lane_offsets, reserve_unit
 
 _READY, _DONE = 0, 1
 

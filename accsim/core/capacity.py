@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from accsim.errors import ConfigError
+from accsim.core.errors import ConfigError
 
 GIB = 1024 ** 3
 
