@@ -52,13 +52,21 @@ class Stats(Mapping[str, Any]):
     def __init__(self, data: Mapping[str, Any]) -> None:
         self._data = _plain(data)
 
+    @classmethod
+    def _of_plain(cls, data: dict[str, Any]) -> "Stats":
+        """A view of a nested level that is plain already (no second conversion: reading
+        ``stats["by_op_kind"]`` in a loop over steps stays cheap)."""
+        view = cls.__new__(cls)
+        view._data = data
+        return view
+
     def __getitem__(self, key: str) -> Any:
         node: Any = self._data
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
                 raise KeyError(key)
             node = node[part]
-        return Stats(node) if isinstance(node, dict) else node
+        return Stats._of_plain(node) if isinstance(node, dict) else node
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
