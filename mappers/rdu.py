@@ -461,7 +461,8 @@ def place_on_dies(pcus: list[int], pmus: list[int], dies: int) -> list[int]:
 def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec) -> SectionTasks | None:
     """The section's tasks at ``steps``: a launch, then per step and stage its loads, its
     compute (or link transfer), its stores and the tiles it sends to a stage on another die,
-    ordered so every dependency points back."""
+    ordered so every dependency points back. Built with numpy over the steps (a section at a
+    large step count has tens of thousands of tasks, and the search builds several)."""
     alloc = allocate(stages, steps, spec)
     if alloc is None:
         return None
@@ -469,103 +470,163 @@ def section_tasks(graph: OpGraph, stages: list[Stage], steps: int, spec: RduSpec
     die = place_on_dies(pcus, pmus, spec.die.count)
     off = stage_offsets(stages, steps)
     per = [_per_step(st, steps, graph) for st in stages]
-    # consumers a stage streams to through a credited buffer (same step offset, no barrier)
-    streams_to: list[list[int]] = [[] for _ in stages]
-    for c, cst in enumerate(stages):
-        for p, barrier in cst.inputs:
-            if not barrier and off[c] == off[p]:
-                streams_to[p].append(c)
-    rows: list[tuple] = []          # (sort key, role, stage, step, payload)
-    for s, st in enumerate(stages):
-        for j in range(steps):
-            key = j + off[s]
-            for li, (tier, nbytes, rand, mode) in enumerate(st.loads):
-                if mode != "once" or j == 0:
-                    rows.append((key, s, 0, li, j))
-            rows.append((key, s, 1, 0, j))
-            if st.store_bytes:
-                rows.append((key, s, 2, 0, j))
-    # streams to a consumer on another die cross the die-to-die link: tile by tile, or the
-    # whole output once when the consumer waits for all of it
+    crossings = _die_crossings(stages, die, off)
+    rows = _Rows(stages, steps, off, crossings)
+    cols = _task_columns(stages, steps, rows, per, pcus, pmus, die, crossings)
+    dep_ptr, dep_idx = _task_deps(stages, steps, rows, off, die, crossings)
+    return SectionTasks(cols, dep_ptr, dep_idx, steps, sum(pcus), sum(pmus))
+
+
+# task roles within a section: a load into a stage's PMUs, its compute (or link) step, the store
+# of its output tile, a tile it sends to a stage on another die
+LOAD, COMPUTE, STORE, CROSS = range(4)
+
+
+def _die_crossings(stages: list[Stage], die: list[int], off: list[int]) -> dict[tuple[int, int], bool]:
+    """(producer, consumer) stages on different dies -> whether the whole output crosses once
+    (the consumer waits for all of it) rather than tile by tile."""
     crossings: dict[tuple[int, int], bool] = {}
     for c, cst in enumerate(stages):
         for p, barrier in cst.inputs:
             if die[p] != die[c]:
                 crossings[(p, c)] = crossings.get((p, c), False) or barrier or off[p] != off[c]
-    for (p, c), whole in crossings.items():
-        rows += [(j + off[p], p, 3, c, j) for j in ([steps - 1] if whole else range(steps))]
-    rows.sort()
-    index = {(r[1], r[2], r[3], r[4]): i + 1 for i, r in enumerate(rows)}
-    n_tasks = len(rows) + 1
-    cols = {name: np.zeros(n_tasks, dt) for name, dt in COLUMNS.items()}
-    cols.update(op=np.zeros(n_tasks, np.int32), unit=np.zeros(n_tasks, np.int32),
-                kind=np.zeros(n_tasks, np.int32))
-    cols["kind"][0] = LAUNCH_KIND
-    cols["unit"][0] = AGCU
-    cols["op"][0] = 0
+    return crossings
+
+
+class _Rows:
+    """Every task of a section as (stage, role, slot, step) in execution-key order (a stage's
+    step j runs at key j + its offset); ``at[stage, role, slot, step]`` is the task's index
+    (the launch is task 0), slot = the load's index, or the consumer of a crossing."""
+
+    def __init__(self, stages: list[Stage], steps: int, off: list[int], crossings: dict) -> None:
+        every = np.arange(steps, dtype=np.int64)
+        parts = []                                     # (stage, role, slot, steps)
+        for s, st in enumerate(stages):
+            for li, (_tier, _nbytes, _rand, mode) in enumerate(st.loads):
+                parts.append((s, LOAD, li, every[:1] if mode == "once" else every))
+            parts.append((s, COMPUTE, 0, every))
+            if st.store_bytes:
+                parts.append((s, STORE, 0, every))
+        for (p, c), whole in crossings.items():
+            parts.append((p, CROSS, c, every[-1:] if whole else every))
+        stage = np.concatenate([np.full(j.size, s, np.int64) for s, _, _, j in parts])
+        role = np.concatenate([np.full(j.size, r, np.int64) for _, r, _, j in parts])
+        slot = np.concatenate([np.full(j.size, li, np.int64) for _, _, li, j in parts])
+        step = np.concatenate([j for *_, j in parts])
+        key = step + np.asarray(off, np.int64)[stage]
+        order = np.lexsort((step, slot, role, stage, key))
+        self.stage, self.role, self.slot, self.step = stage[order], role[order], slot[order], step[order]
+        self.n = order.size + 1
+        width = max([len(st.loads) for st in stages] + [len(stages), 1])
+        self.at = np.full((len(stages), 4, width, steps), -1, np.int64)
+        self.at[self.stage, self.role, self.slot, self.step] = np.arange(1, self.n)
+
+
+def _task_columns(stages: list[Stage], steps: int, rows: _Rows, per: list[dict], pcus: list[int],
+                  pmus: list[int], die: list[int], crossings: dict) -> dict:
+    n = rows.n
+    cols = {name: np.zeros(n, dt) for name, dt in COLUMNS.items()}
+    cols.update(op=np.zeros(n, np.int32), unit=np.zeros(n, np.int32), kind=np.zeros(n, np.int32))
+    cols["kind"][0], cols["unit"][0], cols["op"][0] = LAUNCH_KIND, AGCU, 0
     cols["config_units"][0] = sum(pcus) + sum(pmus)
-    deps: list[list[int]] = [[]]
-    split_cache: dict = {}
-    for i, (key, s, role, li, j) in enumerate(rows, start=1):
-        st = stages[s]
-        cols["op"][i], cols["stage"][i], cols["step"][i] = s, s, j
-        cols["kind"][i] = OP_KINDS.index(st.op.kind)
-        cols["pcus"][i], cols["pmus"][i], cols["die"][i] = pcus[s], pmus[s], die[s]
-        d: list[int] = []
-        if role == 3:                          # the tile (or whole output) to stage li's die
-            parts = split_cache.setdefault((s, "out"), _split(st.out_bytes, per[s]["share"]))
-            cols["unit"][i], cols["bytes"][i] = D2D, st.out_bytes if crossings[(s, li)] else parts[j]
-            d.append(index[(s, 1, 0, j)])
-        elif role == 0:                        # load from a tier into the stage's PMUs
-            tier, nbytes, rand, mode = st.loads[li]
-            if (s, li) not in split_cache:
-                split_cache[(s, li)] = _load_parts(nbytes, mode, per[s]["share"])
-            cols["unit"][i], cols["bytes"][i], cols["random"][i] = tier, split_cache[(s, li)][j], rand
-            if j >= DOUBLE_BUFFER and mode != "once":
-                d.append(index[(s, 1, 0, j - DOUBLE_BUFFER)])       # a buffer slot is free
-        elif role == 1:                        # compute (or a collective step on the link)
-            cols["unit"][i] = st.unit
-            for name in ("m", "k", "n"):
-                cols[name][i] = per[s][name][j]
-            share = per[s]["share"][j]
-            cols["simd_elems"][i] = int(round(st.simd_elems * share))
-            cols["simd_ops"][i] = st.simd_ops
-            cols["tail_ops"][i] = int(round(st.tail_ops * share))
-            cols["flops"][i] = st.flops * share
-            cols["out_bytes"][i] = int(round(st.out_bytes * share))
-            cols["link_code"][i], cols["group"][i] = st.link_code, st.group
-            # operands the PCUs read from the stage's PMUs this step (a resident or re-read
-            # weight in full; streamed tiles their share)
-            whole = sum(b for _, b, _, mode in st.loads if mode != "split")
-            streamed = sum(b for _, b, _, mode in st.loads if mode == "split") + \
-                sum(stages[p].out_bytes for p, _ in st.inputs)
-            cols["pmu_bytes"][i] = int(whole + round(streamed * share))
-            for li2, (_, _, _, mode) in enumerate(st.loads):
-                if mode != "once" or j == 0:
-                    d.append(index[(s, 0, li2, 0 if mode == "once" else j)])
-            for p, barrier in st.inputs:
-                via = (p, 3, s) if die[p] != die[s] else (p, 1, 0)
-                if barrier or off[p] != off[s]:
-                    if j == 0:
-                        d.append(index[(*via, steps - 1)])
-                else:
-                    d.append(index[(*via, j)])
-            if j >= DOUBLE_BUFFER:             # the consumer's input buffer has a free slot
-                d += [index[(c, 1, 0, j - DOUBLE_BUFFER)] for c in streams_to[s]]
-            if st.store_bytes and j >= DOUBLE_BUFFER:
-                d.append(index[(s, 2, 0, j - DOUBLE_BUFFER)])
-            if j:
-                d.append(index[(s, 1, 0, j - 1)])
-        else:                                  # store the step's output tile to HBM
-            parts = split_cache.setdefault((s, "store"), _split(st.store_bytes, per[s]["share"]))
-            cols["unit"][i], cols["bytes"][i], cols["store"][i] = HBM, parts[j], True
-            d.append(index[(s, 1, 0, j)])
-        deps.append(sorted(set(d)) or [0])
-    counts = np.array([len(d) for d in deps], np.int64)
-    dep_ptr = np.zeros(n_tasks + 1, np.int64)
-    np.cumsum(counts, out=dep_ptr[1:])
-    dep_idx = np.fromiter((x for d in deps for x in d), np.int32, int(counts.sum()))
-    return SectionTasks(cols, dep_ptr, dep_idx, steps, sum(pcus), sum(pmus))
+    s = rows.stage
+    cols["op"][1:], cols["stage"][1:], cols["step"][1:] = s, s, rows.step
+    cols["kind"][1:] = np.array([OP_KINDS.index(st.op.kind) for st in stages], np.int32)[s]
+    cols["pcus"][1:] = np.asarray(pcus)[s]
+    cols["pmus"][1:] = np.asarray(pmus)[s]
+    cols["die"][1:] = np.asarray(die)[s]
+    every = np.arange(steps)
+    for i, st in enumerate(stages):
+        share = per[i]["share"]
+        for li, (tier, nbytes, rand, mode) in enumerate(st.loads):
+            j = every[:1] if mode == "once" else every
+            t = rows.at[i, LOAD, li, j]
+            cols["unit"][t], cols["random"][t] = tier, rand
+            cols["bytes"][t] = _load_parts(nbytes, mode, share)[j]
+        t = rows.at[i, COMPUTE, 0, every]
+        cols["unit"][t] = st.unit
+        for name in ("m", "k", "n"):
+            cols[name][t] = per[i][name]
+        cols["simd_elems"][t] = np.round(st.simd_elems * share)
+        cols["simd_ops"][t] = st.simd_ops
+        cols["tail_ops"][t] = np.round(st.tail_ops * share)
+        cols["flops"][t] = st.flops * share
+        cols["out_bytes"][t] = np.round(st.out_bytes * share)
+        cols["link_code"][t], cols["group"][t] = st.link_code, st.group
+        # operands the PCUs read from the stage's PMUs each step (a resident or re-read weight
+        # in full; streamed tiles their share)
+        whole = sum(b for _, b, _, mode in st.loads if mode != "split")
+        streamed = sum(b for _, b, _, mode in st.loads if mode == "split") + \
+            sum(stages[p].out_bytes for p, _ in st.inputs)
+        cols["pmu_bytes"][t] = whole + np.round(streamed * share)
+        if st.store_bytes:
+            t = rows.at[i, STORE, 0, every]
+            cols["unit"][t], cols["store"][t] = HBM, True
+            cols["bytes"][t] = _split(st.store_bytes, share)
+    for (p, c), whole in crossings.items():
+        j = every[-1:] if whole else every
+        t = rows.at[p, CROSS, c, j]
+        cols["unit"][t] = D2D
+        cols["bytes"][t] = stages[p].out_bytes if whole else _split(stages[p].out_bytes, per[p]["share"])
+    return cols
+
+
+def _task_deps(stages: list[Stage], steps: int, rows: _Rows, off: list[int], die: list[int],
+               crossings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """CSR dependencies: data flow, buffer credits (a tile slot frees when the consumer's step
+    DOUBLE_BUFFER back is done) and each stage's steps in order; a task with none waits for
+    the launch (task 0)."""
+    at, every = rows.at, np.arange(steps)
+    later = every[DOUBLE_BUFFER:]
+    pairs = []                                         # (task, dependency) arrays
+
+    def need(task: np.ndarray, dep: np.ndarray) -> None:
+        shape = np.broadcast(task, dep).shape
+        if np.any(np.asarray(dep) < 1):                # every dependency names a task of the section
+            raise AssertionError("rdu section tasks: a dependency on a task that does not exist")
+        pairs.append((np.broadcast_to(task, shape), np.broadcast_to(dep, shape)))
+
+    streams_to: list[list[int]] = [[] for _ in stages]
+    for c, cst in enumerate(stages):
+        for p, barrier in cst.inputs:
+            if not barrier and off[c] == off[p]:
+                streams_to[p].append(c)
+    for s, st in enumerate(stages):
+        compute = at[s, COMPUTE, 0]
+        for li, (_tier, _nbytes, _rand, mode) in enumerate(st.loads):
+            if mode == "once":
+                need(compute[0], at[s, LOAD, li, 0])
+            else:
+                need(compute, at[s, LOAD, li])
+                need(at[s, LOAD, li, later], compute[later - DOUBLE_BUFFER])    # a buffer slot is free
+        for p, barrier in st.inputs:
+            via = at[p, CROSS, s] if die[p] != die[s] else at[p, COMPUTE, 0]
+            if barrier or off[p] != off[s]:
+                need(compute[0], via[steps - 1])
+            else:
+                need(compute, via)
+        for c in streams_to[s]:                        # the consumer's input buffer has a free slot
+            need(compute[later], at[c, COMPUTE, 0, later - DOUBLE_BUFFER])
+        if st.store_bytes:
+            need(compute[later], at[s, STORE, 0, later - DOUBLE_BUFFER])
+            need(at[s, STORE, 0], compute)
+        need(compute[1:], compute[:-1])
+    for (p, c), whole in crossings.items():
+        j = every[-1:] if whole else every
+        need(at[p, CROSS, c, j], at[p, COMPUTE, 0, j])
+    task = np.concatenate([np.ravel(t) for t, _ in pairs] + [np.arange(1, rows.n)])
+    dep = np.concatenate([np.ravel(d) for _, d in pairs] + [np.full(rows.n - 1, -1)])
+    # one integer per edge, sorted and unique: by task, then dependency
+    code = np.unique(task * (rows.n + 1) + (dep + 1))
+    task, dep = code // (rows.n + 1), code % (rows.n + 1) - 1
+    has_dep = np.zeros(rows.n, bool)
+    has_dep[task[dep >= 0]] = True
+    # a placeholder -1 stands for "waits for the launch" where a task has no other dependency
+    keep = (dep >= 0) | ~has_dep[task]
+    task, dep = task[keep], np.maximum(dep[keep], 0)
+    dep_ptr = np.zeros(rows.n + 1, np.int64)
+    np.cumsum(np.bincount(task, minlength=rows.n), out=dep_ptr[1:])
+    return dep_ptr, dep.astype(np.int32)
 
 
 # --- the search over step counts --------------------------------------------------------------
