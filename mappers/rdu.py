@@ -518,7 +518,7 @@ class _Rows:
         self.stage, self.role, self.slot, self.step = stage[order], role[order], slot[order], step[order]
         self.n = order.size + 1
         width = max([len(st.loads) for st in stages] + [len(stages), 1])
-        self.at = np.full((len(stages), 4, width, steps), -1, np.int64)
+        self.at = np.full((len(stages), 4, width, steps), -1, np.int32)
         self.at[self.stage, self.role, self.slot, self.step] = np.arange(1, self.n)
 
 
@@ -614,8 +614,8 @@ def _task_deps(stages: list[Stage], steps: int, rows: _Rows, off: list[int], die
     for (p, c), whole in crossings.items():
         j = every[-1:] if whole else every
         need(at[p, CROSS, c, j], at[p, COMPUTE, 0, j])
-    task = np.concatenate([np.ravel(t) for t, _ in pairs] + [np.arange(1, rows.n)])
-    dep = np.concatenate([np.ravel(d) for _, d in pairs] + [np.full(rows.n - 1, -1)])
+    task = np.concatenate([np.ravel(t) for t, _ in pairs] + [np.arange(1, rows.n)]).astype(np.int64)
+    dep = np.concatenate([np.ravel(d) for _, d in pairs] + [np.full(rows.n - 1, -1)]).astype(np.int64)
     # one integer per edge, sorted and unique: by task, then dependency
     code = np.unique(task * (rows.n + 1) + (dep + 1))
     task, dep = code // (rows.n + 1), code % (rows.n + 1) - 1
