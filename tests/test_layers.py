@@ -25,19 +25,14 @@ LAYERS = ("core", "workloads", "arch", "mappers", "simulation", "serving", "stud
 # source folder -> installed package (setup.py's package_dir)
 TREE = {"accsim": "accsim", "arch": "accsim.arch", "mappers": "accsim.mappers",
         "workloads": "accsim.workloads", "validation": "accsim.validation"}
-PUBLIC = ("accsim", "accsim.errors", "accsim.registry", "accsim.presets")
 
 
 def modules() -> dict[str, Path]:
     found = {}
     for folder, package in TREE.items():
         for path in (ROOT / folder).rglob("*.py"):
-            if folder == "accsim" and path.parent.name == "accsim" and path.stem in ("errors", "registry", "presets"):
-                name = f"accsim.{path.stem}"
-            else:
-                parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
-                name = ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
-            found[name] = path
+            parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+            found[".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])] = path
     return found
 
 
@@ -45,11 +40,9 @@ MODULES = modules()
 
 
 def layer(module: str) -> str:
-    """The layer of an accsim module (None: the public API at the top)."""
-    if module in PUBLIC:
-        return "public"
-    parts = module.split(".")
-    if parts[1] == "arch" and len(parts) > 3 and parts[3] in ("cli", "validation"):
+    """The layer of an accsim module ("public": the package's top level, the API)."""
+    parts = module.split(".") + [""]
+    if parts[1] == "arch" and len(parts) > 4 and parts[3] in ("cli", "validation"):
         return parts[3]
     return parts[1] if parts[1] in LAYERS else "public"
 
