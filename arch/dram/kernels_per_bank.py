@@ -70,6 +70,12 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
     open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
     open_since = np.zeros(n_ch, np.int64)
     row_hits = np.zeros(n_banks, np.int64)
+    # per bank, a lower bound of the cycle from which one of its queued commands may issue,
+    # known after a scan that issued nothing from it; -1 once the bank's queue, open row or
+    # hit count changes. Timing state only ever moves bounds later, so the bound stays valid
+    # while the bank itself is untouched, and a bank whose bound lies ahead needs no visit.
+    bank_from = np.full(n_banks, -1, np.int64)
+    ch_from = np.full(n_ch, -1, np.int64)    # the same for a whole channel: its banks' least
     rq = np.zeros((n_ch, trans_cap), np.int64)
     rq_len = np.zeros(n_ch, np.int64)
     wb = np.zeros((n_ch, trans_cap), np.int64)
@@ -92,15 +98,21 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
         # ---- memory system tick at cycle clk ----
         activity = False
         next_event = FAR        # earliest cycle at which a command held back by timing is legal
+        refresh_due = refresh_interval > 0 and clk > 0 and clk % refresh_interval == 0
         for c in range(n_ch):
             first_bank = c * per_ch
-            if refresh_interval > 0 and clk > 0 and clk % refresh_interval == 0:
+            if refresh_due:
                 ref_waiting[c] = True
             # one command, or with dual issue a second of the other kind (row / column) in the
             # same cycle: DRAMsim3 asks its queues once more, the round-robin moving on (two
             # column commands are never both legal in one cycle: the data bus spaces them)
             first = -1
-            for attempt in range(2 if dual_issue else 1):
+            attempts = 2 if dual_issue else 1
+            if clk < ch_from[c] and not ref_waiting[c]:
+                # no bank of the channel can issue before then: the round-robin would go full circle
+                next_event = min(next_event, ch_from[c])
+                attempts = 0
+            for attempt in range(attempts):
                 cmd, bank, pos = -1, -1, -1
                 if ref_waiting[c]:
                     if attempt:             # a pending refresh keeps the bank queues closed
@@ -119,9 +131,16 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                     if cmd < 0 and n_closed_ready == per_ch:
                         cmd, bank = REFAB, first_bank
                 else:
+                    least = FAR
                     for i in range(per_ch):
-                        queue_idx[c] = (queue_idx[c] + 1) % per_ch
+                        queue_idx[c] += 1       # round-robin (no modulo: this runs per bank per cycle)
+                        if queue_idx[c] == per_ch:
+                            queue_idx[c] = 0
                         b = first_bank + queue_idx[c]
+                        if clk < bank_from[b]:
+                            least = min(least, bank_from[b])
+                            continue
+                        bank_next = FAR
                         for k in range(bq_len[b]):
                             r = bq[b, k]
                             if open_row[b] < 0:
@@ -132,7 +151,7 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                                 need = PRE
                             t = _ready_at(ready, level_off, level_size, b, need, n_levels)
                             if clk < t:
-                                next_event = min(next_event, t)
+                                bank_next = min(bank_next, t)
                                 continue
                             if need == PRE:
                                 if k > 0:
@@ -155,8 +174,13 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                                     continue
                             cmd, bank, pos = need, b, k
                             break
+                        least = min(least, bank_next)
                         if cmd >= 0:
                             break
+                        bank_from[b] = bank_next
+                    next_event = min(next_event, least)
+                    if cmd < 0 and attempt == 0:
+                        ch_from[c] = least
                 if cmd < 0 or (attempt and (cmd == RD or cmd == WR) == (first == RD or first == WR)):
                     break
                 first = cmd
@@ -171,6 +195,8 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                     ref_waiting[c] = False
                 else:
                     _bank_path(bank, level_size, path)
+                bank_from[bank] = -1
+                ch_from[c] = -1
                 _record_command(ready, hist, head, level_off, level_size, path, cmd, clk, scope,
                                 rule_ptr, rule_next, rule_lat, rule_win)
                 counters[C_CMD0 + cmd] += 1
@@ -224,6 +250,8 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
                     draining[c] -= 1
                 bq[b, bq_len[b]] = r
                 bq_len[b] += 1
+                bank_from[b] = -1
+                ch_from[c] = -1
                 activity = True
                 if writes:
                     for j in range(i, wb_len[c] - 1):
