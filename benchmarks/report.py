@@ -45,15 +45,9 @@ def machine() -> str:
 
 
 def wall_and_rss(cmd: list[str]) -> tuple[float, float]:
-    """Wall time and peak resident memory (MB) of one run of ``cmd``. The peak comes from GNU
-    time (Debian's package ``time``), whose own child starts small: a child forked from this (large) process would carry
-    this process's resident set in its ru_maxrss."""
-    with tempfile.NamedTemporaryFile("r") as out:
-        t0 = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd], check=True,
-                       stdout=subprocess.DEVNULL, env=bench_dram.user_env())
-        wall = time.perf_counter() - t0
-        return wall, int(out.read().split()[-1]) / 1024
+    """Wall time (s) and peak resident memory (MB) of one run of ``cmd``."""
+    run = bench_dram.wall_and_peak(cmd)
+    return run.wall_s, run.peak_MB
 
 
 def startup(repeats: int) -> list[str]:
@@ -81,12 +75,22 @@ def startup(repeats: int) -> list[str]:
 
 def dram(peers: dict[str, str], repeats: int) -> list[str]:
     rows = bench_dram.run(peers, repeats, report=lambda line: print("  " + line, flush=True))
+    small, large = bench_dram.SIZES[0], bench_dram.SIZES[-1]
     lines = ["## DRAM model vs Ramulator 2.0 and DRAMsim3 (same run, whole process)", "",
-             f"1M-request reference traces; each pair timed back to back, median of {repeats} after a "
-             "warm-up of each. Results are identical to the peers' (`accsim validate -k dram`).", "",
-             "| preset | trace | accsim | peer | peer wall | peer / accsim |", "|---|---|---:|---|---:|---:|"]
-    lines += [f"| {r.preset} | {r.trace} | {r.accsim_s:.2f} s | {r.peer} | {r.peer_s:.2f} s | {r.ratio:.1f}x |"
-              for r in rows]
+             f"The reference traces at {small:,} and {large:,} requests; accsim and the peer timed back to "
+             f"back on the same trace, median of {repeats} (after a warm-up of each at {small:,}). "
+             "**Per million requests** is the slope of wall time between the two sizes (what a request "
+             "costs once the process has started); the whole-process ratio is at "
+             f"{large:,} requests. Peak memory is each process's resident set (GNU time). Results are "
+             "identical to the peers' (`accsim validate -k dram`).", "",
+             f"| preset | trace | peer | accsim per 1M | peer per 1M | ratio per request | "
+             f"whole process at {large // 1_000_000}M: accsim / peer | ratio | accsim peak at "
+             f"{small // 1_000_000}M / {large // 1_000_000}M | peer peak at {large // 1_000_000}M |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.preset} | {r.trace} | {r.peer} | {r.per_million_s(r.ours):.3f} s | "
+              f"{r.per_million_s(r.theirs):.2f} s | {r.slope_ratio:.1f}x | {r.ours[large].wall_s:.1f} s / "
+              f"{r.theirs[large].wall_s:.1f} s | {r.whole_ratio:.1f}x | {r.ours[small].peak_MB:.0f} / "
+              f"{r.ours[large].peak_MB:.0f} MB | {r.theirs[large].peak_MB:.0f} MB |" for r in rows]
     return lines
 
 

@@ -90,8 +90,10 @@ def _shown(bytes line):
     return f"'{text.decode('ascii')}'{more}"
 
 
-def parse_trace(bytes data, str fmt, str source="<trace>"):
-    """Parse trace text; return (addr int64, is_write uint8, cycle int64)."""
+def parse_trace(bytes data, str fmt, str source="<trace>", Py_ssize_t first_line=1,
+                int64_t previous_cycle=0):
+    """Parse trace text; return (addr int64, is_write uint8, cycle int64). A piece of a longer
+    trace names its first line's number and the cycle of the request before it."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown trace format '{fmt}': expected one of {', '.join(FORMATS)}")
     cdef int f = FORMATS.index(fmt)
@@ -102,10 +104,10 @@ def parse_trace(bytes data, str fmt, str source="<trace>"):
     cdef cnp.ndarray[uint8_t] is_write = np.empty(lines, dtype=np.uint8)
     cdef cnp.ndarray[int64_t] cycle = np.zeros(lines, dtype=np.int64)
     cdef Py_ssize_t pos = 0, line_end, a0, a1, b0, b1, c0, c1, rest
-    cdef Py_ssize_t count = 0, line_no = 0
+    cdef Py_ssize_t count = 0, line_no = first_line - 1
     cdef uint64_t value, when
     cdef bint ok, wr
-    cdef int64_t last_cycle = 0
+    cdef int64_t last_cycle = previous_cycle
     while pos < n:
         line_no += 1
         line_end = pos

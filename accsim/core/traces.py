@@ -1,8 +1,10 @@
 """Memory traces as numpy arrays, read and written by the compiled ``accsim.core._trace``."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -32,8 +34,8 @@ class Trace:
         return int(len(self) - np.count_nonzero(self.is_write))
 
 
-def detect_format(data: bytes) -> str:
-    """Guess the format from the first request line."""
+def detect_format(data: bytes) -> str | None:
+    """Guess the format from the first request line (None: the text holds none)."""
     for line in data.splitlines():
         words = line.split()
         if not words or words[0].startswith(b"#"):
@@ -44,8 +46,8 @@ def detect_format(data: bytes) -> str:
             return "dramsim3"
         if len(words) > 1 and words[1] in (b"R", b"W"):
             return "timed"
-        break
-    return "ldst"
+        return "ldst"
+    return None
 
 
 def canonical_format(fmt: str) -> str:
@@ -70,7 +72,7 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
         data = path.read_bytes()
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
-    fmt = detect_format(data) if fmt == "auto" else fmt
+    fmt = (detect_format(data) or "ldst") if fmt == "auto" else fmt
     try:
         addr, is_write, cycle = _trace.parse_trace(data, fmt, str(path))
     except ValueError as exc:
@@ -79,6 +81,59 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
         raise TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
                                "a trace needs at least one request line")
     return Trace(addr, is_write.astype(bool), cycle)
+
+
+CHUNK_BYTES = 4 << 20        # a streamed trace is parsed this much text at a time (~300k requests)
+
+
+def iter_trace(path: str | Path, fmt: str = "auto", chunk_bytes: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> Iterator[Trace]:
+    """A trace file in consecutive pieces of whole lines, each a Trace (memory follows the piece,
+    not the file; ``chunk_bytes`` of text a piece, CHUNK_BYTES unless given); errors name the
+    file and the line as ``read_trace`` does. ``progress(MiB read, MiB in the file)`` is called
+    as the file is read."""
+    path = Path(path)
+    fmt = fmt if fmt == "auto" else canonical_format(fmt)
+    try:
+        if path.exists() and not path.is_file():      # a FIFO or /dev/zero would be read forever
+            raise TraceFormatError(f"{path}: not a regular file; a trace is a text file")
+        stream = path.open("rb")
+    except OSError as exc:
+        raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
+    with stream:
+        yield from _pieces(stream, path, fmt, chunk_bytes or CHUNK_BYTES, progress or (lambda done, total: None))
+
+
+def _pieces(stream: BinaryIO, path: Path, fmt: str, chunk_bytes: int,
+            progress: Callable[[int, int], None]) -> Iterator[Trace]:
+    line, cycle, requests, rest = 1, 0, 0, b""
+    size_MiB = -(-path.stat().st_size // (1 << 20))
+    while True:
+        try:
+            block = stream.read(chunk_bytes)
+        except OSError as exc:
+            raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
+        progress(min(stream.tell() >> 20, size_MiB), size_MiB)
+        text = rest + block
+        cut = text.rfind(b"\n") + 1 if block else len(text)     # whole lines; all that is left at the end
+        text, rest = text[:cut], text[cut:]
+        if fmt == "auto":          # decided by the first request line, wherever it falls
+            fmt = detect_format(text) or ("auto" if block else "ldst")
+        if text and fmt != "auto":
+            try:
+                addr, is_write, cycles = _trace.parse_trace(text, fmt, str(path), line, cycle)
+            except ValueError as exc:
+                raise TraceFormatError(str(exc)) from None
+            if addr.size:
+                cycle = int(cycles[-1])
+                requests += addr.size
+                yield Trace(addr, is_write.astype(bool), cycles)
+        line += text.count(b"\n")
+        if not block:
+            break
+    if requests == 0:
+        raise TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
+                               "a trace needs at least one request line")
 
 
 def write_trace(path: str | Path, trace: Trace, fmt: str) -> None:

@@ -34,10 +34,10 @@ def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int]
              quiet: bool) -> None:
     """Trace-driven DRAM simulation (Ramulator 2 / DRAMsim3 trace formats, or a generated trace)."""
     from accsim.arch.dram.patterns import make_trace
-    from accsim.arch.dram.trace import simulate_trace, write_command_trace
+    from accsim.arch.dram.trace import simulate_trace, simulate_trace_chunks, write_command_trace
     from accsim.core.presets import parse_set_options, resolve_preset
     from accsim.core.stats import write_json_atomic
-    from accsim.core.traces import read_trace
+    from accsim.core.traces import iter_trace
 
     if (trace_path is None) == (generate is None):
         raise click.UsageError("give --trace FILE or --generate seq|rand|mix N (one of them)")
@@ -46,12 +46,19 @@ def dram_cmd(preset_name: str, trace_path: str | None, generate: tuple[str, int]
     if preset.family != "dram":
         raise click.BadParameter(f"'{preset_name}' is a {preset.family} preset, not a DRAM standard",
                                  param_hint="--standard")
-    with progress_bar(f"{preset.name}: read the trace, simulate", quiet) as report:
-        report(0, 2)
-        trace = read_trace(trace_path, fmt) if trace_path else make_trace(*generate)
-        report(1, 2)
-        result = simulate_trace(preset.spec.dram, trace, max_log=max_commands if dump_path else 0)
-        report(2, 2)
+    max_log = max_commands if dump_path else 0
+    if trace_path:
+        # the file streams through the controller piece by piece: memory stays flat in its length
+        with progress_bar(f"{preset.name}: simulate {trace_path} (MiB)", quiet) as report:
+            result = simulate_trace_chunks(preset.spec.dram, iter_trace(trace_path, fmt, progress=report),
+                                           max_log)
+    else:
+        with progress_bar(f"{preset.name}: generate the trace, simulate", quiet) as report:
+            report(0, 2)
+            trace = make_trace(*generate)
+            report(1, 2)
+            result = simulate_trace(preset.spec.dram, trace, max_log)
+            report(2, 2)
     stats = result.stats
     if json_path:
         write_json_atomic(json_path, {"accsim_version": accsim.__version__,

@@ -24,6 +24,8 @@ queues hold pool indices, oldest first); the cycles are kept as lower bounds: a 
 after an issue only the slots of the same bank (whose next command may change) are recomputed
 at once, and any other slot is recomputed when its bound says it might be legal now.
 """
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -44,6 +46,7 @@ C_T_WR_DONE = 13
 C_OPEN_CYCLES = 14                # cycles with a row open, summed over channels (background energy)
 C_CMD0 = 16                      # counters[C_CMD0 + cmd] = commands issued (one per command code)
 FAR = np.int64(1) << 62
+PEND_CAP = 4096                  # reads in flight per channel (issued, data not yet returned)
 
 
 @njit(cache=True)
@@ -128,12 +131,12 @@ def log_command(log, n_log, counters, clk, cmd, path, shown_levels, row, col):
 
 
 @njit(cache=True)
-def trace_outputs(n, n_levels, n_cmd, max_log):
-    """What a trace-driven controller fills in: arrival and departure cycle per request
-    (-1 until known), the counters (a command count per code of the standard's set), the
-    command log and a scratch path of nodes."""
-    return (np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(C_CMD0 + n_cmd, np.int64),
-            np.zeros((max_log, n_levels + 4), np.int64), np.zeros(n_levels, np.int64))
+def trace_outputs(n_levels, n_cmd, max_log):
+    """What a trace-driven controller fills in besides each request's arrival and departure:
+    the counters (a command count per code of the standard's set), the command log and a
+    scratch path of nodes."""
+    return (np.zeros(C_CMD0 + n_cmd, np.int64), np.zeros((max_log, n_levels + 4), np.int64),
+            np.zeros(n_levels, np.int64))
 
 
 @njit(cache=True)
@@ -255,23 +258,22 @@ def _closes_awaited_row(pool, order, qlen, c, nodes, cmd, scope, bank_level, iss
     return False
 
 
-@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
-def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size, read_latency,
-                   read_cap, write_cap, wr_high, wr_low, closed_row, refresh_interval,
-                   refresh_level, rule_ptr, rule_next, rule_lat, rule_win, scope, bank_level,
-                   max_log):
-    """Run a request trace through the memory system.
+# the scalars a trace controller keeps between two calls (its state's ``scalars``)
+S_LOG, S_SERVED, S_SENT, S_CLK, S_STUCK, S_LAST_DEPART = 0, 1, 2, 3, 4, 5
+ControllerState = namedtuple("ControllerState", (
+    "level_off", "level_count", "ready", "hist", "head", "open_row", "pool", "free", "free_len", "order",
+    "qlen", "version", "min_t", "pend", "pend_head", "pend_len", "open_banks", "open_since", "write_mode",
+    "prio", "prio_len", "next_ref", "counters", "log", "path", "scalars"))
 
-    req_node[r, level]: node index of request r at every level (level 0 = channel), numbered
-    hierarchically so that a node's children are contiguous. req_cycle[r]: the cycle from which
-    the frontend may offer request r (0 for untimed traces; requests stay in trace order, as
-    DRAMsim3's trace CPU offers a request once its cycle has come). Returns (counters, arrive,
-    depart, log) where log rows are (cycle, command, node at each level..., row, column).
-    """
-    n = req_row.shape[0]
+
+@njit(cache=True)
+def controller_state(level_size, n_cmd, rule_win, bank_level, read_cap, write_cap, refresh_interval,
+                     refresh_level, max_log):
+    """Everything the FR-FCFS controller carries from one call of ``simulate_trace`` to the next
+    (a trace runs in chunks): timing state, banks, queues, counters, command log, scalars."""
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    level_off, level_count, ready, hist, head = timing_state(level_size, scope.shape[0], rule_win)
+    level_off, level_count, ready, hist, head = timing_state(level_size, n_cmd, rule_win)
     open_row = np.full(level_count[bank_level], -1, np.int64)
     cap = max(read_cap, write_cap) + 1
     pool_size = 3 * cap + 8
@@ -285,8 +287,7 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
     qlen = np.zeros((n_ch, 3), np.int64)
     version = np.zeros(n_ch, np.int64)         # commands issued per channel (slot staleness)
     min_t = np.full((n_ch, 3), FAR, np.int64)  # lower bound of each queue's slot ready times
-    pend_cap = 4096
-    pend = np.zeros((n_ch, pend_cap), np.int64)
+    pend = np.zeros((n_ch, PEND_CAP), np.int64)
     pend_head = np.zeros(n_ch, np.int64)
     pend_len = np.zeros(n_ch, np.int64)
     open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
@@ -296,14 +297,48 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
     prio = np.zeros((n_ch, 4 * ref_per_ch + 4), np.int64)
     prio_len = np.zeros(n_ch, np.int64)
     next_ref = np.full(n_ch, refresh_interval if refresh_interval > 0 else FAR, np.int64)
-    arrive, depart, counters, log, path = trace_outputs(n, n_levels, scope.shape[0], max_log)
-    n_log = 0
-    n_reads = n - int(req_write.sum())
-    n_writes = n - n_reads
-    served, sent, clk, stuck = 0, 0, 0, 0
+    counters, log, path = trace_outputs(n_levels, n_cmd, max_log)
+    scalars = np.zeros(8, np.int64)
+    return ControllerState(level_off, level_count, ready, hist, head, open_row, pool, free, free_len,
+                           order, qlen, version, min_t, pend, pend_head, pend_len, open_banks,
+                           open_since, write_mode, prio, prio_len, next_ref, counters, log, path,
+                           scalars)
+
+
+@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
+def simulate_trace(state, req_node, req_row, req_col, req_write, req_addr, req_cycle, arrive, depart,
+                   stop_at, n_reads, n_writes, level_size, read_latency, read_cap, write_cap, wr_high,
+                   wr_low, closed_row, refresh_interval, refresh_level, rule_ptr, rule_next, rule_lat,
+                   rule_win, scope, bank_level, max_log):
+    """Run requests of a trace through the memory system, from and into ``state``
+    (``controller_state``).
+
+    The request arrays are a window of the trace: the requests still in flight from the last
+    call, then new ones (the caller renumbers the state's request indices to the window).
+    req_node[r, level]: node index of request r at every level (level 0 = channel), numbered
+    hierarchically so that a node's children are contiguous. req_cycle[r]: the cycle from which
+    the frontend may offer request r (0 for untimed traces; requests stay in trace order, as
+    DRAMsim3's trace CPU offers a request once its cycle has come). The run stops when the
+    frontend is about to offer request ``stop_at``; with ``stop_at`` the window's length it
+    is the trace's last window and runs until ``n_reads`` reads have returned and ``n_writes``
+    writes have issued (counts over the whole trace). arrive[r], depart[r] are filled in;
+    counters and the command log (rows: cycle, command, node at each level..., row, column)
+    are in the state.
+    """
+    (level_off, level_count, ready, hist, head, open_row, pool, free, free_len, order, qlen,
+     version, min_t, pend, pend_head, pend_len, open_banks, open_since, write_mode, prio,
+     prio_len, next_ref, counters, log, path, scalars) = state
+    n = req_row.shape[0]
+    n_levels = level_size.shape[0]
+    n_ch = level_size[0]
+    pend_cap = PEND_CAP
+    ref_per_ch = level_count[refresh_level] // n_ch
+    n_log, served, sent = scalars[S_LOG], scalars[S_SERVED], scalars[S_SENT]
+    clk, stuck = scalars[S_CLK], scalars[S_STUCK]
+    last_window = stop_at == n
     # run until every read has returned and every write has been issued (writes are posted:
     # draining them after the last read changes no read figure)
-    while sent < n or served < n_reads or counters[C_WRITES] < n_writes:
+    while sent < stop_at or (last_window and (served < n_reads or counters[C_WRITES] < n_writes)):
         activity = False
         # ---- frontend: offer the next request (before the memory system ticks) ----
         if sent < n and req_cycle[sent] <= clk:
@@ -516,9 +551,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
                 order[c, QACTIVE, qlen[c, QACTIVE]] = p
                 qlen[c, QACTIVE] += 1
                 min_t[c, QACTIVE] = -1
-            # slots of the banks whose state changed may need another command now
+            # slots of the banks whose state changed may need another command now (the bank, or
+            # every bank below a PREA's node); other slots keep their command, and their cached
+            # cycle stays a lower bound that a pick makes exact when it matters
             if cmd == ACT or cmd == PRE or cmd == PREA or cmd == RDA or cmd == WRA:
-                sc = scope[cmd]
+                sc = scope[PREA] if cmd == PREA else bank_level
                 for qq in range(3):
                     for pos in range(qlen[c, qq]):
                         pe = order[c, qq, pos]
@@ -535,8 +572,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
                         pool[c, pe, F_T] = t
                         pool[c, pe, F_VER] = version[c]
                         min_t[c, qq] = min(min_t[c, qq], t)
-        if sent < n and req_cycle[sent] > clk:
-            next_event = min(next_event, req_cycle[sent] + 1)   # the frontend offers at that cycle
+        if sent < n and req_cycle[sent] >= clk:
+            # the frontend offers at the top of the loop once its cycle has come: at the next
+            # iteration for a request that fell due during this tick (one due earlier was
+            # offered, or waits for room in its queue, which only an issue makes)
+            next_event = min(next_event, req_cycle[sent] + 1)
         counters[C_EVENTS] += 1
         # ---- nothing happened anywhere: jump to the cycle before the next event ----
         if activity:
@@ -555,9 +595,11 @@ def simulate_trace(req_node, req_row, req_col, req_write, req_addr, req_cycle, l
                     next_event = min(req_cycle[sent] + 1, next_ref.min())
             if next_event > clk + 1:
                 clk = next_event - 1
-    counters[C_CYCLES] = clk
-    close_active_intervals(open_banks, open_since, counters, clk)
-    return counters, arrive, depart, log[:n_log]
+    scalars[S_LOG], scalars[S_SERVED], scalars[S_SENT] = n_log, served, sent
+    scalars[S_CLK], scalars[S_STUCK] = clk, stuck
+    if last_window:
+        counters[C_CYCLES] = clk
+        close_active_intervals(open_banks, open_since, counters, clk)
 
 
 @njit(cache=True)

@@ -22,15 +22,21 @@ the next cycle. A read's data returns ``read_latency`` cycles after its RD; writ
 Timing rules are the standard's compiled tables, as in ``kernels.py``. The frontend offers the
 trace in order, one request per cycle, after the memory system's tick.
 """
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
 from accsim.arch.dram.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARDED, C_READS, C_ROW_HIT, C_ROW_MISS, C_T_ACCEPT, C_T_RD_DONE,
-                                     C_T_WR_DONE, C_WRITES, FAR, PRE, RD, REFAB,
-                                     WR, _record_command, bank_closed, bank_opened, close_active_intervals,
+                                     C_T_WR_DONE, C_WRITES, FAR, PRE, RD, REFAB, S_CLK, S_LAST_DEPART, S_LOG,
+                                     S_SENT, S_SERVED, WR, _record_command, bank_closed, bank_opened, close_active_intervals,
                                      log_command, timing_state, trace_outputs)
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
+PerBankState = namedtuple("PerBankState", (
+    "level_off", "level_count", "ready", "hist", "head", "open_row", "open_banks", "open_since", "row_hits",
+    "bank_from", "ch_from", "rq", "rq_len", "wb", "wb_len", "bq", "bq_len", "draining", "queue_idx",
+    "ref_waiting", "counters", "log", "path", "scalars"))
 
 
 @njit(cache=True)
@@ -54,18 +60,14 @@ def _bank_path(bank, level_size, path):
         node = node // level_size[lvl]
 
 
-@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
-def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req_cycle, level_size,
-                            read_latency, trans_cap, bank_cap, drain_threshold,
-                            refresh_interval, rule_ptr, rule_next, rule_lat, rule_win, scope,
-                            max_log, dual_issue):
-    """Run a request trace; returns (counters, arrive, depart, log) as kernels.simulate_trace."""
-    n = req_row.shape[0]
+@njit(cache=True)
+def per_bank_state(level_size, n_cmd, rule_win, trans_cap, bank_cap, max_log):
+    """Everything the per-bank controller carries from one call to the next (a trace runs in
+    chunks): timing state, banks, queues, counters, command log, scalars."""
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    level_off, level_count, ready, hist, head = timing_state(level_size, scope.shape[0], rule_win)
+    level_off, level_count, ready, hist, head = timing_state(level_size, n_cmd, rule_win)
     n_banks = level_count[n_levels - 1]      # banks in the whole system
-    per_ch = n_banks // n_ch
     open_row = np.full(n_banks, -1, np.int64)
     open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
     open_since = np.zeros(n_ch, np.int64)
@@ -85,16 +87,35 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
     draining = np.zeros(n_ch, np.int64)
     queue_idx = np.zeros(n_ch, np.int64)
     ref_waiting = np.zeros(n_ch, np.bool_)
-    follower = np.full(n, -1, np.int64)      # reads merged into a pending read (linked list)
-    arrive, depart, counters, log, path = trace_outputs(n, n_levels, scope.shape[0], max_log)
-    n_log = 0
+    counters, log, path = trace_outputs(n_levels, n_cmd, max_log)
+    scalars = np.zeros(8, np.int64)
+    scalars[S_LAST_DEPART] = -1
+    return PerBankState(level_off, level_count, ready, hist, head, open_row, open_banks, open_since,
+                        row_hits, bank_from, ch_from, rq, rq_len, wb, wb_len, bq, bq_len, draining,
+                        queue_idx, ref_waiting, counters, log, path, scalars)
+
+
+@njit(cache=True, nogil=True)   # arrays only: a progress display may tick meanwhile
+def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_addr, req_cycle, arrive,
+                            depart, follower, stop_at, n_reads, level_size, read_latency, trans_cap,
+                            bank_cap, drain_threshold, refresh_interval, rule_ptr, rule_next,
+                            rule_lat, rule_win, scope, max_log, dual_issue):
+    """Run a window of a trace from and into ``state`` (``per_bank_state``), as
+    kernels.simulate_trace does; ``follower[r]`` links reads merged into a pending read."""
+    (level_off, level_count, ready, hist, head, open_row, open_banks, open_since, row_hits,
+     bank_from, ch_from, rq, rq_len, wb, wb_len, bq, bq_len, draining, queue_idx,
+     ref_waiting, counters, log, path, scalars) = state
+    n = req_row.shape[0]
+    n_levels = level_size.shape[0]
+    n_ch = level_size[0]
+    n_banks = level_count[n_levels - 1]
+    per_ch = n_banks // n_ch
     bank_of = req_node[:, n_levels - 1].copy()
-    sent, clk = 0, 0
-    n_reads = n - int(req_write.sum())
-    reads_done = 0
-    last_depart = -1
-    while sent < n or reads_done < n_reads or _writes_can_drain(wb_len, bq_len, draining,
-                                                                drain_threshold):
+    n_log, sent, clk = scalars[S_LOG], scalars[S_SENT], scalars[S_CLK]
+    reads_done, last_depart = scalars[S_SERVED], scalars[S_LAST_DEPART]
+    last_window = stop_at == n
+    while sent < stop_at or (last_window and (reads_done < n_reads or _writes_can_drain(
+            wb_len, bq_len, draining, drain_threshold))):
         # ---- memory system tick at cycle clk ----
         activity = False
         next_event = FAR        # earliest cycle at which a command held back by timing is legal
@@ -324,10 +345,12 @@ def simulate_trace_per_bank(req_node, req_row, req_col, req_write, req_addr, req
             if next_event >= FAR:
                 raise RuntimeError("per-bank DRAM controller deadlock: nothing can issue")
             clk = max(clk, next_event)
-    counters[C_T_RD_DONE] = last_depart
-    counters[C_CYCLES] = clk
-    close_active_intervals(open_banks, open_since, counters, clk)
-    return counters, arrive, depart, log[:n_log]
+    scalars[S_LOG], scalars[S_SENT], scalars[S_CLK] = n_log, sent, clk
+    scalars[S_SERVED], scalars[S_LAST_DEPART] = reads_done, last_depart
+    if last_window:
+        counters[C_T_RD_DONE] = last_depart
+        counters[C_CYCLES] = clk
+        close_active_intervals(open_banks, open_since, counters, clk)
 
 
 @njit(cache=True)
