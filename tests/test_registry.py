@@ -28,6 +28,18 @@ def test_builtin_family_and_mapper_are_registered_once():
         families().register("gpu", families().get("gpu"))
 
 
+def test_a_run_imports_only_its_own_familys_mapper():
+    """Start-up: a gpu run finds its mapper in mappers/gpu.py alone (discovering every mapper
+    costs tens of ms); listing the mappers afterwards still finds them all, once each."""
+    import subprocess
+    import sys
+    script = ("import sys, accsim; accsim.run('t4', 'gpt2-small', prompt=4, gen=1); "
+              "others = sorted(m for m in sys.modules if m.startswith('accsim.mappers.') and m != 'accsim.mappers.gpu'); "
+              "from accsim.core.registry import mappers; print(others, len(mappers()))")
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    assert out.split("] ")[0] + "]" == "[]" and int(out.split("] ")[1]) >= 5
+
+
 def test_installed_plugins_register_through_entry_points(monkeypatch, tmp_path):
     """A third-party family or mapper installs as a plugin: an entry point in the group
     accsim.families / accsim.mappers names its record (and the family may ship presets);

@@ -229,7 +229,7 @@ def _discover(kind: str) -> None:
         if kind == "families" and not info.ispkg:
             continue
         record = getattr(importlib.import_module(f"{namespace.__name__}.{info.name}"), attr, None)
-        if record is not None:
+        if record is not None and not _registered(registry, record):
             registry.register(record.name, record)
     for ep in _entry_points(f"accsim.{kind}"):
         # a broken plugin must not break every command (--help included): said once, skipped
@@ -261,4 +261,22 @@ def families() -> Registry[Family]:
 def mappers() -> Registry[Mapper]:
     _discover("mappers")
     return MAPPERS
+
+
+def mapper(name: str, family: str) -> Mapper:
+    """The mapper ``name`` of ``family``. The family's own built-in module (mappers/<family>.py)
+    is tried alone first, so a run imports no other family's mapper (tens of ms of start-up);
+    any other name discovers every mapper and plugin."""
+    if name not in MAPPERS and "mappers" not in _DISCOVERED:
+        module = f"accsim.mappers.{family}"
+        if importlib.util.find_spec(module) is not None:
+            record = getattr(importlib.import_module(module), "MAPPER", None)
+            if isinstance(record, Mapper) and record.name == name:
+                MAPPERS.register(name, record)
+    return MAPPERS.get(name) if name in MAPPERS else mappers().get(name)
+
+
+def _registered(registry: Registry[Any], record: Any) -> bool:
+    """Already registered as itself (found on its own before the whole discovery)."""
+    return record.name in registry and registry.get(record.name) is record
 

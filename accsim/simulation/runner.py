@@ -20,7 +20,7 @@ import numpy as np
 from accsim.core.errors import ConfigError
 from accsim.core.presets import Preset, resolve_preset
 from accsim.core.program import Program
-from accsim.core.registry import families, mappers
+from accsim.core.registry import families, mapper as registry_mapper
 from accsim.core.stats import ContractError, Stats, StepStats
 from accsim.simulation.scenario import Scenario
 from accsim.workloads.graph import Parallelism, Phase, build_graph
@@ -57,7 +57,7 @@ def family_mapper(preset: Preset, mapper_name: str | None = None) -> Any:
     if not family.mapper:
         raise ConfigError([f"arch: preset '{preset.name}' is a {family.name} preset ({family.description}); "
                            f"use '{family.usage.format(preset=preset.name)}'"])
-    mapper = mappers().get(mapper_name or family.mapper)
+    mapper = registry_mapper(mapper_name or family.mapper, family.name)
     if mapper.family != family.name:
         raise ConfigError([f"mapper: '{mapper.name}' maps onto family '{mapper.family}', but "
                            f"preset '{preset.name}' is family '{family.name}'"])
