@@ -40,16 +40,28 @@ PerBankState = namedtuple("PerBankState", (
 
 
 @njit(cache=True)
-def _ready_at(ready, level_off, level_size, bank, cmd, n_levels):
-    """Earliest legal cycle of ``cmd`` at a bank: the latest bound on its path's nodes."""
+def _ready_at(ready, bank_rows, bank, cmd):
+    """Earliest legal cycle of ``cmd`` at a bank: the latest bound on its path's nodes (their
+    rows of the ready table, ``bank_rows[bank]``)."""
     t = -1
-    node = bank
-    for lvl in range(n_levels - 1, -1, -1):
-        v = ready[level_off[lvl] + node, cmd]
+    for lvl in range(bank_rows.shape[1]):
+        v = ready[bank_rows[bank, lvl], cmd]
         if v > t:
             t = v
-        node = node // level_size[lvl]
     return t
+
+
+@njit(cache=True)
+def _bank_rows(level_off, level_size, n_banks):
+    """Per bank, the ready-table row of its node at every level (no division per lookup)."""
+    n_levels = level_size.shape[0]
+    rows = np.zeros((n_banks, n_levels), np.int64)
+    for b in range(n_banks):
+        node = b
+        for lvl in range(n_levels - 1, -1, -1):
+            rows[b, lvl] = level_off[lvl] + node
+            node = node // level_size[lvl]
+    return rows
 
 
 @njit(cache=True)
@@ -111,6 +123,7 @@ def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_ad
     n_banks = level_count[n_levels - 1]
     per_ch = n_banks // n_ch
     bank_of = req_node[:, n_levels - 1].copy()
+    bank_rows = _bank_rows(level_off, level_size, n_banks)
     n_log, sent, clk = scalars[S_LOG], scalars[S_SENT], scalars[S_CLK]
     reads_done, last_depart = scalars[S_SERVED], scalars[S_LAST_DEPART]
     last_window = stop_at == n
@@ -141,7 +154,7 @@ def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_ad
                     n_closed_ready = 0
                     for b in range(first_bank, first_bank + per_ch):
                         need = PRE if open_row[b] >= 0 else REFAB
-                        t = _ready_at(ready, level_off, level_size, b, need, n_levels)
+                        t = _ready_at(ready, bank_rows, b, need)
                         if clk < t:
                             next_event = min(next_event, t)
                         elif need == PRE:
@@ -170,7 +183,7 @@ def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_ad
                                 need = WR if req_write[r] else RD
                             else:
                                 need = PRE
-                            t = _ready_at(ready, level_off, level_size, b, need, n_levels)
+                            t = _ready_at(ready, bank_rows, b, need)
                             if clk < t:
                                 bank_next = min(bank_next, t)
                                 continue
