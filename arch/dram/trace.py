@@ -110,6 +110,8 @@ class TraceRun:
         """Offer the chunk's requests; after the last chunk, run until every read returned."""
         if self.done:
             raise RuntimeError("the trace run has ended: no chunk follows the last")
+        if self.keep_requests and not last:
+            raise RuntimeError("a run that keeps every request's cycles takes the trace in one chunk")
         window = self._requests(chunk)
         self.window = window if self.window is None else self.window.then(window)
         self.requests += len(chunk)
