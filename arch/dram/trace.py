@@ -4,7 +4,8 @@
 ``kernels.py`` (or the per-bank controller of ``kernels_per_bank.py``) and returns DRAM stats:
 ``total_cycles`` (the cycle the last read's data returned), bandwidth, row
 hits/misses/conflicts, read latency (average and tail), command counts, and optionally the
-issued command trace.
+issued command trace. ``simulate_trace_chunks`` gives the same results for a trace fed in
+pieces (a file streamed by ``core.traces.iter_trace``), with memory flat in its length.
 """
 from __future__ import annotations
 
