@@ -63,8 +63,7 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
     path = Path(path)
     fmt = fmt if fmt == "auto" else canonical_format(fmt)
     try:
-        if path.exists() and not path.is_file():      # a FIFO or /dev/zero would be read forever
-            raise TraceFormatError(f"{path}: not a regular file; a trace is a text file")
+        _require_regular_file(path)
         size = path.stat().st_size
         # the text, then per line an address, a flag and a cycle (17 bytes), built then trimmed
         require_memory(f"trace {path} ({size:,} bytes)", size + (size // MIN_LINE_BYTES + 1) * 34,
@@ -72,15 +71,29 @@ def read_trace(path: str | Path, fmt: str = "auto") -> Trace:
         data = path.read_bytes()
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
-    fmt = (detect_format(data) or "ldst") if fmt == "auto" else fmt
+    trace = _parse(data, (detect_format(data) or "ldst") if fmt == "auto" else fmt, path)
+    if len(trace) == 0:
+        raise _no_requests(path)
+    return trace
+
+
+def _require_regular_file(path: Path) -> None:
+    if path.exists() and not path.is_file():      # a FIFO or /dev/zero would be read forever
+        raise TraceFormatError(f"{path}: not a regular file; a trace is a text file")
+
+
+def _parse(text: bytes, fmt: str, path: Path, first_line: int = 1, previous_cycle: int = 0) -> Trace:
+    """Trace text (whole lines) as a Trace; a malformed line is a TraceFormatError."""
     try:
-        addr, is_write, cycle = _trace.parse_trace(data, fmt, str(path))
+        addr, is_write, cycle = _trace.parse_trace(text, fmt, str(path), first_line, previous_cycle)
     except ValueError as exc:
         raise TraceFormatError(str(exc)) from None
-    if addr.size == 0:
-        raise TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
-                               "a trace needs at least one request line")
     return Trace(addr, is_write.astype(bool), cycle)
+
+
+def _no_requests(path: Path) -> TraceFormatError:
+    return TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
+                            "a trace needs at least one request line")
 
 
 CHUNK_BYTES = 4 << 20        # a streamed trace is parsed this much text at a time (~300k requests)
@@ -95,8 +108,7 @@ def iter_trace(path: str | Path, fmt: str = "auto", chunk_bytes: int | None = No
     path = Path(path)
     fmt = fmt if fmt == "auto" else canonical_format(fmt)
     try:
-        if path.exists() and not path.is_file():      # a FIFO or /dev/zero would be read forever
-            raise TraceFormatError(f"{path}: not a regular file; a trace is a text file")
+        _require_regular_file(path)
         stream = path.open("rb")
     except OSError as exc:
         raise TraceFormatError(f"{path}: cannot read trace: {exc.strerror}") from None
@@ -120,20 +132,16 @@ def _pieces(stream: BinaryIO, path: Path, fmt: str, chunk_bytes: int,
         if fmt == "auto":          # decided by the first request line, wherever it falls
             fmt = detect_format(text) or ("auto" if block else "ldst")
         if text and fmt != "auto":
-            try:
-                addr, is_write, cycles = _trace.parse_trace(text, fmt, str(path), line, cycle)
-            except ValueError as exc:
-                raise TraceFormatError(str(exc)) from None
-            if addr.size:
-                cycle = int(cycles[-1])
-                requests += addr.size
-                yield Trace(addr, is_write.astype(bool), cycles)
+            piece = _parse(text, fmt, path, line, cycle)
+            if len(piece):
+                cycle = int(piece.cycle[-1])
+                requests += len(piece)
+                yield piece
         line += text.count(b"\n")
         if not block:
             break
     if requests == 0:
-        raise TraceFormatError(f"{path}: no requests (the trace is empty or holds only comments); "
-                               "a trace needs at least one request line")
+        raise _no_requests(path)
 
 
 def write_trace(path: str | Path, trace: Trace, fmt: str) -> None:

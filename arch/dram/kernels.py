@@ -331,7 +331,6 @@ def simulate_trace(state, req_node, req_row, req_col, req_write, req_addr, req_c
     n = req_row.shape[0]
     n_levels = level_size.shape[0]
     n_ch = level_size[0]
-    pend_cap = PEND_CAP
     ref_per_ch = level_count[refresh_level] // n_ch
     n_log, served, sent = scalars[S_LOG], scalars[S_SERVED], scalars[S_SENT]
     clk, stuck = scalars[S_CLK], scalars[S_STUCK]
@@ -351,7 +350,7 @@ def simulate_trace(state, req_node, req_row, req_col, req_write, req_addr, req_c
                     if req_addr[pool[c, order[c, QWRITE, s], F_REQ]] == req_addr[r]:
                         # the data is in the write queue: return it next cycle
                         arrive[r], depart[r] = clk, clk + 1
-                        pend[c, (pend_head[c] + pend_len[c]) % pend_cap] = r
+                        pend[c, (pend_head[c] + pend_len[c]) % PEND_CAP] = r
                         pend_len[c] += 1
                         counters[C_FORWARDED] += 1
                         accepted = True
@@ -388,7 +387,7 @@ def simulate_trace(state, req_node, req_row, req_col, req_write, req_addr, req_c
             if pend_len[c] > 0:
                 r = pend[c, pend_head[c]]
                 if depart[r] <= clk:
-                    pend_head[c] = (pend_head[c] + 1) % pend_cap
+                    pend_head[c] = (pend_head[c] + 1) % PEND_CAP
                     pend_len[c] -= 1
                     served += 1
                     activity = True
@@ -541,7 +540,7 @@ def simulate_trace(state, req_node, req_row, req_col, req_write, req_addr, req_c
                 else:
                     counters[C_READS] += 1
                     depart[r] = clk + read_latency
-                    pend[c, (pend_head[c] + pend_len[c]) % pend_cap] = r
+                    pend[c, (pend_head[c] + pend_len[c]) % PEND_CAP] = r
                     pend_len[c] += 1
                 _unlink(order, qlen, c, q, s)
                 free[c, free_len[c]] = p

@@ -34,7 +34,7 @@ from accsim.arch.dram.kernels import (ACT, C_CMD0, C_CYCLES, C_EVENTS, C_FORWARD
 
 ROW_HIT_LIMIT = 4      # open-row hits after which a waiting PRE may close the row anyway
 PerBankState = namedtuple("PerBankState", (
-    "level_off", "level_count", "ready", "hist", "head", "open_row", "open_banks", "open_since", "row_hits",
+    "level_off", "level_count", "ready", "hist", "head", "bank_rows", "open_row", "open_banks", "open_since", "row_hits",
     "bank_from", "ch_from", "rq", "rq_len", "wb", "wb_len", "bq", "bq_len", "draining", "queue_idx",
     "ref_waiting", "counters", "log", "path", "scalars"))
 
@@ -80,6 +80,7 @@ def per_bank_state(level_size, n_cmd, rule_win, trans_cap, bank_cap, max_log):
     n_ch = level_size[0]
     level_off, level_count, ready, hist, head = timing_state(level_size, n_cmd, rule_win)
     n_banks = level_count[n_levels - 1]      # banks in the whole system
+    bank_rows = _bank_rows(level_off, level_size, n_banks)
     open_row = np.full(n_banks, -1, np.int64)
     open_banks = np.zeros(n_ch, np.int64)      # rows open per channel, and since when one is
     open_since = np.zeros(n_ch, np.int64)
@@ -102,7 +103,7 @@ def per_bank_state(level_size, n_cmd, rule_win, trans_cap, bank_cap, max_log):
     counters, log, path = trace_outputs(n_levels, n_cmd, max_log)
     scalars = np.zeros(8, np.int64)
     scalars[S_LAST_DEPART] = -1
-    return PerBankState(level_off, level_count, ready, hist, head, open_row, open_banks, open_since,
+    return PerBankState(level_off, level_count, ready, hist, head, bank_rows, open_row, open_banks, open_since,
                         row_hits, bank_from, ch_from, rq, rq_len, wb, wb_len, bq, bq_len, draining,
                         queue_idx, ref_waiting, counters, log, path, scalars)
 
@@ -114,7 +115,7 @@ def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_ad
                             rule_lat, rule_win, scope, max_log, dual_issue):
     """Run a window of a trace from and into ``state`` (``per_bank_state``), as
     kernels.simulate_trace does; ``follower[r]`` links reads merged into a pending read."""
-    (level_off, level_count, ready, hist, head, open_row, open_banks, open_since, row_hits,
+    (level_off, level_count, ready, hist, head, bank_rows, open_row, open_banks, open_since, row_hits,
      bank_from, ch_from, rq, rq_len, wb, wb_len, bq, bq_len, draining, queue_idx,
      ref_waiting, counters, log, path, scalars) = state
     n = req_row.shape[0]
@@ -123,7 +124,6 @@ def simulate_trace_per_bank(state, req_node, req_row, req_col, req_write, req_ad
     n_banks = level_count[n_levels - 1]
     per_ch = n_banks // n_ch
     bank_of = req_node[:, n_levels - 1].copy()
-    bank_rows = _bank_rows(level_off, level_size, n_banks)
     n_log, sent, clk = scalars[S_LOG], scalars[S_SENT], scalars[S_CLK]
     reads_done, last_depart = scalars[S_SERVED], scalars[S_LAST_DEPART]
     last_window = stop_at == n
